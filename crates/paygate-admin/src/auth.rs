@@ -1,0 +1,154 @@
+//! Operator authentication: passwords (Argon2id) exchanged for short-lived JWTs.
+//!
+//! Policy: tokens are HS256 only (the algorithm is pinned, so `alg: none` or a swapped algorithm
+//! is refused), carry `iss = "paygate"`, `aud = "paygate-admin"`, `sub`, `iat`, `exp`, and are
+//! checked with 5 s of leeway. The operator must still exist and not be disabled.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::EntityTrait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use paygate_db::entities::operator;
+use paygate_web::ApiError;
+
+use crate::AdminState;
+
+const ISSUER: &str = "paygate";
+const AUDIENCE: &str = "paygate-admin";
+
+/// Keys that sign and check operator tokens.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtKeys(..)")
+    }
+}
+
+impl JwtKeys {
+    /// Keys from a 32-byte secret (derived from the master key).
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+    }
+
+    /// A token for `operator_id`, valid `ttl`.
+    pub fn issue(&self, operator_id: &str, ttl: Duration) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: operator_id.to_owned(),
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: now,
+            exp: now + i64::try_from(ttl.as_secs()).unwrap_or(3600),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+    }
+
+    /// The operator id of a valid token.
+    pub fn verify(&self, token: &str) -> Option<String> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|d| d.claims.sub)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// The authenticated operator of a request.
+#[derive(Clone, Debug)]
+pub struct OperatorPrincipal {
+    pub id: String,
+    pub email: String,
+}
+
+impl OperatorPrincipal {
+    /// How the audit log names this operator.
+    pub fn actor(&self) -> String {
+        format!("operator:{}", self.email)
+    }
+}
+
+impl FromRequest for OperatorPrincipal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AdminState>>().cloned();
+        let token = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(|t| t.trim().to_owned());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(std::io::Error::other("admin state missing")))?;
+            let token = token.ok_or_else(|| ApiError::unauthorized("a bearer token is required: POST /admin/v1/auth/token"))?;
+            let id = state.jwt.verify(&token).ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
+            let op = operator::Entity::find_by_id(id).one(&state.db).await?;
+            match op {
+                Some(op) if !op.disabled => Ok(OperatorPrincipal { id: op.id, email: op.email }),
+                _ => Err(ApiError::unauthorized("the token is invalid or has expired")),
+            }
+        })
+    }
+}
+
+/// `POST /admin/v1/auth/token` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIn {
+    email: String,
+    password: SecretString,
+}
+
+impl std::fmt::Debug for TokenIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIn").field("email", &self.email).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct TokenOut {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// Registers `/auth/token`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/token", web::post().to(token));
+}
+
+async fn token(state: web::Data<AdminState>, body: web::Json<TokenIn>) -> Result<HttpResponse, ApiError> {
+    let TokenIn { email, password } = body.into_inner();
+    let op = crate::operators::find_by_email(&state.db, &email).await?;
+    let hash = op.as_ref().map(|o| o.password_hash.clone());
+    let ok = crate::operators::verify_password(hash, password.expose_secret().to_owned()).await;
+    let op = match op {
+        Some(op) if ok && !op.disabled => op,
+        _ => return Err(ApiError::unauthorized("the email or password is wrong")),
+    };
+    let access_token = state.jwt.issue(&op.id, state.token_ttl)?;
+    Ok(HttpResponse::Ok().json(TokenOut { access_token, token_type: "Bearer", expires_in: state.token_ttl.as_secs() }))
+}

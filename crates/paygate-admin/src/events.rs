@@ -1,0 +1,188 @@
+//! `/admin/v1/companies/{companyID}/events` and `/delivery-failures`: what arrived, what was
+//! refused.
+
+use actix_web::{HttpResponse, web};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use paygate_db::entities::{delivery_failure, inbox_event};
+use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
+
+use crate::{AdminState, OperatorPrincipal, page_limit};
+
+/// Registers the event routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/companies/{company_id}/events", web::get().to(list))
+        .route("/companies/{company_id}/events/{event_id}", web::get().to(get))
+        .route("/companies/{company_id}/delivery-failures", web::get().to(failures));
+}
+
+/// Filters of the event list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    status: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+/// An inbox event in a list.
+#[derive(Debug, Serialize)]
+pub struct EventOut {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    livemode: bool,
+    status: String,
+    origin: String,
+    /// Stripe's `created`.
+    created: String,
+    received_at: String,
+    attempts: i32,
+    last_error: Option<String>,
+    processed_at: Option<String>,
+}
+
+impl From<&inbox_event::Model> for EventOut {
+    fn from(m: &inbox_event::Model) -> Self {
+        Self {
+            id: m.stripe_event_id.clone(),
+            event_type: m.event_type.clone(),
+            livemode: m.livemode,
+            status: m.status.clone(),
+            origin: m.origin.clone(),
+            created: rfc3339_s(m.created),
+            received_at: rfc3339_ms(m.received_at),
+            attempts: m.attempts,
+            last_error: m.last_error.clone(),
+            processed_at: m.processed_at.map(rfc3339_ms),
+        }
+    }
+}
+
+/// One event with its raw payload, as Stripe sent it.
+#[derive(Debug, Serialize)]
+pub struct EventDetailOut {
+    #[serde(flatten)]
+    event: EventOut,
+    api_version: Option<String>,
+    payload: Box<RawValue>,
+}
+
+const STATUSES: &[&str] = &["pending", "processed", "ignored", "failed"];
+
+async fn list(
+    state: web::Data<AdminState>,
+    _op: OperatorPrincipal,
+    path: web::Path<String>,
+    q: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let company = state.tenants.company(&path).await?;
+    let limit = page_limit(q.limit);
+    let mut sel = inbox_event::Entity::find()
+        .filter(inbox_event::Column::CompanyPk.eq(company.id))
+        .order_by_desc(inbox_event::Column::Id)
+        .limit(limit + 1);
+    if let Some(t) = q.event_type.as_deref().filter(|t| !t.is_empty()) {
+        sel = sel.filter(inbox_event::Column::EventType.eq(t));
+    }
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        if !STATUSES.contains(&s) {
+            return Err(ApiError::bad_request("invalid_query", "status must be one of pending, processed, ignored, failed"));
+        }
+        sel = sel.filter(inbox_event::Column::Status.eq(s));
+    }
+    if let Some(c) = q.cursor.as_deref() {
+        sel = sel.filter(inbox_event::Column::Id.lt(decode_cursor(c)?));
+    }
+    let mut rows = sel.all(&state.db).await?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if has_more { rows.last().map(|r| encode_cursor(r.id)) } else { None };
+    let data: Vec<EventOut> = rows.iter().map(EventOut::from).collect();
+    Ok(HttpResponse::Ok().json(Page { data, has_more, next_cursor }))
+}
+
+async fn get(
+    state: web::Data<AdminState>,
+    _op: OperatorPrincipal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (company_id, event_id) = path.into_inner();
+    let company = state.tenants.company(&company_id).await?;
+    let m = inbox_event::Entity::find()
+        .filter(inbox_event::Column::CompanyPk.eq(company.id))
+        .filter(inbox_event::Column::StripeEventId.eq(&event_id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event_not_found", "no such event for this company"))?;
+    let payload = RawValue::from_string(m.payload.clone()).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(EventDetailOut { event: EventOut::from(&m), api_version: m.api_version.clone(), payload }))
+}
+
+/// Counts by reason, with a sentence a merchant can act on.
+#[derive(Debug, Serialize)]
+struct ReasonCount {
+    reason: String,
+    count: u64,
+    last_at: String,
+    explanation: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct FailureOut {
+    reason: String,
+    remote_addr: Option<String>,
+    occurred_at: String,
+}
+
+/// Plain words for a rejection reason.
+pub fn explain(reason: &str) -> &'static str {
+    match reason {
+        "signature_invalid" => "the signature matched none of your signing secrets: check that you copied the signing secret of this endpoint",
+        "signature_missing" => "the delivery had no Stripe-Signature header: only Stripe should post to this URL",
+        "signature_malformed" => "the Stripe-Signature header could not be read",
+        "timestamp_outside_tolerance" => "the signature was too old or too far in the future: check the server clock, or a delivery was replayed",
+        "livemode_mismatch" => "a live event was signed with a test profile's secret or the other way round: check which profile holds which secret",
+        "payload_invalid" => "the body was not a Stripe event",
+        "thin_event_unsupported" => "the endpoint sends thin events: create it in Stripe with snapshot payloads",
+        "payload_too_large" => "the body was larger than 1 MiB",
+        "company_suspended" => "the company is suspended: deliveries are refused until it is reactivated (Stripe retries for three days)",
+        _ => "the delivery was refused",
+    }
+}
+
+async fn failures(
+    state: web::Data<AdminState>,
+    _op: OperatorPrincipal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let company = state.tenants.company(&path).await?;
+    state.failures.flush().await;
+    let rows = delivery_failure::Entity::find()
+        .filter(delivery_failure::Column::CompanyPk.eq(company.id))
+        .order_by_desc(delivery_failure::Column::Id)
+        .all(&state.db)
+        .await?;
+    let mut summary: Vec<ReasonCount> = Vec::new();
+    for r in &rows {
+        match summary.iter_mut().find(|s| s.reason == r.reason) {
+            Some(s) => s.count += 1,
+            None => summary.push(ReasonCount {
+                reason: r.reason.clone(),
+                count: 1,
+                last_at: rfc3339_ms(r.occurred_at),
+                explanation: explain(&r.reason),
+            }),
+        }
+    }
+    let recent: Vec<FailureOut> = rows
+        .iter()
+        .take(100)
+        .map(|r| FailureOut { reason: r.reason.clone(), remote_addr: r.remote_addr.clone(), occurred_at: rfc3339_ms(r.occurred_at) })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": rows.len(), "summary": summary, "data": recent })))
+}

@@ -1,0 +1,44 @@
+#![doc = include_str!("../README.md")]
+
+pub mod auth;
+pub mod companies;
+pub mod events;
+pub mod operators;
+pub mod profiles;
+
+use std::time::Duration;
+
+use actix_web::web;
+use sea_orm::DatabaseConnection;
+
+use paygate_router::FailureRecorder;
+use paygate_tenant::TenantService;
+
+pub use auth::{JwtKeys, OperatorPrincipal};
+
+/// What the admin API needs.
+#[derive(Clone, Debug)]
+pub struct AdminState {
+    pub db: DatabaseConnection,
+    pub tenants: TenantService,
+    pub jwt: JwtKeys,
+    pub token_ttl: Duration,
+    pub failures: FailureRecorder,
+}
+
+/// Registers every admin route under `/admin/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1")
+            .configure(auth::configure)
+            .configure(operators::configure)
+            .configure(companies::configure)
+            .configure(profiles::configure)
+            .configure(events::configure),
+    );
+}
+
+/// Page size bounds of list endpoints.
+pub(crate) fn page_limit(limit: Option<u64>) -> u64 {
+    limit.unwrap_or(50).clamp(1, 200)
+}

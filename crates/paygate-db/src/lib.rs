@@ -1,0 +1,121 @@
+#![doc = include_str!("../README.md")]
+
+pub mod entities;
+
+use std::time::Duration;
+
+use rand::Rng;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    Statement,
+};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+
+pub use paygate_migrations::Migrator;
+pub use sea_orm;
+
+/// How to open the database.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// `sqlite://path?mode=rwc` or `postgres://…`.
+    pub url: String,
+    /// Pool size on PostgreSQL. SQLite always uses one connection: it has one writer anyway,
+    /// and one connection rules out `SQLITE_BUSY` between our own writers.
+    pub max_connections: u32,
+}
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unsupported database URL scheme (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("database error")]
+    Db(#[from] DbErr),
+}
+
+/// Opens the database and checks it answers.
+pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
+    let url = opts.url.as_str();
+    let mut co = ConnectOptions::new(url.to_owned());
+    co.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        co.max_connections(1).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .create_if_missing(true)
+        });
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        co.max_connections(opts.max_connections.max(2))
+            .min_connections(1);
+    } else {
+        return Err(Error::UnsupportedUrl);
+    }
+    let db = Database::connect(co).await?;
+    Ok(db)
+}
+
+/// A key every replica agrees on for the migration advisory lock ("paygate" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x7061_7967_6174_65;
+
+/// Applies every pending migration.
+///
+/// On PostgreSQL the run holds a session-level advisory lock on a dedicated connection, so
+/// replicas that start together apply the migrations once, one after the other.
+pub async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), Error> {
+    use paygate_migrations::MigratorTrait;
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let mut co = ConnectOptions::new(url.to_owned());
+            co.max_connections(1).min_connections(1).sqlx_logging(false);
+            let lock_conn = Database::connect(co).await?;
+            lock_conn
+                .execute_raw(Statement::from_string(
+                    DatabaseBackend::Postgres,
+                    format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
+                ))
+                .await?;
+            let result = Migrator::up(&lock_conn, None).await;
+            let unlock = lock_conn
+                .execute_raw(Statement::from_string(
+                    DatabaseBackend::Postgres,
+                    format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
+                ))
+                .await;
+            let _ = lock_conn.close().await;
+            result?;
+            unlock?;
+        }
+        _ => Migrator::up(db, None).await?,
+    }
+    Ok(())
+}
+
+
+/// Milliseconds since the Unix epoch, the unit of every `*_at` column.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+const ID_ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A new random id with a type prefix, e.g. `new_id("prf")` → `prf_3kF9…` (22 random
+/// base62 characters, about 131 bits).
+pub fn new_id(prefix: &str) -> String {
+    let mut rng = rand::thread_rng();
+    let mut s = String::with_capacity(prefix.len() + 23);
+    s.push_str(prefix);
+    s.push('_');
+    for _ in 0..22 {
+        s.push(ID_ALPHABET[rng.gen_range(0..ID_ALPHABET.len())] as char);
+    }
+    s
+}
+
+/// True when the error is the violation of a unique rule (a duplicate).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

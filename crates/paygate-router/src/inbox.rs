@@ -1,0 +1,188 @@
+//! The durable inbox and its group-commit writer.
+//!
+//! Policy: an event is acknowledged only after the transaction holding it has committed with
+//! the database's durable default. Deliveries that arrive while a commit is in flight wait for
+//! the next one and are committed together: one transaction, one flush, every waiting request
+//! answered after it. A batch that fails as a whole (say, one row's company was deleted a moment
+//! ago) is retried row by row, so one bad row never fails its neighbours.
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+
+use paygate_db::entities::inbox_event;
+use paygate_db::now_ms;
+
+/// Inbox row status values.
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const PROCESSED: &str = "processed";
+    pub const IGNORED: &str = "ignored";
+    pub const FAILED: &str = "failed";
+}
+
+/// An event to store.
+#[derive(Debug, Clone)]
+pub struct NewInboxEvent {
+    pub company_pk: i64,
+    pub stripe_event_id: String,
+    pub event_type: String,
+    pub livemode: bool,
+    pub api_version: Option<String>,
+    pub account_id: Option<String>,
+    pub created: i64,
+    pub payload: String,
+    /// `webhook`, `recovered` or `test`.
+    pub origin: &'static str,
+}
+
+/// What storing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The (company, event id) was already in the inbox.
+    Duplicate,
+}
+
+/// The inbox could not take the event (the database is unreachable, full, …).
+#[derive(Debug, thiserror::Error)]
+#[error("the inbox could not store the event")]
+pub struct InboxError(#[source] pub Option<DbErr>);
+
+struct Job {
+    event: NewInboxEvent,
+    reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
+}
+
+/// Handle to the writer tasks; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct InboxWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("event", &self.event.stripe_event_id).finish()
+    }
+}
+
+impl InboxWriter {
+    /// Starts `writers` tasks committing batches of up to `max_batch` events. `wake` is notified
+    /// after each commit that stored something new, so the workers start at once.
+    pub fn spawn(db: DatabaseConnection, writers: usize, max_batch: usize, wake: Arc<Notify>) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(max_batch * writers.max(1) * 8);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            let rx = rx.clone();
+            let db = db.clone();
+            let wake = wake.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(max_batch);
+                loop {
+                    {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { return };
+                        batch.push(first);
+                        while batch.len() < max_batch {
+                            match rx.try_recv() {
+                                Ok(j) => batch.push(j),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    let any_new = write_batch(&db, &mut batch).await;
+                    if any_new {
+                        wake.notify_waiters();
+                        wake.notify_one();
+                    }
+                }
+            });
+        }
+        Self { tx }
+    }
+
+    /// Stores one event; returns after the commit.
+    pub async fn insert(&self, event: NewInboxEvent) -> Result<InsertOutcome, InboxError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job { event, reply }).await.map_err(|_| InboxError(None))?;
+        rx.await.map_err(|_| InboxError(None))?
+    }
+}
+
+fn active_model(e: &NewInboxEvent, now: i64) -> inbox_event::ActiveModel {
+    inbox_event::ActiveModel {
+        company_pk: Set(e.company_pk),
+        stripe_event_id: Set(e.stripe_event_id.clone()),
+        event_type: Set(e.event_type.clone()),
+        livemode: Set(e.livemode),
+        api_version: Set(e.api_version.clone()),
+        account_id: Set(e.account_id.clone()),
+        created: Set(e.created),
+        received_at: Set(now),
+        origin: Set(e.origin.to_owned()),
+        payload: Set(e.payload.clone()),
+        status: Set(status::PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        locked_by: Set(None),
+        last_error: Set(None),
+        processed_at: Set(None),
+        ..Default::default()
+    }
+}
+
+async fn insert_one<C: sea_orm::ConnectionTrait>(db: &C, e: &NewInboxEvent, now: i64) -> Result<InsertOutcome, DbErr> {
+    let n = inbox_event::Entity::insert(active_model(e, now))
+        .on_conflict_do_nothing_on([inbox_event::Column::CompanyPk, inbox_event::Column::StripeEventId])
+        .exec_without_returning(db)
+        .await?;
+    Ok(match n {
+        sea_orm::TryInsertResult::Inserted(n) if n > 0 => InsertOutcome::Inserted,
+        _ => InsertOutcome::Duplicate,
+    })
+}
+
+/// Writes a batch in one transaction; on failure, row by row. Answers every job. Returns
+/// whether anything new was stored.
+async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
+    let now = now_ms();
+    let together = async {
+        let txn = db.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in batch.iter() {
+            outcomes.push(insert_one(&txn, &job.event, now).await?);
+        }
+        txn.commit().await?;
+        Ok::<_, DbErr>(outcomes)
+    }
+    .await;
+    let mut any_new = false;
+    match together {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.drain(..).zip(outcomes) {
+                any_new |= outcome == InsertOutcome::Inserted;
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(err) if batch.len() == 1 => {
+            tracing::error!(error = %err, "inbox insert failed");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(InboxError(Some(err.clone()))));
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, size = batch.len(), "inbox batch failed; retrying row by row");
+            for job in batch.drain(..) {
+                let r = insert_one(db, &job.event, now).await;
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "inbox insert failed");
+                }
+                any_new |= matches!(r, Ok(InsertOutcome::Inserted));
+                let _ = job.reply.send(r.map_err(|e| InboxError(Some(e))));
+            }
+        }
+    }
+    any_new
+}

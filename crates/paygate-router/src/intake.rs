@@ -1,0 +1,142 @@
+//! `POST /callbacks/v1.0/stripe/{companyID}`: where Stripe delivers a company's events.
+//!
+//! Order of checks (each failure answers a 4xx with a stable code and stores nothing):
+//! company known (404) and active (403), body within 1 MiB (413), signature over the raw bytes
+//! against every currently valid signing secret of the company (400), timestamp within the
+//! tolerance (400), a snapshot event envelope (400), `livemode` equal to the mode of the profile
+//! whose secret matched (400). Then the event is committed to the inbox and only then is 200
+//! answered; a repeated delivery answers 200 and stores nothing new.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use paygate_tenant::{IntakeCompany, TenantService};
+use paygate_web::ApiError;
+
+use crate::inbox::{InboxWriter, InsertOutcome, NewInboxEvent};
+use crate::{FailureRecorder, envelope, signature};
+
+/// Largest body accepted (Stripe's events are far smaller).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// What the intake needs, shared by every worker thread of the HTTP server.
+#[derive(Clone, Debug)]
+pub struct IntakeState {
+    pub tenants: TenantService,
+    pub writer: InboxWriter,
+    pub failures: FailureRecorder,
+    pub tolerance_secs: i64,
+}
+
+/// Registers the intake route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/callbacks/v1.0/stripe/{company_id}").route(web::post().to(receive)));
+}
+
+#[derive(Serialize)]
+struct Received {
+    received: bool,
+    duplicate: bool,
+}
+
+fn reject(state: &IntakeState, company: &IntakeCompany, req: &HttpRequest, err: ApiError) -> ApiError {
+    state.failures.record(company.pk, err.code(), req.peer_addr().map(|a| a.ip().to_string()));
+    tracing::debug!(company_id = %company.company_id, code = err.code(), "delivery rejected");
+    err
+}
+
+async fn receive(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<IntakeState>,
+) -> Result<HttpResponse, ApiError> {
+    let company_id = path.into_inner();
+    let company = state
+        .tenants
+        .intake_company(&company_id)
+        .await
+        .map_err(|e| ApiError::unavailable(e))?
+        .ok_or_else(|| ApiError::not_found("company_not_found", "no company with this id"))?;
+    if !company.active {
+        return Err(reject(
+            &state,
+            &company,
+            &req,
+            ApiError::forbidden("company_suspended", "the company is suspended; deliveries are refused until it is reactivated"),
+        ));
+    }
+    let body = match read_body(&req, payload).await {
+        Ok(b) => b,
+        Err(e) => return Err(reject(&state, &company, &req, e)),
+    };
+    let header = req.headers().get("stripe-signature").and_then(|h| h.to_str().ok());
+    let now = chrono::Utc::now().timestamp();
+    let idx = signature::verify(header, &body, &company.secrets, now, state.tolerance_secs).map_err(|e| {
+        reject(&state, &company, &req, ApiError::bad_request(e.code(), e.to_string()))
+    })?;
+    let secret = &company.secrets[idx];
+    let event = {
+        let env = envelope::parse(&body)
+            .map_err(|e| reject(&state, &company, &req, ApiError::bad_request(e.code(), e.to_string())))?;
+        if env.livemode != secret.livemode {
+            let (event_mode, profile_mode) = if env.livemode { ("live", "test") } else { ("test", "live") };
+            return Err(reject(
+                &state,
+                &company,
+                &req,
+                ApiError::bad_request(
+                    "livemode_mismatch",
+                    format!("the event is a {event_mode} event but it was signed with the signing secret of a {profile_mode} profile"),
+                ),
+            ));
+        }
+        NewInboxEvent {
+            company_pk: company.pk,
+            stripe_event_id: env.id.into_owned(),
+            event_type: env.event_type.into_owned(),
+            livemode: env.livemode,
+            api_version: env.api_version.map(|c| c.into_owned()),
+            account_id: env.account.map(|c| c.into_owned()),
+            created: env.created,
+            payload: String::new(),
+            origin: "webhook",
+        }
+    };
+    let payload = String::from_utf8(body).map_err(|_| {
+        reject(&state, &company, &req, ApiError::bad_request("payload_invalid", "the payload is not UTF-8"))
+    })?;
+    let outcome = state
+        .writer
+        .insert(NewInboxEvent { payload, ..event })
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(HttpResponse::Ok().json(Received { received: true, duplicate: outcome == InsertOutcome::Duplicate }))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than 1 MiB")
+}
+
+/// Reads the raw body, refusing more than [`MAX_BODY`] bytes without buffering them.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(4096).min(MAX_BODY));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("payload_invalid", "the body could not be read"))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

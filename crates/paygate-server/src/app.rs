@@ -1,0 +1,146 @@
+//! Wiring: the database, every part's state, the HTTP app and the background tasks.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, web};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio::sync::Notify;
+
+use paygate_admin::{AdminState, JwtKeys};
+use paygate_db::DbOptions;
+use paygate_router::{FailureRecorder, InboxWriter, IntakeState};
+use paygate_tenant::TenantService;
+use paygate_web::{ApiError, json_config, path_config, query_config};
+
+use crate::config::Settings;
+
+/// Every shared part of a running Paygate.
+#[derive(Clone, Debug)]
+pub struct Paygate {
+    pub settings: Settings,
+    pub db: DatabaseConnection,
+    pub tenants: TenantService,
+    pub intake: IntakeState,
+    pub admin: AdminState,
+    /// Woken whenever the inbox stores something new.
+    pub inbox_wake: Arc<Notify>,
+}
+
+/// Opens and migrates the database (the data directory is created when needed).
+pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.database_url();
+    if url.starts_with("sqlite:") {
+        crate::keys::create_private_dir(&settings.data_dir)
+            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    }
+    let db = paygate_db::connect(&DbOptions { url: url.clone(), max_connections: settings.db_max_connections })
+        .await
+        .context("connecting to the database")?;
+    paygate_db::migrate(&db, &url).await.context("migrating the database")?;
+    Ok(db)
+}
+
+impl Paygate {
+    /// Connects, migrates, creates the first operator if asked, and starts the intake's
+    /// background writers. `actual_addr` is the bound address (for the default public URL).
+    pub async fn build(settings: Settings, actual_addr: Option<std::net::SocketAddr>) -> anyhow::Result<Self> {
+        let keyring = crate::keys::load_keyring(&settings)?;
+        let db = open_database(&settings).await?;
+        let public_base_url = settings.public_base_url(actual_addr);
+        let tenants = TenantService::new(
+            db.clone(),
+            keyring.clone(),
+            public_base_url,
+            Duration::from_secs(settings.cache_ttl_secs),
+            Duration::from_secs(settings.signing_secret_grace_secs),
+        );
+        let is_sqlite = settings.database_url().starts_with("sqlite:");
+        let writers = settings.inbox_writers.unwrap_or(if is_sqlite { 1 } else { 4 });
+        let inbox_wake = Arc::new(Notify::new());
+        let writer = InboxWriter::spawn(db.clone(), writers, settings.inbox_batch_max, inbox_wake.clone());
+        let failures = FailureRecorder::spawn(db.clone());
+        let intake = IntakeState {
+            tenants: tenants.clone(),
+            writer,
+            failures: failures.clone(),
+            tolerance_secs: i64::try_from(settings.webhook_tolerance_secs).unwrap_or(300),
+        };
+        let admin = AdminState {
+            db: db.clone(),
+            tenants: tenants.clone(),
+            jwt: JwtKeys::new(&keyring.current().derive("paygate admin jwt v1")),
+            token_ttl: Duration::from_secs(settings.admin_token_ttl_secs),
+            failures,
+        };
+        if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
+            if paygate_admin::operators::count(&db).await? == 0 {
+                let op = paygate_admin::operators::create(&db, email, password.expose_secret().to_owned().into())
+                    .await
+                    .context("creating the operator from PAYGATE_ADMIN_EMAIL")?;
+                tracing::info!(email = %op.email, "created the first operator");
+            }
+        }
+        Ok(Self { settings, db, tenants, intake, admin, inbox_wake })
+    }
+
+    /// Registers every route of the app.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(web::Data::new(self.intake.clone()))
+            .app_data(web::Data::new(self.admin.clone()))
+            .app_data(web::Data::new(self.db.clone()))
+            .app_data(json_config(256 * 1024))
+            .app_data(query_config())
+            .app_data(path_config())
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .configure(paygate_router::intake::configure)
+            .configure(paygate_admin::configure);
+    }
+
+    /// Starts the HTTP server on `listener`.
+    pub fn serve_http(&self, listener: TcpListener) -> anyhow::Result<RunningServer> {
+        let me = self.clone();
+        let workers = self
+            .settings
+            .http_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let addr = listener.local_addr()?;
+        let server = actix_web::HttpServer::new(move || {
+            App::new()
+                .configure(|cfg| me.configure(cfg))
+                .default_service(web::to(paygate_web::not_found))
+        })
+        .workers(workers)
+        .backlog(2048)
+        .client_request_timeout(Duration::from_secs(10))
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(RunningServer { addr, server })
+    }
+}
+
+/// An HTTP server bound and running (await `server` to wait for its end).
+pub struct RunningServer {
+    pub addr: std::net::SocketAddr,
+    pub server: actix_web::dev::Server,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(db: web::Data<DatabaseConnection>) -> Result<HttpResponse, ApiError> {
+    db.ping().await.map_err(ApiError::unavailable)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}

@@ -1,0 +1,185 @@
+//! `Settings`: every knob of Paygate, documented, validated at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration. Each field maps to `PAYGATE_<FIELD>` and to `<field>` in the TOML.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Listen address (`PAYGATE_BIND`).
+    pub bind: String,
+    /// Where the SQLite file and a generated master key live (`PAYGATE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; default: SQLite file in the data dir.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub database_url: Option<SecretString>,
+    /// File holding the database URL (it may carry a password).
+    pub database_url_file: Option<PathBuf>,
+    /// Base64 of 32 bytes; default: generated into `<data_dir>/master.key` on first start.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub master_key: Option<SecretString>,
+    /// File holding the master key.
+    pub master_key_file: Option<PathBuf>,
+    /// Retired master keys (comma-separated base64) still needed to open old values.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub master_keys_retired: Option<SecretString>,
+    /// Used to build the callback URLs shown to merchants; default `http://<bind>`.
+    pub public_base_url: Option<String>,
+    /// With `admin_password`: the first operator, created at start when none exists.
+    pub admin_email: Option<String>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub admin_password: Option<SecretString>,
+    pub admin_password_file: Option<PathBuf>,
+    /// Signature timestamp tolerance, seconds.
+    pub webhook_tolerance_secs: u64,
+    /// Where Paygate calls Stripe.
+    pub stripe_api_base: String,
+    /// Lifetime of operator tokens, seconds.
+    pub admin_token_ttl_secs: u64,
+    /// How long the intake caches a company (changes on other replicas show within it), seconds.
+    pub cache_ttl_secs: u64,
+    /// Grace period of a rotated-out signing secret, seconds.
+    pub signing_secret_grace_secs: u64,
+    /// PostgreSQL pool size.
+    pub db_max_connections: u32,
+    /// Most deliveries committed in one inbox transaction.
+    pub inbox_batch_max: usize,
+    /// Inbox writer tasks (default: 1 on SQLite, 4 on PostgreSQL).
+    pub inbox_writers: Option<usize>,
+    /// HTTP worker threads (default: the number of CPUs).
+    pub http_workers: Option<usize>,
+    /// Log filter, e.g. `info` or `paygate=debug,info`.
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_some("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./paygate-data"),
+            database_url: None,
+            database_url_file: None,
+            master_key: None,
+            master_key_file: None,
+            master_keys_retired: None,
+            public_base_url: None,
+            admin_email: None,
+            admin_password: None,
+            admin_password_file: None,
+            webhook_tolerance_secs: 300,
+            stripe_api_base: "https://api.stripe.com".into(),
+            admin_token_ttl_secs: 3600,
+            cache_ttl_secs: 5,
+            signing_secret_grace_secs: 24 * 3600,
+            db_max_connections: 16,
+            inbox_batch_max: 256,
+            inbox_writers: None,
+            http_workers: None,
+            log: "info".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: std::io::Error },
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field, message: message.into() }
+}
+
+impl Settings {
+    /// Defaults, then `paygate.toml` (or `$PAYGATE_CONFIG`), then `PAYGATE_*`.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var_os("PAYGATE_CONFIG").map(PathBuf::from).unwrap_or_else(|| "paygate.toml".into());
+        let s: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("PAYGATE_").ignore(&["CONFIG"]))
+            .extract()
+            .map_err(Box::new)?;
+        s.validated()
+    }
+
+    /// Checks every field; reads the `*_file` variants.
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        self.bind_addr()?;
+        if self.webhook_tolerance_secs == 0 || self.webhook_tolerance_secs > 24 * 3600 {
+            return Err(invalid("webhook_tolerance_secs", "must be between 1 and 86400"));
+        }
+        if !(self.stripe_api_base.starts_with("http://") || self.stripe_api_base.starts_with("https://")) {
+            return Err(invalid("stripe_api_base", "must be an http(s) URL"));
+        }
+        if let Some(u) = &self.public_base_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(invalid("public_base_url", "must be an http(s) URL"));
+            }
+        }
+        if self.inbox_batch_max == 0 || self.inbox_batch_max > 10_000 {
+            return Err(invalid("inbox_batch_max", "must be between 1 and 10000"));
+        }
+        if self.log_format != "text" && self.log_format != "json" {
+            return Err(invalid("log_format", "must be text or json"));
+        }
+        if let Some(p) = &self.admin_password_file {
+            self.admin_password = Some(read_secret_file(p)?);
+        }
+        if let Some(p) = &self.database_url_file {
+            self.database_url = Some(read_secret_file(p)?);
+        }
+        if self.admin_email.is_some() != self.admin_password.is_some() {
+            return Err(invalid("admin_email", "PAYGATE_ADMIN_EMAIL and PAYGATE_ADMIN_PASSWORD go together"));
+        }
+        Ok(self)
+    }
+
+    /// The listen address.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.bind.parse().map_err(|_| invalid("bind", "must be an address like 127.0.0.1:8080"))
+    }
+
+    /// The database URL (default: SQLite in the data dir).
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose_secret().to_owned(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("paygate.db").display()),
+        }
+    }
+
+    /// The public base URL.
+    pub fn public_base_url(&self, actual: Option<SocketAddr>) -> String {
+        match &self.public_base_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", actual.map(|a| a.to_string()).unwrap_or_else(|| self.bind.clone())),
+        }
+    }
+}
+
+/// Reads a secret from a file, surrounding whitespace trimmed.
+pub fn read_secret_file(path: &Path) -> Result<SecretString, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| SecretString::from(s.trim().to_owned()))
+        .map_err(|source| ConfigError::File { path: path.to_owned(), source })
+}

@@ -1,0 +1,644 @@
+//! The tenant configuration service: every read and change of companies, profiles and signing
+//! secrets goes through here, so validation, encryption, the audit log and cache invalidation
+//! cannot be forgotten by a caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use paygate_db::entities::{company, signing_secret, stripe_profile};
+use paygate_db::{new_id, now_ms};
+
+use crate::cache::{IntakeCache, IntakeCompany, IntakeSecret};
+use crate::crypto::{Keyring, mask, purpose};
+use crate::wire::{
+    CompanyIn, CompanyOut, CompanyPatch, ProfileIn, ProfileOut, ProfilePatch, SigningSecretIn,
+};
+use crate::{Mode, TenantError, audit, validate};
+
+type Result<T, E = TenantError> = std::result::Result<T, E>;
+
+/// Company status values.
+pub const STATUS_ACTIVE: &str = "active";
+pub const STATUS_SUSPENDED: &str = "suspended";
+
+/// Shared handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct TenantService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: DatabaseConnection,
+    keyring: Keyring,
+    cache: IntakeCache,
+    public_base_url: String,
+    default_grace: Duration,
+}
+
+/// A company's active profile with its secret key opened, for calls to the Stripe API.
+#[derive(Debug)]
+pub struct ActiveProfile {
+    pub profile: stripe_profile::Model,
+    pub secret_key: SecretString,
+}
+
+impl TenantService {
+    /// A service over `db`.
+    pub fn new(
+        db: DatabaseConnection,
+        keyring: Keyring,
+        public_base_url: String,
+        cache_ttl: Duration,
+        default_grace: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                keyring,
+                cache: IntakeCache::new(cache_ttl),
+                public_base_url,
+                default_grace,
+            }),
+        }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    /// The keyring secrets are sealed with.
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    /// The public base URL callback URLs are built from.
+    pub fn public_base_url(&self) -> &str {
+        &self.inner.public_base_url
+    }
+
+    /// The wire form of a company.
+    pub fn company_out(&self, m: &company::Model) -> CompanyOut {
+        CompanyOut::new(m, &self.inner.public_base_url)
+    }
+
+    // ---- companies -------------------------------------------------------------------------
+
+    /// Creates a company: active, Stripe off, environment `test`.
+    pub async fn create_company(&self, actor: &str, input: CompanyIn) -> Result<company::Model> {
+        let company_id = match input.company_id.as_deref() {
+            Some(raw) => validate::company_id(raw)?,
+            None => new_id("cmp"),
+        };
+        let name = validate::name("name", &input.name)?;
+        let now = now_ms();
+        let txn = self.inner.db.begin().await?;
+        let exists = company::Entity::find()
+            .filter(company::Column::CompanyId.eq(&company_id))
+            .one(&txn)
+            .await?
+            .is_some();
+        if exists {
+            return Err(TenantError::Conflict {
+                code: "company_exists",
+                message: format!("a company with company_id {company_id:?} already exists"),
+            });
+        }
+        let m = company::ActiveModel {
+            company_id: Set(company_id.clone()),
+            name: Set(name),
+            status: Set(STATUS_ACTIVE.into()),
+            stripe_enabled: Set(false),
+            environment: Set("test".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| {
+            if paygate_db::is_unique_violation(&e) {
+                TenantError::Conflict {
+                    code: "company_exists",
+                    message: format!("a company with company_id {company_id:?} already exists"),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        audit::record(&txn, actor, Some(m.id), "company.created", &m.company_id, json!({"name": m.name}))
+            .await?;
+        txn.commit().await?;
+        self.inner.cache.invalidate(&company_id);
+        Ok(m)
+    }
+
+    /// A company by its public id.
+    pub async fn company(&self, company_id: &str) -> Result<company::Model> {
+        company::Entity::find()
+            .filter(company::Column::CompanyId.eq(company_id))
+            .one(&self.inner.db)
+            .await?
+            .ok_or(TenantError::NotFound("company"))
+    }
+
+    /// Companies by internal id ascending, after `after`, optionally filtered by a search over
+    /// the id and name.
+    pub async fn list_companies(
+        &self,
+        after: Option<i64>,
+        limit: u64,
+        search: Option<&str>,
+    ) -> Result<Vec<company::Model>> {
+        let mut q = company::Entity::find().order_by_asc(company::Column::Id).limit(limit);
+        if let Some(after) = after {
+            q = q.filter(company::Column::Id.gt(after));
+        }
+        if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
+            q = q.filter(
+                Condition::any()
+                    .add(company::Column::CompanyId.contains(s))
+                    .add(company::Column::Name.contains(s)),
+            );
+        }
+        Ok(q.all(&self.inner.db).await?)
+    }
+
+    /// Changes name, status, Stripe switch and environment.
+    pub async fn update_company(
+        &self,
+        actor: &str,
+        company_id: &str,
+        patch: CompanyPatch,
+    ) -> Result<company::Model> {
+        let txn = self.inner.db.begin().await?;
+        let current = company::Entity::find()
+            .filter(company::Column::CompanyId.eq(company_id))
+            .one(&txn)
+            .await?
+            .ok_or(TenantError::NotFound("company"))?;
+        let mut changed = Vec::new();
+        let mut am = current.clone().into_active_model();
+        if let Some(name) = &patch.name {
+            am.name = Set(validate::name("name", name)?);
+            changed.push("name");
+        }
+        if let Some(status) = &patch.status {
+            let s = status.trim();
+            if s != STATUS_ACTIVE && s != STATUS_SUSPENDED {
+                return Err(TenantError::invalid("status", "invalid_status", "must be \"active\" or \"suspended\""));
+            }
+            am.status = Set(s.to_owned());
+            changed.push("status");
+        }
+        let environment = match &patch.environment {
+            Some(e) => {
+                let mode = validate::mode("environment", e)?;
+                am.environment = Set(mode.as_str().to_owned());
+                changed.push("environment");
+                mode
+            }
+            None => Mode::parse(&current.environment).unwrap_or(Mode::Test),
+        };
+        if let Some(enabled) = patch.stripe_enabled {
+            am.stripe_enabled = Set(enabled);
+            changed.push("stripe_enabled");
+        }
+        let enabled = patch.stripe_enabled.unwrap_or(current.stripe_enabled);
+        if enabled && (patch.stripe_enabled == Some(true) || patch.environment.is_some()) {
+            let has_active = stripe_profile::Entity::find()
+                .filter(stripe_profile::Column::CompanyPk.eq(current.id))
+                .filter(stripe_profile::Column::ActiveMode.eq(environment.as_str()))
+                .one(&txn)
+                .await?
+                .is_some();
+            if !has_active {
+                let field = if patch.environment.is_some() { "environment" } else { "stripe_enabled" };
+                return Err(TenantError::invalid(
+                    field,
+                    "active_profile_missing",
+                    format!(
+                        "the Stripe payment method needs an active {} profile first: add one with the {} keys",
+                        environment.as_str(),
+                        environment.as_str()
+                    ),
+                ));
+            }
+        }
+        am.updated_at = Set(now_ms());
+        let m = am.update(&txn).await?;
+        audit::record(&txn, actor, Some(m.id), "company.updated", &m.company_id, json!({"fields": changed, "status": m.status, "stripe_enabled": m.stripe_enabled, "environment": m.environment}))
+            .await?;
+        txn.commit().await?;
+        self.inner.cache.invalidate(company_id);
+        Ok(m)
+    }
+
+    /// Deletes a company and everything it owns.
+    pub async fn delete_company(&self, actor: &str, company_id: &str) -> Result<()> {
+        let txn = self.inner.db.begin().await?;
+        let current = company::Entity::find()
+            .filter(company::Column::CompanyId.eq(company_id))
+            .one(&txn)
+            .await?
+            .ok_or(TenantError::NotFound("company"))?;
+        company::Entity::delete_by_id(current.id).exec(&txn).await?;
+        audit::record(&txn, actor, None, "company.deleted", company_id, json!({"name": current.name}))
+            .await?;
+        txn.commit().await?;
+        self.inner.cache.invalidate(company_id);
+        Ok(())
+    }
+
+    // ---- profiles --------------------------------------------------------------------------
+
+    async fn profile_outs(&self, company_pk: i64, only: Option<&str>) -> Result<Vec<ProfileOut>> {
+        let mut q = stripe_profile::Entity::find()
+            .filter(stripe_profile::Column::CompanyPk.eq(company_pk))
+            .order_by_asc(stripe_profile::Column::CreatedAt)
+            .order_by_asc(stripe_profile::Column::Id);
+        let mut sq = signing_secret::Entity::find().filter(signing_secret::Column::CompanyPk.eq(company_pk));
+        if let Some(id) = only {
+            q = q.filter(stripe_profile::Column::Id.eq(id));
+            sq = sq.filter(signing_secret::Column::ProfileId.eq(id));
+        }
+        let profiles = q.all(&self.inner.db).await?;
+        let secrets = sq.all(&self.inner.db).await?;
+        let now = now_ms();
+        Ok(profiles.iter().map(|p| ProfileOut::new(p, &secrets, now)).collect())
+    }
+
+    /// Every profile of a company, secrets masked.
+    pub async fn list_profiles(&self, company: &company::Model) -> Result<Vec<ProfileOut>> {
+        self.profile_outs(company.id, None).await
+    }
+
+    /// One profile of a company.
+    pub async fn profile(&self, company: &company::Model, profile_id: &str) -> Result<ProfileOut> {
+        self.profile_outs(company.id, Some(profile_id))
+            .await?
+            .pop()
+            .ok_or(TenantError::NotFound("profile"))
+    }
+
+    /// Adds a profile. The first profile of a mode becomes its active one; a later one only
+    /// when `active` is asked for (the previous active one is then deactivated).
+    pub async fn create_profile(
+        &self,
+        actor: &str,
+        company: &company::Model,
+        input: ProfileIn,
+    ) -> Result<ProfileOut> {
+        let name = validate::name("name", &input.name)?;
+        let mode = validate::mode("mode", &input.mode)?;
+        let account_id = match input.account_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(a) => Some(validate::account_id(a)?),
+            None => None,
+        };
+        let publishable_key = validate::publishable_key(mode, &input.publishable_key)?;
+        let secret_key = validate::secret_key(mode, &input.secret_key)?;
+        let webhook_secret = match input.webhook_secret.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(w) => Some(validate::webhook_secret(w)?),
+            None => None,
+        };
+        let ring = &self.inner.keyring;
+        let now = now_ms();
+        let id = new_id("prf");
+        let txn = self.inner.db.begin().await?;
+        let name_taken = stripe_profile::Entity::find()
+            .filter(stripe_profile::Column::CompanyPk.eq(company.id))
+            .filter(stripe_profile::Column::Name.eq(&name))
+            .one(&txn)
+            .await?
+            .is_some();
+        if name_taken {
+            return Err(TenantError::Conflict {
+                code: "profile_name_taken",
+                message: format!("name: the company already has a profile named {name:?}"),
+            });
+        }
+        let current_active = stripe_profile::Entity::find()
+            .filter(stripe_profile::Column::CompanyPk.eq(company.id))
+            .filter(stripe_profile::Column::ActiveMode.eq(mode.as_str()))
+            .one(&txn)
+            .await?;
+        let make_active = match (&current_active, input.active) {
+            (None, _) => true,
+            (Some(_), Some(true)) => true,
+            (Some(_), _) => false,
+        };
+        if make_active {
+            if let Some(prev) = current_active {
+                let mut am = prev.into_active_model();
+                am.active_mode = Set(None);
+                am.updated_at = Set(now);
+                am.update(&txn).await?;
+            }
+        }
+        stripe_profile::ActiveModel {
+            id: Set(id.clone()),
+            company_pk: Set(company.id),
+            name: Set(name.clone()),
+            mode: Set(mode.as_str().into()),
+            active_mode: Set(make_active.then(|| mode.as_str().to_owned())),
+            account_id: Set(account_id),
+            publishable_key: Set(publishable_key),
+            secret_key_enc: Set(ring.seal(purpose::SECRET_KEY, &secret_key)),
+            secret_key_mask: Set(mask(&secret_key)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        if let Some(w) = &webhook_secret {
+            insert_secret(&txn, ring, company.id, &id, w, now).await?;
+        }
+        audit::record(
+            &txn,
+            actor,
+            Some(company.id),
+            "profile.created",
+            &id,
+            json!({"name": name, "mode": mode.as_str(), "active": make_active, "signing_secret": webhook_secret.is_some()}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.inner.cache.invalidate(&company.company_id);
+        self.profile(company, &id).await
+    }
+
+    /// Changes a profile's name, account id, keys, or makes it the active one of its mode.
+    pub async fn update_profile(
+        &self,
+        actor: &str,
+        company: &company::Model,
+        profile_id: &str,
+        patch: ProfilePatch,
+    ) -> Result<ProfileOut> {
+        let txn = self.inner.db.begin().await?;
+        let current = find_profile(&txn, company.id, profile_id).await?;
+        let mode = Mode::parse(&current.mode).unwrap_or(Mode::Test);
+        let now = now_ms();
+        let mut changed = Vec::new();
+        let mut am = current.clone().into_active_model();
+        if let Some(n) = &patch.name {
+            let name = validate::name("name", n)?;
+            if name != current.name {
+                let taken = stripe_profile::Entity::find()
+                    .filter(stripe_profile::Column::CompanyPk.eq(company.id))
+                    .filter(stripe_profile::Column::Name.eq(&name))
+                    .one(&txn)
+                    .await?
+                    .is_some();
+                if taken {
+                    return Err(TenantError::Conflict {
+                        code: "profile_name_taken",
+                        message: format!("name: the company already has a profile named {name:?}"),
+                    });
+                }
+            }
+            am.name = Set(name);
+            changed.push("name");
+        }
+        if let Some(a) = &patch.account_id {
+            let a = a.trim();
+            am.account_id = Set(if a.is_empty() { None } else { Some(validate::account_id(a)?) });
+            changed.push("account_id");
+        }
+        if let Some(k) = &patch.publishable_key {
+            am.publishable_key = Set(validate::publishable_key(mode, k)?);
+            changed.push("publishable_key");
+        }
+        if let Some(k) = &patch.secret_key {
+            let k = validate::secret_key(mode, k)?;
+            am.secret_key_enc = Set(self.inner.keyring.seal(purpose::SECRET_KEY, &k));
+            am.secret_key_mask = Set(mask(&k));
+            changed.push("secret_key");
+        }
+        match patch.active {
+            Some(true) if current.active_mode.is_none() => {
+                if let Some(prev) = stripe_profile::Entity::find()
+                    .filter(stripe_profile::Column::CompanyPk.eq(company.id))
+                    .filter(stripe_profile::Column::ActiveMode.eq(mode.as_str()))
+                    .one(&txn)
+                    .await?
+                {
+                    let mut p = prev.into_active_model();
+                    p.active_mode = Set(None);
+                    p.updated_at = Set(now);
+                    p.update(&txn).await?;
+                }
+                am.active_mode = Set(Some(mode.as_str().to_owned()));
+                changed.push("active");
+            }
+            Some(false) if current.active_mode.is_some() => {
+                ensure_not_in_use(&txn, company, &current).await?;
+                am.active_mode = Set(None);
+                changed.push("active");
+            }
+            _ => {}
+        }
+        am.updated_at = Set(now);
+        am.update(&txn).await?;
+        audit::record(&txn, actor, Some(company.id), "profile.updated", profile_id, json!({"fields": changed}))
+            .await?;
+        txn.commit().await?;
+        self.inner.cache.invalidate(&company.company_id);
+        self.profile(company, profile_id).await
+    }
+
+    /// Removes a profile and its signing secrets. The profile the company charges with (active,
+    /// in the active environment, Stripe enabled) cannot be removed.
+    pub async fn delete_profile(&self, actor: &str, company: &company::Model, profile_id: &str) -> Result<()> {
+        let txn = self.inner.db.begin().await?;
+        let current = find_profile(&txn, company.id, profile_id).await?;
+        if current.active_mode.is_some() {
+            ensure_not_in_use(&txn, company, &current).await?;
+        }
+        stripe_profile::Entity::delete_by_id(current.id.clone()).exec(&txn).await?;
+        audit::record(&txn, actor, Some(company.id), "profile.deleted", profile_id, json!({"name": current.name}))
+            .await?;
+        txn.commit().await?;
+        self.inner.cache.invalidate(&company.company_id);
+        Ok(())
+    }
+
+    /// Adds a signing secret to a profile. Secrets it replaces stay valid for the grace period
+    /// (24 h by default, like Stripe's "roll secret"), then expire.
+    pub async fn rotate_signing_secret(
+        &self,
+        actor: &str,
+        company: &company::Model,
+        profile_id: &str,
+        input: SigningSecretIn,
+    ) -> Result<ProfileOut> {
+        let secret = validate::webhook_secret(&input.webhook_secret)?;
+        let grace = input
+            .grace_period_secs
+            .map(Duration::from_secs)
+            .unwrap_or(self.inner.default_grace);
+        if grace > Duration::from_secs(7 * 24 * 3600) {
+            return Err(TenantError::invalid("grace_period_secs", "invalid_grace_period", "must be at most 604800 (7 days)"));
+        }
+        let txn = self.inner.db.begin().await?;
+        let profile = find_profile(&txn, company.id, profile_id).await?;
+        let now = now_ms();
+        let expires = now + i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        let old = signing_secret::Entity::find()
+            .filter(signing_secret::Column::ProfileId.eq(&profile.id))
+            .all(&txn)
+            .await?;
+        let mut rotated = 0;
+        for s in old {
+            if s.expires_at.is_none_or(|e| e > expires) {
+                let mut am = s.into_active_model();
+                am.expires_at = Set(Some(expires));
+                am.update(&txn).await?;
+                rotated += 1;
+            }
+        }
+        insert_secret(&txn, &self.inner.keyring, company.id, &profile.id, &secret, now).await?;
+        audit::record(
+            &txn,
+            actor,
+            Some(company.id),
+            "profile.signing_secret_rotated",
+            profile_id,
+            json!({"grace_period_secs": grace.as_secs(), "previous_secrets": rotated}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.inner.cache.invalidate(&company.company_id);
+        self.profile(company, profile_id).await
+    }
+
+    /// The active profile of the company's current environment with its secret key opened,
+    /// for calls to the Stripe API. `None` when there is none.
+    pub async fn active_profile(&self, company: &company::Model) -> Result<Option<ActiveProfile>> {
+        self.active_profile_for(company.id, &company.environment).await
+    }
+
+    /// The active profile of `mode` with its secret key opened.
+    pub async fn active_profile_for(&self, company_pk: i64, mode: &str) -> Result<Option<ActiveProfile>> {
+        let Some(profile) = stripe_profile::Entity::find()
+            .filter(stripe_profile::Column::CompanyPk.eq(company_pk))
+            .filter(stripe_profile::Column::ActiveMode.eq(mode))
+            .one(&self.inner.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let secret_key = self.inner.keyring.open(purpose::SECRET_KEY, &profile.secret_key_enc)?;
+        Ok(Some(ActiveProfile { profile, secret_key }))
+    }
+
+    // ---- the intake's view -----------------------------------------------------------------
+
+    /// The company as the intake needs it, from the cache when fresh.
+    pub async fn intake_company(&self, company_id: &str) -> Result<Option<Arc<IntakeCompany>>> {
+        if let Some(hit) = self.inner.cache.get(company_id) {
+            return Ok(hit);
+        }
+        let loaded = self.load_intake_company(company_id).await?.map(Arc::new);
+        self.inner.cache.put(company_id, loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn load_intake_company(&self, company_id: &str) -> Result<Option<IntakeCompany>> {
+        let db = &self.inner.db;
+        let Some(c) = company::Entity::find()
+            .filter(company::Column::CompanyId.eq(company_id))
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let profiles = stripe_profile::Entity::find()
+            .filter(stripe_profile::Column::CompanyPk.eq(c.id))
+            .all(db)
+            .await?;
+        let now = now_ms();
+        let secrets = signing_secret::Entity::find()
+            .filter(signing_secret::Column::CompanyPk.eq(c.id))
+            .all(db)
+            .await?;
+        let mut out = Vec::with_capacity(secrets.len());
+        for s in secrets.iter().filter(|s| s.expires_at.is_none_or(|e| e > now)) {
+            let Some(p) = profiles.iter().find(|p| p.id == s.profile_id) else { continue };
+            let plain = self.inner.keyring.open(purpose::SIGNING_SECRET, &s.secret_enc)?;
+            out.push(IntakeSecret::new(plain.expose_secret(), p.mode == "live", p.id.clone(), s.expires_at));
+        }
+        Ok(Some(IntakeCompany {
+            pk: c.id,
+            company_id: c.company_id,
+            active: c.status == STATUS_ACTIVE,
+            secrets: out,
+        }))
+    }
+
+    /// Drops the cached intake view of a company.
+    pub fn invalidate(&self, company_id: &str) {
+        self.inner.cache.invalidate(company_id);
+    }
+}
+
+async fn find_profile<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    company_pk: i64,
+    profile_id: &str,
+) -> Result<stripe_profile::Model> {
+    stripe_profile::Entity::find_by_id(profile_id.to_owned())
+        .filter(stripe_profile::Column::CompanyPk.eq(company_pk))
+        .one(db)
+        .await?
+        .ok_or(TenantError::NotFound("profile"))
+}
+
+async fn ensure_not_in_use<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    company: &company::Model,
+    profile: &stripe_profile::Model,
+) -> Result<()> {
+    // Re-read the company inside the transaction: the caller's copy may be stale.
+    let c = company::Entity::find_by_id(company.id).one(db).await?.ok_or(TenantError::NotFound("company"))?;
+    if c.stripe_enabled && c.environment == profile.mode {
+        return Err(TenantError::Conflict {
+            code: "profile_in_use",
+            message: format!(
+                "this is the active {} profile and the Stripe payment method is on in the {} environment: make another {} profile active or switch Stripe off first",
+                profile.mode, profile.mode, profile.mode
+            ),
+        });
+    }
+    Ok(())
+}
+
+async fn insert_secret<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    ring: &Keyring,
+    company_pk: i64,
+    profile_id: &str,
+    secret: &str,
+    now: i64,
+) -> Result<()> {
+    signing_secret::ActiveModel {
+        id: Set(new_id("whs")),
+        company_pk: Set(company_pk),
+        profile_id: Set(profile_id.to_owned()),
+        secret_enc: Set(ring.seal(purpose::SIGNING_SECRET, secret)),
+        secret_mask: Set(mask(secret)),
+        created_at: Set(now),
+        expires_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
