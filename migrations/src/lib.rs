@@ -1,4 +1,7 @@
-#![expect(elided_lifetimes_in_paths, reason = "the async_trait signatures of MigrationTrait cannot name the lifetime")]
+#![expect(
+    elided_lifetimes_in_paths,
+    reason = "the async_trait signatures of MigrationTrait cannot name the lifetime"
+)]
 
 //! The one schema of Paygate, as sea-orm migrations.
 //!
@@ -12,6 +15,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_tenant_tables;
 mod m20261122_000002_create_inbox;
+mod m20261122_000003_create_payment_domain;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -23,6 +27,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_tenant_tables::Migration),
             Box::new(m20261122_000002_create_inbox::Migration),
+            Box::new(m20261122_000003_create_payment_domain::Migration),
         ]
     }
 }

@@ -21,8 +21,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(unique_index("uq_operators_email", Operators::Table, [Operators::Email]))
-            .await?;
+        m.create_index(unique_index(
+            "uq_operators_email",
+            Operators::Table,
+            [Operators::Email],
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
@@ -135,8 +139,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(unique_index("uq_api_keys_key_hash", ApiKeys::Table, [ApiKeys::KeyHash]))
-            .await?;
+        m.create_index(unique_index(
+            "uq_api_keys_key_hash",
+            ApiKeys::Table,
+            [ApiKeys::KeyHash],
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
@@ -151,8 +159,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("ix_audit_log_company", AuditLog::Table, [AuditLog::CompanyPk]))
-            .await?;
+        m.create_index(index(
+            "ix_audit_log_company",
+            AuditLog::Table,
+            [AuditLog::CompanyPk],
+        ))
+        .await?;
         Ok(())
     }
 }

@@ -44,7 +44,11 @@ impl JwtKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
     /// A token for `operator_id`, valid `ttl`.
@@ -57,12 +61,15 @@ impl JwtKeys {
             iat: now,
             exp: now + i64::try_from(ttl.as_secs()).unwrap_or(3600),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
     }
 
     /// The operator id of a valid token.
     pub fn verify(&self, token: &str) -> Option<String> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|d| d.claims.sub)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|d| d.claims.sub)
     }
 }
 
@@ -99,16 +106,30 @@ impl FromRequest for OperatorPrincipal {
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(|t| t.trim().to_owned());
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal(std::io::Error::other("admin state missing")))?;
-            let token = token.ok_or_else(|| ApiError::unauthorized("a bearer token is required: POST /admin/v1/auth/token"))?;
-            let id = state.jwt.verify(&token).ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
+            let state = state
+                .ok_or_else(|| ApiError::internal(std::io::Error::other("admin state missing")))?;
+            let token = token.ok_or_else(|| {
+                ApiError::unauthorized("a bearer token is required: POST /admin/v1/auth/token")
+            })?;
+            let id = state
+                .jwt
+                .verify(&token)
+                .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
             let op = operator::Entity::find_by_id(id).one(&state.db).await?;
             match op {
-                Some(op) if !op.disabled => Ok(OperatorPrincipal { id: op.id, email: op.email }),
-                _ => Err(ApiError::unauthorized("the token is invalid or has expired")),
+                Some(op) if !op.disabled => Ok(OperatorPrincipal {
+                    id: op.id,
+                    email: op.email,
+                }),
+                _ => Err(ApiError::unauthorized(
+                    "the token is invalid or has expired",
+                )),
             }
         })
     }
@@ -124,7 +145,9 @@ pub struct TokenIn {
 
 impl std::fmt::Debug for TokenIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenIn").field("email", &self.email).finish_non_exhaustive()
+        f.debug_struct("TokenIn")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,7 +163,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/token", web::post().to(token));
 }
 
-async fn token(state: web::Data<AdminState>, body: web::Json<TokenIn>) -> Result<HttpResponse, ApiError> {
+async fn token(
+    state: web::Data<AdminState>,
+    body: web::Json<TokenIn>,
+) -> Result<HttpResponse, ApiError> {
     let TokenIn { email, password } = body.into_inner();
     let op = crate::operators::find_by_email(&state.db, &email).await?;
     let hash = op.as_ref().map(|o| o.password_hash.clone());
@@ -150,5 +176,9 @@ async fn token(state: web::Data<AdminState>, body: web::Json<TokenIn>) -> Result
         _ => return Err(ApiError::unauthorized("the email or password is wrong")),
     };
     let access_token = state.jwt.issue(&op.id, state.token_ttl)?;
-    Ok(HttpResponse::Ok().json(TokenOut { access_token, token_type: "Bearer", expires_in: state.token_ttl.as_secs() }))
+    Ok(HttpResponse::Ok().json(TokenOut {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.token_ttl.as_secs(),
+    }))
 }

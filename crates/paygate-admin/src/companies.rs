@@ -33,12 +33,23 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(q.limit);
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut rows = state.tenants.list_companies(after, limit + 1, q.search.as_deref()).await?;
+    let mut rows = state
+        .tenants
+        .list_companies(after, limit + 1, q.search.as_deref())
+        .await?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if has_more { rows.last().map(|c| encode_cursor(c.id)) } else { None };
+    let next_cursor = if has_more {
+        rows.last().map(|c| encode_cursor(c.id))
+    } else {
+        None
+    };
     let data: Vec<CompanyOut> = rows.iter().map(|c| state.tenants.company_out(c)).collect();
-    Ok(HttpResponse::Ok().json(Page { data, has_more, next_cursor }))
+    Ok(HttpResponse::Ok().json(Page {
+        data,
+        has_more,
+        next_cursor,
+    }))
 }
 
 async fn create(
@@ -46,7 +57,10 @@ async fn create(
     op: OperatorPrincipal,
     body: web::Json<CompanyIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = state.tenants.create_company(&op.actor(), body.into_inner()).await?;
+    let m = state
+        .tenants
+        .create_company(&op.actor(), body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(state.tenants.company_out(&m)))
 }
 
@@ -65,7 +79,10 @@ async fn update(
     path: web::Path<String>,
     body: web::Json<CompanyPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = state.tenants.update_company(&op.actor(), &path, body.into_inner()).await?;
+    let m = state
+        .tenants
+        .update_company(&op.actor(), &path, body.into_inner())
+        .await?;
     Ok(HttpResponse::Ok().json(state.tenants.company_out(&m)))
 }
 

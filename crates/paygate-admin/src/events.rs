@@ -14,8 +14,14 @@ use crate::{AdminState, OperatorPrincipal, page_limit};
 /// Registers the event routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/companies/{company_id}/events", web::get().to(list))
-        .route("/companies/{company_id}/events/{event_id}", web::get().to(get))
-        .route("/companies/{company_id}/delivery-failures", web::get().to(failures));
+        .route(
+            "/companies/{company_id}/events/{event_id}",
+            web::get().to(get),
+        )
+        .route(
+            "/companies/{company_id}/delivery-failures",
+            web::get().to(failures),
+        );
 }
 
 /// Filters of the event list.
@@ -91,7 +97,10 @@ async fn list(
     }
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         if !STATUSES.contains(&s) {
-            return Err(ApiError::bad_request("invalid_query", "status must be one of pending, processed, ignored, failed"));
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "status must be one of pending, processed, ignored, failed",
+            ));
         }
         sel = sel.filter(inbox_event::Column::Status.eq(s));
     }
@@ -101,9 +110,17 @@ async fn list(
     let mut rows = sel.all(&state.db).await?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if has_more { rows.last().map(|r| encode_cursor(r.id)) } else { None };
+    let next_cursor = if has_more {
+        rows.last().map(|r| encode_cursor(r.id))
+    } else {
+        None
+    };
     let data: Vec<EventOut> = rows.iter().map(EventOut::from).collect();
-    Ok(HttpResponse::Ok().json(Page { data, has_more, next_cursor }))
+    Ok(HttpResponse::Ok().json(Page {
+        data,
+        has_more,
+        next_cursor,
+    }))
 }
 
 async fn get(
@@ -120,7 +137,11 @@ async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found("event_not_found", "no such event for this company"))?;
     let payload = RawValue::from_string(m.payload.clone()).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(EventDetailOut { event: EventOut::from(&m), api_version: m.api_version.clone(), payload }))
+    Ok(HttpResponse::Ok().json(EventDetailOut {
+        event: EventOut::from(&m),
+        api_version: m.api_version.clone(),
+        payload,
+    }))
 }
 
 /// Counts by reason, with a sentence a merchant can act on.
@@ -142,15 +163,27 @@ struct FailureOut {
 /// Plain words for a rejection reason.
 pub fn explain(reason: &str) -> &'static str {
     match reason {
-        "signature_invalid" => "the signature matched none of your signing secrets: check that you copied the signing secret of this endpoint",
-        "signature_missing" => "the delivery had no Stripe-Signature header: only Stripe should post to this URL",
+        "signature_invalid" => {
+            "the signature matched none of your signing secrets: check that you copied the signing secret of this endpoint"
+        }
+        "signature_missing" => {
+            "the delivery had no Stripe-Signature header: only Stripe should post to this URL"
+        }
         "signature_malformed" => "the Stripe-Signature header could not be read",
-        "timestamp_outside_tolerance" => "the signature was too old or too far in the future: check the server clock, or a delivery was replayed",
-        "livemode_mismatch" => "a live event was signed with a test profile's secret or the other way round: check which profile holds which secret",
+        "timestamp_outside_tolerance" => {
+            "the signature was too old or too far in the future: check the server clock, or a delivery was replayed"
+        }
+        "livemode_mismatch" => {
+            "a live event was signed with a test profile's secret or the other way round: check which profile holds which secret"
+        }
         "payload_invalid" => "the body was not a Stripe event",
-        "thin_event_unsupported" => "the endpoint sends thin events: create it in Stripe with snapshot payloads",
+        "thin_event_unsupported" => {
+            "the endpoint sends thin events: create it in Stripe with snapshot payloads"
+        }
         "payload_too_large" => "the body was larger than 1 MiB",
-        "company_suspended" => "the company is suspended: deliveries are refused until it is reactivated (Stripe retries for three days)",
+        "company_suspended" => {
+            "the company is suspended: deliveries are refused until it is reactivated (Stripe retries for three days)"
+        }
         _ => "the delivery was refused",
     }
 }
@@ -182,7 +215,12 @@ async fn failures(
     let recent: Vec<FailureOut> = rows
         .iter()
         .take(100)
-        .map(|r| FailureOut { reason: r.reason.clone(), remote_addr: r.remote_addr.clone(), occurred_at: rfc3339_ms(r.occurred_at) })
+        .map(|r| FailureOut {
+            reason: r.reason.clone(),
+            remote_addr: r.remote_addr.clone(),
+            occurred_at: rfc3339_ms(r.occurred_at),
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": rows.len(), "summary": summary, "data": recent })))
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "total": rows.len(), "summary": summary, "data": recent })))
 }

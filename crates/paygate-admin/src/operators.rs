@@ -1,11 +1,11 @@
 //! Operators: the people who run the installation.
 
 use actix_web::{HttpResponse, web};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -34,8 +34,12 @@ pub enum OperatorError {
 impl From<OperatorError> for ApiError {
     fn from(e: OperatorError) -> Self {
         match e {
-            OperatorError::InvalidEmail => ApiError::unprocessable("invalid_email", e.to_string()).with_field("email"),
-            OperatorError::WeakPassword => ApiError::unprocessable("weak_password", e.to_string()).with_field("password"),
+            OperatorError::InvalidEmail => {
+                ApiError::unprocessable("invalid_email", e.to_string()).with_field("email")
+            }
+            OperatorError::WeakPassword => {
+                ApiError::unprocessable("weak_password", e.to_string()).with_field("password")
+            }
             OperatorError::Exists => ApiError::conflict("operator_exists", e.to_string()),
             OperatorError::Db(e) => ApiError::from(e),
             OperatorError::Hash => ApiError::internal(e),
@@ -46,9 +50,15 @@ impl From<OperatorError> for ApiError {
 fn normalize_email(email: &str) -> Result<String, OperatorError> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 320
-        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        && e.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid { Ok(e) } else { Err(OperatorError::InvalidEmail) }
+    if valid {
+        Ok(e)
+    } else {
+        Err(OperatorError::InvalidEmail)
+    }
 }
 
 /// Hashes a password with Argon2id, off the async threads.
@@ -74,7 +84,11 @@ pub async fn verify_password(hash: Option<String>, password: String) -> bool {
     let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -83,13 +97,25 @@ pub async fn verify_password(hash: Option<String>, password: String) -> bool {
 }
 
 /// The operator with this email.
-pub async fn find_by_email<C: ConnectionTrait>(db: &C, email: &str) -> Result<Option<operator::Model>, DbErr> {
-    let Ok(email) = normalize_email(email) else { return Ok(None) };
-    operator::Entity::find().filter(operator::Column::Email.eq(email)).one(db).await
+pub async fn find_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<operator::Model>, DbErr> {
+    let Ok(email) = normalize_email(email) else {
+        return Ok(None);
+    };
+    operator::Entity::find()
+        .filter(operator::Column::Email.eq(email))
+        .one(db)
+        .await
 }
 
 /// Adds an operator.
-pub async fn create<C: ConnectionTrait>(db: &C, email: &str, password: SecretString) -> Result<operator::Model, OperatorError> {
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+    password: SecretString,
+) -> Result<operator::Model, OperatorError> {
     let email = normalize_email(email)?;
     if password.expose_secret().chars().count() < 12 {
         return Err(OperatorError::WeakPassword);
@@ -107,7 +133,13 @@ pub async fn create<C: ConnectionTrait>(db: &C, email: &str, password: SecretStr
     }
     .insert(db)
     .await
-    .map_err(|e| if paygate_db::is_unique_violation(&e) { OperatorError::Exists } else { e.into() })
+    .map_err(|e| {
+        if paygate_db::is_unique_violation(&e) {
+            OperatorError::Exists
+        } else {
+            e.into()
+        }
+    })
 }
 
 /// How many operators exist.
@@ -125,7 +157,9 @@ pub struct OperatorIn {
 
 impl std::fmt::Debug for OperatorIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OperatorIn").field("email", &self.email).finish_non_exhaustive()
+        f.debug_struct("OperatorIn")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,25 +174,48 @@ pub struct OperatorOut {
 
 impl From<operator::Model> for OperatorOut {
     fn from(m: operator::Model) -> Self {
-        Self { id: m.id, email: m.email, disabled: m.disabled, created_at: rfc3339_ms(m.created_at) }
+        Self {
+            id: m.id,
+            email: m.email,
+            disabled: m.disabled,
+            created_at: rfc3339_ms(m.created_at),
+        }
     }
 }
 
 /// Registers `/operators`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/operators", web::get().to(list)).route("/operators", web::post().to(add));
+    cfg.route("/operators", web::get().to(list))
+        .route("/operators", web::post().to(add));
 }
 
-async fn list(state: web::Data<AdminState>, _op: OperatorPrincipal) -> Result<HttpResponse, ApiError> {
-    let ops = operator::Entity::find().order_by_asc(operator::Column::CreatedAt).all(&state.db).await?;
+async fn list(
+    state: web::Data<AdminState>,
+    _op: OperatorPrincipal,
+) -> Result<HttpResponse, ApiError> {
+    let ops = operator::Entity::find()
+        .order_by_asc(operator::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
     let data: Vec<OperatorOut> = ops.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
-async fn add(state: web::Data<AdminState>, op: OperatorPrincipal, body: web::Json<OperatorIn>) -> Result<HttpResponse, ApiError> {
+async fn add(
+    state: web::Data<AdminState>,
+    op: OperatorPrincipal,
+    body: web::Json<OperatorIn>,
+) -> Result<HttpResponse, ApiError> {
     let OperatorIn { email, password } = body.into_inner();
     let created = create(&state.db, &email, password).await?;
-    paygate_tenant::audit::record(&state.db, &op.actor(), None, "operator.created", &created.id, serde_json::json!({"email": created.email}))
-        .await?;
+    paygate_tenant::audit::record(
+        &state.db,
+        &op.actor(),
+        None,
+        "operator.created",
+        &created.id,
+        serde_json::json!({"email": created.email}),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(OperatorOut::from(created)))
 }

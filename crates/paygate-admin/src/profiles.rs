@@ -11,13 +11,29 @@ use crate::{AdminState, OperatorPrincipal};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/companies/{company_id}/profiles", web::get().to(list))
         .route("/companies/{company_id}/profiles", web::post().to(create))
-        .route("/companies/{company_id}/profiles/{profile_id}", web::get().to(get))
-        .route("/companies/{company_id}/profiles/{profile_id}", web::patch().to(update))
-        .route("/companies/{company_id}/profiles/{profile_id}", web::delete().to(delete))
-        .route("/companies/{company_id}/profiles/{profile_id}/signing-secrets", web::post().to(rotate));
+        .route(
+            "/companies/{company_id}/profiles/{profile_id}",
+            web::get().to(get),
+        )
+        .route(
+            "/companies/{company_id}/profiles/{profile_id}",
+            web::patch().to(update),
+        )
+        .route(
+            "/companies/{company_id}/profiles/{profile_id}",
+            web::delete().to(delete),
+        )
+        .route(
+            "/companies/{company_id}/profiles/{profile_id}/signing-secrets",
+            web::post().to(rotate),
+        );
 }
 
-async fn list(state: web::Data<AdminState>, _op: OperatorPrincipal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    state: web::Data<AdminState>,
+    _op: OperatorPrincipal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
     let data = state.tenants.list_profiles(&company).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
@@ -30,7 +46,10 @@ async fn create(
     body: web::Json<ProfileIn>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
-    let out = state.tenants.create_profile(&op.actor(), &company, body.into_inner()).await?;
+    let out = state
+        .tenants
+        .create_profile(&op.actor(), &company, body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -52,7 +71,10 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, profile_id) = path.into_inner();
     let company = state.tenants.company(&company_id).await?;
-    let out = state.tenants.update_profile(&op.actor(), &company, &profile_id, body.into_inner()).await?;
+    let out = state
+        .tenants
+        .update_profile(&op.actor(), &company, &profile_id, body.into_inner())
+        .await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -63,7 +85,10 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, profile_id) = path.into_inner();
     let company = state.tenants.company(&company_id).await?;
-    state.tenants.delete_profile(&op.actor(), &company, &profile_id).await?;
+    state
+        .tenants
+        .delete_profile(&op.actor(), &company, &profile_id)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -75,6 +100,9 @@ async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, profile_id) = path.into_inner();
     let company = state.tenants.company(&company_id).await?;
-    let out = state.tenants.rotate_signing_secret(&op.actor(), &company, &profile_id, body.into_inner()).await?;
+    let out = state
+        .tenants
+        .rotate_signing_secret(&op.actor(), &company, &profile_id, body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(out))
 }

@@ -5,11 +5,11 @@ pub mod entities;
 use std::time::Duration;
 
 use rand::Rng;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
     Statement,
 };
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 
 pub use paygate_migrations::Migrator;
 pub use sea_orm;
@@ -41,13 +41,15 @@ pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
-        co.max_connections(1).min_connections(1).map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                .create_if_missing(true)
-        });
+        co.max_connections(1)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    .create_if_missing(true)
+            });
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         co.max_connections(opts.max_connections.max(2))
             .min_connections(1);
@@ -94,7 +96,6 @@ pub async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), Error> {
     Ok(())
 }
 
-
 /// Milliseconds since the Unix epoch, the unit of every `*_at` column.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -117,5 +118,8 @@ pub fn new_id(prefix: &str) -> String {
 
 /// True when the error is the violation of a unique rule (a duplicate).
 pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }

@@ -8,7 +8,9 @@ use serde_json::value::RawValue;
 /// Why a payload is not a Stripe event envelope.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("the payload is a thin event (v2.core.event); this endpoint accepts snapshot events only: create an endpoint with snapshot payloads in Stripe")]
+    #[error(
+        "the payload is a thin event (v2.core.event); this endpoint accepts snapshot events only: create an endpoint with snapshot payloads in Stripe"
+    )]
     ThinEvent,
     #[error("the payload is not a Stripe event: {0}")]
     Invalid(String),
@@ -61,32 +63,58 @@ struct RawData<'a> {
 
 /// Parses and checks the envelope.
 pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
-    let raw: Raw<'_> = serde_json::from_slice(body)
-        .map_err(|e| EnvelopeError::Invalid(format!("not a JSON object with the event fields ({e})")))?;
+    let raw: Raw<'_> = serde_json::from_slice(body).map_err(|e| {
+        EnvelopeError::Invalid(format!("not a JSON object with the event fields ({e})"))
+    })?;
     match raw.object.as_deref() {
         Some("event") => {}
         Some("v2.core.event") => return Err(EnvelopeError::ThinEvent),
-        Some(other) => return Err(EnvelopeError::Invalid(format!("\"object\" is {other:?}, expected \"event\""))),
+        Some(other) => {
+            return Err(EnvelopeError::Invalid(format!(
+                "\"object\" is {other:?}, expected \"event\""
+            )));
+        }
         None => return Err(EnvelopeError::Invalid("\"object\" is missing".into())),
     }
-    let id = raw.id.ok_or_else(|| EnvelopeError::Invalid("\"id\" is missing".into()))?;
+    let id = raw
+        .id
+        .ok_or_else(|| EnvelopeError::Invalid("\"id\" is missing".into()))?;
     if !id.starts_with("evt_") || id.len() > 255 {
-        return Err(EnvelopeError::Invalid("\"id\" must be an event id starting with evt_".into()));
+        return Err(EnvelopeError::Invalid(
+            "\"id\" must be an event id starting with evt_".into(),
+        ));
     }
-    let event_type = raw.event_type.ok_or_else(|| EnvelopeError::Invalid("\"type\" is missing".into()))?;
+    let event_type = raw
+        .event_type
+        .ok_or_else(|| EnvelopeError::Invalid("\"type\" is missing".into()))?;
     if event_type.is_empty() || event_type.len() > 255 {
-        return Err(EnvelopeError::Invalid("\"type\" is empty or too long".into()));
+        return Err(EnvelopeError::Invalid(
+            "\"type\" is empty or too long".into(),
+        ));
     }
-    let created = raw.created.ok_or_else(|| EnvelopeError::Invalid("\"created\" is missing".into()))?;
-    let livemode = raw.livemode.ok_or_else(|| EnvelopeError::Invalid("\"livemode\" is missing".into()))?;
+    let created = raw
+        .created
+        .ok_or_else(|| EnvelopeError::Invalid("\"created\" is missing".into()))?;
+    let livemode = raw
+        .livemode
+        .ok_or_else(|| EnvelopeError::Invalid("\"livemode\" is missing".into()))?;
     let obj = raw
         .data
         .and_then(|d| d.object)
         .ok_or_else(|| EnvelopeError::Invalid("\"data.object\" is missing".into()))?;
     if !obj.get().starts_with('{') {
-        return Err(EnvelopeError::Invalid("\"data.object\" must be an object".into()));
+        return Err(EnvelopeError::Invalid(
+            "\"data.object\" must be an object".into(),
+        ));
     }
-    Ok(Envelope { id, event_type, created, livemode, api_version: raw.api_version, account: raw.account })
+    Ok(Envelope {
+        id,
+        event_type,
+        created,
+        livemode,
+        api_version: raw.api_version,
+        account: raw.account,
+    })
 }
 
 #[cfg(test)]
@@ -97,14 +125,19 @@ mod tests {
     fn reads_a_snapshot_event() {
         let body = br#"{"id":"evt_1","object":"event","api_version":"2024-06-20","created":5,"data":{"object":{"id":"pi_1"}},"livemode":false,"type":"payment_intent.succeeded"}"#;
         let e = parse(body).map_err(|e| e.to_string());
-        let e = e.as_ref().map(|e| (e.id.as_ref(), e.event_type.as_ref(), e.created, e.livemode));
+        let e = e
+            .as_ref()
+            .map(|e| (e.id.as_ref(), e.event_type.as_ref(), e.created, e.livemode));
         assert_eq!(e, Ok(("evt_1", "payment_intent.succeeded", 5, false)));
     }
 
     #[test]
     fn refuses_thin_and_non_events() {
         let thin = br#"{"id":"evt_1","object":"v2.core.event","type":"v1.billing.meter.error_report_triggered","created":"2024-01-01T00:00:00Z"}"#;
-        assert_eq!(parse(thin).err().map(|e| e.code()), Some("thin_event_unsupported"));
+        assert_eq!(
+            parse(thin).err().map(|e| e.code()),
+            Some("thin_event_unsupported")
+        );
         for bad in [
             &br#"{"hello":"world"}"#[..],
             br#"[1,2]"#,

@@ -87,12 +87,20 @@ impl FailureRecorder {
     }
 }
 
-async fn write(db: &DatabaseConnection, rows: Vec<delivery_failure::ActiveModel>) -> Result<(), sea_orm::DbErr> {
-    let companies: HashSet<i64> = rows.iter().filter_map(|r| r.company_pk.clone().take()).collect();
+async fn write(
+    db: &DatabaseConnection,
+    rows: Vec<delivery_failure::ActiveModel>,
+) -> Result<(), sea_orm::DbErr> {
+    let companies: HashSet<i64> = rows
+        .iter()
+        .filter_map(|r| r.company_pk.clone().take())
+        .collect();
     let txn = db.begin().await?;
     // Insert one by one: a company deleted meanwhile must not fail the others.
     for r in rows {
-        let _ = delivery_failure::Entity::insert(r).exec_without_returning(&txn).await;
+        let _ = delivery_failure::Entity::insert(r)
+            .exec_without_returning(&txn)
+            .await;
     }
     for pk in companies {
         let cutoff: Option<i64> = delivery_failure::Entity::find()

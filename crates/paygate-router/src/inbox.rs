@@ -63,14 +63,21 @@ pub struct InboxWriter {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("event", &self.event.stripe_event_id).finish()
+        f.debug_struct("Job")
+            .field("event", &self.event.stripe_event_id)
+            .finish()
     }
 }
 
 impl InboxWriter {
     /// Starts `writers` tasks committing batches of up to `max_batch` events. `wake` is notified
     /// after each commit that stored something new, so the workers start at once.
-    pub fn spawn(db: DatabaseConnection, writers: usize, max_batch: usize, wake: Arc<Notify>) -> Self {
+    pub fn spawn(
+        db: DatabaseConnection,
+        writers: usize,
+        max_batch: usize,
+        wake: Arc<Notify>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(max_batch * writers.max(1) * 8);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
@@ -105,7 +112,10 @@ impl InboxWriter {
     /// Stores one event; returns after the commit.
     pub async fn insert(&self, event: NewInboxEvent) -> Result<InsertOutcome, InboxError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { event, reply }).await.map_err(|_| InboxError(None))?;
+        self.tx
+            .send(Job { event, reply })
+            .await
+            .map_err(|_| InboxError(None))?;
         rx.await.map_err(|_| InboxError(None))?
     }
 }
@@ -133,9 +143,16 @@ fn active_model(e: &NewInboxEvent, now: i64) -> inbox_event::ActiveModel {
     }
 }
 
-async fn insert_one<C: sea_orm::ConnectionTrait>(db: &C, e: &NewInboxEvent, now: i64) -> Result<InsertOutcome, DbErr> {
+async fn insert_one<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    e: &NewInboxEvent,
+    now: i64,
+) -> Result<InsertOutcome, DbErr> {
     let n = inbox_event::Entity::insert(active_model(e, now))
-        .on_conflict_do_nothing_on([inbox_event::Column::CompanyPk, inbox_event::Column::StripeEventId])
+        .on_conflict_do_nothing_on([
+            inbox_event::Column::CompanyPk,
+            inbox_event::Column::StripeEventId,
+        ])
         .exec_without_returning(db)
         .await?;
     Ok(match n {

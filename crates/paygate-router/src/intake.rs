@@ -32,7 +32,9 @@ pub struct IntakeState {
 
 /// Registers the intake route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/callbacks/v1.0/stripe/{company_id}").route(web::post().to(receive)));
+    cfg.service(
+        web::resource("/callbacks/v1.0/stripe/{company_id}").route(web::post().to(receive)),
+    );
 }
 
 #[derive(Serialize)]
@@ -41,8 +43,17 @@ struct Received {
     duplicate: bool,
 }
 
-fn reject(state: &IntakeState, company: &IntakeCompany, req: &HttpRequest, err: ApiError) -> ApiError {
-    state.failures.record(company.pk, err.code(), req.peer_addr().map(|a| a.ip().to_string()));
+fn reject(
+    state: &IntakeState,
+    company: &IntakeCompany,
+    req: &HttpRequest,
+    err: ApiError,
+) -> ApiError {
+    state.failures.record(
+        company.pk,
+        err.code(),
+        req.peer_addr().map(|a| a.ip().to_string()),
+    );
     tracing::debug!(company_id = %company.company_id, code = err.code(), "delivery rejected");
     err
 }
@@ -65,31 +76,55 @@ async fn receive(
             &state,
             &company,
             &req,
-            ApiError::forbidden("company_suspended", "the company is suspended; deliveries are refused until it is reactivated"),
+            ApiError::forbidden(
+                "company_suspended",
+                "the company is suspended; deliveries are refused until it is reactivated",
+            ),
         ));
     }
     let body = match read_body(&req, payload).await {
         Ok(b) => b,
         Err(e) => return Err(reject(&state, &company, &req, e)),
     };
-    let header = req.headers().get("stripe-signature").and_then(|h| h.to_str().ok());
+    let header = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|h| h.to_str().ok());
     let now = chrono::Utc::now().timestamp();
-    let idx = signature::verify(header, &body, &company.secrets, now, state.tolerance_secs).map_err(|e| {
-        reject(&state, &company, &req, ApiError::bad_request(e.code(), e.to_string()))
-    })?;
+    let idx = signature::verify(header, &body, &company.secrets, now, state.tolerance_secs)
+        .map_err(|e| {
+            reject(
+                &state,
+                &company,
+                &req,
+                ApiError::bad_request(e.code(), e.to_string()),
+            )
+        })?;
     let secret = &company.secrets[idx];
     let event = {
-        let env = envelope::parse(&body)
-            .map_err(|e| reject(&state, &company, &req, ApiError::bad_request(e.code(), e.to_string())))?;
+        let env = envelope::parse(&body).map_err(|e| {
+            reject(
+                &state,
+                &company,
+                &req,
+                ApiError::bad_request(e.code(), e.to_string()),
+            )
+        })?;
         if env.livemode != secret.livemode {
-            let (event_mode, profile_mode) = if env.livemode { ("live", "test") } else { ("test", "live") };
+            let (event_mode, profile_mode) = if env.livemode {
+                ("live", "test")
+            } else {
+                ("test", "live")
+            };
             return Err(reject(
                 &state,
                 &company,
                 &req,
                 ApiError::bad_request(
                     "livemode_mismatch",
-                    format!("the event is a {event_mode} event but it was signed with the signing secret of a {profile_mode} profile"),
+                    format!(
+                        "the event is a {event_mode} event but it was signed with the signing secret of a {profile_mode} profile"
+                    ),
                 ),
             ));
         }
@@ -106,18 +141,30 @@ async fn receive(
         }
     };
     let payload = String::from_utf8(body).map_err(|_| {
-        reject(&state, &company, &req, ApiError::bad_request("payload_invalid", "the payload is not UTF-8"))
+        reject(
+            &state,
+            &company,
+            &req,
+            ApiError::bad_request("payload_invalid", "the payload is not UTF-8"),
+        )
     })?;
     let outcome = state
         .writer
         .insert(NewInboxEvent { payload, ..event })
         .await
         .map_err(ApiError::unavailable)?;
-    Ok(HttpResponse::Ok().json(Received { received: true, duplicate: outcome == InsertOutcome::Duplicate }))
+    Ok(HttpResponse::Ok().json(Received {
+        received: true,
+        duplicate: outcome == InsertOutcome::Duplicate,
+    }))
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than 1 MiB")
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the body is larger than 1 MiB",
+    )
 }
 
 /// Reads the raw body, refusing more than [`MAX_BODY`] bytes without buffering them.
@@ -132,7 +179,8 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(4096).min(MAX_BODY));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("payload_invalid", "the body could not be read"))?;
+        let chunk = chunk
+            .map_err(|_| ApiError::bad_request("payload_invalid", "the body could not be read"))?;
         if body.len() + chunk.len() > MAX_BODY {
             return Err(too_large());
         }

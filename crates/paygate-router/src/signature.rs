@@ -16,9 +16,13 @@ use paygate_tenant::IntakeSecret;
 pub enum SignatureError {
     #[error("the Stripe-Signature header is missing")]
     Missing,
-    #[error("the Stripe-Signature header could not be parsed: it needs t=<timestamp> and v1=<signature>")]
+    #[error(
+        "the Stripe-Signature header could not be parsed: it needs t=<timestamp> and v1=<signature>"
+    )]
     Malformed,
-    #[error("the Stripe-Signature header has no v1 signature (v0 and other schemes are not accepted)")]
+    #[error(
+        "the Stripe-Signature header has no v1 signature (v0 and other schemes are not accepted)"
+    )]
     NoV1,
     #[error("the signature matched none of the company's signing secrets")]
     NoMatch,
@@ -51,7 +55,9 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
     let mut v1 = Vec::with_capacity(2);
     let mut saw_v1 = false;
     for item in header.split(',') {
-        let Some((k, v)) = item.trim().split_once('=') else { continue };
+        let Some((k, v)) = item.trim().split_once('=') else {
+            continue;
+        };
         match k {
             "t" => timestamp = Some(v.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
             "v1" => {
@@ -126,7 +132,10 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 #[cfg(test)]
@@ -143,7 +152,10 @@ mod tests {
         let header = sign("whsec_test_secret", 1_700_000_000, b"{}");
         assert!(header.starts_with("t=1700000000,v1="));
         let secrets = [secret("whsec_test_secret")];
-        assert_eq!(verify(Some(&header), b"{}", &secrets, 1_700_000_000, 300), Ok(0));
+        assert_eq!(
+            verify(Some(&header), b"{}", &secrets, 1_700_000_000, 300),
+            Ok(0)
+        );
     }
 
     #[test]
@@ -152,26 +164,55 @@ mod tests {
         let good_sig = good.split("v1=").nth(1).unwrap_or_default();
         let bad = "0".repeat(64);
         let header = format!("t=100,v0={good_sig},v1={bad},v1={good_sig},x=1");
-        assert_eq!(verify(Some(&header), b"body", &[secret("whsec_a")], 100, 300), Ok(0));
+        assert_eq!(
+            verify(Some(&header), b"body", &[secret("whsec_a")], 100, 300),
+            Ok(0)
+        );
         let only_v0 = format!("t=100,v0={good_sig}");
-        assert_eq!(verify(Some(&only_v0), b"body", &[secret("whsec_a")], 100, 300), Err(SignatureError::NoV1));
+        assert_eq!(
+            verify(Some(&only_v0), b"body", &[secret("whsec_a")], 100, 300),
+            Err(SignatureError::NoV1)
+        );
     }
 
     #[test]
     fn refuses_changed_body_old_timestamp_and_garbage() {
         let h = sign("whsec_a", 100, b"body");
         let s = [secret("whsec_a")];
-        assert_eq!(verify(Some(&h), b"bodY", &s, 100, 300), Err(SignatureError::NoMatch));
-        assert_eq!(verify(Some(&h), b"body", &s, 401, 300), Err(SignatureError::TimestampOutsideTolerance));
-        assert_eq!(verify(Some("garbage"), b"body", &s, 100, 300), Err(SignatureError::Malformed));
-        assert_eq!(verify(Some("t=abc,v1=00"), b"body", &s, 100, 300), Err(SignatureError::Malformed));
-        assert_eq!(verify(None, b"body", &s, 100, 300), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(Some(&h), b"bodY", &s, 100, 300),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(Some(&h), b"body", &s, 401, 300),
+            Err(SignatureError::TimestampOutsideTolerance)
+        );
+        assert_eq!(
+            verify(Some("garbage"), b"body", &s, 100, 300),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(Some("t=abc,v1=00"), b"body", &s, 100, 300),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(None, b"body", &s, 100, 300),
+            Err(SignatureError::Missing)
+        );
     }
 
     #[test]
     fn expired_secret_is_skipped() {
         let h = sign("whsec_a", 100, b"body");
-        let s = [IntakeSecret::new("whsec_a", false, "p".into(), Some(50_000))];
-        assert_eq!(verify(Some(&h), b"body", &s, 100, 300), Err(SignatureError::NoMatch));
+        let s = [IntakeSecret::new(
+            "whsec_a",
+            false,
+            "p".into(),
+            Some(50_000),
+        )];
+        assert_eq!(
+            verify(Some(&h), b"body", &s, 100, 300),
+            Err(SignatureError::NoMatch)
+        );
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use paygate_admin::{AdminState, JwtKeys};
 use paygate_db::DbOptions;
+use paygate_stripe::{ClientConfig, StripeClient};
 use paygate_router::{FailureRecorder, InboxWriter, IntakeState};
 use paygate_tenant::TenantService;
 use paygate_web::{ApiError, json_config, path_config, query_config};
@@ -28,26 +29,40 @@ pub struct Paygate {
     pub admin: AdminState,
     /// Woken whenever the inbox stores something new.
     pub inbox_wake: Arc<Notify>,
+    /// The Stripe API client (base URL from `PAYGATE_STRIPE_API_BASE`).
+    pub stripe: StripeClient,
 }
 
 /// Opens and migrates the database (the data directory is created when needed).
 pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url();
     if url.starts_with("sqlite:") {
-        crate::keys::create_private_dir(&settings.data_dir)
-            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        crate::keys::create_private_dir(&settings.data_dir).with_context(|| {
+            format!(
+                "creating the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
     }
-    let db = paygate_db::connect(&DbOptions { url: url.clone(), max_connections: settings.db_max_connections })
+    let db = paygate_db::connect(&DbOptions {
+        url: url.clone(),
+        max_connections: settings.db_max_connections,
+    })
+    .await
+    .context("connecting to the database")?;
+    paygate_db::migrate(&db, &url)
         .await
-        .context("connecting to the database")?;
-    paygate_db::migrate(&db, &url).await.context("migrating the database")?;
+        .context("migrating the database")?;
     Ok(db)
 }
 
 impl Paygate {
     /// Connects, migrates, creates the first operator if asked, and starts the intake's
     /// background writers. `actual_addr` is the bound address (for the default public URL).
-    pub async fn build(settings: Settings, actual_addr: Option<std::net::SocketAddr>) -> anyhow::Result<Self> {
+    pub async fn build(
+        settings: Settings,
+        actual_addr: Option<std::net::SocketAddr>,
+    ) -> anyhow::Result<Self> {
         let keyring = crate::keys::load_keyring(&settings)?;
         let db = open_database(&settings).await?;
         let public_base_url = settings.public_base_url(actual_addr);
@@ -59,9 +74,16 @@ impl Paygate {
             Duration::from_secs(settings.signing_secret_grace_secs),
         );
         let is_sqlite = settings.database_url().starts_with("sqlite:");
-        let writers = settings.inbox_writers.unwrap_or(if is_sqlite { 1 } else { 4 });
+        let writers = settings
+            .inbox_writers
+            .unwrap_or(if is_sqlite { 1 } else { 4 });
         let inbox_wake = Arc::new(Notify::new());
-        let writer = InboxWriter::spawn(db.clone(), writers, settings.inbox_batch_max, inbox_wake.clone());
+        let writer = InboxWriter::spawn(
+            db.clone(),
+            writers,
+            settings.inbox_batch_max,
+            inbox_wake.clone(),
+        );
         let failures = FailureRecorder::spawn(db.clone());
         let intake = IntakeState {
             tenants: tenants.clone(),
@@ -78,13 +100,30 @@ impl Paygate {
         };
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
             if paygate_admin::operators::count(&db).await? == 0 {
-                let op = paygate_admin::operators::create(&db, email, password.expose_secret().to_owned().into())
-                    .await
-                    .context("creating the operator from PAYGATE_ADMIN_EMAIL")?;
+                let op = paygate_admin::operators::create(
+                    &db,
+                    email,
+                    password.expose_secret().to_owned().into(),
+                )
+                .await
+                .context("creating the operator from PAYGATE_ADMIN_EMAIL")?;
                 tracing::info!(email = %op.email, "created the first operator");
             }
         }
-        Ok(Self { settings, db, tenants, intake, admin, inbox_wake })
+        let stripe = StripeClient::new(ClientConfig {
+            api_base: settings.stripe_api_base.clone(),
+            ..ClientConfig::default()
+        })
+        .context("building the Stripe API client")?;
+        Ok(Self {
+            settings,
+            db,
+            tenants,
+            intake,
+            admin,
+            inbox_wake,
+            stripe,
+        })
     }
 
     /// Registers every route of the app.
@@ -104,10 +143,11 @@ impl Paygate {
     /// Starts the HTTP server on `listener`.
     pub fn serve_http(&self, listener: TcpListener) -> anyhow::Result<RunningServer> {
         let me = self.clone();
-        let workers = self
-            .settings
-            .http_workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let workers = self.settings.http_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
         let addr = listener.local_addr()?;
         let server = actix_web::HttpServer::new(move || {
             App::new()
@@ -132,7 +172,9 @@ pub struct RunningServer {
 
 impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 

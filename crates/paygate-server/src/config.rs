@@ -102,19 +102,30 @@ pub enum ConfigError {
     #[error("configuration could not be read: {0}")]
     Load(#[from] Box<figment::Error>),
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("{path}: {source}")]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field, message: message.into() }
+    ConfigError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 impl Settings {
     /// Defaults, then `paygate.toml` (or `$PAYGATE_CONFIG`), then `PAYGATE_*`.
     pub fn load() -> Result<Self, ConfigError> {
-        let file = std::env::var_os("PAYGATE_CONFIG").map(PathBuf::from).unwrap_or_else(|| "paygate.toml".into());
+        let file = std::env::var_os("PAYGATE_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "paygate.toml".into());
         let s: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(file))
             .merge(Env::prefixed("PAYGATE_").ignore(&["CONFIG"]))
@@ -127,9 +138,14 @@ impl Settings {
     pub fn validated(mut self) -> Result<Self, ConfigError> {
         self.bind_addr()?;
         if self.webhook_tolerance_secs == 0 || self.webhook_tolerance_secs > 24 * 3600 {
-            return Err(invalid("webhook_tolerance_secs", "must be between 1 and 86400"));
+            return Err(invalid(
+                "webhook_tolerance_secs",
+                "must be between 1 and 86400",
+            ));
         }
-        if !(self.stripe_api_base.starts_with("http://") || self.stripe_api_base.starts_with("https://")) {
+        if !(self.stripe_api_base.starts_with("http://")
+            || self.stripe_api_base.starts_with("https://"))
+        {
             return Err(invalid("stripe_api_base", "must be an http(s) URL"));
         }
         if let Some(u) = &self.public_base_url {
@@ -150,21 +166,29 @@ impl Settings {
             self.database_url = Some(read_secret_file(p)?);
         }
         if self.admin_email.is_some() != self.admin_password.is_some() {
-            return Err(invalid("admin_email", "PAYGATE_ADMIN_EMAIL and PAYGATE_ADMIN_PASSWORD go together"));
+            return Err(invalid(
+                "admin_email",
+                "PAYGATE_ADMIN_EMAIL and PAYGATE_ADMIN_PASSWORD go together",
+            ));
         }
         Ok(self)
     }
 
     /// The listen address.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.bind.parse().map_err(|_| invalid("bind", "must be an address like 127.0.0.1:8080"))
+        self.bind
+            .parse()
+            .map_err(|_| invalid("bind", "must be an address like 127.0.0.1:8080"))
     }
 
     /// The database URL (default: SQLite in the data dir).
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(u) => u.expose_secret().to_owned(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("paygate.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("paygate.db").display()
+            ),
         }
     }
 
@@ -172,7 +196,12 @@ impl Settings {
     pub fn public_base_url(&self, actual: Option<SocketAddr>) -> String {
         match &self.public_base_url {
             Some(u) => u.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", actual.map(|a| a.to_string()).unwrap_or_else(|| self.bind.clone())),
+            None => format!(
+                "http://{}",
+                actual
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| self.bind.clone())
+            ),
         }
     }
 }
@@ -181,5 +210,8 @@ impl Settings {
 pub fn read_secret_file(path: &Path) -> Result<SecretString, ConfigError> {
     std::fs::read_to_string(path)
         .map(|s| SecretString::from(s.trim().to_owned()))
-        .map_err(|source| ConfigError::File { path: path.to_owned(), source })
+        .map_err(|source| ConfigError::File {
+            path: path.to_owned(),
+            source,
+        })
 }

@@ -19,13 +19,19 @@ pub fn load_keyring(settings: &Settings) -> Result<Keyring, ConfigError> {
     let current = if let Some(k) = &settings.master_key {
         MasterKey::from_base64(k.expose_secret()).map_err(|_| bad("master_key"))?
     } else if let Some(p) = &settings.master_key_file {
-        MasterKey::from_base64(read_secret_file(p)?.expose_secret()).map_err(|_| bad("master_key_file"))?
+        MasterKey::from_base64(read_secret_file(p)?.expose_secret())
+            .map_err(|_| bad("master_key_file"))?
     } else {
         load_or_generate(&settings.data_dir.join("master.key"))?
     };
     let mut retired = Vec::new();
     if let Some(list) = &settings.master_keys_retired {
-        for k in list.expose_secret().split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        for k in list
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
             retired.push(MasterKey::from_base64(k).map_err(|_| bad("master_keys_retired"))?);
         }
     }
@@ -33,7 +39,10 @@ pub fn load_keyring(settings: &Settings) -> Result<Keyring, ConfigError> {
 }
 
 fn load_or_generate(path: &Path) -> Result<MasterKey, ConfigError> {
-    let file_err = |source| ConfigError::File { path: path.to_owned(), source };
+    let file_err = |source| ConfigError::File {
+        path: path.to_owned(),
+        source,
+    };
     match std::fs::read_to_string(path) {
         Ok(s) => MasterKey::from_base64(&s).map_err(|_| ConfigError::Invalid {
             field: "master_key_file",
@@ -52,7 +61,8 @@ fn load_or_generate(path: &Path) -> Result<MasterKey, ConfigError> {
                 opts.mode(0o600);
             }
             let mut f = opts.open(path).map_err(file_err)?;
-            f.write_all(key.to_base64().expose_secret().as_bytes()).map_err(file_err)?;
+            f.write_all(key.to_base64().expose_secret().as_bytes())
+                .map_err(file_err)?;
             f.write_all(b"\n").map_err(file_err)?;
             f.sync_all().map_err(file_err)?;
             tracing::warn!(

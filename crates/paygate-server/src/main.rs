@@ -44,7 +44,9 @@ enum OperatorCommand {
 
 fn init_logs(settings: &Settings) {
     let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if settings.log_format == "json" {
         builder.json().init();
     } else {
@@ -56,12 +58,19 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Keygen = cli.command {
         use secrecy::ExposeSecret;
-        println!("{}", paygate_tenant::MasterKey::generate().to_base64().expose_secret());
+        println!(
+            "{}",
+            paygate_tenant::MasterKey::generate()
+                .to_base64()
+                .expose_secret()
+        );
         return Ok(());
     }
     let settings = Settings::load()?;
     init_logs(&settings);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(cli.command, settings))
 }
 
@@ -73,12 +82,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             tracing::info!("database migrated");
             Ok(())
         }
-        Command::Operator { command: OperatorCommand::Add { email } } => {
+        Command::Operator {
+            command: OperatorCommand::Add { email },
+        } => {
             let password = match std::env::var("PAYGATE_OPERATOR_PASSWORD") {
                 Ok(p) => p,
                 Err(_) => {
                     let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s).context("reading the password from standard input")?;
+                    std::io::stdin()
+                        .read_to_string(&mut s)
+                        .context("reading the password from standard input")?;
                     s.lines().next().unwrap_or_default().to_owned()
                 }
             };

@@ -51,7 +51,12 @@ impl IntakeSecret {
     pub fn new(secret: &str, livemode: bool, profile_id: String, expires_at: Option<i64>) -> Self {
         let mac = <SecretMac as Mac>::new_from_slice(secret.as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        Self { mac, livemode, profile_id, expires_at }
+        Self {
+            mac,
+            livemode,
+            profile_id,
+            expires_at,
+        }
     }
 
     /// Still accepted at `now_ms`.
@@ -72,7 +77,10 @@ pub struct IntakeCache {
 impl IntakeCache {
     /// An empty cache whose entries live `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, map: RwLock::new(HashMap::new()) }
+        Self {
+            ttl,
+            map: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The cached entry, if fresh: `Some(None)` means "known not to exist".
@@ -98,6 +106,9 @@ impl IntakeCache {
 
     /// Drops a company's entry (after a change in this process).
     pub fn invalidate(&self, company_id: &str) {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).remove(company_id);
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(company_id);
     }
 }

@@ -25,14 +25,18 @@ pub struct MasterKey {
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("MasterKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
 /// Why a master key could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum MasterKeyError {
-    #[error("the master key must be 32 bytes, base64-encoded (44 characters); generate one with `paygate keygen`")]
+    #[error(
+        "the master key must be 32 bytes, base64-encoded (44 characters); generate one with `paygate keygen`"
+    )]
     Format,
 }
 
@@ -46,7 +50,10 @@ impl MasterKey {
 
     /// The key from its 32 bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        let digest = Sha256::new().chain_update(b"paygate-master-key-id\0").chain_update(bytes).finalize();
+        let digest = Sha256::new()
+            .chain_update(b"paygate-master-key-id\0")
+            .chain_update(bytes)
+            .finalize();
         let id = hex::encode(&digest[..4]);
         let cipher = Aes256Gcm::new(&bytes.into());
         Self { id, cipher, bytes }
@@ -110,25 +117,38 @@ impl Keyring {
         let ct = self
             .current
             .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext.as_bytes(), aad: purpose.as_bytes() })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: purpose.as_bytes(),
+                },
+            )
             .unwrap_or_else(|_| unreachable!("AES-GCM encryption of a short value cannot fail"));
         let mut blob = Vec::with_capacity(12 + ct.len());
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&ct);
-        format!("{PREFIX}.{}.{}", self.current.id, URL_SAFE_NO_PAD.encode(blob))
+        format!(
+            "{PREFIX}.{}.{}",
+            self.current.id,
+            URL_SAFE_NO_PAD.encode(blob)
+        )
     }
 
     /// Opens a value sealed by [`Keyring::seal`] for the same `purpose`.
     pub fn open(&self, purpose: &str, sealed: &str) -> Result<SecretString, TenantError> {
         let mut parts = sealed.splitn(3, '.');
-        let (Some(PREFIX), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(PREFIX), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(TenantError::Crypto);
         };
         let key = std::iter::once(&self.current)
             .chain(self.retired.iter())
             .find(|k| k.id == kid)
             .ok_or(TenantError::Crypto)?;
-        let blob = URL_SAFE_NO_PAD.decode(body).map_err(|_| TenantError::Crypto)?;
+        let blob = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| TenantError::Crypto)?;
         if blob.len() < 12 {
             return Err(TenantError::Crypto);
         }
@@ -136,9 +156,17 @@ impl Keyring {
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| TenantError::Crypto)?;
         let pt = key
             .cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: purpose.as_bytes() })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: purpose.as_bytes(),
+                },
+            )
             .map_err(|_| TenantError::Crypto)?;
-        String::from_utf8(pt).map(SecretString::from).map_err(|_| TenantError::Crypto)
+        String::from_utf8(pt)
+            .map(SecretString::from)
+            .map_err(|_| TenantError::Crypto)
     }
 
     /// Re-seals a value under the current key (master-key rotation).
@@ -160,7 +188,11 @@ pub fn mask(secret: &str) -> String {
     const PREFIXES: &[&str] = &[
         "sk_test_", "sk_live_", "rk_test_", "rk_live_", "whsec_", "pgk_",
     ];
-    let prefix = PREFIXES.iter().find(|p| secret.starts_with(**p)).copied().unwrap_or("");
+    let prefix = PREFIXES
+        .iter()
+        .find(|p| secret.starts_with(**p))
+        .copied()
+        .unwrap_or("");
     let rest = &secret[prefix.len()..];
     let chars: Vec<char> = rest.chars().collect();
     if chars.len() >= 12 {
@@ -181,7 +213,9 @@ mod tests {
         let sealed = ring.seal(purpose::SECRET_KEY, "sk_test_abcdefghijklmnop");
         assert!(!sealed.contains("abcdefghijklmnop"));
         assert_eq!(
-            ring.open(purpose::SECRET_KEY, &sealed).map(|s| s.expose_secret().to_owned()).ok(),
+            ring.open(purpose::SECRET_KEY, &sealed)
+                .map(|s| s.expose_secret().to_owned())
+                .ok(),
             Some("sk_test_abcdefghijklmnop".to_owned())
         );
         assert!(ring.open(purpose::SIGNING_SECRET, &sealed).is_err());
@@ -197,12 +231,21 @@ mod tests {
         let resealed = ring.reseal("p", &sealed).ok();
         let resealed = resealed.as_deref().unwrap_or_default();
         assert!(resealed.starts_with(&format!("pg1.{}.", ring.current().id())));
-        assert_eq!(ring.open("p", resealed).map(|s| s.expose_secret().to_owned()).ok().as_deref(), Some("whsec_x"));
+        assert_eq!(
+            ring.open("p", resealed)
+                .map(|s| s.expose_secret().to_owned())
+                .ok()
+                .as_deref(),
+            Some("whsec_x")
+        );
     }
 
     #[test]
     fn masks_keep_prefix_and_last_four() {
-        assert_eq!(mask("sk_live_51Habcdefghijklmnopqrstuvwxyz1234"), "sk_live_…1234");
+        assert_eq!(
+            mask("sk_live_51Habcdefghijklmnopqrstuvwxyz1234"),
+            "sk_live_…1234"
+        );
         assert_eq!(mask("whsec_0123456789abcdefghijWXYZ"), "whsec_…WXYZ");
         assert_eq!(mask("sk_test_short"), "sk_test_…");
         assert_eq!(mask("abc"), "…");

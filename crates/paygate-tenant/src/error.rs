@@ -8,7 +8,11 @@ use paygate_web::ApiError;
 pub enum TenantError {
     /// Input that breaks a rule; names the field.
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, code: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        code: &'static str,
+        message: String,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -20,17 +24,27 @@ pub enum TenantError {
 }
 
 impl TenantError {
-    pub(crate) fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, code, message: message.into() }
+    pub(crate) fn invalid(
+        field: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Invalid {
+            field,
+            code,
+            message: message.into(),
+        }
     }
 }
 
 impl From<TenantError> for ApiError {
     fn from(err: TenantError) -> Self {
         match err {
-            TenantError::Invalid { field, code, message } => {
-                ApiError::unprocessable(code, format!("{field}: {message}")).with_field(field)
-            }
+            TenantError::Invalid {
+                field,
+                code,
+                message,
+            } => ApiError::unprocessable(code, format!("{field}: {message}")).with_field(field),
             TenantError::NotFound(what) => {
                 let code = match what {
                     "company" => "company_not_found",

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -134,8 +134,15 @@ impl TenantService {
                 e.into()
             }
         })?;
-        audit::record(&txn, actor, Some(m.id), "company.created", &m.company_id, json!({"name": m.name}))
-            .await?;
+        audit::record(
+            &txn,
+            actor,
+            Some(m.id),
+            "company.created",
+            &m.company_id,
+            json!({"name": m.name}),
+        )
+        .await?;
         txn.commit().await?;
         self.inner.cache.invalidate(&company_id);
         Ok(m)
@@ -158,7 +165,9 @@ impl TenantService {
         limit: u64,
         search: Option<&str>,
     ) -> Result<Vec<company::Model>> {
-        let mut q = company::Entity::find().order_by_asc(company::Column::Id).limit(limit);
+        let mut q = company::Entity::find()
+            .order_by_asc(company::Column::Id)
+            .limit(limit);
         if let Some(after) = after {
             q = q.filter(company::Column::Id.gt(after));
         }
@@ -194,7 +203,11 @@ impl TenantService {
         if let Some(status) = &patch.status {
             let s = status.trim();
             if s != STATUS_ACTIVE && s != STATUS_SUSPENDED {
-                return Err(TenantError::invalid("status", "invalid_status", "must be \"active\" or \"suspended\""));
+                return Err(TenantError::invalid(
+                    "status",
+                    "invalid_status",
+                    "must be \"active\" or \"suspended\"",
+                ));
             }
             am.status = Set(s.to_owned());
             changed.push("status");
@@ -221,7 +234,11 @@ impl TenantService {
                 .await?
                 .is_some();
             if !has_active {
-                let field = if patch.environment.is_some() { "environment" } else { "stripe_enabled" };
+                let field = if patch.environment.is_some() {
+                    "environment"
+                } else {
+                    "stripe_enabled"
+                };
                 return Err(TenantError::invalid(
                     field,
                     "active_profile_missing",
@@ -251,8 +268,15 @@ impl TenantService {
             .await?
             .ok_or(TenantError::NotFound("company"))?;
         company::Entity::delete_by_id(current.id).exec(&txn).await?;
-        audit::record(&txn, actor, None, "company.deleted", company_id, json!({"name": current.name}))
-            .await?;
+        audit::record(
+            &txn,
+            actor,
+            None,
+            "company.deleted",
+            company_id,
+            json!({"name": current.name}),
+        )
+        .await?;
         txn.commit().await?;
         self.inner.cache.invalidate(company_id);
         Ok(())
@@ -265,7 +289,8 @@ impl TenantService {
             .filter(stripe_profile::Column::CompanyPk.eq(company_pk))
             .order_by_asc(stripe_profile::Column::CreatedAt)
             .order_by_asc(stripe_profile::Column::Id);
-        let mut sq = signing_secret::Entity::find().filter(signing_secret::Column::CompanyPk.eq(company_pk));
+        let mut sq =
+            signing_secret::Entity::find().filter(signing_secret::Column::CompanyPk.eq(company_pk));
         if let Some(id) = only {
             q = q.filter(stripe_profile::Column::Id.eq(id));
             sq = sq.filter(signing_secret::Column::ProfileId.eq(id));
@@ -273,7 +298,10 @@ impl TenantService {
         let profiles = q.all(&self.inner.db).await?;
         let secrets = sq.all(&self.inner.db).await?;
         let now = now_ms();
-        Ok(profiles.iter().map(|p| ProfileOut::new(p, &secrets, now)).collect())
+        Ok(profiles
+            .iter()
+            .map(|p| ProfileOut::new(p, &secrets, now))
+            .collect())
     }
 
     /// Every profile of a company, secrets masked.
@@ -299,13 +327,23 @@ impl TenantService {
     ) -> Result<ProfileOut> {
         let name = validate::name("name", &input.name)?;
         let mode = validate::mode("mode", &input.mode)?;
-        let account_id = match input.account_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let account_id = match input
+            .account_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(a) => Some(validate::account_id(a)?),
             None => None,
         };
         let publishable_key = validate::publishable_key(mode, &input.publishable_key)?;
         let secret_key = validate::secret_key(mode, &input.secret_key)?;
-        let webhook_secret = match input.webhook_secret.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let webhook_secret = match input
+            .webhook_secret
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(w) => Some(validate::webhook_secret(w)?),
             None => None,
         };
@@ -410,7 +448,11 @@ impl TenantService {
         }
         if let Some(a) = &patch.account_id {
             let a = a.trim();
-            am.account_id = Set(if a.is_empty() { None } else { Some(validate::account_id(a)?) });
+            am.account_id = Set(if a.is_empty() {
+                None
+            } else {
+                Some(validate::account_id(a)?)
+            });
             changed.push("account_id");
         }
         if let Some(k) = &patch.publishable_key {
@@ -448,8 +490,15 @@ impl TenantService {
         }
         am.updated_at = Set(now);
         am.update(&txn).await?;
-        audit::record(&txn, actor, Some(company.id), "profile.updated", profile_id, json!({"fields": changed}))
-            .await?;
+        audit::record(
+            &txn,
+            actor,
+            Some(company.id),
+            "profile.updated",
+            profile_id,
+            json!({"fields": changed}),
+        )
+        .await?;
         txn.commit().await?;
         self.inner.cache.invalidate(&company.company_id);
         self.profile(company, profile_id).await
@@ -457,15 +506,29 @@ impl TenantService {
 
     /// Removes a profile and its signing secrets. The profile the company charges with (active,
     /// in the active environment, Stripe enabled) cannot be removed.
-    pub async fn delete_profile(&self, actor: &str, company: &company::Model, profile_id: &str) -> Result<()> {
+    pub async fn delete_profile(
+        &self,
+        actor: &str,
+        company: &company::Model,
+        profile_id: &str,
+    ) -> Result<()> {
         let txn = self.inner.db.begin().await?;
         let current = find_profile(&txn, company.id, profile_id).await?;
         if current.active_mode.is_some() {
             ensure_not_in_use(&txn, company, &current).await?;
         }
-        stripe_profile::Entity::delete_by_id(current.id.clone()).exec(&txn).await?;
-        audit::record(&txn, actor, Some(company.id), "profile.deleted", profile_id, json!({"name": current.name}))
+        stripe_profile::Entity::delete_by_id(current.id.clone())
+            .exec(&txn)
             .await?;
+        audit::record(
+            &txn,
+            actor,
+            Some(company.id),
+            "profile.deleted",
+            profile_id,
+            json!({"name": current.name}),
+        )
+        .await?;
         txn.commit().await?;
         self.inner.cache.invalidate(&company.company_id);
         Ok(())
@@ -486,7 +549,11 @@ impl TenantService {
             .map(Duration::from_secs)
             .unwrap_or(self.inner.default_grace);
         if grace > Duration::from_secs(7 * 24 * 3600) {
-            return Err(TenantError::invalid("grace_period_secs", "invalid_grace_period", "must be at most 604800 (7 days)"));
+            return Err(TenantError::invalid(
+                "grace_period_secs",
+                "invalid_grace_period",
+                "must be at most 604800 (7 days)",
+            ));
         }
         let txn = self.inner.db.begin().await?;
         let profile = find_profile(&txn, company.id, profile_id).await?;
@@ -505,7 +572,15 @@ impl TenantService {
                 rotated += 1;
             }
         }
-        insert_secret(&txn, &self.inner.keyring, company.id, &profile.id, &secret, now).await?;
+        insert_secret(
+            &txn,
+            &self.inner.keyring,
+            company.id,
+            &profile.id,
+            &secret,
+            now,
+        )
+        .await?;
         audit::record(
             &txn,
             actor,
@@ -523,11 +598,16 @@ impl TenantService {
     /// The active profile of the company's current environment with its secret key opened,
     /// for calls to the Stripe API. `None` when there is none.
     pub async fn active_profile(&self, company: &company::Model) -> Result<Option<ActiveProfile>> {
-        self.active_profile_for(company.id, &company.environment).await
+        self.active_profile_for(company.id, &company.environment)
+            .await
     }
 
     /// The active profile of `mode` with its secret key opened.
-    pub async fn active_profile_for(&self, company_pk: i64, mode: &str) -> Result<Option<ActiveProfile>> {
+    pub async fn active_profile_for(
+        &self,
+        company_pk: i64,
+        mode: &str,
+    ) -> Result<Option<ActiveProfile>> {
         let Some(profile) = stripe_profile::Entity::find()
             .filter(stripe_profile::Column::CompanyPk.eq(company_pk))
             .filter(stripe_profile::Column::ActiveMode.eq(mode))
@@ -536,8 +616,14 @@ impl TenantService {
         else {
             return Ok(None);
         };
-        let secret_key = self.inner.keyring.open(purpose::SECRET_KEY, &profile.secret_key_enc)?;
-        Ok(Some(ActiveProfile { profile, secret_key }))
+        let secret_key = self
+            .inner
+            .keyring
+            .open(purpose::SECRET_KEY, &profile.secret_key_enc)?;
+        Ok(Some(ActiveProfile {
+            profile,
+            secret_key,
+        }))
     }
 
     // ---- the intake's view -----------------------------------------------------------------
@@ -571,10 +657,23 @@ impl TenantService {
             .all(db)
             .await?;
         let mut out = Vec::with_capacity(secrets.len());
-        for s in secrets.iter().filter(|s| s.expires_at.is_none_or(|e| e > now)) {
-            let Some(p) = profiles.iter().find(|p| p.id == s.profile_id) else { continue };
-            let plain = self.inner.keyring.open(purpose::SIGNING_SECRET, &s.secret_enc)?;
-            out.push(IntakeSecret::new(plain.expose_secret(), p.mode == "live", p.id.clone(), s.expires_at));
+        for s in secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|e| e > now))
+        {
+            let Some(p) = profiles.iter().find(|p| p.id == s.profile_id) else {
+                continue;
+            };
+            let plain = self
+                .inner
+                .keyring
+                .open(purpose::SIGNING_SECRET, &s.secret_enc)?;
+            out.push(IntakeSecret::new(
+                plain.expose_secret(),
+                p.mode == "live",
+                p.id.clone(),
+                s.expires_at,
+            ));
         }
         Ok(Some(IntakeCompany {
             pk: c.id,
@@ -608,7 +707,10 @@ async fn ensure_not_in_use<C: sea_orm::ConnectionTrait>(
     profile: &stripe_profile::Model,
 ) -> Result<()> {
     // Re-read the company inside the transaction: the caller's copy may be stale.
-    let c = company::Entity::find_by_id(company.id).one(db).await?.ok_or(TenantError::NotFound("company"))?;
+    let c = company::Entity::find_by_id(company.id)
+        .one(db)
+        .await?
+        .ok_or(TenantError::NotFound("company"))?;
     if c.stripe_enabled && c.environment == profile.mode {
         return Err(TenantError::Conflict {
             code: "profile_in_use",

@@ -6,7 +6,12 @@ use crate::{Mode, TenantError};
 /// A company id: `[A-Za-z0-9_-]{1,64}`.
 pub fn company_id(raw: &str) -> Result<String, TenantError> {
     let s = raw.trim();
-    if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if s.is_empty()
+        || s.len() > 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(TenantError::invalid(
             "company_id",
             "invalid_company_id",
@@ -20,7 +25,11 @@ pub fn company_id(raw: &str) -> Result<String, TenantError> {
 pub fn name(field: &'static str, raw: &str) -> Result<String, TenantError> {
     let s = raw.trim();
     if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
-        return Err(TenantError::invalid(field, "invalid_name", "must be 1 to 200 printable characters"));
+        return Err(TenantError::invalid(
+            field,
+            "invalid_name",
+            "must be 1 to 200 printable characters",
+        ));
     }
     Ok(s.to_owned())
 }
@@ -50,7 +59,11 @@ fn token(field: &'static str, raw: &str) -> Result<String, TenantError> {
 pub fn account_id(raw: &str) -> Result<String, TenantError> {
     let s = token("account_id", raw)?;
     if !s.starts_with("acct_") || s.len() < 8 {
-        return Err(TenantError::invalid("account_id", "invalid_account_id", "must be a Stripe account id starting with acct_"));
+        return Err(TenantError::invalid(
+            "account_id",
+            "invalid_account_id",
+            "must be a Stripe account id starting with acct_",
+        ));
     }
     Ok(s)
 }
@@ -66,13 +79,22 @@ pub fn publishable_key(mode: Mode, raw: &str) -> Result<String, TenantError> {
         return Ok(s);
     }
     let msg = if s.starts_with(other) {
-        format!("a {} profile needs a {} publishable key ({want}…), not a {} key", mode.as_str(), mode.as_str(), other_mode(mode))
+        format!(
+            "a {} profile needs a {} publishable key ({want}…), not a {} key",
+            mode.as_str(),
+            mode.as_str(),
+            other_mode(mode)
+        )
     } else if s.starts_with("sk_") || s.starts_with("rk_") {
         format!("this is a secret key; paste the publishable key ({want}…) here")
     } else {
         format!("must be a publishable key starting with {want}")
     };
-    Err(TenantError::invalid("publishable_key", "key_mode_mismatch", msg))
+    Err(TenantError::invalid(
+        "publishable_key",
+        "key_mode_mismatch",
+        msg,
+    ))
 }
 
 /// A secret key (`sk_`) or restricted key (`rk_`) of the given mode.
@@ -88,7 +110,9 @@ pub fn secret_key(mode: Mode, raw: &str) -> Result<String, TenantError> {
     } else if s.starts_with("pk_") {
         format!("this is a publishable key; paste the secret key (sk_{m}_… or rk_{m}_…) here")
     } else {
-        format!("must be a secret key starting with sk_{m}_ or a restricted key starting with rk_{m}_")
+        format!(
+            "must be a secret key starting with sk_{m}_ or a restricted key starting with rk_{m}_"
+        )
     };
     Err(TenantError::invalid("secret_key", "key_mode_mismatch", msg))
 }
@@ -126,8 +150,14 @@ mod tests {
 
     #[test]
     fn live_profile_refuses_test_secret_key_naming_the_field() {
-        assert_eq!(field_of(secret_key(Mode::Live, "sk_test_abc")), Some("secret_key"));
-        assert_eq!(field_of(publishable_key(Mode::Live, "pk_test_abc")), Some("publishable_key"));
+        assert_eq!(
+            field_of(secret_key(Mode::Live, "sk_test_abc")),
+            Some("secret_key")
+        );
+        assert_eq!(
+            field_of(publishable_key(Mode::Live, "pk_test_abc")),
+            Some("publishable_key")
+        );
         assert!(secret_key(Mode::Live, "  rk_live_abc\n").is_ok_and(|s| s == "rk_live_abc"));
     }
 
@@ -143,8 +173,14 @@ mod tests {
     #[test]
     fn webhook_secret_and_account_prefixes() {
         assert!(webhook_secret("whsec_1234567890ab").is_ok());
-        assert_eq!(field_of(webhook_secret("sk_test_123456789")), Some("webhook_secret"));
+        assert_eq!(
+            field_of(webhook_secret("sk_test_123456789")),
+            Some("webhook_secret")
+        );
         assert_eq!(field_of(account_id("acc_123")), Some("account_id"));
-        assert_eq!(field_of(secret_key(Mode::Test, "sk_test_a b")), Some("secret_key"));
+        assert_eq!(
+            field_of(secret_key(Mode::Test, "sk_test_a b")),
+            Some("secret_key")
+        );
     }
 }

@@ -49,7 +49,11 @@ impl CompanyOut {
             status: m.status.clone(),
             stripe_enabled: m.stripe_enabled,
             environment: m.environment.clone(),
-            callback_url: format!("{}/callbacks/v1.0/stripe/{}", public_base_url.trim_end_matches('/'), m.company_id),
+            callback_url: format!(
+                "{}/callbacks/v1.0/stripe/{}",
+                public_base_url.trim_end_matches('/'),
+                m.company_id
+            ),
             stripe_events: crate::STRIPE_EVENTS_TO_SELECT,
             created_at: rfc3339_ms(m.created_at),
             updated_at: rfc3339_ms(m.updated_at),

@@ -24,7 +24,13 @@ impl ApiError {
         code: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self { status, code: code.into(), message: message.into(), field: None, cause: None }
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            field: None,
+            cause: None,
+        }
     }
     /// 400.
     pub fn bad_request(
@@ -119,7 +125,9 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -154,7 +162,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if self.status.is_server_error() {
             match &self.cause {
-                Some(c) => tracing::error!(code = %self.code, cause = %error_chain(c.as_ref()), "request failed"),
+                Some(c) => {
+                    tracing::error!(code = %self.code, cause = %error_chain(c.as_ref()), "request failed")
+                }
                 None => tracing::error!(code = %self.code, "request failed"),
             }
         }
@@ -170,7 +180,10 @@ impl ResponseError for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+        if matches!(
+            err.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ) {
             return Self::conflict("conflict", "the object conflicts with an existing one");
         }
         Self::internal(err)
@@ -180,28 +193,30 @@ impl From<sea_orm::DbErr> for ApiError {
 /// A `JsonConfig` whose errors are `ApiError`s: 413 over `limit` bytes, 415 for another
 /// content type, 400 `invalid_json` (with serde's explanation) otherwise.
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default().limit(limit).error_handler(|err, _req| {
-        use actix_web::error::JsonPayloadError as E;
-        match &err {
-            E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large",
-            )
-            .into(),
-            E::ContentType => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the request body as application/json",
-            )
-            .into(),
-            E::Deserialize(e) => {
-                ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")).into()
-            }
-            _ => ApiError::bad_request("invalid_json", "the request body could not be read")
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| {
+            use actix_web::error::JsonPayloadError as E;
+            match &err {
+                E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                )
                 .into(),
-        }
-    })
+                E::ContentType => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the request body as application/json",
+                )
+                .into(),
+                E::Deserialize(e) => {
+                    ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")).into()
+                }
+                _ => ApiError::bad_request("invalid_json", "the request body could not be read")
+                    .into(),
+            }
+        })
 }
 
 /// A `QueryConfig` whose errors are 400 `invalid_query`.
@@ -230,10 +245,13 @@ pub fn encode_cursor(id: i64) -> String {
 /// Reads a cursor made by [`encode_cursor`]; 400 `invalid_cursor` otherwise.
 pub fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
     let bad = || ApiError::bad_request("invalid_cursor", "the pagination cursor is not valid");
-    let bytes =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
     let s = std::str::from_utf8(&bytes).map_err(|_| bad())?;
-    s.strip_prefix("c:").and_then(|n| n.parse().ok()).ok_or_else(bad)
+    s.strip_prefix("c:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)
 }
 
 /// Formats epoch milliseconds as RFC 3339 (UTC, millisecond precision).

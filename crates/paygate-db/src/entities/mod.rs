@@ -3,9 +3,20 @@
 
 pub mod api_key;
 pub mod audit_log;
+pub mod charge;
+pub mod checkout_session;
 pub mod company;
 pub mod delivery_failure;
+pub mod dispute;
+pub mod fulfillment;
 pub mod inbox_event;
+pub mod issuing_object;
+pub mod line_item;
 pub mod operator;
+pub mod order;
+pub mod payment_intent;
+pub mod payment_method;
 pub mod signing_secret;
+pub mod source;
+pub mod stripe_account;
 pub mod stripe_profile;

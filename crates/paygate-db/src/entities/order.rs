@@ -1,0 +1,37 @@
+//! `orders`.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "orders")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub company_pk: i64,
+    pub livemode: bool,
+    pub kind: String,
+    pub status: String,
+    pub checkout_session_id: Option<String>,
+    pub source_id: Option<String>,
+    pub payment_intent_id: Option<String>,
+    pub charge_id: Option<String>,
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub customer_email: Option<String>,
+    pub client_reference_id: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub description: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub metadata: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub return_url: Option<String>,
+    pub disputed: bool,
+    pub fulfilled_at: Option<i64>,
+    pub status_created: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
