@@ -45,7 +45,9 @@ struct Raw<'a> {
     object: Option<Cow<'a, str>>,
     #[serde(borrow, rename = "type")]
     event_type: Option<Cow<'a, str>>,
-    created: Option<i64>,
+    // Thin events carry `created` as a string: read it raw, judge it after `object`.
+    #[serde(borrow)]
+    created: Option<&'a RawValue>,
     livemode: Option<bool>,
     #[serde(borrow, default)]
     api_version: Option<Cow<'a, str>>,
@@ -94,7 +96,10 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     }
     let created = raw
         .created
-        .ok_or_else(|| EnvelopeError::Invalid("\"created\" is missing".into()))?;
+        .ok_or_else(|| EnvelopeError::Invalid("\"created\" is missing".into()))?
+        .get()
+        .parse::<i64>()
+        .map_err(|_| EnvelopeError::Invalid("\"created\" must be a Unix timestamp".into()))?;
     let livemode = raw
         .livemode
         .ok_or_else(|| EnvelopeError::Invalid("\"livemode\" is missing".into()))?;

@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 
 use paygate_admin::{AdminState, JwtKeys};
 use paygate_db::DbOptions;
-use paygate_stripe::{ClientConfig, StripeClient};
 use paygate_router::{FailureRecorder, InboxWriter, IntakeState};
+use paygate_stripe::{ClientConfig, StripeClient};
 use paygate_tenant::TenantService;
 use paygate_web::{ApiError, json_config, path_config, query_config};
 

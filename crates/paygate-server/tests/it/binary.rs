@@ -1,0 +1,190 @@
+//! The real `paygate` binary: starts with no configuration beyond a data directory and a port,
+//! creates its master key privately, and never writes a secret to its logs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use paygate_testkit::{Backend, TestDatabase, db_tests, event, new_secret, now_secs, sign};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Child {
+    proc: std::process::Child,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+fn start(db: &TestDatabase, backend: Backend, envs: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paygate"));
+    cmd.arg("serve")
+        .current_dir(&db.data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PAYGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("PAYGATE_BIND", "127.0.0.1:0")
+        .env("PAYGATE_LOG", "debug")
+        .env("NO_COLOR", "1");
+    if backend == Backend::Postgres {
+        cmd.env("PAYGATE_DATABASE_URL", &db.url);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut proc = cmd.spawn().unwrap();
+    let logs = Arc::new(Mutex::new(String::new()));
+    for stream in [
+        Box::new(proc.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(proc.stdout.take().unwrap()),
+    ] {
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut l = logs.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+    }
+    let child = Child { proc, logs };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = child.logs.lock().unwrap().clone();
+        if let Some(line) = text.lines().find(|l| l.contains("paygate serving")) {
+            let addr = line
+                .split("addr=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned();
+            return (child, format!("http://{addr}"));
+        }
+        assert!(Instant::now() < deadline, "paygate did not start:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn binary_serves_with_defaults_and_never_logs_secrets(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let admin_password = format!("Adm1n-{}", new_secret());
+    let (child, base) = start(
+        &db,
+        backend,
+        &[
+            ("PAYGATE_ADMIN_EMAIL", "root@example.com"),
+            ("PAYGATE_ADMIN_PASSWORD", &admin_password),
+        ],
+    );
+    let key_path = db.data_dir.join("paygate-data").join("master.key");
+    let master_key = std::fs::read_to_string(&key_path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(
+        child
+            .logs
+            .lock()
+            .unwrap()
+            .contains("generated a new master key")
+    );
+    if backend == Backend::Sqlite {
+        assert!(db.data_dir.join("paygate-data").join("paygate.db").exists());
+    }
+
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{base}/admin/v1/auth/token"))
+        .json(&json!({"email": "root@example.com", "password": admin_password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let company: Value = client
+        .post(format!("{base}/admin/v1/companies"))
+        .bearer_auth(&token)
+        .json(&json!({"company_id": "acme", "name": "ACME"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        company["callback_url"],
+        format!("{base}/callbacks/v1.0/stripe/acme")
+    );
+    let whsec = new_secret();
+    let secret_key = format!("sk_live_51{}", &new_secret()[6..]);
+    let resp = client
+        .post(format!("{base}/admin/v1/companies/acme/profiles"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "main", "mode": "live", "publishable_key": "pk_live_51abc", "secret_key": secret_key, "webhook_secret": whsec}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    // A wrong key for the mode is refused (the message names the field, not the value).
+    let resp = client
+        .post(format!("{base}/admin/v1/companies/acme/profiles"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "bad", "mode": "live", "publishable_key": "pk_live_51abc", "secret_key": "sk_test_51ShouldNotBeLogged0001", "webhook_secret": whsec}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let mut ev = event(
+        "payment_intent.succeeded",
+        json!({"id": "pi_1", "object": "payment_intent"}),
+    );
+    ev["livemode"] = json!(true);
+    let body = serde_json::to_vec(&ev).unwrap();
+    for sig in [
+        sign(&whsec, now_secs(), &body),
+        sign("whsec_wrong", now_secs(), &body),
+    ] {
+        client
+            .post(format!("{base}/callbacks/v1.0/stripe/acme"))
+            .header("Stripe-Signature", sig)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    let resp = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    drop(child.proc.id());
+    let logs = child.logs.lock().unwrap().clone();
+    assert!(logs.contains("paygate serving"));
+    for (what, secret) in [
+        ("admin password", admin_password.as_str()),
+        ("secret key", secret_key.as_str()),
+        ("refused secret key", "sk_test_51ShouldNotBeLogged0001"),
+        ("signing secret", whsec.as_str()),
+        ("master key", master_key.trim()),
+    ] {
+        assert!(!logs.contains(secret), "the {what} appears in the logs");
+    }
+}
+
+db_tests!(binary_serves_with_defaults_and_never_logs_secrets);

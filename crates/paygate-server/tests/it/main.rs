@@ -1,0 +1,7 @@
+//! Integration tests of the whole app over real HTTP, on SQLite and PostgreSQL.
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod admin_api;
+mod binary;
+mod intake;
+mod tenant;
