@@ -61,7 +61,7 @@ pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
 }
 
 /// A key every replica agrees on for the migration advisory lock ("paygate" in ASCII).
-const MIGRATION_LOCK_KEY: i64 = 0x7061_7967_6174_65;
+const MIGRATION_LOCK_KEY: i64 = 0x0070_6179_6761_7465;
 
 /// Applies every pending migration.
 ///

@@ -53,10 +53,10 @@ impl FailureRecorder {
                         break;
                     }
                 }
-                if !rows.is_empty() {
-                    if let Err(e) = write(&db, std::mem::take(&mut rows)).await {
-                        tracing::warn!(error = %e, "could not record rejected deliveries");
-                    }
+                if !rows.is_empty()
+                    && let Err(e) = write(&db, std::mem::take(&mut rows)).await
+                {
+                    tracing::warn!(error = %e, "could not record rejected deliveries");
                 }
                 for f in flushes.drain(..) {
                     let _ = f.send(());

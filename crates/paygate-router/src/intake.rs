@@ -69,7 +69,7 @@ async fn receive(
         .tenants
         .intake_company(&company_id)
         .await
-        .map_err(|e| ApiError::unavailable(e))?
+        .map_err(ApiError::unavailable)?
         .ok_or_else(|| ApiError::not_found("company_not_found", "no company with this id"))?;
     if !company.active {
         return Err(reject(

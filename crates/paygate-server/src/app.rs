@@ -98,17 +98,17 @@ impl Paygate {
             token_ttl: Duration::from_secs(settings.admin_token_ttl_secs),
             failures,
         };
-        if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
-            if paygate_admin::operators::count(&db).await? == 0 {
-                let op = paygate_admin::operators::create(
-                    &db,
-                    email,
-                    password.expose_secret().to_owned().into(),
-                )
-                .await
-                .context("creating the operator from PAYGATE_ADMIN_EMAIL")?;
-                tracing::info!(email = %op.email, "created the first operator");
-            }
+        if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)
+            && paygate_admin::operators::count(&db).await? == 0
+        {
+            let op = paygate_admin::operators::create(
+                &db,
+                email,
+                password.expose_secret().to_owned().into(),
+            )
+            .await
+            .context("creating the operator from PAYGATE_ADMIN_EMAIL")?;
+            tracing::info!(email = %op.email, "created the first operator");
         }
         let stripe = StripeClient::new(ClientConfig {
             api_base: settings.stripe_api_base.clone(),

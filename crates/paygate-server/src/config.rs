@@ -148,10 +148,10 @@ impl Settings {
         {
             return Err(invalid("stripe_api_base", "must be an http(s) URL"));
         }
-        if let Some(u) = &self.public_base_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(invalid("public_base_url", "must be an http(s) URL"));
-            }
+        if let Some(u) = &self.public_base_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(invalid("public_base_url", "must be an http(s) URL"));
         }
         if self.inbox_batch_max == 0 || self.inbox_batch_max > 10_000 {
             return Err(invalid("inbox_batch_max", "must be between 1 and 10000"));

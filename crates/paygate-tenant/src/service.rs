@@ -373,13 +373,11 @@ impl TenantService {
             (Some(_), Some(true)) => true,
             (Some(_), _) => false,
         };
-        if make_active {
-            if let Some(prev) = current_active {
-                let mut am = prev.into_active_model();
-                am.active_mode = Set(None);
-                am.updated_at = Set(now);
-                am.update(&txn).await?;
-            }
+        if make_active && let Some(prev) = current_active {
+            let mut am = prev.into_active_model();
+            am.active_mode = Set(None);
+            am.updated_at = Set(now);
+            am.update(&txn).await?;
         }
         stripe_profile::ActiveModel {
             id: Set(id.clone()),

@@ -173,7 +173,6 @@ async fn binary_serves_with_defaults_and_never_logs_secrets(backend: Backend) {
     }
     let resp = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    drop(child.proc.id());
     let logs = child.logs.lock().unwrap().clone();
     assert!(logs.contains("paygate serving"));
     for (what, secret) in [
