@@ -14,6 +14,7 @@ use crate::{AdminState, OperatorPrincipal, page_limit};
 /// Registers the event routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/companies/{company_id}/events", web::get().to(list))
+        .route("/companies/{company_id}/events/stats", web::get().to(stats))
         .route(
             "/companies/{company_id}/events/{event_id}",
             web::get().to(get),
@@ -121,6 +122,39 @@ async fn list(
         has_more,
         next_cursor,
     }))
+}
+
+/// Counts of a company's inbox events by status (`{"pending": n, "processed": n, …}`).
+async fn stats(
+    state: web::Data<AdminState>,
+    _op: OperatorPrincipal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use sea_orm::sea_query::{Expr, Func};
+    let company = state.tenants.company(&path).await?;
+    let rows: Vec<(String, i64)> = inbox_event::Entity::find()
+        .select_only()
+        .column(inbox_event::Column::Status)
+        .column_as(
+            Expr::from(Func::count(Expr::col(inbox_event::Column::Id))),
+            "n",
+        )
+        .filter(inbox_event::Column::CompanyPk.eq(company.id))
+        .group_by(inbox_event::Column::Status)
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    let mut out = serde_json::Map::new();
+    for s in STATUSES {
+        out.insert((*s).to_owned(), serde_json::json!(0));
+    }
+    let mut total = 0;
+    for (status, n) in rows {
+        total += n;
+        out.insert(status, serde_json::json!(n));
+    }
+    out.insert("total".into(), serde_json::json!(total));
+    Ok(HttpResponse::Ok().json(out))
 }
 
 async fn get(

@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
+use std::collections::HashSet;
+
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::entities::inbox_event;
@@ -161,20 +164,81 @@ async fn insert_one<C: sea_orm::ConnectionTrait>(
     })
 }
 
-/// Writes a batch in one transaction; on failure, row by row. Answers every job. Returns
-/// whether anything new was stored.
+/// Inserts many events with one statement (`INSERT … ON CONFLICT DO NOTHING RETURNING`), which
+/// commits as one unit; the rows the database returns are the ones that were new.
+async fn insert_many<C: ConnectionTrait>(
+    db: &C,
+    batch: &[Job],
+    now: i64,
+) -> Result<Vec<InsertOutcome>, DbErr> {
+    use inbox_event::Column as C;
+    let mut q = Query::insert();
+    q.into_table(inbox_event::Entity).columns([
+        C::CompanyPk,
+        C::StripeEventId,
+        C::EventType,
+        C::Livemode,
+        C::ApiVersion,
+        C::AccountId,
+        C::Created,
+        C::ReceivedAt,
+        C::Origin,
+        C::Payload,
+        C::Status,
+        C::Attempts,
+        C::NextAttemptAt,
+    ]);
+    for job in batch {
+        let e = &job.event;
+        q.values([
+            Expr::val(e.company_pk),
+            Expr::val(e.stripe_event_id.as_str()),
+            Expr::val(e.event_type.as_str()),
+            Expr::val(e.livemode),
+            Expr::val(e.api_version.as_deref()),
+            Expr::val(e.account_id.as_deref()),
+            Expr::val(e.created),
+            Expr::val(now),
+            Expr::val(e.origin),
+            Expr::val(e.payload.as_str()),
+            Expr::val(status::PENDING),
+            Expr::val(0i32),
+            Expr::val(now),
+        ])
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    }
+    q.on_conflict(
+        OnConflict::columns([C::CompanyPk, C::StripeEventId])
+            .do_nothing()
+            .to_owned(),
+    );
+    q.returning(Query::returning().columns([C::CompanyPk, C::StripeEventId]));
+    let rows = db
+        .query_all_raw(db.get_database_backend().build(&q))
+        .await?;
+    let mut inserted: HashSet<(i64, String)> = HashSet::with_capacity(rows.len());
+    for r in rows {
+        inserted.insert((r.try_get_by_index(0)?, r.try_get_by_index(1)?));
+    }
+    // The first job of each inserted key takes the "inserted"; repeats within the batch are
+    // duplicates of it.
+    Ok(batch
+        .iter()
+        .map(|j| {
+            if inserted.remove(&(j.event.company_pk, j.event.stripe_event_id.clone())) {
+                InsertOutcome::Inserted
+            } else {
+                InsertOutcome::Duplicate
+            }
+        })
+        .collect())
+}
+
+/// Writes a batch as one statement (one commit); on failure, row by row. Answers every job.
+/// Returns whether anything new was stored.
 async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
     let now = now_ms();
-    let together = async {
-        let txn = db.begin().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for job in batch.iter() {
-            outcomes.push(insert_one(&txn, &job.event, now).await?);
-        }
-        txn.commit().await?;
-        Ok::<_, DbErr>(outcomes)
-    }
-    .await;
+    let together = insert_many(db, batch, now).await;
     let mut any_new = false;
     match together {
         Ok(outcomes) => {

@@ -1,0 +1,570 @@
+#![doc = include_str!("../README.md")]
+#![recursion_limit = "512"]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// Load generator for Stripe webhook endpoints.
+#[derive(Debug, Parser)]
+#[command(name = "paygate-bench", version, about)]
+struct Args {
+    /// Callback URL to post to (any system). With `--setup`, derived from Paygate's answer.
+    #[arg(long)]
+    url: Option<String>,
+    /// Signing secret (`whsec_…`). With `--setup`, a fresh one is generated.
+    #[arg(long)]
+    secret: Option<String>,
+    /// Paygate base URL, for `--setup`, `--check` and `--e2e`.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base: String,
+    /// Operator e-mail for Paygate's admin API.
+    #[arg(long, env = "PAYGATE_BENCH_ADMIN_EMAIL")]
+    admin_email: Option<String>,
+    /// Operator password for Paygate's admin API.
+    #[arg(long, env = "PAYGATE_BENCH_ADMIN_PASSWORD")]
+    admin_password: Option<String>,
+    /// Company id at Paygate (for `--check`/`--e2e` without `--setup`).
+    #[arg(long)]
+    company: Option<String>,
+    /// Create a fresh company and test profile at Paygate and post to its callback URL.
+    #[arg(long)]
+    setup: bool,
+    /// Distinct good events to send.
+    #[arg(long, short = 'n', default_value_t = 20_000)]
+    events: usize,
+    /// Requests in flight.
+    #[arg(long, short = 'c', default_value_t = 32)]
+    concurrency: usize,
+    /// Share of extra requests that repeat an earlier event (0.1 = 10 %).
+    #[arg(long, default_value_t = 0.0)]
+    duplicates: f64,
+    /// Share of extra requests with a wrong signature.
+    #[arg(long, default_value_t = 0.0)]
+    bad_signatures: f64,
+    /// Only `payment_intent.succeeded` events (the router benchmark's shape).
+    #[arg(long)]
+    payment_intents_only: bool,
+    /// Afterwards, ask Paygate that exactly the distinct good events were stored.
+    #[arg(long)]
+    check: bool,
+    /// Afterwards, wait until Paygate's workers processed every event; report events/s.
+    #[arg(long)]
+    e2e: bool,
+    /// Sample this process's resident memory (VmRSS) during the run.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Repeat the whole run this many times (fresh events each time).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+}
+
+struct Request {
+    body: Arc<Vec<u8>>,
+    signature: String,
+    good: bool,
+}
+
+fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn rand_id(rng: &mut impl Rng, n: usize) -> String {
+    const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    (0..n)
+        .map(|_| A[rng.gen_range(0..A.len())] as char)
+        .collect()
+}
+
+/// A `payment_intent.succeeded` of about 2.5 KB, shaped like Stripe's.
+fn payment_intent_event(rng: &mut impl Rng, now: i64) -> Value {
+    let pi = format!("pi_{}", rand_id(rng, 24));
+    let ch = format!("ch_{}", rand_id(rng, 24));
+    let amount = rng.gen_range(100..100_000);
+    json!({
+        "id": format!("evt_{}", rand_id(rng, 24)), "object": "event", "api_version": "2024-06-20", "created": now,
+        "data": {"object": {
+            "id": pi, "object": "payment_intent", "amount": amount, "amount_capturable": 0,
+            "amount_details": {"tip": {}}, "amount_received": amount, "application": null,
+            "application_fee_amount": null, "automatic_payment_methods": {"allow_redirects": "always", "enabled": true},
+            "canceled_at": null, "cancellation_reason": null, "capture_method": "automatic_async",
+            "client_secret": format!("{pi}_secret_{}", rand_id(rng, 25)), "confirmation_method": "automatic",
+            "created": now - 3, "currency": "eur", "customer": format!("cus_{}", rand_id(rng, 14)),
+            "description": "Order 1042 — 2 × Espresso beans 1 kg", "invoice": null, "last_payment_error": null,
+            "latest_charge": ch, "livemode": false,
+            "metadata": {"order_id": format!("ord_{}", rand_id(rng, 12)), "cart": "a1b2c3", "channel": "web"},
+            "next_action": null, "on_behalf_of": null, "payment_method": format!("pm_{}", rand_id(rng, 24)),
+            "payment_method_configuration_details": {"id": format!("pmc_{}", rand_id(rng, 24)), "parent": null},
+            "payment_method_options": {"card": {"installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic"},
+                "bancontact": {"preferred_language": "en"}, "eps": {}, "giropay": {}, "ideal": {}, "klarna": {"preferred_locale": null},
+                "link": {"persistent_token": null}, "sepa_debit": {}, "sofort": {"preferred_language": null}},
+            "payment_method_types": ["card", "bancontact", "eps", "giropay", "ideal", "klarna", "link", "sepa_debit", "sofort"],
+            "processing": null, "receipt_email": "shopper@example.com", "review": null, "setup_future_usage": null,
+            "shipping": {"address": {"city": "Milano", "country": "IT", "line1": "Via Roma 1", "line2": null, "postal_code": "20121", "state": "MI"},
+                "carrier": null, "name": "Mario Rossi", "phone": null, "tracking_number": null},
+            "source": null, "statement_descriptor": null, "statement_descriptor_suffix": null, "status": "succeeded",
+            "transfer_data": null, "transfer_group": null
+        }},
+        "livemode": false, "pending_webhooks": 2,
+        "request": {"id": format!("req_{}", rand_id(rng, 14)), "idempotency_key": format!("{}-{}", rand_id(rng, 8), rand_id(rng, 12))},
+        "type": "payment_intent.succeeded"
+    })
+}
+
+/// A `checkout.session.completed` of about 2.5 KB, shaped like Stripe's.
+fn checkout_event(rng: &mut impl Rng, now: i64) -> Value {
+    let cs = format!("cs_test_{}", rand_id(rng, 58));
+    json!({
+        "id": format!("evt_{}", rand_id(rng, 24)), "object": "event", "api_version": "2024-06-20", "created": now,
+        "data": {"object": {
+            "id": cs, "object": "checkout.session", "after_expiration": null, "allow_promotion_codes": null,
+            "amount_subtotal": 3998, "amount_total": 3998, "automatic_tax": {"enabled": false, "liability": null, "status": null},
+            "billing_address_collection": null, "cancel_url": "https://shop.example/cart", "client_reference_id": format!("cart_{}", rand_id(rng, 10)),
+            "consent": null, "consent_collection": null, "created": now - 60, "currency": "eur", "custom_fields": [],
+            "custom_text": {"after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null},
+            "customer": null, "customer_creation": "if_required",
+            "customer_details": {"address": {"city": "Torino", "country": "IT", "line1": "Corso Francia 2", "line2": null, "postal_code": "10138", "state": "TO"},
+                "email": "shopper@example.com", "name": "Giulia Bianchi", "phone": null, "tax_exempt": "none", "tax_ids": []},
+            "customer_email": null, "expires_at": now + 86_340, "invoice": null, "invoice_creation": {"enabled": false, "invoice_data": {
+                "account_tax_ids": null, "custom_fields": null, "description": null, "footer": null, "issuer": null, "metadata": {}, "rendering_options": null}},
+            "livemode": false, "locale": "it", "metadata": {"order": format!("{}", rng.gen_range(1000..99999))}, "mode": "payment",
+            "payment_intent": format!("pi_{}", rand_id(rng, 24)), "payment_link": null, "payment_method_collection": "if_required",
+            "payment_method_configuration_details": null, "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+            "payment_method_types": ["card", "sepa_debit"], "payment_status": "paid",
+            "phone_number_collection": {"enabled": false}, "recovered_from": null, "setup_intent": null, "shipping_address_collection": null,
+            "shipping_cost": null, "shipping_details": null, "shipping_options": [], "status": "complete", "submit_type": null,
+            "subscription": null, "success_url": "https://paygate.example/checkout/acme/return?session_id={CHECKOUT_SESSION_ID}",
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted",
+            "url": null
+        }},
+        "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null},
+        "type": "checkout.session.completed"
+    })
+}
+
+fn build_requests(args: &Args, secret: &str) -> (Vec<Request>, Vec<String>) {
+    let mut rng = rand::thread_rng();
+    let now = now_secs();
+    let mut reqs = Vec::with_capacity(args.events * 2);
+    let mut ids = Vec::with_capacity(args.events);
+    for i in 0..args.events {
+        let ev = if args.payment_intents_only || i % 2 == 0 {
+            payment_intent_event(&mut rng, now)
+        } else {
+            checkout_event(&mut rng, now)
+        };
+        ids.push(ev["id"].as_str().unwrap_or_default().to_owned());
+        let body = Arc::new(serde_json::to_vec(&ev).unwrap_or_default());
+        let signature = sign(secret, now, &body);
+        reqs.push(Request {
+            body,
+            signature,
+            good: true,
+        });
+    }
+    let dups = (args.events as f64 * args.duplicates).round() as usize;
+    let bads = (args.events as f64 * args.bad_signatures).round() as usize;
+    for _ in 0..dups {
+        let j = rng.gen_range(0..args.events);
+        reqs.push(Request {
+            body: reqs[j].body.clone(),
+            signature: reqs[j].signature.clone(),
+            good: true,
+        });
+    }
+    for _ in 0..bads {
+        let ev = payment_intent_event(&mut rng, now);
+        let body = Arc::new(serde_json::to_vec(&ev).unwrap_or_default());
+        let signature = sign("whsec_not_the_right_secret_at_all", now, &body);
+        reqs.push(Request {
+            body,
+            signature,
+            good: false,
+        });
+    }
+    // Interleave: a duplicate may arrive before or after its original, as with Stripe.
+    use rand::seq::SliceRandom;
+    reqs.shuffle(&mut rng);
+    (reqs, ids)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds of this process, from /proc.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn rss_mib(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+struct Admin {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Admin {
+    async fn login(args: &Args, http: &reqwest::Client) -> anyhow::Result<Self> {
+        let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password) else {
+            bail!("--admin-email and --admin-password are needed for --setup, --check and --e2e");
+        };
+        let r: Value = http
+            .post(format!("{}/admin/v1/auth/token", args.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("signing in to the admin API")?
+            .json()
+            .await?;
+        let token = r["access_token"]
+            .as_str()
+            .context("no access_token")?
+            .to_owned();
+        Ok(Self {
+            base: args.base.clone(),
+            token,
+            http: http.clone(),
+        })
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        if !status.is_success() {
+            bail!("{path}: {status} {v}");
+        }
+        Ok(v)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+}
+
+#[derive(Default)]
+struct Outcome {
+    latencies_us: Vec<u32>,
+    by_status: BTreeMap<u16, usize>,
+    accepted_good: usize,
+    transport_errors: usize,
+}
+
+async fn blast(url: &str, reqs: Vec<Request>, concurrency: usize) -> (Outcome, Duration) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .http1_only()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap_or_default();
+    let reqs = Arc::new(reqs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, reqs, next, url) = (http.clone(), reqs.clone(), next.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Outcome::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(r) = reqs.get(i) else { break };
+                let t = Instant::now();
+                let resp = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("stripe-signature", &r.signature)
+                    .body(r.body.as_ref().clone())
+                    .send()
+                    .await;
+                match resp {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let _ = resp.bytes().await;
+                        out.latencies_us
+                            .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        *out.by_status.entry(status).or_default() += 1;
+                        if status == 200 && r.good {
+                            out.accepted_good += 1;
+                        }
+                    }
+                    Err(_) => out.transport_errors += 1,
+                }
+            }
+            out
+        }));
+    }
+    let mut total = Outcome::default();
+    for t in tasks {
+        if let Ok(o) = t.await {
+            total.latencies_us.extend(o.latencies_us);
+            for (k, v) in o.by_status {
+                *total.by_status.entry(k).or_default() += v;
+            }
+            total.accepted_good += o.accepted_good;
+            total.transport_errors += o.transport_errors;
+        }
+    }
+    (total, start.elapsed())
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+async fn check_stored(admin: &Admin, company: &str, expected: &[String]) -> anyhow::Result<()> {
+    let mut stored = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/admin/v1/companies/{company}/events?limit=200&cursor={c}"),
+            None => format!("/admin/v1/companies/{company}/events?limit=200"),
+        };
+        let page = admin.get(&path).await?;
+        for e in page["data"].as_array().into_iter().flatten() {
+            let id = e["id"].as_str().unwrap_or_default().to_owned();
+            if !stored.insert(id.clone()) {
+                bail!("check failed: {id} listed twice");
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) if page["has_more"] == true => cursor = Some(c.to_owned()),
+            _ => break,
+        }
+    }
+    let missing = expected.iter().filter(|id| !stored.contains(*id)).count();
+    let extra = stored.len() + missing - expected.len();
+    if missing > 0 || extra > 0 {
+        bail!(
+            "check failed: {missing} acknowledged events missing, {extra} unexpected events stored"
+        );
+    }
+    println!(
+        "check: ok — exactly the {} distinct good events are stored, each once",
+        expected.len()
+    );
+    Ok(())
+}
+
+async fn wait_processed(
+    admin: &Admin,
+    company: &str,
+    expected: usize,
+    started: Instant,
+) -> anyhow::Result<Duration> {
+    loop {
+        let stats = admin
+            .get(&format!("/admin/v1/companies/{company}/events/stats"))
+            .await?;
+        let done = stats["processed"].as_u64().unwrap_or(0)
+            + stats["ignored"].as_u64().unwrap_or(0)
+            + stats["failed"].as_u64().unwrap_or(0);
+        if done as usize >= expected {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("workers did not finish within 10 minutes: {stats}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let admin = if args.setup || args.check || args.e2e {
+        Some(Admin::login(&args, &http).await?)
+    } else {
+        None
+    };
+    for run in 1..=args.runs {
+        let (url, secret, company) = if args.setup {
+            let admin = admin.as_ref().context("admin")?;
+            let secret = format!("whsec_{}", rand_id(&mut rand::thread_rng(), 32));
+            let company = format!("bench_{}", rand_id(&mut rand::thread_rng(), 10));
+            let c = admin
+                .post(
+                    "/admin/v1/companies",
+                    json!({"company_id": company, "name": "Benchmark"}),
+                )
+                .await?;
+            admin
+                .post(
+                    &format!("/admin/v1/companies/{company}/profiles"),
+                    json!({"name": "bench", "mode": "test", "publishable_key": "pk_test_bench", "secret_key": "sk_test_bench_key_0000000000", "webhook_secret": secret}),
+                )
+                .await?;
+            // The callback URL as Paygate shows it, but on the address we can reach.
+            let url = format!("{}/callbacks/v1.0/stripe/{company}", args.base);
+            let _ = c;
+            (url, secret, Some(company))
+        } else {
+            (
+                args.url.clone().context("--url (or --setup) is required")?,
+                args.secret
+                    .clone()
+                    .context("--secret (or --setup) is required")?,
+                args.company.clone(),
+            )
+        };
+        let (reqs, ids) = build_requests(&args, &secret);
+        let total_requests = reqs.len();
+        let bytes: usize = reqs.iter().map(|r| r.body.len()).sum::<usize>() / total_requests.max(1);
+        let rss_before = args.server_pid.and_then(rss_mib);
+        let peak_kib = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sampler = args.server_pid.map(|pid| {
+            let peak_kib = peak_kib.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Some(r) = rss_mib(pid) {
+                        peak_kib.fetch_max((r * 1024.0) as u64, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        });
+        let cpu0 = cpu_seconds();
+        let started = Instant::now();
+        let (mut out, elapsed) = blast(&url, reqs, args.concurrency).await;
+        let cpu = cpu_seconds() - cpu0;
+        out.latencies_us.sort_unstable();
+        let secs = elapsed.as_secs_f64();
+        println!(
+            "run {run}/{}: {} requests ({} distinct good events, {:.0} % duplicates, {:.0} % bad signatures, ~{} B each), concurrency {}",
+            args.runs,
+            total_requests,
+            args.events,
+            args.duplicates * 100.0,
+            args.bad_signatures * 100.0,
+            bytes,
+            args.concurrency
+        );
+        println!("  elapsed          {secs:.3} s");
+        println!("  requests/s       {:.0}", total_requests as f64 / secs);
+        println!(
+            "  accepted events/s {:.0}  (200 answers to good deliveries)",
+            out.accepted_good as f64 / secs
+        );
+        println!(
+            "  latency ms       p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            pct(&out.latencies_us, 0.5),
+            pct(&out.latencies_us, 0.9),
+            pct(&out.latencies_us, 0.99),
+            pct(&out.latencies_us, 1.0)
+        );
+        println!(
+            "  by status        {:?}  transport errors {}",
+            out.by_status, out.transport_errors
+        );
+        println!(
+            "  client CPU       {cpu:.2} s ({:.0} % of one core)",
+            cpu / secs * 100.0
+        );
+        if let Some(h) = sampler {
+            h.abort();
+        }
+        if let Some(pid) = args.server_pid {
+            println!(
+                "  server RSS       before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB",
+                rss_before.unwrap_or(0.0),
+                peak_kib.load(Ordering::Relaxed) as f64 / 1024.0,
+                rss_mib(pid).unwrap_or(0.0)
+            );
+        }
+        if args.e2e {
+            let admin = admin.as_ref().context("admin")?;
+            let company = company
+                .as_deref()
+                .context("--company or --setup is needed for --e2e")?;
+            let took = wait_processed(admin, company, args.events, started).await?;
+            println!(
+                "  end to end       {:.3} s until every event was processed: {:.0} events/s",
+                took.as_secs_f64(),
+                args.events as f64 / took.as_secs_f64()
+            );
+        }
+        if args.check {
+            let admin = admin.as_ref().context("admin")?;
+            let company = company
+                .as_deref()
+                .context("--company or --setup is needed for --check")?;
+            check_stored(admin, company, &ids).await?;
+            let good_rejected: usize = out
+                .by_status
+                .iter()
+                .filter(|(s, _)| **s != 200 && **s != 400)
+                .map(|(_, n)| n)
+                .sum();
+            if good_rejected > 0 || out.transport_errors > 0 {
+                bail!(
+                    "check failed: {good_rejected} unexpected statuses, {} transport errors",
+                    out.transport_errors
+                );
+            }
+            let bad = out.by_status.get(&400).copied().unwrap_or(0);
+            let expected_bad = (args.events as f64 * args.bad_signatures).round() as usize;
+            if bad != expected_bad {
+                bail!(
+                    "check failed: {bad} deliveries got 400, expected {expected_bad} (the bad signatures)"
+                );
+            }
+        }
+    }
+    Ok(())
+}
