@@ -187,3 +187,123 @@ async fn binary_serves_with_defaults_and_never_logs_secrets(backend: Backend) {
 }
 
 db_tests!(binary_serves_with_defaults_and_never_logs_secrets);
+
+async fn admin_token(base: &str, password: &str) -> String {
+    let token: Value = reqwest::Client::new()
+        .post(format!("{base}/admin/v1/auth/token"))
+        .json(&json!({"email": "root@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+/// SIGKILL in the middle of a burst of deliveries loses no event that was answered 200.
+async fn sigkill_mid_burst_loses_no_acknowledged_event(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let password = format!("Adm1n-{}", new_secret());
+    let envs = [
+        ("PAYGATE_ADMIN_EMAIL", "root@example.com"),
+        ("PAYGATE_ADMIN_PASSWORD", password.as_str()),
+        ("PAYGATE_LOG", "warn,paygate=info"),
+    ];
+    let (mut child, base) = start(&db, backend, &envs);
+    let token = admin_token(&base, &password).await;
+    let client = reqwest::Client::new();
+    let whsec = new_secret();
+    for (path, body) in [
+        (
+            "/admin/v1/companies".to_owned(),
+            json!({"company_id": "crashy", "name": "Crashy"}),
+        ),
+        (
+            "/admin/v1/companies/crashy/profiles".to_owned(),
+            json!({"name": "t", "mode": "test", "publishable_key": "pk_test_1", "secret_key": "sk_test_1234567890", "webhook_secret": whsec}),
+        ),
+    ] {
+        let r = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (acked, base, whsec, client) =
+            (acked.clone(), base.clone(), whsec.clone(), client.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let ev = event(
+                    "payment_intent.succeeded",
+                    json!({"id": "pi_crash", "object": "payment_intent", "status": "succeeded"}),
+                );
+                let body = serde_json::to_vec(&ev).unwrap();
+                let sig = sign(&whsec, now_secs(), &body);
+                match client
+                    .post(format!("{base}/callbacks/v1.0/stripe/crashy"))
+                    .header("Stripe-Signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == StatusCode::OK => acked
+                        .lock()
+                        .unwrap()
+                        .push(ev["id"].as_str().unwrap().to_owned()),
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 400 {
+        assert!(Instant::now() < deadline, "deliveries did not go through");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.proc.kill().unwrap(); // SIGKILL
+    child.proc.wait().unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    drop(child);
+    let (_child, base) = start(&db, backend, &envs);
+    let token = admin_token(&base, &password).await;
+    let stats: Value = client
+        .get(format!("{base}/admin/v1/companies/crashy/events/stats"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        stats["total"].as_u64().unwrap() >= acked.len() as u64,
+        "{stats} < {}",
+        acked.len()
+    );
+    for id in &acked {
+        let r = client
+            .get(format!("{base}/admin/v1/companies/crashy/events/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "acknowledged event {id} was lost"
+        );
+    }
+}
+
+db_tests!(sigkill_mid_burst_loses_no_acknowledged_event);
