@@ -5,13 +5,15 @@ pub mod companies;
 pub mod events;
 pub mod operators;
 pub mod profiles;
+pub mod reconcile;
 
 use std::time::Duration;
 
 use actix_web::web;
 use sea_orm::DatabaseConnection;
 
-use paygate_router::FailureRecorder;
+use paygate_router::{FailureRecorder, InboxWriter};
+use paygate_stripe::StripeClient;
 use paygate_tenant::TenantService;
 
 pub use auth::{JwtKeys, OperatorPrincipal};
@@ -24,6 +26,10 @@ pub struct AdminState {
     pub jwt: JwtKeys,
     pub token_ttl: Duration,
     pub failures: FailureRecorder,
+    /// The inbox (reconciliation feeds recovered events into it).
+    pub writer: InboxWriter,
+    /// The Stripe API client.
+    pub stripe: StripeClient,
 }
 
 /// Registers every admin route under `/admin/v1`.
@@ -34,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(operators::configure)
             .configure(companies::configure)
             .configure(profiles::configure)
-            .configure(events::configure),
+            .configure(events::configure)
+            .configure(reconcile::configure),
     );
 }
 

@@ -4,6 +4,7 @@ pub mod envelope;
 pub mod failures;
 pub mod inbox;
 pub mod intake;
+pub mod reconcile;
 pub mod signature;
 
 pub use failures::FailureRecorder;

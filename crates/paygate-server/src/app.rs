@@ -85,9 +85,14 @@ impl Paygate {
             inbox_wake.clone(),
         );
         let failures = FailureRecorder::spawn(db.clone());
+        let stripe = StripeClient::new(ClientConfig {
+            api_base: settings.stripe_api_base.clone(),
+            ..ClientConfig::default()
+        })
+        .context("building the Stripe API client")?;
         let intake = IntakeState {
             tenants: tenants.clone(),
-            writer,
+            writer: writer.clone(),
             failures: failures.clone(),
             tolerance_secs: i64::try_from(settings.webhook_tolerance_secs).unwrap_or(300),
         };
@@ -97,6 +102,8 @@ impl Paygate {
             jwt: JwtKeys::new(&keyring.current().derive("paygate admin jwt v1")),
             token_ttl: Duration::from_secs(settings.admin_token_ttl_secs),
             failures,
+            writer,
+            stripe: stripe.clone(),
         };
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)
             && paygate_admin::operators::count(&db).await? == 0
@@ -110,11 +117,7 @@ impl Paygate {
             .context("creating the operator from PAYGATE_ADMIN_EMAIL")?;
             tracing::info!(email = %op.email, "created the first operator");
         }
-        let stripe = StripeClient::new(ClientConfig {
-            api_base: settings.stripe_api_base.clone(),
-            ..ClientConfig::default()
-        })
-        .context("building the Stripe API client")?;
+
         Ok(Self {
             settings,
             db,

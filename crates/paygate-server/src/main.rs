@@ -25,6 +25,15 @@ enum Command {
     Migrate,
     /// Print a new random master key (base64) for PAYGATE_MASTER_KEY.
     Keygen,
+    /// Recover events Stripe could not deliver (Stripe keeps them 30 days).
+    Reconcile {
+        /// The company's id.
+        #[arg(long)]
+        company: String,
+        /// How far back to look, e.g. `24h`, `7d`, `90m` (default: from the newest known event).
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Manage operators.
     Operator {
         #[command(subcommand)]
@@ -102,6 +111,46 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("operator {} added ({})", op.email, op.id);
             Ok(())
         }
+        Command::Reconcile { company, since } => {
+            let since = since.as_deref().map(parse_duration).transpose()?;
+            let app = Paygate::build(settings, None).await?;
+            let company = app
+                .tenants
+                .company(&company)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let started = std::time::Instant::now();
+            let summary = paygate_router::reconcile::reconcile_company(
+                &app.tenants,
+                &app.stripe,
+                &app.intake.writer,
+                &company,
+                since,
+                |s| {
+                    eprint!(
+                        "\r{} page {:>4} | fetched {:>6} | recovered {:>6} | already present {:>6} | {:>5.1}s",
+                        spinner(s.pages),
+                        s.pages,
+                        s.fetched,
+                        s.recovered,
+                        s.already_present,
+                        started.elapsed().as_secs_f64()
+                    );
+                },
+            )
+            .await?;
+            eprintln!();
+            println!(
+                "reconciled {}: {} profile(s), {} events listed by Stripe, {} recovered into the inbox, {} already present, {} of unsubscribed types skipped",
+                company.company_id,
+                summary.profiles,
+                summary.fetched,
+                summary.recovered,
+                summary.already_present,
+                summary.skipped
+            );
+            Ok(())
+        }
         Command::Serve => {
             let listener = std::net::TcpListener::bind(settings.bind_addr()?)
                 .with_context(|| format!("binding {}", settings.bind))?;
@@ -114,4 +163,25 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn spinner(n: usize) -> char {
+    ['|', '/', '-', '\\'][n % 4]
+}
+
+/// Parses `90s`, `30m`, `24h`, `7d` (a bare number is seconds).
+fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("{s:?} is not a duration like 24h or 7d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => anyhow::bail!("{s:?}: the unit must be s, m, h or d"),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }

@@ -4,4 +4,5 @@
 mod admin_api;
 mod binary;
 mod intake;
+mod reconcile;
 mod tenant;

@@ -1,0 +1,64 @@
+//! `POST /admin/v1/companies/{companyID}/reconcile`: recover events Stripe could not deliver.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use paygate_router::reconcile::{ReconcileError, reconcile_company};
+use paygate_web::ApiError;
+
+use crate::{AdminState, OperatorPrincipal};
+
+/// Registers the route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/companies/{company_id}/reconcile",
+        web::post().to(reconcile),
+    );
+}
+
+/// Body (optional): how far back to look instead of from the last known event.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileIn {
+    since_secs: Option<u64>,
+}
+
+async fn reconcile(
+    state: web::Data<AdminState>,
+    op: OperatorPrincipal,
+    path: web::Path<String>,
+    body: Option<web::Json<ReconcileIn>>,
+) -> Result<HttpResponse, ApiError> {
+    let company = state.tenants.company(&path).await?;
+    let since = body.and_then(|b| b.since_secs).map(Duration::from_secs);
+    let summary = reconcile_company(
+        &state.tenants,
+        &state.stripe,
+        &state.writer,
+        &company,
+        since,
+        |_| {},
+    )
+    .await
+    .map_err(|e| match e {
+        ReconcileError::Stripe(s) => ApiError::new(
+            actix_web::http::StatusCode::BAD_GATEWAY,
+            "stripe_error",
+            format!("Stripe refused or failed the events listing: {s}"),
+        ),
+        ReconcileError::Tenant(t) => t.into(),
+        other => ApiError::internal(other),
+    })?;
+    paygate_tenant::audit::record(
+        &state.db,
+        &op.actor(),
+        Some(company.id),
+        "company.reconciled",
+        &company.company_id,
+        serde_json::json!({"recovered": summary.recovered, "fetched": summary.fetched}),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
