@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::collections::HashSet;
 
 use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::entities::inbox_event;
@@ -234,11 +234,40 @@ async fn insert_many<C: ConnectionTrait>(
         .collect())
 }
 
-/// Writes a batch as one statement (one commit); on failure, row by row. Answers every job.
-/// Returns whether anything new was stored.
+/// Statement shapes (rows per `INSERT`): a batch is cut into chunks of these sizes (its binary
+/// decomposition) so that only a few distinct statements exist, each prepared once per
+/// connection and reused. (Every batch size having its own statement filled the statement
+/// caches with large prepared statements: memory grew with every run.)
+const CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
+
+/// Inserts a whole batch in one transaction (one commit, one flush).
+async fn insert_batch(
+    db: &DatabaseConnection,
+    batch: &[Job],
+    now: i64,
+) -> Result<Vec<InsertOutcome>, DbErr> {
+    let txn = db.begin().await?;
+    let mut out = Vec::with_capacity(batch.len());
+    let mut rest = batch;
+    while !rest.is_empty() {
+        let size = CHUNKS
+            .iter()
+            .copied()
+            .find(|c| *c <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        out.extend(insert_many(&txn, chunk, now).await?);
+        rest = tail;
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// Writes a batch in one transaction; on failure, row by row. Answers every job. Returns
+/// whether anything new was stored.
 async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
     let now = now_ms();
-    let together = insert_many(db, batch, now).await;
+    let together = insert_batch(db, batch, now).await;
     let mut any_new = false;
     match together {
         Ok(outcomes) => {
