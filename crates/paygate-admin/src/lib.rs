@@ -30,6 +30,8 @@ pub struct AdminState {
     pub writer: InboxWriter,
     /// The Stripe API client.
     pub stripe: StripeClient,
+    /// Prometheus metrics.
+    pub metrics: std::sync::Arc<paygate_web::metrics::Metrics>,
 }
 
 /// Registers every admin route under `/admin/v1`.

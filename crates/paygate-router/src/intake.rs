@@ -28,6 +28,7 @@ pub struct IntakeState {
     pub writer: InboxWriter,
     pub failures: FailureRecorder,
     pub tolerance_secs: i64,
+    pub metrics: std::sync::Arc<paygate_web::metrics::Metrics>,
 }
 
 /// Registers the intake route.
@@ -64,6 +65,28 @@ async fn receive(
     payload: web::Payload,
     state: web::Data<IntakeState>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let result = receive_inner(&req, path, payload, &state).await;
+    let outcome = match &result {
+        Ok(InsertOutcome::Inserted) => "accepted",
+        Ok(InsertOutcome::Duplicate) => "duplicate",
+        Err(e) if e.status().is_server_error() => "error",
+        Err(e) => e.code(),
+    };
+    state.metrics.intake(outcome, started.elapsed());
+    let outcome = result?;
+    Ok(HttpResponse::Ok().json(Received {
+        received: true,
+        duplicate: outcome == InsertOutcome::Duplicate,
+    }))
+}
+
+async fn receive_inner(
+    req: &HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: &IntakeState,
+) -> Result<InsertOutcome, ApiError> {
     let company_id = path.into_inner();
     let company = state
         .tenants
@@ -73,18 +96,18 @@ async fn receive(
         .ok_or_else(|| ApiError::not_found("company_not_found", "no company with this id"))?;
     if !company.active {
         return Err(reject(
-            &state,
+            state,
             &company,
-            &req,
+            req,
             ApiError::forbidden(
                 "company_suspended",
                 "the company is suspended; deliveries are refused until it is reactivated",
             ),
         ));
     }
-    let body = match read_body(&req, payload).await {
+    let body = match read_body(req, payload).await {
         Ok(b) => b,
-        Err(e) => return Err(reject(&state, &company, &req, e)),
+        Err(e) => return Err(reject(state, &company, req, e)),
     };
     let header = req
         .headers()
@@ -94,9 +117,9 @@ async fn receive(
     let idx = signature::verify(header, &body, &company.secrets, now, state.tolerance_secs)
         .map_err(|e| {
             reject(
-                &state,
+                state,
                 &company,
-                &req,
+                req,
                 ApiError::bad_request(e.code(), e.to_string()),
             )
         })?;
@@ -104,9 +127,9 @@ async fn receive(
     let event = {
         let env = envelope::parse(&body).map_err(|e| {
             reject(
-                &state,
+                state,
                 &company,
-                &req,
+                req,
                 ApiError::bad_request(e.code(), e.to_string()),
             )
         })?;
@@ -117,9 +140,9 @@ async fn receive(
                 ("test", "live")
             };
             return Err(reject(
-                &state,
+                state,
                 &company,
-                &req,
+                req,
                 ApiError::bad_request(
                     "livemode_mismatch",
                     format!(
@@ -142,9 +165,9 @@ async fn receive(
     };
     let payload = String::from_utf8(body).map_err(|_| {
         reject(
-            &state,
+            state,
             &company,
-            &req,
+            req,
             ApiError::bad_request("payload_invalid", "the payload is not UTF-8"),
         )
     })?;
@@ -153,10 +176,7 @@ async fn receive(
         .insert(NewInboxEvent { payload, ..event })
         .await
         .map_err(ApiError::unavailable)?;
-    Ok(HttpResponse::Ok().json(Received {
-        received: true,
-        duplicate: outcome == InsertOutcome::Duplicate,
-    }))
+    Ok(outcome)
 }
 
 fn too_large() -> ApiError {

@@ -15,6 +15,7 @@ use paygate_db::DbOptions;
 use paygate_router::{FailureRecorder, InboxWriter, IntakeState};
 use paygate_stripe::{ClientConfig, StripeClient};
 use paygate_tenant::TenantService;
+use paygate_web::metrics::Metrics;
 use paygate_web::{ApiError, json_config, path_config, query_config};
 
 use crate::config::Settings;
@@ -31,6 +32,8 @@ pub struct Paygate {
     pub inbox_wake: Arc<Notify>,
     /// The Stripe API client (base URL from `PAYGATE_STRIPE_API_BASE`).
     pub stripe: StripeClient,
+    /// Prometheus metrics of this process.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Opens and migrates the database (the data directory is created when needed).
@@ -90,11 +93,13 @@ impl Paygate {
             ..ClientConfig::default()
         })
         .context("building the Stripe API client")?;
+        let metrics = Arc::new(Metrics::default());
         let intake = IntakeState {
             tenants: tenants.clone(),
             writer: writer.clone(),
             failures: failures.clone(),
             tolerance_secs: i64::try_from(settings.webhook_tolerance_secs).unwrap_or(300),
+            metrics: metrics.clone(),
         };
         let admin = AdminState {
             db: db.clone(),
@@ -104,6 +109,7 @@ impl Paygate {
             failures,
             writer,
             stripe: stripe.clone(),
+            metrics: metrics.clone(),
         };
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)
             && paygate_admin::operators::count(&db).await? == 0
@@ -126,6 +132,7 @@ impl Paygate {
             admin,
             inbox_wake,
             stripe,
+            metrics,
         })
     }
 
@@ -134,11 +141,13 @@ impl Paygate {
         cfg.app_data(web::Data::new(self.intake.clone()))
             .app_data(web::Data::new(self.admin.clone()))
             .app_data(web::Data::new(self.db.clone()))
+            .app_data(web::Data::from(self.metrics.clone()))
             .app_data(json_config(256 * 1024))
             .app_data(query_config())
             .app_data(path_config())
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
             .configure(paygate_router::intake::configure)
             .configure(paygate_admin::configure);
     }
@@ -188,4 +197,57 @@ async fn healthz() -> HttpResponse {
 async fn readyz(db: web::Data<DatabaseConnection>) -> Result<HttpResponse, ApiError> {
     db.ping().await.map_err(ApiError::unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}
+
+async fn metrics(
+    db: web::Data<DatabaseConnection>,
+    m: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    use paygate_db::entities::inbox_event;
+    use sea_orm::sea_query::{Expr, Func};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let now = paygate_db::now_ms();
+    let mut gauges = Vec::new();
+    for (status, name, help) in [
+        (
+            "pending",
+            "paygate_inbox_backlog",
+            "Inbox events waiting for the workers.",
+        ),
+        (
+            "failed",
+            "paygate_inbox_failed",
+            "Inbox events whose handling failed for good.",
+        ),
+    ] {
+        let row: Option<(i64, Option<i64>)> = inbox_event::Entity::find()
+            .select_only()
+            .column_as(
+                Expr::from(Func::count(Expr::col(inbox_event::Column::Id))),
+                "n",
+            )
+            .column_as(
+                Expr::from(Func::min(Expr::col(inbox_event::Column::ReceivedAt))),
+                "oldest",
+            )
+            .filter(inbox_event::Column::Status.eq(status))
+            .into_tuple()
+            .one(db.get_ref())
+            .await?;
+        let (n, oldest) = row.unwrap_or((0, None));
+        gauges.push((name, help, n as f64));
+        if status == "pending" {
+            let age = oldest
+                .map(|o| (now - o).max(0) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            gauges.push((
+                "paygate_inbox_oldest_age_seconds",
+                "Age of the oldest inbox event waiting for the workers.",
+                age,
+            ));
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(m.render(&gauges)))
 }

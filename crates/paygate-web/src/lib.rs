@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod metrics;
+
 use std::borrow::Cow;
 use std::fmt;
 

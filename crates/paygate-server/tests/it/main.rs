@@ -4,5 +4,6 @@
 mod admin_api;
 mod binary;
 mod intake;
+mod observability;
 mod reconcile;
 mod tenant;

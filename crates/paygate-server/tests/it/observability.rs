@@ -1,0 +1,74 @@
+//! `/metrics` after traffic.
+
+use paygate_testkit::{Backend, TestApp, db_tests, event, new_secret, now_secs, sign};
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn series(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("series {name} missing in:\n{text}"))
+}
+
+async fn metrics_count_intake_outcomes_and_the_backlog(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let ev = event(
+        "payment_intent.succeeded",
+        json!({"id": "pi_m", "object": "payment_intent"}),
+    );
+    assert_eq!(app.deliver(&company, &secret, &ev).await.0, StatusCode::OK);
+    assert_eq!(app.deliver(&company, &secret, &ev).await.0, StatusCode::OK);
+    let body = serde_json::to_vec(&ev).unwrap();
+    let (s, _) = app
+        .post_callback(&company, body, Some(&sign("whsec_wrong", now_secs(), b"x")))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = resp.text().await.unwrap();
+    assert_eq!(
+        series(&text, "paygate_intake_requests_total{outcome=\"accepted\"}"),
+        1.0
+    );
+    assert_eq!(
+        series(
+            &text,
+            "paygate_intake_requests_total{outcome=\"duplicate\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        series(
+            &text,
+            "paygate_intake_requests_total{outcome=\"signature_invalid\"}"
+        ),
+        1.0
+    );
+    assert_eq!(series(&text, "paygate_intake_duration_seconds_count"), 3.0);
+    assert!(series(&text, "paygate_intake_duration_seconds_bucket{le=\"+Inf\"}") >= 3.0);
+    assert!(series(&text, "paygate_inbox_backlog") <= 1.0);
+    assert!(series(&text, "paygate_inbox_oldest_age_seconds") >= 0.0);
+    for family in [
+        "paygate_handler_events_total",
+        "paygate_notification_deliveries_total",
+        "paygate_reconcile_total",
+        "paygate_inbox_failed",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing"
+        );
+    }
+}
+
+db_tests!(metrics_count_intake_outcomes_and_the_backlog);
