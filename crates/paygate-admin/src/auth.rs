@@ -164,17 +164,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn token(
+    req: HttpRequest,
     state: web::Data<AdminState>,
     body: web::Json<TokenIn>,
 ) -> Result<HttpResponse, ApiError> {
     let TokenIn { email, password } = body.into_inner();
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let who = email.trim().to_lowercase();
+    // Per e-mail and address: guessing is slowed down without letting a stranger lock an
+    // operator out from everywhere.
+    let keys = [format!("{who}|{ip}")];
+    if let Some(wait) = keys.iter().find_map(|k| state.signin_throttle.locked(k)) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "too many failed sign-ins; try again in {} s",
+                wait.as_secs() + 1
+            ),
+        ));
+    }
     let op = crate::operators::find_by_email(&state.db, &email).await?;
     let hash = op.as_ref().map(|o| o.password_hash.clone());
     let ok = crate::operators::verify_password(hash, password.expose_secret().to_owned()).await;
     let op = match op {
         Some(op) if ok && !op.disabled => op,
-        _ => return Err(ApiError::unauthorized("the email or password is wrong")),
+        _ => {
+            for k in &keys {
+                state.signin_throttle.fail(k);
+            }
+            tracing::info!(ip = %ip, "operator sign-in failed");
+            return Err(ApiError::unauthorized("the email or password is wrong"));
+        }
     };
+    state.signin_throttle.clear(&keys[0]);
     let access_token = state.jwt.issue(&op.id, state.token_ttl)?;
     Ok(HttpResponse::Ok().json(TokenOut {
         access_token,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod events;
@@ -32,6 +33,8 @@ pub struct AdminState {
     pub stripe: StripeClient,
     /// Prometheus metrics.
     pub metrics: std::sync::Arc<paygate_web::metrics::Metrics>,
+    /// Failed sign-ins by e-mail and address.
+    pub signin_throttle: std::sync::Arc<paygate_web::throttle::Throttle>,
 }
 
 /// Registers every admin route under `/admin/v1`.
@@ -39,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
             .configure(auth::configure)
+            .configure(audit::configure)
             .configure(operators::configure)
             .configure(companies::configure)
             .configure(profiles::configure)

@@ -110,6 +110,13 @@ impl Paygate {
             writer,
             stripe: stripe.clone(),
             metrics: metrics.clone(),
+            // Five failures in 15 minutes lock an e-mail (from an address, or from everywhere
+            // after twice that) out for 15 minutes.
+            signin_throttle: Arc::new(paygate_web::throttle::Throttle::new(
+                5,
+                Duration::from_secs(900),
+                Duration::from_secs(900),
+            )),
         };
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)
             && paygate_admin::operators::count(&db).await? == 0

@@ -300,3 +300,87 @@ db_tests!(
     event_list_filters_and_paginates_newest_first,
     health_and_readiness_answer,
 );
+
+async fn repeated_failed_sign_ins_are_locked_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let attempt = |password: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/admin/v1/auth/token"))
+                .json(&json!({"email": paygate_testkit::OPERATOR_EMAIL, "password": password})),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("not the password").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (s, b) = attempt("not the password").await;
+    assert_eq!(
+        (s, b["error"]["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!("too_many_attempts"))
+    );
+    // Even the right password waits out the lockout.
+    let (s, _) = attempt(paygate_testkit::OPERATOR_PASSWORD).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn every_tenant_change_is_in_the_audit_log_without_secrets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = unique("aud");
+    app.create_company(&id).await;
+    let secret = new_secret();
+    let profile = app.create_profile(&id, "test", &secret).await;
+    let pid = profile["id"].as_str().unwrap();
+    app.admin_patch(
+        &format!("/admin/v1/companies/{id}/profiles/{pid}"),
+        json!({"secret_key": "sk_test_51AnotherSecretKey0000"}),
+    )
+    .await;
+    app.admin_post(
+        &format!("/admin/v1/companies/{id}/profiles/{pid}/signing-secrets"),
+        json!({"webhook_secret": new_secret()}),
+    )
+    .await;
+    app.admin_patch(
+        &format!("/admin/v1/companies/{id}"),
+        json!({"status": "suspended"}),
+    )
+    .await;
+    let (s, log) = app
+        .admin_get(&format!("/admin/v1/audit-log?company={id}"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "company.updated",
+            "profile.signing_secret_rotated",
+            "profile.updated",
+            "profile.created",
+            "company.created"
+        ]
+    );
+    assert!(
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == format!("operator:{}", paygate_testkit::OPERATOR_EMAIL))
+    );
+    assert_eq!(log["data"][2]["detail"]["fields"], json!(["secret_key"]));
+    let text = log.to_string();
+    assert!(!text.contains(&secret) && !text.contains("sk_test_51AnotherSecretKey0000"));
+}
+
+db_tests!(
+    repeated_failed_sign_ins_are_locked_out,
+    every_tenant_change_is_in_the_audit_log_without_secrets
+);

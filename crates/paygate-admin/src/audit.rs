@@ -1,0 +1,77 @@
+//! `GET /admin/v1/audit-log`: who changed what in tenant configuration, when.
+
+use actix_web::{HttpResponse, web};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+
+use paygate_db::entities::audit_log;
+use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms};
+
+use crate::{AdminState, OperatorPrincipal, page_limit};
+
+/// Registers the route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/audit-log", web::get().to(list));
+}
+
+/// Filters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    company: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+/// One entry.
+#[derive(Debug, Serialize)]
+pub struct AuditOut {
+    id: i64,
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    detail: serde_json::Value,
+}
+
+async fn list(
+    state: web::Data<AdminState>,
+    _op: OperatorPrincipal,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(q.limit);
+    let mut sel = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::Id)
+        .limit(limit + 1);
+    if let Some(c) = q.company.as_deref() {
+        let company = state.tenants.company(c).await?;
+        sel = sel.filter(audit_log::Column::CompanyPk.eq(company.id));
+    }
+    if let Some(c) = q.cursor.as_deref() {
+        sel = sel.filter(audit_log::Column::Id.lt(decode_cursor(c)?));
+    }
+    let mut rows = sel.all(&state.db).await?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if has_more {
+        rows.last().map(|r| encode_cursor(r.id))
+    } else {
+        None
+    };
+    let data: Vec<AuditOut> = rows
+        .into_iter()
+        .map(|r| AuditOut {
+            id: r.id,
+            at: rfc3339_ms(r.at),
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page {
+        data,
+        has_more,
+        next_cursor,
+    }))
+}
