@@ -29,6 +29,8 @@ pub struct IntakeState {
     pub failures: FailureRecorder,
     pub tolerance_secs: i64,
     pub metrics: std::sync::Arc<paygate_web::metrics::Metrics>,
+    /// Rejected deliveries per address; an address over the limit gets 429 before any work.
+    pub reject_throttle: Option<std::sync::Arc<paygate_web::throttle::Throttle>>,
 }
 
 /// Registers the intake route.
@@ -50,11 +52,11 @@ fn reject(
     req: &HttpRequest,
     err: ApiError,
 ) -> ApiError {
-    state.failures.record(
-        company.pk,
-        err.code(),
-        req.peer_addr().map(|a| a.ip().to_string()),
-    );
+    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    if let (Some(t), Some(ip)) = (&state.reject_throttle, &ip) {
+        t.fail(ip);
+    }
+    state.failures.record(company.pk, err.code(), ip);
     tracing::debug!(company_id = %company.company_id, code = err.code(), "delivery rejected");
     err
 }
@@ -87,6 +89,16 @@ async fn receive_inner(
     payload: web::Payload,
     state: &IntakeState,
 ) -> Result<InsertOutcome, ApiError> {
+    if let (Some(t), Some(addr)) = (&state.reject_throttle, req.peer_addr())
+        && t.locked(&addr.ip().to_string()).is_some()
+    {
+        // A flood of bad deliveries from this address: refuse before any lookup or HMAC.
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many rejected deliveries from this address; retry later",
+        ));
+    }
     let company_id = path.into_inner();
     let company = state
         .tenants

@@ -100,6 +100,13 @@ impl Paygate {
             failures: failures.clone(),
             tolerance_secs: i64::try_from(settings.webhook_tolerance_secs).unwrap_or(300),
             metrics: metrics.clone(),
+            reject_throttle: (settings.intake_reject_limit_per_minute > 0).then(|| {
+                Arc::new(paygate_web::throttle::Throttle::new(
+                    settings.intake_reject_limit_per_minute,
+                    Duration::from_secs(60),
+                    Duration::from_secs(60),
+                ))
+            }),
         };
         let admin = AdminState {
             db: db.clone(),

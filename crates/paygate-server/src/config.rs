@@ -54,6 +54,9 @@ pub struct Settings {
     pub inbox_writers: Option<usize>,
     /// HTTP worker threads (default: the number of CPUs).
     pub http_workers: Option<usize>,
+    /// Rejected deliveries an address may cause per minute before it gets 429 for a minute
+    /// (0: no limit). Behind a proxy every request shares the proxy's address: raise or disable.
+    pub intake_reject_limit_per_minute: u32,
     /// Log filter, e.g. `info` or `paygate=debug,info`.
     pub log: String,
     /// `text` or `json`.
@@ -90,6 +93,7 @@ impl Default for Settings {
             inbox_batch_max: 256,
             inbox_writers: None,
             http_workers: None,
+            intake_reject_limit_per_minute: 600,
             log: "info".into(),
             log_format: "text".into(),
         }

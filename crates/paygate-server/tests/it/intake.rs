@@ -371,3 +371,36 @@ db_tests!(
     payloads_that_are_not_snapshot_events_are_refused,
     unknown_and_suspended_companies_are_refused,
 );
+
+async fn a_flood_of_bad_deliveries_from_one_address_is_cut_off_cheaply(backend: Backend) {
+    let mut opts = paygate_testkit::Options::new(backend);
+    opts.adjust = |s| s.intake_reject_limit_per_minute = 10;
+    let app = TestApp::start(opts).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let body = serde_json::to_vec(&pi_event()).unwrap();
+    let bad = sign("whsec_attacker_guess", now_secs(), &body);
+    for _ in 0..10 {
+        assert_eq!(
+            app.post_callback(&company, body.clone(), Some(&bad))
+                .await
+                .0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    for _ in 0..20 {
+        let (s, b) = app.post_callback(&company, body.clone(), Some(&bad)).await;
+        assert_eq!(
+            (s, b["error"]["code"].clone()),
+            (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited"))
+        );
+    }
+    // The database holds the counted rejections, not the flood.
+    let (_, f) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/delivery-failures"))
+        .await;
+    assert_eq!(f["total"], 10, "{f}");
+    assert_eq!(app.inbox_count(&company).await, 0);
+}
+
+db_tests!(a_flood_of_bad_deliveries_from_one_address_is_cut_off_cheaply);
