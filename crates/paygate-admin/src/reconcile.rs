@@ -42,6 +42,12 @@ async fn reconcile(
         |_| {},
     )
     .await
+    .inspect(|s| {
+        state.metrics.reconcile("runs", 1);
+        state.metrics.reconcile("fetched", s.fetched as u64);
+        state.metrics.reconcile("recovered", s.recovered as u64);
+    })
+    .inspect_err(|_| state.metrics.reconcile("failed_runs", 1))
     .map_err(|e| match e {
         ReconcileError::Stripe(s) => ApiError::new(
             actix_web::http::StatusCode::BAD_GATEWAY,
