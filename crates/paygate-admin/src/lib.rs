@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod companies;
+pub mod domain;
 pub mod events;
 pub mod operators;
 pub mod profiles;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(operators::configure)
             .configure(companies::configure)
             .configure(profiles::configure)
+            .configure(domain::configure)
             .configure(events::configure)
             .configure(reconcile::configure),
     );

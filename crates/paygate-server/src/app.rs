@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use paygate_admin::{AdminState, JwtKeys};
 use paygate_db::DbOptions;
+use paygate_router::worker::{WorkerConfig, WorkerPool};
 use paygate_router::{FailureRecorder, InboxWriter, IntakeState};
 use paygate_stripe::{ClientConfig, StripeClient};
 use paygate_tenant::TenantService;
@@ -34,6 +35,8 @@ pub struct Paygate {
     pub stripe: StripeClient,
     /// Prometheus metrics of this process.
     pub metrics: Arc<Metrics>,
+    /// The workers over the inbox.
+    pub worker: WorkerPool,
 }
 
 /// Opens and migrates the database (the data directory is created when needed).
@@ -138,6 +141,19 @@ impl Paygate {
             tracing::info!(email = %op.email, "created the first operator");
         }
 
+        let worker = WorkerPool::new(
+            db.clone(),
+            tenants.clone(),
+            stripe.clone(),
+            WorkerConfig {
+                batch_size: settings.worker_batch_size,
+                max_attempts: settings.worker_max_attempts,
+                lease: Duration::from_secs(settings.worker_lease_secs),
+                ..WorkerConfig::default()
+            },
+            inbox_wake.clone(),
+            metrics.clone(),
+        );
         Ok(Self {
             settings,
             db,
@@ -147,6 +163,7 @@ impl Paygate {
             inbox_wake,
             stripe,
             metrics,
+            worker,
         })
     }
 

@@ -57,6 +57,12 @@ pub struct Settings {
     /// Rejected deliveries an address may cause per minute before it gets 429 for a minute
     /// (0: no limit). Behind a proxy every request shares the proxy's address: raise or disable.
     pub intake_reject_limit_per_minute: u32,
+    /// Attempts before an event is marked failed.
+    pub worker_max_attempts: i32,
+    /// Events a worker claims at once.
+    pub worker_batch_size: u64,
+    /// How long a worker's claim on an event holds (a crashed worker's events return after it).
+    pub worker_lease_secs: u64,
     /// Log filter, e.g. `info` or `paygate=debug,info`.
     pub log: String,
     /// `text` or `json`.
@@ -94,6 +100,9 @@ impl Default for Settings {
             inbox_writers: None,
             http_workers: None,
             intake_reject_limit_per_minute: 600,
+            worker_max_attempts: 8,
+            worker_batch_size: 64,
+            worker_lease_secs: 60,
             log: "info".into(),
             log_format: "text".into(),
         }

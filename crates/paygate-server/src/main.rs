@@ -20,7 +20,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve HTTP (intake, admin API) and run the background workers.
-    Serve,
+    Serve {
+        /// Serve HTTP only; run no workers.
+        #[arg(long, conflicts_with = "no_http")]
+        no_workers: bool,
+        /// Run the workers only; serve no HTTP.
+        #[arg(long)]
+        no_http: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print a new random master key (base64) for PAYGATE_MASTER_KEY.
@@ -151,14 +158,34 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve => {
+        Command::Serve {
+            no_workers,
+            no_http,
+        } => {
+            let cancel = tokio_util::sync::CancellationToken::new();
+            if no_http {
+                let app = Paygate::build(settings, None).await?;
+                let worker = app.worker.spawn(cancel.clone());
+                tracing::info!("paygate workers running (no HTTP)");
+                shutdown_signal().await;
+                cancel.cancel();
+                let _ = worker.await;
+                tracing::info!("paygate stopped");
+                return Ok(());
+            }
             let listener = std::net::TcpListener::bind(settings.bind_addr()?)
                 .with_context(|| format!("binding {}", settings.bind))?;
             let addr = listener.local_addr()?;
             let app = Paygate::build(settings, Some(addr)).await?;
+            let worker = (!no_workers).then(|| app.worker.spawn(cancel.clone()));
             let running = app.serve_http(listener)?;
-            tracing::info!(addr = %running.addr, public_base_url = %app.tenants.public_base_url(), "paygate serving");
+            tracing::info!(addr = %running.addr, public_base_url = %app.tenants.public_base_url(), workers = !no_workers, "paygate serving");
+            // actix stops accepting on SIGTERM/SIGINT, finishes in-flight requests, then returns.
             running.server.await?;
+            cancel.cancel();
+            if let Some(w) = worker {
+                let _ = w.await;
+            }
             tracing::info!("paygate stopped");
             Ok(())
         }
@@ -184,4 +211,19 @@ fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
         _ => anyhow::bail!("{s:?}: the unit must be s, m, h or d"),
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

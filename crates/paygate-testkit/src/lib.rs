@@ -280,6 +280,11 @@ impl TestApp {
             .unwrap() as usize
     }
 
+    /// Runs the workers until no event is due; returns how many they handled.
+    pub async fn drain(&self) -> usize {
+        self.app.worker.drain().await.unwrap()
+    }
+
     /// Stops the HTTP server.
     pub async fn stop(&self) {
         self.server.stop(false).await;

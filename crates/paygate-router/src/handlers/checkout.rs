@@ -1,0 +1,132 @@
+//! `checkout.session.*`: the session and its order; paid sessions are fulfilled, delayed ones
+//! await payment, failed and expired ones say so.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use paygate_db::entities::{checkout_session, order};
+use paygate_db::now_ms;
+
+use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
+use crate::fulfillment::{FulfillOutcome, ensure_session, fulfill_checkout};
+
+/// Handles the four Checkout events.
+pub async fn handle(ctx: &HandlerCtx<'_>) -> HandlerResult {
+    let o = ctx.object;
+    let session_id = ctx.str("id")?.to_owned();
+    let row = ensure_session(ctx.db, ctx.company_pk, &session_id, ctx.event.livemode).await?;
+    let email = o["customer_details"]["email"]
+        .as_str()
+        .or_else(|| o["customer_email"].as_str())
+        .map(str::to_owned);
+    let pi = id_of(&o["payment_intent"]);
+    // What the event says about the session, when it is newer than what we hold.
+    checkout_session::Entity::update_many()
+        .col_expr(
+            checkout_session::Column::Status,
+            Expr::value(o["status"].as_str().map(str::to_owned)),
+        )
+        .col_expr(
+            checkout_session::Column::PaymentStatus,
+            Expr::value(o["payment_status"].as_str().map(str::to_owned)),
+        )
+        .col_expr(
+            checkout_session::Column::AmountTotal,
+            Expr::value(o["amount_total"].as_i64()),
+        )
+        .col_expr(
+            checkout_session::Column::Currency,
+            Expr::value(o["currency"].as_str().map(str::to_owned)),
+        )
+        .col_expr(
+            checkout_session::Column::CustomerEmail,
+            Expr::value(email.clone()),
+        )
+        .col_expr(
+            checkout_session::Column::PaymentIntentId,
+            Expr::value(pi.clone()),
+        )
+        .col_expr(
+            checkout_session::Column::StateCreated,
+            Expr::value(ctx.event.created),
+        )
+        .col_expr(checkout_session::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(checkout_session::Column::Id.eq(row.id))
+        .filter(checkout_session::Column::StateCreated.lte(ctx.event.created))
+        .exec(ctx.db)
+        .await?;
+    // Facts about the order that never go stale.
+    let mut q =
+        order::Entity::update_many().col_expr(order::Column::UpdatedAt, Expr::value(now_ms()));
+    if let Some(pi) = &pi {
+        q = q.col_expr(order::Column::PaymentIntentId, Expr::value(pi.clone()));
+    }
+    if let Some(e) = &email {
+        q = q.col_expr(order::Column::CustomerEmail, Expr::value(e.clone()));
+    }
+    if let Some(a) = o["amount_total"].as_i64() {
+        q = q.col_expr(order::Column::Amount, Expr::value(a));
+    }
+    if let Some(c) = o["currency"].as_str() {
+        q = q.col_expr(order::Column::Currency, Expr::value(c));
+    }
+    if let Some(r) = o["client_reference_id"].as_str() {
+        q = q.col_expr(order::Column::ClientReferenceId, Expr::value(r));
+    }
+    q.filter(order::Column::Id.eq(row.order_id.clone()))
+        .exec(ctx.db)
+        .await?;
+
+    let created = ctx.event.created;
+    let fulfill = || async {
+        match fulfill_checkout(
+            ctx.db,
+            ctx.tenants,
+            ctx.stripe,
+            ctx.company_pk,
+            &session_id,
+            ctx.event.livemode,
+            "worker",
+        )
+        .await?
+        {
+            FulfillOutcome::InProgress => Err(HandlerError::Other(
+                "fulfillment in progress elsewhere; will check again".into(),
+            )),
+            _ => Ok(Outcome::Processed),
+        }
+    };
+    match ctx.event.event_type.as_str() {
+        "checkout.session.completed" => match o["payment_status"].as_str() {
+            Some("paid") | Some("no_payment_required") => fulfill().await,
+            _ => {
+                orders::advance(
+                    ctx.db,
+                    ctx.company_pk,
+                    &row.order_id,
+                    "awaiting_payment",
+                    created,
+                )
+                .await?;
+                Ok(Outcome::Processed)
+            }
+        },
+        "checkout.session.async_payment_succeeded" => fulfill().await,
+        "checkout.session.async_payment_failed" => {
+            orders::advance(
+                ctx.db,
+                ctx.company_pk,
+                &row.order_id,
+                "payment_failed",
+                created,
+            )
+            .await?;
+            Ok(Outcome::Processed)
+        }
+        "checkout.session.expired" => {
+            orders::advance(ctx.db, ctx.company_pk, &row.order_id, "expired", created).await?;
+            Ok(Outcome::Processed)
+        }
+        _ => Ok(Outcome::Ignored),
+    }
+}

@@ -1,0 +1,130 @@
+//! Dispatch of stored events to the handlers that keep the domain tables right.
+//!
+//! Policy: every handler is idempotent and tolerates any order of arrival (see `lifecycle`); an
+//! event type Paygate does not act on is `Ignored` (stored, acknowledged, visible). Errors say
+//! whether retrying can help: a payload without the fields a handler needs will not improve.
+
+pub mod accounts;
+pub mod checkout;
+pub mod orders;
+pub mod payments;
+
+use paygate_stripe::{StripeClient, StripeError};
+use paygate_tenant::{TenantError, TenantService};
+use sea_orm::{DatabaseConnection, DbErr};
+use serde_json::Value;
+
+/// The event being handled.
+#[derive(Clone, Debug)]
+pub struct EventMeta {
+    pub id: String,
+    pub event_type: String,
+    /// Stripe's `created`, seconds.
+    pub created: i64,
+    pub livemode: bool,
+    pub account: Option<String>,
+}
+
+/// Everything a handler may use.
+#[derive(Clone, Copy, Debug)]
+pub struct HandlerCtx<'a> {
+    pub db: &'a DatabaseConnection,
+    pub tenants: &'a TenantService,
+    pub stripe: &'a StripeClient,
+    pub company_pk: i64,
+    pub event: &'a EventMeta,
+    /// `data.object`.
+    pub object: &'a Value,
+    pub previous_attributes: Option<&'a Value>,
+}
+
+impl HandlerCtx<'_> {
+    /// `"live"` or `"test"`: the mode of the event.
+    pub fn mode(&self) -> &'static str {
+        if self.event.livemode { "live" } else { "test" }
+    }
+    /// A required string field of the object.
+    pub fn str(&self, field: &str) -> Result<&str, HandlerError> {
+        self.object[field]
+            .as_str()
+            .ok_or_else(|| HandlerError::Payload(format!("data.object.{field} is missing")))
+    }
+}
+
+/// What a handler did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    Ignored,
+}
+
+/// Why a handler failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("Stripe API: {0}")]
+    Stripe(#[from] StripeError),
+    #[error("payload: {0}")]
+    Payload(String),
+    #[error("tenant configuration: {0}")]
+    Tenant(#[from] TenantError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl HandlerError {
+    /// Whether another attempt may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            HandlerError::Payload(_) => false,
+            HandlerError::Stripe(e) => {
+                e.is_retryable() || matches!(e.status(), Some(401 | 403) | None)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The result of a handler.
+pub type HandlerResult = Result<Outcome, HandlerError>;
+
+/// Routes an event to its handler by type.
+pub async fn dispatch(ctx: &HandlerCtx<'_>) -> HandlerResult {
+    let t = ctx.event.event_type.as_str();
+    match t {
+        "checkout.session.completed"
+        | "checkout.session.async_payment_succeeded"
+        | "checkout.session.async_payment_failed"
+        | "checkout.session.expired" => checkout::handle(ctx).await,
+        "payment_intent.created"
+        | "payment_intent.processing"
+        | "payment_intent.requires_action"
+        | "payment_intent.amount_capturable_updated"
+        | "payment_intent.succeeded"
+        | "payment_intent.payment_failed"
+        | "payment_intent.canceled" => payments::payment_intent(ctx).await,
+        "charge.pending" | "charge.succeeded" | "charge.failed" | "charge.refunded" => {
+            payments::charge(ctx).await
+        }
+        "charge.dispute.created"
+        | "charge.dispute.updated"
+        | "charge.dispute.closed"
+        | "charge.dispute.funds_withdrawn"
+        | "charge.dispute.funds_reinstated" => payments::dispute(ctx).await,
+        "source.chargeable" | "source.failed" | "source.canceled" => payments::source(ctx).await,
+        "account.updated" => accounts::account(ctx).await,
+        "payment_method.automatically_updated" => accounts::payment_method(ctx).await,
+        "issuing_card.updated" | "issuing_cardholder.updated" => accounts::issuing(ctx).await,
+        _ => Ok(Outcome::Ignored),
+    }
+}
+
+/// A string field that may be an id or an expanded object with an `id`.
+pub(crate) fn id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}

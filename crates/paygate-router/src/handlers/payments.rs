@@ -1,0 +1,534 @@
+//! Payment intents, charges, disputes and legacy sources: the latest known state of each, applied
+//! forward only; the orders they belong to follow.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use serde_json::Value;
+
+use paygate_db::entities::{charge, dispute, order, payment_intent, source};
+use paygate_db::{is_unique_violation, now_ms};
+use paygate_stripe::CreateCharge;
+
+use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
+use crate::lifecycle::{Kind, is_newer, rank};
+
+fn i64_of(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+fn opt_str(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+/// `payment_intent.*`: status, amounts, last payment error, cancellation reason.
+pub async fn payment_intent(ctx: &HandlerCtx<'_>) -> HandlerResult {
+    let o = ctx.object;
+    let id = ctx.str("id")?.to_owned();
+    let status = ctx.str("status")?.to_owned();
+    let created = ctx.event.created;
+    let last_error = match &o["last_payment_error"] {
+        Value::Null => None,
+        e => Some(
+            serde_json::json!({"code": e["code"], "decline_code": e["decline_code"], "message": e["message"], "type": e["type"]})
+                .to_string(),
+        ),
+    };
+    for _ in 0..5 {
+        let existing = payment_intent::Entity::find()
+            .filter(payment_intent::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(payment_intent::Column::StripeId.eq(&id))
+            .one(ctx.db)
+            .await?;
+        let now = now_ms();
+        match existing {
+            None => {
+                let r = payment_intent::ActiveModel {
+                    company_pk: Set(ctx.company_pk),
+                    stripe_id: Set(id.clone()),
+                    livemode: Set(ctx.event.livemode),
+                    status: Set(status.clone()),
+                    amount: Set(i64_of(&o["amount"])),
+                    amount_capturable: Set(i64_of(&o["amount_capturable"])),
+                    amount_received: Set(i64_of(&o["amount_received"])),
+                    currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
+                    customer: Set(id_of(&o["customer"])),
+                    last_payment_error: Set(last_error.clone()),
+                    cancellation_reason: Set(opt_str(&o["cancellation_reason"])),
+                    disputed: Set(false),
+                    state_created: Set(created),
+                    state_rank: Set(rank(Kind::PaymentIntent, &status)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(ctx.db)
+                .await;
+                match r {
+                    Ok(_) => return Ok(Outcome::Processed),
+                    Err(e) if is_unique_violation(&e) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(cur) => {
+                if !is_newer(
+                    Kind::PaymentIntent,
+                    &cur.status,
+                    cur.state_created,
+                    &status,
+                    created,
+                ) {
+                    return Ok(Outcome::Processed);
+                }
+                let n = payment_intent::Entity::update_many()
+                    .col_expr(payment_intent::Column::Status, Expr::value(status.clone()))
+                    .col_expr(
+                        payment_intent::Column::Amount,
+                        Expr::value(i64_of(&o["amount"])),
+                    )
+                    .col_expr(
+                        payment_intent::Column::AmountCapturable,
+                        Expr::value(i64_of(&o["amount_capturable"])),
+                    )
+                    .col_expr(
+                        payment_intent::Column::AmountReceived,
+                        Expr::value(i64_of(&o["amount_received"])),
+                    )
+                    .col_expr(
+                        payment_intent::Column::LastPaymentError,
+                        Expr::value(last_error.clone()),
+                    )
+                    .col_expr(
+                        payment_intent::Column::CancellationReason,
+                        Expr::value(opt_str(&o["cancellation_reason"])),
+                    )
+                    .col_expr(payment_intent::Column::StateCreated, Expr::value(created))
+                    .col_expr(
+                        payment_intent::Column::StateRank,
+                        Expr::value(rank(Kind::PaymentIntent, &status)),
+                    )
+                    .col_expr(payment_intent::Column::UpdatedAt, Expr::value(now))
+                    .filter(payment_intent::Column::Id.eq(cur.id))
+                    .filter(payment_intent::Column::Status.eq(cur.status.clone()))
+                    .filter(payment_intent::Column::StateCreated.eq(cur.state_created))
+                    .exec(ctx.db)
+                    .await?
+                    .rows_affected;
+                if n > 0 {
+                    return Ok(Outcome::Processed);
+                }
+            }
+        }
+    }
+    Err(HandlerError::Other(
+        "payment intent kept changing under us; will retry".into(),
+    ))
+}
+
+/// `charge.*`: the charge; for orders paid by a legacy Source, confirm on `charge.succeeded`
+/// and fail on `charge.failed` (seed 004).
+pub async fn charge(ctx: &HandlerCtx<'_>) -> HandlerResult {
+    let o = ctx.object;
+    let id = ctx.str("id")?.to_owned();
+    let status = ctx.str("status")?.to_owned();
+    let created = ctx.event.created;
+    let source_id = id_of(&o["source"]).filter(|s| s.starts_with("src_"));
+    let refunded =
+        o["refunded"].as_bool().unwrap_or(false) || ctx.event.event_type == "charge.refunded";
+    let amount_refunded = i64_of(&o["amount_refunded"]);
+    let mut applied = false;
+    for _ in 0..5 {
+        let existing = charge::Entity::find()
+            .filter(charge::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(charge::Column::StripeId.eq(&id))
+            .one(ctx.db)
+            .await?;
+        let now = now_ms();
+        match existing {
+            None => {
+                let r = charge::ActiveModel {
+                    company_pk: Set(ctx.company_pk),
+                    stripe_id: Set(id.clone()),
+                    livemode: Set(ctx.event.livemode),
+                    payment_intent_id: Set(id_of(&o["payment_intent"])),
+                    source_id: Set(source_id.clone()),
+                    status: Set(status.clone()),
+                    amount: Set(i64_of(&o["amount"])),
+                    amount_refunded: Set(amount_refunded),
+                    refunded: Set(refunded),
+                    currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
+                    failure_code: Set(opt_str(&o["failure_code"])),
+                    failure_message: Set(opt_str(&o["failure_message"])),
+                    disputed: Set(o["disputed"].as_bool().unwrap_or(false)),
+                    state_created: Set(created),
+                    state_rank: Set(rank(Kind::Charge, &status)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(ctx.db)
+                .await;
+                match r {
+                    Ok(_) => {
+                        applied = true;
+                        break;
+                    }
+                    Err(e) if is_unique_violation(&e) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(cur) => {
+                // Refunds only grow, whatever the order.
+                let newer = is_newer(
+                    Kind::Charge,
+                    &cur.status,
+                    cur.state_created,
+                    &status,
+                    created,
+                );
+                let mut q = charge::Entity::update_many()
+                    .col_expr(
+                        charge::Column::Refunded,
+                        Expr::value(cur.refunded || refunded),
+                    )
+                    .col_expr(
+                        charge::Column::AmountRefunded,
+                        Expr::value(cur.amount_refunded.max(amount_refunded)),
+                    )
+                    .col_expr(
+                        charge::Column::Disputed,
+                        Expr::value(cur.disputed || o["disputed"].as_bool().unwrap_or(false)),
+                    )
+                    .col_expr(charge::Column::UpdatedAt, Expr::value(now))
+                    .filter(charge::Column::Id.eq(cur.id))
+                    .filter(charge::Column::Status.eq(cur.status.clone()))
+                    .filter(charge::Column::StateCreated.eq(cur.state_created))
+                    .filter(charge::Column::AmountRefunded.eq(cur.amount_refunded));
+                if newer {
+                    q = q
+                        .col_expr(charge::Column::Status, Expr::value(status.clone()))
+                        .col_expr(
+                            charge::Column::FailureCode,
+                            Expr::value(opt_str(&o["failure_code"])),
+                        )
+                        .col_expr(
+                            charge::Column::FailureMessage,
+                            Expr::value(opt_str(&o["failure_message"])),
+                        )
+                        .col_expr(charge::Column::StateCreated, Expr::value(created))
+                        .col_expr(
+                            charge::Column::StateRank,
+                            Expr::value(rank(Kind::Charge, &status)),
+                        );
+                }
+                if q.exec(ctx.db).await?.rows_affected > 0 {
+                    applied = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !applied {
+        return Err(HandlerError::Other(
+            "charge kept changing under us; will retry".into(),
+        ));
+    }
+    // The order of a legacy Source payment follows its charge.
+    let target = match ctx.event.event_type.as_str() {
+        "charge.succeeded" => Some("paid"),
+        "charge.failed" => Some("payment_failed"),
+        _ => None,
+    };
+    if let Some(target) = target {
+        let mut q = order::Entity::find()
+            .filter(order::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(order::Column::Kind.eq("source"));
+        q = match &source_id {
+            Some(src) => q.filter(order::Column::SourceId.eq(src.as_str())),
+            None => q.filter(order::Column::ChargeId.eq(id.as_str())),
+        };
+        if let Some(ord) = q.one(ctx.db).await? {
+            if ord.charge_id.is_none() {
+                order::Entity::update_many()
+                    .col_expr(order::Column::ChargeId, Expr::value(id.clone()))
+                    .filter(order::Column::Id.eq(ord.id.clone()))
+                    .filter(order::Column::ChargeId.is_null())
+                    .exec(ctx.db)
+                    .await?;
+            }
+            orders::advance(ctx.db, ctx.company_pk, &ord.id, target, created).await?;
+        }
+    }
+    Ok(Outcome::Processed)
+}
+
+/// Money withdrawn and reinstated, from the dispute's balance transactions (the full list rides
+/// on every later event, so the maximum seen is order-independent).
+fn dispute_funds(ctx: &HandlerCtx<'_>) -> (i64, i64) {
+    let mut withdrawn = 0;
+    let mut reinstated = 0;
+    for bt in ctx.object["balance_transactions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let a = bt["amount"].as_i64().unwrap_or(0);
+        if a < 0 {
+            withdrawn += -a;
+        } else {
+            reinstated += a;
+        }
+    }
+    let amount = ctx.object["amount"].as_i64().unwrap_or(0);
+    match ctx.event.event_type.as_str() {
+        "charge.dispute.funds_withdrawn" if withdrawn == 0 => (amount, reinstated),
+        "charge.dispute.funds_reinstated" if reinstated == 0 => (withdrawn.max(amount), amount),
+        _ => (withdrawn, reinstated),
+    }
+}
+
+/// `charge.dispute.*`: the dispute; its payment, charge and order are flagged disputed.
+pub async fn dispute(ctx: &HandlerCtx<'_>) -> HandlerResult {
+    let o = ctx.object;
+    let id = ctx.str("id")?.to_owned();
+    let status = ctx.str("status")?.to_owned();
+    let created = ctx.event.created;
+    let charge_id = id_of(&o["charge"]);
+    let pi_id = id_of(&o["payment_intent"]);
+    let due_by = o["evidence_details"]["due_by"].as_i64();
+    let (withdrawn, reinstated) = dispute_funds(ctx);
+    let mut done = false;
+    for _ in 0..5 {
+        let existing = dispute::Entity::find()
+            .filter(dispute::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(dispute::Column::StripeId.eq(&id))
+            .one(ctx.db)
+            .await?;
+        let now = now_ms();
+        match existing {
+            None => {
+                let r = dispute::ActiveModel {
+                    company_pk: Set(ctx.company_pk),
+                    stripe_id: Set(id.clone()),
+                    livemode: Set(ctx.event.livemode),
+                    charge_id: Set(charge_id.clone()),
+                    payment_intent_id: Set(pi_id.clone()),
+                    status: Set(status.clone()),
+                    reason: Set(opt_str(&o["reason"])),
+                    amount: Set(i64_of(&o["amount"])),
+                    currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
+                    evidence_due_by: Set(due_by),
+                    funds_withdrawn: Set(withdrawn),
+                    funds_reinstated: Set(reinstated),
+                    state_created: Set(created),
+                    state_rank: Set(rank(Kind::Dispute, &status)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(ctx.db)
+                .await;
+                match r {
+                    Ok(_) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) if is_unique_violation(&e) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(cur) => {
+                let newer = is_newer(
+                    Kind::Dispute,
+                    &cur.status,
+                    cur.state_created,
+                    &status,
+                    created,
+                );
+                let mut q = dispute::Entity::update_many()
+                    .col_expr(
+                        dispute::Column::FundsWithdrawn,
+                        Expr::value(cur.funds_withdrawn.max(withdrawn)),
+                    )
+                    .col_expr(
+                        dispute::Column::FundsReinstated,
+                        Expr::value(cur.funds_reinstated.max(reinstated)),
+                    )
+                    .col_expr(dispute::Column::UpdatedAt, Expr::value(now))
+                    .filter(dispute::Column::Id.eq(cur.id))
+                    .filter(dispute::Column::Status.eq(cur.status.clone()))
+                    .filter(dispute::Column::StateCreated.eq(cur.state_created))
+                    .filter(dispute::Column::FundsWithdrawn.eq(cur.funds_withdrawn))
+                    .filter(dispute::Column::FundsReinstated.eq(cur.funds_reinstated));
+                if newer {
+                    q = q
+                        .col_expr(dispute::Column::Status, Expr::value(status.clone()))
+                        .col_expr(dispute::Column::Reason, Expr::value(opt_str(&o["reason"])))
+                        .col_expr(dispute::Column::Amount, Expr::value(i64_of(&o["amount"])))
+                        .col_expr(dispute::Column::EvidenceDueBy, Expr::value(due_by))
+                        .col_expr(dispute::Column::StateCreated, Expr::value(created))
+                        .col_expr(
+                            dispute::Column::StateRank,
+                            Expr::value(rank(Kind::Dispute, &status)),
+                        );
+                }
+                if q.exec(ctx.db).await?.rows_affected > 0 {
+                    done = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !done {
+        return Err(HandlerError::Other(
+            "dispute kept changing under us; will retry".into(),
+        ));
+    }
+    // Flags only ever go true.
+    if let Some(pi) = &pi_id {
+        payment_intent::Entity::update_many()
+            .col_expr(payment_intent::Column::Disputed, Expr::value(true))
+            .filter(payment_intent::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(payment_intent::Column::StripeId.eq(pi.as_str()))
+            .exec(ctx.db)
+            .await?;
+        order::Entity::update_many()
+            .col_expr(order::Column::Disputed, Expr::value(true))
+            .filter(order::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(order::Column::PaymentIntentId.eq(pi.as_str()))
+            .exec(ctx.db)
+            .await?;
+    }
+    if let Some(ch) = &charge_id {
+        charge::Entity::update_many()
+            .col_expr(charge::Column::Disputed, Expr::value(true))
+            .filter(charge::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(charge::Column::StripeId.eq(ch.as_str()))
+            .exec(ctx.db)
+            .await?;
+        order::Entity::update_many()
+            .col_expr(order::Column::Disputed, Expr::value(true))
+            .filter(order::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(order::Column::ChargeId.eq(ch.as_str()))
+            .exec(ctx.db)
+            .await?;
+    }
+    Ok(Outcome::Processed)
+}
+
+/// `source.chargeable` creates the charge (the order id as `Idempotency-Key`, seed 004);
+/// `source.failed` / `source.canceled` cancel the order.
+pub async fn source(ctx: &HandlerCtx<'_>) -> HandlerResult {
+    let o = ctx.object;
+    let id = ctx.str("id")?.to_owned();
+    let status = ctx.str("status")?.to_owned();
+    let created = ctx.event.created;
+    // The source's own row, forward only.
+    let existing = source::Entity::find()
+        .filter(source::Column::CompanyPk.eq(ctx.company_pk))
+        .filter(source::Column::StripeId.eq(&id))
+        .one(ctx.db)
+        .await?;
+    let now = now_ms();
+    match existing {
+        None => {
+            let r = source::ActiveModel {
+                company_pk: Set(ctx.company_pk),
+                stripe_id: Set(id.clone()),
+                livemode: Set(ctx.event.livemode),
+                status: Set(status.clone()),
+                source_type: Set(opt_str(&o["type"])),
+                amount: Set(o["amount"].as_i64()),
+                currency: Set(opt_str(&o["currency"])),
+                state_created: Set(created),
+                state_rank: Set(rank(Kind::Source, &status)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(ctx.db)
+            .await;
+            if let Err(e) = r
+                && !is_unique_violation(&e)
+            {
+                return Err(e.into());
+            }
+        }
+        Some(cur)
+            if is_newer(
+                Kind::Source,
+                &cur.status,
+                cur.state_created,
+                &status,
+                created,
+            ) =>
+        {
+            let mut am = cur.into_active_model();
+            am.status = Set(status.clone());
+            am.state_created = Set(created);
+            am.state_rank = Set(rank(Kind::Source, &status));
+            am.updated_at = Set(now);
+            am.update(ctx.db).await?;
+        }
+        Some(_) => {}
+    }
+    let Some(ord) = order::Entity::find()
+        .filter(order::Column::CompanyPk.eq(ctx.company_pk))
+        .filter(order::Column::SourceId.eq(id.as_str()))
+        .one(ctx.db)
+        .await?
+    else {
+        return Ok(Outcome::Ignored);
+    };
+    match ctx.event.event_type.as_str() {
+        "source.chargeable" => {
+            if ord.status != "awaiting_payment" || ord.charge_id.is_some() {
+                // Already charged (a repeated delivery) or no longer payable.
+                return Ok(Outcome::Processed);
+            }
+            let Some(profile) = ctx
+                .tenants
+                .active_profile_for(ctx.company_pk, ctx.mode())
+                .await?
+            else {
+                return Err(HandlerError::Other(format!(
+                    "no active {} profile to charge the source with",
+                    ctx.mode()
+                )));
+            };
+            let mut metadata = BTreeMap::new();
+            metadata.insert("order_id".to_owned(), ord.id.clone());
+            let charge = ctx
+                .stripe
+                .create_charge(
+                    &profile.secret_key,
+                    &CreateCharge {
+                        amount: ord.amount.unwrap_or(0),
+                        currency: ord.currency.clone().unwrap_or_else(|| "eur".into()),
+                        source: id.clone(),
+                        description: ord.description.clone(),
+                        metadata,
+                    },
+                    &ord.id,
+                )
+                .await?;
+            let n = order::Entity::update_many()
+                .col_expr(order::Column::ChargeId, Expr::value(charge.id.clone()))
+                .col_expr(order::Column::UpdatedAt, Expr::value(now_ms()))
+                .filter(order::Column::Id.eq(ord.id.clone()))
+                .filter(order::Column::ChargeId.is_null())
+                .exec(ctx.db)
+                .await?
+                .rows_affected;
+            if n > 0 {
+                orders::advance(ctx.db, ctx.company_pk, &ord.id, "charging", created).await?;
+            }
+            Ok(Outcome::Processed)
+        }
+        _ => {
+            orders::advance(ctx.db, ctx.company_pk, &ord.id, "canceled", created).await?;
+            Ok(Outcome::Processed)
+        }
+    }
+}

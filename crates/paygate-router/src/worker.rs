@@ -1,0 +1,314 @@
+//! Workers over the inbox.
+//!
+//! Policy: a worker claims due rows (`pending`, due, lease free or expired) and leases them; on
+//! PostgreSQL with `FOR UPDATE SKIP LOCKED`, so any number of replicas share the queue without
+//! waiting on each other; on SQLite the single connection makes the claim exclusive. Each event
+//! is dispatched and marked `processed` or `ignored`; a failure is retried with exponential
+//! backoff and jitter until `max_attempts`, then marked `failed`, its last error and attempt
+//! count visible. A worker that dies mid-event leaves the lease to expire: the event is claimed
+//! again, and the handlers being idempotent, the second run changes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use paygate_db::entities::inbox_event;
+use paygate_db::now_ms;
+use paygate_stripe::StripeClient;
+use paygate_tenant::TenantService;
+use paygate_web::metrics::Metrics;
+
+use crate::handlers::{EventMeta, HandlerCtx, Outcome, dispatch};
+use crate::inbox::status;
+
+/// Knobs of the workers.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Rows claimed at once.
+    pub batch_size: u64,
+    /// Attempts before an event is marked `failed`.
+    pub max_attempts: i32,
+    /// How long a claim holds.
+    pub lease: Duration,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// How often an idle worker looks for due retries.
+    pub poll_interval: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            max_attempts: 8,
+            lease: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(3600),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A pool of workers of one process; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct WorkerPool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: DatabaseConnection,
+    tenants: TenantService,
+    stripe: StripeClient,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+    id: String,
+    metrics: Arc<Metrics>,
+}
+
+impl WorkerPool {
+    /// A pool; `wake` is notified by the inbox writer when something new arrives.
+    pub fn new(
+        db: DatabaseConnection,
+        tenants: TenantService,
+        stripe: StripeClient,
+        config: WorkerConfig,
+        wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let id = paygate_db::new_id("wrk");
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                tenants,
+                stripe,
+                config,
+                wake,
+                id,
+                metrics,
+            }),
+        }
+    }
+
+    /// Claims up to a batch of due events.
+    pub async fn claim(&self) -> Result<Vec<inbox_event::Model>, DbErr> {
+        let i = &self.inner;
+        let now = now_ms();
+        let txn = i.db.begin().await?;
+        let mut q = inbox_event::Entity::find()
+            .filter(inbox_event::Column::Status.eq(status::PENDING))
+            .filter(inbox_event::Column::NextAttemptAt.lte(now))
+            .filter(
+                Condition::any()
+                    .add(inbox_event::Column::LockedUntil.is_null())
+                    .add(inbox_event::Column::LockedUntil.lt(now)),
+            )
+            .order_by_asc(inbox_event::Column::Id)
+            .limit(i.config.batch_size);
+        if i.db.get_database_backend() == DatabaseBackend::Postgres {
+            q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let rows = q.all(&txn).await?;
+        if !rows.is_empty() {
+            inbox_event::Entity::update_many()
+                .col_expr(
+                    inbox_event::Column::LockedUntil,
+                    Expr::value(now + i.config.lease.as_millis() as i64),
+                )
+                .col_expr(inbox_event::Column::LockedBy, Expr::value(i.id.clone()))
+                .filter(inbox_event::Column::Id.is_in(rows.iter().map(|r| r.id)))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(rows)
+    }
+
+    /// Handles one claimed event and records the outcome.
+    pub async fn process(&self, row: &inbox_event::Model) -> Result<(), DbErr> {
+        let i = &self.inner;
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(&row.payload);
+        let result = match &parsed {
+            Ok(v) => {
+                let meta = EventMeta {
+                    id: row.stripe_event_id.clone(),
+                    event_type: row.event_type.clone(),
+                    created: row.created,
+                    livemode: row.livemode,
+                    account: row.account_id.clone(),
+                };
+                let ctx = HandlerCtx {
+                    db: &i.db,
+                    tenants: &i.tenants,
+                    stripe: &i.stripe,
+                    company_pk: row.company_pk,
+                    event: &meta,
+                    object: &v["data"]["object"],
+                    previous_attributes: v["data"].get("previous_attributes"),
+                };
+                dispatch(&ctx).await
+            }
+            Err(e) => Err(crate::handlers::HandlerError::Payload(format!(
+                "stored payload is not JSON: {e}"
+            ))),
+        };
+        let now = now_ms();
+        let mine = Condition::all()
+            .add(inbox_event::Column::Id.eq(row.id))
+            .add(inbox_event::Column::LockedBy.eq(i.id.clone()));
+        match result {
+            Ok(outcome) => {
+                let st = if outcome == Outcome::Processed {
+                    status::PROCESSED
+                } else {
+                    status::IGNORED
+                };
+                i.metrics.handler(&row.event_type, st);
+                inbox_event::Entity::update_many()
+                    .col_expr(inbox_event::Column::Status, Expr::value(st))
+                    .col_expr(inbox_event::Column::Attempts, Expr::value(row.attempts + 1))
+                    .col_expr(inbox_event::Column::ProcessedAt, Expr::value(now))
+                    .col_expr(
+                        inbox_event::Column::LockedUntil,
+                        Expr::value(Option::<i64>::None),
+                    )
+                    .col_expr(
+                        inbox_event::Column::LockedBy,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(
+                        inbox_event::Column::LastError,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .filter(mine)
+                    .exec(&i.db)
+                    .await?;
+            }
+            Err(e) => {
+                let attempts = row.attempts + 1;
+                let give_up = !e.retryable() || attempts >= i.config.max_attempts;
+                let msg = paygate_web::error_chain(&e);
+                tracing::warn!(event_id = %row.stripe_event_id, event_type = %row.event_type, attempts, error = %msg, "handler failed");
+                i.metrics
+                    .handler(&row.event_type, if give_up { "failed" } else { "retry" });
+                let delay = backoff(&i.config, attempts);
+                inbox_event::Entity::update_many()
+                    .col_expr(
+                        inbox_event::Column::Status,
+                        Expr::value(if give_up {
+                            status::FAILED
+                        } else {
+                            status::PENDING
+                        }),
+                    )
+                    .col_expr(inbox_event::Column::Attempts, Expr::value(attempts))
+                    .col_expr(
+                        inbox_event::Column::NextAttemptAt,
+                        Expr::value(now + delay.as_millis() as i64),
+                    )
+                    .col_expr(inbox_event::Column::LastError, Expr::value(msg))
+                    .col_expr(
+                        inbox_event::Column::LockedUntil,
+                        Expr::value(Option::<i64>::None),
+                    )
+                    .col_expr(
+                        inbox_event::Column::LockedBy,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .filter(mine)
+                    .exec(&i.db)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims and handles one batch; returns how many events it handled.
+    pub async fn run_once(&self) -> Result<usize, DbErr> {
+        let rows = self.claim().await?;
+        for row in &rows {
+            self.process(row).await?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Handles events until none is due (retries scheduled later are left for later); returns
+    /// how many were handled. Tests call this instead of sleeping.
+    pub async fn drain(&self) -> Result<usize, DbErr> {
+        let mut total = 0;
+        loop {
+            let n = self.run_once().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// Runs until `cancel` fires, finishing the current batch first.
+    pub fn spawn(&self, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                match me.run_once().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "worker could not reach the inbox"),
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = me.inner.wake.notified() => {}
+                    _ = tokio::time::sleep(me.inner.config.poll_interval) => {}
+                }
+            }
+        })
+    }
+}
+
+fn backoff(c: &WorkerConfig, attempts: i32) -> Duration {
+    let exp = c
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(attempts.clamp(1, 30) as u32 - 1));
+    let capped = exp.min(c.backoff_max);
+    // Full jitter between half and all of the delay.
+    capped.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+}
+
+/// Makes a stored event due again (operator replay). Returns false when it does not exist.
+pub async fn replay(
+    db: &DatabaseConnection,
+    company_pk: i64,
+    stripe_event_id: &str,
+) -> Result<bool, DbErr> {
+    let n = inbox_event::Entity::update_many()
+        .col_expr(inbox_event::Column::Status, Expr::value(status::PENDING))
+        .col_expr(inbox_event::Column::Attempts, Expr::value(0))
+        .col_expr(inbox_event::Column::NextAttemptAt, Expr::value(now_ms()))
+        .col_expr(
+            inbox_event::Column::LockedUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            inbox_event::Column::LockedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(inbox_event::Column::CompanyPk.eq(company_pk))
+        .filter(inbox_event::Column::StripeEventId.eq(stripe_event_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(n > 0)
+}
