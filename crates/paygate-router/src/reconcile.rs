@@ -44,13 +44,13 @@ pub struct Summary {
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("tenant configuration: {0}")]
+    #[error("tenant configuration")]
     Tenant(#[from] TenantError),
-    #[error("Stripe API: {0}")]
+    #[error("Stripe API")]
     Stripe(#[from] StripeError),
-    #[error("database: {0}")]
+    #[error("database")]
     Db(#[from] sea_orm::DbErr),
-    #[error("inbox: {0}")]
+    #[error("inbox")]
     Inbox(#[from] crate::inbox::InboxError),
 }
 

@@ -2,6 +2,7 @@
 #![expect(clippy::unwrap_used, reason = "a test kit fails loudly")]
 
 mod db;
+pub mod objects;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};

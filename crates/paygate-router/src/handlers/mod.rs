@@ -61,13 +61,13 @@ pub enum Outcome {
 /// Why a handler failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    #[error("database: {0}")]
+    #[error("database")]
     Db(#[from] DbErr),
-    #[error("Stripe API: {0}")]
+    #[error("Stripe API")]
     Stripe(#[from] StripeError),
     #[error("payload: {0}")]
     Payload(String),
-    #[error("tenant configuration: {0}")]
+    #[error("tenant configuration")]
     Tenant(#[from] TenantError),
     #[error("{0}")]
     Other(String),
@@ -78,9 +78,9 @@ impl HandlerError {
     pub fn retryable(&self) -> bool {
         match self {
             HandlerError::Payload(_) => false,
-            HandlerError::Stripe(e) => {
-                e.is_retryable() || matches!(e.status(), Some(401 | 403) | None)
-            }
+            // Even a 4xx from Stripe may heal: a merchant fixes a key, a session shows up under
+            // the other mode's profile. Retries are bounded by max_attempts.
+            HandlerError::Stripe(_) => true,
             _ => true,
         }
     }

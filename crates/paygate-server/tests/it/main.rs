@@ -6,4 +6,5 @@ mod binary;
 mod intake;
 mod observability;
 mod reconcile;
+mod router;
 mod tenant;
