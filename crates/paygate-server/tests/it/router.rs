@@ -652,7 +652,7 @@ async fn source_chargeable_creates_exactly_one_charge_and_the_charge_confirms(ba
         source("src_sofort_1", "chargeable", 2500),
     );
     for _ in 0..3 {
-        deliver_all(&app, &company, &secret, &[chargeable.clone()]).await;
+        deliver_all(&app, &company, &secret, std::slice::from_ref(&chargeable)).await;
     }
     // Replays of the same event must not charge again either.
     app.drain().await;
@@ -790,7 +790,7 @@ async fn failing_handler_retries_with_its_error_visible_then_replays(backend: Ba
         "checkout.session.completed",
         checkout_session("cs_test_down", "paid", 100),
     );
-    deliver_all(&app, &company, &secret, &[ev.clone()]).await;
+    deliver_all(&app, &company, &secret, std::slice::from_ref(&ev)).await;
     app.drain().await;
     let e = event_status(&app, &company, ev["id"].as_str().unwrap()).await;
     assert_eq!(e["status"], "pending", "{e}");
