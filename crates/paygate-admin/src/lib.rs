@@ -1,13 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod domain;
 pub mod events;
+pub mod merchant;
 pub mod operators;
 pub mod profiles;
 pub mod reconcile;
+pub mod shopper;
 
 use std::time::Duration;
 
@@ -44,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/admin/v1")
             .configure(auth::configure)
             .configure(audit::configure)
+            .configure(api_keys::configure)
             .configure(operators::configure)
             .configure(companies::configure)
             .configure(profiles::configure)
@@ -51,6 +55,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(events::configure)
             .configure(reconcile::configure),
     );
+}
+
+/// Registers the routes outside `/admin/v1`: the merchant API and the shopper's pages.
+pub fn configure_public(cfg: &mut web::ServiceConfig) {
+    cfg.configure(merchant::configure)
+        .configure(shopper::configure);
 }
 
 /// Page size bounds of list endpoints.

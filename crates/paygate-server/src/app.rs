@@ -180,7 +180,8 @@ impl Paygate {
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
             .configure(paygate_router::intake::configure)
-            .configure(paygate_admin::configure);
+            .configure(paygate_admin::configure)
+            .configure(paygate_admin::configure_public);
     }
 
     /// Starts the HTTP server on `listener`.

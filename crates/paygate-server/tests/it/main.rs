@@ -4,6 +4,7 @@
 mod admin_api;
 mod binary;
 mod intake;
+mod merchant;
 mod observability;
 mod reconcile;
 mod router;

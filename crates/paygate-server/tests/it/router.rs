@@ -556,24 +556,13 @@ async fn concurrent_fulfillment_happens_exactly_once(backend: Backend) {
         std::sync::Arc::new(tokio::sync::Notify::new()),
         app.app.metrics.clone(),
     );
+    let _ = pk;
+    // 50 shoppers' browsers landing on the real page at once.
     let landing = (0..50).map(|_| {
-        let (db, t, s) = (
-            app.app.db.clone(),
-            app.app.tenants.clone(),
-            app.app.stripe.clone(),
-        );
-        tokio::spawn(async move {
-            paygate_router::fulfillment::fulfill_checkout(
-                &db,
-                &t,
-                &s,
-                pk,
-                "cs_test_race",
-                false,
-                "landing",
-            )
-            .await
-        })
+        let req = app.client.get(app.url(&format!(
+            "/checkout/{company}/return?session_id=cs_test_race"
+        )));
+        async move { req.send().await.map(|r| r.status()) }
     });
     let deliveries = (0..5).map(|_| app.deliver(&company, &secret, &completed));
     let (landing, deliveries, _, _) = tokio::join!(
@@ -583,19 +572,13 @@ async fn concurrent_fulfillment_happens_exactly_once(backend: Backend) {
         other.drain()
     );
     assert!(deliveries.iter().all(|(s, _)| *s == StatusCode::OK));
-    let fulfilled = landing
-        .into_iter()
-        .filter(|r| {
-            matches!(
-                r,
-                Ok(Ok(paygate_router::fulfillment::FulfillOutcome::Fulfilled))
-            )
-        })
-        .count();
+    assert!(
+        landing.iter().all(|r| matches!(r, Ok(StatusCode::OK))),
+        "{landing:?}"
+    );
     app.drain().await;
     other.drain().await.unwrap();
     assert_eq!(fulfillment_count(&app).await, 1);
-    assert!(fulfilled <= 1);
     let (_, cs) = app
         .admin_get(&format!(
             "/admin/v1/companies/{company}/checkout-sessions/cs_test_race"

@@ -1,0 +1,407 @@
+//! The merchant API under `/api/v1`, for the company's own servers, authenticated with the
+//! company's API key (`Authorization: Bearer pgk_…`). A key reaches only its own company:
+//! another company's order is simply "not found".
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use serde::Deserialize;
+
+use paygate_db::entities::{api_key, checkout_session, company, order};
+use paygate_db::{new_id, now_ms};
+use paygate_stripe::{CreateCheckoutSession, LineItemParam, PriceData, ProductData};
+use paygate_web::ApiError;
+
+use crate::AdminState;
+use crate::api_keys::hash_key;
+use crate::domain::order_out;
+
+/// The company behind a valid API key.
+#[derive(Clone, Debug)]
+pub struct MerchantPrincipal {
+    pub company: company::Model,
+}
+
+impl FromRequest for MerchantPrincipal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AdminState>>().cloned();
+        let key = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(|k| k.trim().to_owned());
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::internal(std::io::Error::other("state missing")))?;
+            let key = key.filter(|k| k.starts_with("pgk_")).ok_or_else(|| {
+                ApiError::unauthorized("an API key is required: Authorization: Bearer pgk_…")
+            })?;
+            let k = api_key::Entity::find()
+                .filter(api_key::Column::KeyHash.eq(hash_key(&key)))
+                .filter(api_key::Column::RevokedAt.is_null())
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
+            let c = company::Entity::find_by_id(k.company_pk)
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
+            if c.status != "active" {
+                return Err(ApiError::forbidden(
+                    "company_suspended",
+                    "the company is suspended",
+                ));
+            }
+            api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUsedAt, Expr::value(now_ms()))
+                .filter(api_key::Column::Id.eq(k.id))
+                .exec(&state.db)
+                .await?;
+            Ok(MerchantPrincipal { company: c })
+        })
+    }
+}
+
+/// Registers `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route(
+                "/checkout-sessions",
+                web::post().to(create_checkout_session),
+            )
+            .route("/orders", web::post().to(create_source_order))
+            .route("/orders", web::get().to(find_orders))
+            .route("/orders/{order_id}", web::get().to(get_order)),
+    );
+}
+
+/// Product data of an ad-hoc price.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductDataIn {
+    name: String,
+    description: Option<String>,
+}
+
+/// An ad-hoc price.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceDataIn {
+    currency: String,
+    unit_amount: i64,
+    product_data: ProductDataIn,
+}
+
+/// A line item: a Stripe price id, or price data.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemIn {
+    price: Option<String>,
+    price_data: Option<PriceDataIn>,
+    quantity: Option<i64>,
+}
+
+/// `POST /api/v1/checkout-sessions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutSessionIn {
+    line_items: Vec<LineItemIn>,
+    mode: Option<String>,
+    customer_email: Option<String>,
+    client_reference_id: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    /// The merchant's own page the shopper returns to in the end.
+    return_url: Option<String>,
+    cancel_url: Option<String>,
+}
+
+fn invalid(field: &'static str, msg: &str) -> ApiError {
+    ApiError::unprocessable("validation_failed", format!("{field}: {msg}")).with_field(field)
+}
+
+fn check_url(field: &'static str, u: &Option<String>) -> Result<(), ApiError> {
+    match u {
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+            Err(invalid(field, "must be an http(s) URL"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn currency_ok(c: &str) -> bool {
+    c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+async fn create_checkout_session(
+    state: web::Data<AdminState>,
+    who: MerchantPrincipal,
+    body: web::Json<CheckoutSessionIn>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let company = who.company;
+    if input.line_items.is_empty() {
+        return Err(invalid("line_items", "at least one line item is required"));
+    }
+    let mode = input.mode.clone().unwrap_or_else(|| "payment".into());
+    if !matches!(mode.as_str(), "payment" | "subscription" | "setup") {
+        return Err(invalid("mode", "must be payment, subscription or setup"));
+    }
+    check_url("return_url", &input.return_url)?;
+    check_url("cancel_url", &input.cancel_url)?;
+    let mut items = Vec::new();
+    for li in &input.line_items {
+        let quantity = li.quantity.unwrap_or(1);
+        if !(1..=10_000).contains(&quantity) {
+            return Err(invalid(
+                "line_items",
+                "quantity must be between 1 and 10000",
+            ));
+        }
+        let price_data = match (&li.price, &li.price_data) {
+            (Some(_), None) => None,
+            (None, Some(pd)) => {
+                if !currency_ok(&pd.currency)
+                    || pd.unit_amount < 0
+                    || pd.product_data.name.trim().is_empty()
+                {
+                    return Err(invalid(
+                        "line_items",
+                        "price_data needs a lowercase ISO currency, a unit_amount ≥ 0 in minor units and a product name",
+                    ));
+                }
+                Some(PriceData {
+                    currency: pd.currency.clone(),
+                    unit_amount: pd.unit_amount,
+                    product_data: ProductData {
+                        name: pd.product_data.name.clone(),
+                        description: pd.product_data.description.clone(),
+                    },
+                })
+            }
+            _ => {
+                return Err(invalid(
+                    "line_items",
+                    "each line item needs either price or price_data",
+                ));
+            }
+        };
+        items.push(LineItemParam {
+            price: li.price.clone(),
+            price_data,
+            quantity,
+        });
+    }
+    if !company.stripe_enabled {
+        return Err(ApiError::conflict(
+            "stripe_disabled",
+            "the Stripe payment method is disabled for this company; an operator or the company's admin turns it on",
+        ));
+    }
+    let profile = state
+        .tenants
+        .active_profile(&company)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "active_profile_missing",
+                format!("the company has no active {} profile", company.environment),
+            )
+        })?;
+    let order_id = new_id("ord");
+    let base = state.tenants.public_base_url().to_owned();
+    let mut metadata = input.metadata.clone();
+    metadata.insert("paygate_order_id".into(), order_id.clone());
+    let params = CreateCheckoutSession {
+        mode,
+        line_items: items,
+        success_url: Some(format!(
+            "{base}/checkout/{}/return?session_id={{CHECKOUT_SESSION_ID}}",
+            company.company_id
+        )),
+        cancel_url: input
+            .cancel_url
+            .clone()
+            .or_else(|| input.return_url.clone())
+            .or_else(|| Some(base.clone())),
+        customer_email: input.customer_email.clone(),
+        client_reference_id: input.client_reference_id.clone(),
+        metadata,
+    };
+    let session = state
+        .stripe
+        .create_checkout_session(&profile.secret_key, &params, &order_id)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "stripe_error",
+                format!("Stripe refused the Checkout Session: {e}"),
+            )
+        })?;
+    let now = now_ms();
+    let livemode = company.environment == "live";
+    let txn = state.db.begin().await?;
+    order::ActiveModel {
+        id: Set(order_id.clone()),
+        company_pk: Set(company.id),
+        livemode: Set(livemode),
+        kind: Set("checkout".into()),
+        status: Set("open".into()),
+        checkout_session_id: Set(Some(session.id.clone())),
+        amount: Set(session.amount_total),
+        currency: Set(session.currency.clone()),
+        customer_email: Set(input.customer_email.clone()),
+        client_reference_id: Set(input.client_reference_id.clone()),
+        metadata: Set(serde_json::to_string(&input.metadata).unwrap_or_else(|_| "{}".into())),
+        return_url: Set(input.return_url.clone()),
+        disputed: Set(false),
+        status_created: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    checkout_session::ActiveModel {
+        company_pk: Set(company.id),
+        session_id: Set(session.id.clone()),
+        order_id: Set(order_id.clone()),
+        livemode: Set(livemode),
+        status: Set(session.status.clone()),
+        payment_status: Set(Some(session.payment_status.clone())),
+        amount_total: Set(session.amount_total),
+        currency: Set(session.currency.clone()),
+        fulfillment_status: Set("none".into()),
+        state_created: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({"order_id": order_id, "id": session.id, "url": session.url})))
+}
+
+/// `POST /api/v1/orders`: an order paid with a legacy Source created in the shopper's browser.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceOrderIn {
+    source: String,
+    amount: i64,
+    currency: String,
+    description: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    return_url: Option<String>,
+}
+
+async fn create_source_order(
+    state: web::Data<AdminState>,
+    who: MerchantPrincipal,
+    body: web::Json<SourceOrderIn>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    if !input.source.starts_with("src_") || input.source.len() > 255 {
+        return Err(invalid("source", "must be a Source id starting with src_"));
+    }
+    if input.amount <= 0 {
+        return Err(invalid(
+            "amount",
+            "must be a positive amount in minor units",
+        ));
+    }
+    if !currency_ok(&input.currency) {
+        return Err(invalid(
+            "currency",
+            "must be a lowercase ISO currency code such as eur",
+        ));
+    }
+    check_url("return_url", &input.return_url)?;
+    let c = &who.company;
+    let taken = order::Entity::find()
+        .filter(order::Column::CompanyPk.eq(c.id))
+        .filter(order::Column::SourceId.eq(input.source.as_str()))
+        .one(&state.db)
+        .await?;
+    if taken.is_some() {
+        return Err(ApiError::conflict(
+            "source_in_use",
+            "an order already uses this source",
+        ));
+    }
+    let now = now_ms();
+    let m = order::ActiveModel {
+        id: Set(new_id("ord")),
+        company_pk: Set(c.id),
+        livemode: Set(c.environment == "live"),
+        kind: Set("source".into()),
+        status: Set("awaiting_payment".into()),
+        source_id: Set(Some(input.source)),
+        amount: Set(Some(input.amount)),
+        currency: Set(Some(input.currency)),
+        description: Set(input.description),
+        metadata: Set(serde_json::to_string(&input.metadata).unwrap_or_else(|_| "{}".into())),
+        return_url: Set(input.return_url),
+        disputed: Set(false),
+        status_created: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await?;
+    Ok(HttpResponse::Created().json(order_out(&state.db, &m).await?))
+}
+
+async fn get_order(
+    state: web::Data<AdminState>,
+    who: MerchantPrincipal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let m = order::Entity::find_by_id(path.into_inner())
+        .filter(order::Column::CompanyPk.eq(who.company.id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order_not_found", "no such order"))?;
+    Ok(HttpResponse::Ok().json(order_out(&state.db, &m).await?))
+}
+
+/// `GET /api/v1/orders?checkout_session=cs_…`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersQuery {
+    checkout_session: Option<String>,
+}
+
+async fn find_orders(
+    state: web::Data<AdminState>,
+    who: MerchantPrincipal,
+    q: web::Query<OrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let cs = q.checkout_session.as_deref().ok_or_else(|| {
+        ApiError::bad_request("invalid_query", "checkout_session=cs_… is required")
+    })?;
+    let rows = order::Entity::find()
+        .filter(order::Column::CompanyPk.eq(who.company.id))
+        .filter(order::Column::CheckoutSessionId.eq(cs))
+        .all(&state.db)
+        .await?;
+    let mut data = Vec::new();
+    for m in &rows {
+        data.push(order_out(&state.db, m).await?);
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data})))
+}
