@@ -2,7 +2,7 @@
 //! state of each object, the newest event's `created` winning.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use paygate_db::entities::{issuing_object, payment_method, stripe_account};
 use paygate_db::{is_unique_violation, now_ms};
@@ -10,7 +10,7 @@ use paygate_db::{is_unique_violation, now_ms};
 use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of};
 
 /// `account.updated`: charges/payouts enabled, requirements due, disabled reason.
-pub async fn account(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn account<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let due: Vec<String> = o["requirements"]["currently_due"]
@@ -94,7 +94,7 @@ pub async fn account(ctx: &HandlerCtx<'_>) -> HandlerResult {
 }
 
 /// `payment_method.automatically_updated`: the card's new brand, last4 and expiry.
-pub async fn payment_method(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn payment_method<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let card = &o["card"];
@@ -166,7 +166,7 @@ pub async fn payment_method(ctx: &HandlerCtx<'_>) -> HandlerResult {
 }
 
 /// `issuing_card.updated`, `issuing_cardholder.updated`: the latest status.
-pub async fn issuing(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn issuing<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let id = ctx.str("id")?.to_owned();
     let kind = if ctx.event.event_type.starts_with("issuing_cardholder") {
         "cardholder"

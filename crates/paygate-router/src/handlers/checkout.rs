@@ -2,7 +2,7 @@
 //! await payment, failed and expired ones say so.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use paygate_db::entities::{checkout_session, order};
 use paygate_db::now_ms;
@@ -11,7 +11,7 @@ use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
 use crate::fulfillment::{FulfillOutcome, ensure_session, fulfill_checkout};
 
 /// Handles the four Checkout events.
-pub async fn handle(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn handle<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let o = ctx.object;
     let session_id = ctx.str("id")?.to_owned();
     let row = ensure_session(ctx.db, ctx.company_pk, &session_id, ctx.event.livemode).await?;
@@ -80,7 +80,7 @@ pub async fn handle(ctx: &HandlerCtx<'_>) -> HandlerResult {
     let created = ctx.event.created;
     let fulfill = || async {
         match fulfill_checkout(
-            ctx.db,
+            ctx.pool,
             ctx.tenants,
             ctx.stripe,
             ctx.company_pk,

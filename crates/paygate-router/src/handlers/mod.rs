@@ -11,7 +11,7 @@ pub mod payments;
 
 use paygate_stripe::{StripeClient, StripeError};
 use paygate_tenant::{TenantError, TenantService};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde_json::Value;
 
 /// The event being handled.
@@ -25,10 +25,12 @@ pub struct EventMeta {
     pub account: Option<String>,
 }
 
-/// Everything a handler may use.
+/// Everything a handler may use. `db` is the unit of work the handler's writes belong to (the
+/// worker's batch transaction, or the pool for handlers that call Stripe); `pool` is the pool.
 #[derive(Clone, Copy, Debug)]
-pub struct HandlerCtx<'a> {
-    pub db: &'a DatabaseConnection,
+pub struct HandlerCtx<'a, C = DatabaseConnection> {
+    pub db: &'a C,
+    pub pool: &'a DatabaseConnection,
     pub tenants: &'a TenantService,
     pub stripe: &'a StripeClient,
     pub company_pk: i64,
@@ -38,7 +40,7 @@ pub struct HandlerCtx<'a> {
     pub previous_attributes: Option<&'a Value>,
 }
 
-impl HandlerCtx<'_> {
+impl<C> HandlerCtx<'_, C> {
     /// `"live"` or `"test"`: the mode of the event.
     pub fn mode(&self) -> &'static str {
         if self.event.livemode { "live" } else { "test" }
@@ -89,8 +91,14 @@ impl HandlerError {
 /// The result of a handler.
 pub type HandlerResult = Result<Outcome, HandlerError>;
 
+/// Whether an event's handler calls Stripe, and so must not run inside a shared transaction
+/// (it would hold the database while waiting on the network).
+pub fn calls_stripe(event_type: &str) -> bool {
+    event_type.starts_with("checkout.session.") || event_type == "source.chargeable"
+}
+
 /// Routes an event to its handler by type.
-pub async fn dispatch(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn dispatch<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let t = ctx.event.event_type.as_str();
     match t {
         "checkout.session.completed"

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+};
 use serde_json::Value;
 
 use paygate_db::entities::{charge, dispute, order, payment_intent, source};
@@ -23,7 +25,7 @@ fn opt_str(v: &Value) -> Option<String> {
 }
 
 /// `payment_intent.*`: status, amounts, last payment error, cancellation reason.
-pub async fn payment_intent(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn payment_intent<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let status = ctx.str("status")?.to_owned();
@@ -128,7 +130,7 @@ pub async fn payment_intent(ctx: &HandlerCtx<'_>) -> HandlerResult {
 
 /// `charge.*`: the charge; for orders paid by a legacy Source, confirm on `charge.succeeded`
 /// and fail on `charge.failed` (seed 004).
-pub async fn charge(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn charge<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let status = ctx.str("status")?.to_owned();
@@ -265,7 +267,7 @@ pub async fn charge(ctx: &HandlerCtx<'_>) -> HandlerResult {
 
 /// Money withdrawn and reinstated, from the dispute's balance transactions (the full list rides
 /// on every later event, so the maximum seen is order-independent).
-fn dispute_funds(ctx: &HandlerCtx<'_>) -> (i64, i64) {
+fn dispute_funds<C>(ctx: &HandlerCtx<'_, C>) -> (i64, i64) {
     let mut withdrawn = 0;
     let mut reinstated = 0;
     for bt in ctx.object["balance_transactions"]
@@ -289,7 +291,7 @@ fn dispute_funds(ctx: &HandlerCtx<'_>) -> (i64, i64) {
 }
 
 /// `charge.dispute.*`: the dispute; its payment, charge and order are flagged disputed.
-pub async fn dispute(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let status = ctx.str("status")?.to_owned();
@@ -419,7 +421,7 @@ pub async fn dispute(ctx: &HandlerCtx<'_>) -> HandlerResult {
 
 /// `source.chargeable` creates the charge (the order id as `Idempotency-Key`, seed 004);
 /// `source.failed` / `source.canceled` cancel the order.
-pub async fn source(ctx: &HandlerCtx<'_>) -> HandlerResult {
+pub async fn source<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let status = ctx.str("status")?.to_owned();
