@@ -41,10 +41,22 @@ pub struct AdminState {
     pub signin_throttle: std::sync::Arc<paygate_web::throttle::Throttle>,
 }
 
+/// The OpenAPI 3 description of the admin and merchant APIs (kept true by a test that calls
+/// every path in it).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 /// Registers every admin route under `/admin/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
+            .route(
+                "/openapi.json",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(OPENAPI)
+                }),
+            )
             .configure(auth::configure)
             .configure(audit::configure)
             .configure(api_keys::configure)

@@ -6,6 +6,7 @@ mod binary;
 mod intake;
 mod merchant;
 mod observability;
+mod openapi;
 mod reconcile;
 mod router;
 mod tenant;
