@@ -8,5 +8,6 @@ mod merchant;
 mod observability;
 mod openapi;
 mod reconcile;
+mod replicas;
 mod router;
 mod tenant;
