@@ -215,4 +215,55 @@ mod tests {
             Err(SignatureError::NoMatch)
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A signature verifies iff the secret, the timestamp and the body are right.
+            #[test]
+            fn verifies_iff_secret_timestamp_and_body_are_right(
+                secret in "whsec_[A-Za-z0-9]{8,40}",
+                other in "whsec_[A-Za-z0-9]{8,40}",
+                body in proptest::collection::vec(any::<u8>(), 0..512),
+                flip in any::<prop::sample::Index>(),
+                ts in 1_000_000_000i64..2_000_000_000,
+                skew in -1000i64..1000,
+            ) {
+                let header = sign(&secret, ts, &body);
+                let secrets = [IntakeSecret::new(&secret, false, "p".into(), None)];
+                let now = ts + skew;
+                let in_tolerance = skew.abs() <= 300;
+                let result = verify(Some(&header), &body, &secrets, now, 300);
+                prop_assert_eq!(result.is_ok(), in_tolerance);
+                if !in_tolerance {
+                    prop_assert_eq!(result, Err(SignatureError::TimestampOutsideTolerance));
+                }
+                // Another secret never verifies.
+                if other != secret {
+                    let wrong = [IntakeSecret::new(&other, false, "p".into(), None)];
+                    prop_assert_eq!(verify(Some(&header), &body, &wrong, ts, 300), Err(SignatureError::NoMatch));
+                }
+                // Any changed byte fails.
+                if !body.is_empty() {
+                    let mut changed = body.clone();
+                    let i = flip.index(changed.len());
+                    changed[i] ^= 0x01;
+                    prop_assert_eq!(verify(Some(&header), &changed, &secrets, ts, 300), Err(SignatureError::NoMatch));
+                }
+                // A different timestamp in the header fails (the signature covers it).
+                let moved = header.replacen(&format!("t={ts}"), &format!("t={}", ts + 1), 1);
+                prop_assert_eq!(verify(Some(&moved), &body, &secrets, ts, 300), Err(SignatureError::NoMatch));
+            }
+
+            /// The header parser never panics, whatever it is given.
+            #[test]
+            fn header_parser_never_panics(h in ".{0,200}") {
+                let _ = parse_header(&h);
+            }
+        }
+    }
 }

@@ -324,3 +324,110 @@ db_tests!(
     checkout_sessions_need_the_payment_method_on,
     landing_page_fulfills_and_speaks_the_shoppers_language
 );
+
+/// Company A's credentials never read or change company B's data, on every tenant-facing route.
+async fn tenant_isolation_matrix(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (secret_a, secret_b) = (new_secret(), new_secret());
+    let a = app.company_with_secret(&secret_a).await;
+    let b = app.company_with_secret(&secret_b).await;
+    let (key_a, key_b) = (api_key(&app, &a).await, api_key(&app, &b).await);
+    let (_, order_b) = merchant(
+        &app,
+        &key_b,
+        reqwest::Method::POST,
+        "/api/v1/orders",
+        Some(json!({"source": "src_b_only", "amount": 500, "currency": "eur"})),
+    )
+    .await;
+    let order_b = order_b["id"].as_str().unwrap().to_owned();
+    // Merchant API with A's key, aimed at B's objects.
+    let (s, _) = merchant(
+        &app,
+        &key_a,
+        reqwest::Method::GET,
+        &format!("/api/v1/orders/{order_b}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // B's source cannot be reused through A either (separate namespaces), and A sees none of B's orders.
+    let (s, _) = merchant(
+        &app,
+        &key_a,
+        reqwest::Method::POST,
+        "/api/v1/orders",
+        Some(json!({"source": "src_b_only", "amount": 500, "currency": "eur"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, b_again) = merchant(
+        &app,
+        &key_b,
+        reqwest::Method::GET,
+        &format!("/api/v1/orders/{order_b}"),
+        None,
+    )
+    .await;
+    assert_eq!(b_again["amount"], 500, "B's order unchanged");
+    // Intake: A's signing secret on B's callback URL is refused, and nothing is stored for B.
+    let ev = paygate_testkit::event(
+        "payment_intent.succeeded",
+        json!({"id": "pi_iso", "object": "payment_intent", "status": "succeeded"}),
+    );
+    let (s, body) = app.deliver(&b, &secret_a, &ev).await;
+    assert_eq!(
+        (s, body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("signature_invalid"))
+    );
+    assert_eq!(app.inbox_count(&b).await, 0);
+    // Admin routes scoped by company never serve another company's object.
+    assert_eq!(app.deliver(&a, &secret_a, &ev).await.0, StatusCode::OK);
+    let (s, _) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{b}/events/{}",
+            ev["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .admin_get(&format!("/admin/v1/companies/{a}/orders/{order_b}"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, pa) = app
+        .admin_get(&format!("/admin/v1/companies/{a}/profiles"))
+        .await;
+    let pid_a = pa["data"][0]["id"].as_str().unwrap();
+    for (m, p) in [
+        (
+            reqwest::Method::GET,
+            format!("/admin/v1/companies/{b}/profiles/{pid_a}"),
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/admin/v1/companies/{b}/profiles/{pid_a}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/admin/v1/companies/{b}/profiles/{pid_a}"),
+        ),
+    ] {
+        let body = if m == reqwest::Method::PATCH {
+            Some(json!({"name": "hijack"}))
+        } else {
+            None
+        };
+        let (s, e) = app.admin(m.clone(), &p, body).await;
+        assert_eq!(
+            (s, e["error"]["code"].clone()),
+            (StatusCode::NOT_FOUND, json!("profile_not_found")),
+            "{m} {p}"
+        );
+    }
+    let (_, still) = app
+        .admin_get(&format!("/admin/v1/companies/{a}/profiles/{pid_a}"))
+        .await;
+    assert_ne!(still["name"], "hijack");
+}
+
+db_tests!(tenant_isolation_matrix);
