@@ -39,7 +39,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/companies/{company_id}/disputes/{id}",
         web::get().to(get_dispute),
     )
-    .route("/companies/{company_id}/orders", web::get().to(list_orders))
     .route(
         "/companies/{company_id}/orders/{id}",
         web::get().to(get_order),
@@ -327,29 +326,6 @@ pub async fn order_out(
             "price": li.price_id, "product": li.product_id,
         })).collect::<Vec<_>>(),
     }))
-}
-
-async fn list_orders(
-    state: web::Data<AdminState>,
-    _op: OperatorPrincipal,
-    path: web::Path<String>,
-    q: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let company = state.tenants.company(&path).await?;
-    let limit = page_limit(q.limit);
-    let mut sel = order::Entity::find()
-        .filter(order::Column::CompanyPk.eq(company.id))
-        .order_by_desc(order::Column::CreatedAt)
-        .limit(limit);
-    if let Some(s) = &q.status {
-        sel = sel.filter(order::Column::Status.eq(s.as_str()));
-    }
-    let rows = sel.all(&state.db).await?;
-    let data: Vec<Value> = rows
-        .iter()
-        .map(|m| json!({"id": m.id, "status": m.status, "kind": m.kind, "amount": m.amount, "currency": m.currency, "checkout_session": m.checkout_session_id, "disputed": m.disputed, "created_at": rfc3339_ms(m.created_at)}))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"data": data, "has_more": false})))
 }
 
 async fn get_order(

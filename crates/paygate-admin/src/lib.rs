@@ -8,6 +8,7 @@ pub mod domain;
 pub mod events;
 pub mod merchant;
 pub mod operators;
+pub mod orders;
 pub mod profiles;
 pub mod reconcile;
 pub mod shopper;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(operators::configure)
             .configure(companies::configure)
             .configure(profiles::configure)
+            .configure(orders::configure)
             .configure(domain::configure)
             .configure(events::configure)
             .configure(reconcile::configure),

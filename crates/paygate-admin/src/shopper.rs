@@ -3,21 +3,31 @@
 //!
 //! Policy: the page never fails because fulfillment could not finish (Stripe slow, another
 //! replica holding the claim): it shows the order's state, and the webhook completes the rest.
-//! Every value put into the page is HTML-escaped; the page has no inline script.
+//! Pages are askama templates (`frontend-templates/shopper/`, auto-escaped, compiled in); the
+//! page has no inline script and is served under a strict CSP. A session id Paygate has never
+//! seen is recorded only if Stripe knows it; one Stripe does not know gets a 404 page and
+//! changes nothing.
 
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use paygate_db::entities::{checkout_session, order};
-use paygate_router::fulfillment::fulfill_checkout;
+use paygate_router::fulfillment::{FulfillOutcome, fulfill_checkout};
 use paygate_web::ApiError;
 
 use crate::AdminState;
 
-const TEMPLATE: &str = include_str!("../../../frontend-templates/shopper/return.html");
+/// How long the landing page waits for fulfillment before it shows the order's state anyway.
+const LANDING_FULFILLMENT_TIMEOUT: Duration = Duration::from_secs(8);
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 const STATUS_JS: &str = include_str!("../../../frontend-templates/static/checkout-status.js");
 const CSS: &str = include_str!("../../../frontend-templates/static/paygate.css");
 
@@ -44,22 +54,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .body(CSS)
             }),
         );
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// The shopper's language from `Accept-Language`: Italian, German or English.
@@ -124,18 +118,101 @@ fn final_message(lang: &str) -> &'static str {
     }
 }
 
-fn labels(lang: &str) -> (&'static str, &'static str, &'static str) {
+/// The page's fixed texts in one language.
+struct Texts {
+    title: &'static str,
+    order: &'static str,
+    back: &'static str,
+    unknown_title: &'static str,
+    unknown: &'static str,
+}
+
+fn texts(lang: &str) -> Texts {
     match lang {
-        "it" => ("Il tuo ordine", "Ordine", "Torna al negozio"),
-        "de" => ("Ihre Bestellung", "Bestellung", "Zurück zum Shop"),
-        _ => ("Your order", "Order", "Back to the shop"),
+        "it" => Texts {
+            title: "Il tuo ordine",
+            order: "Ordine",
+            back: "Torna al negozio",
+            unknown_title: "Sessione non trovata",
+            unknown: "Non troviamo questa sessione di pagamento.",
+        },
+        "de" => Texts {
+            title: "Ihre Bestellung",
+            order: "Bestellung",
+            back: "Zurück zum Shop",
+            unknown_title: "Sitzung nicht gefunden",
+            unknown: "Diese Bezahlsitzung wurde nicht gefunden.",
+        },
+        _ => Texts {
+            title: "Your order",
+            order: "Order",
+            back: "Back to the shop",
+            unknown_title: "Session not found",
+            unknown: "We cannot find this checkout session.",
+        },
     }
+}
+
+/// `shopper/return.html`.
+#[derive(Template)]
+#[template(path = "shopper/return.html")]
+struct ReturnPage<'a> {
+    lang: &'a str,
+    title: &'a str,
+    state: &'a str,
+    status_url: &'a str,
+    final_message: &'a str,
+    message: &'a str,
+    order_label: &'a str,
+    order_id: Option<&'a str>,
+    back: &'a str,
+    return_url: Option<&'a str>,
+}
+
+/// `shopper/unknown.html`.
+#[derive(Template)]
+#[template(path = "shopper/unknown.html")]
+struct UnknownPage<'a> {
+    lang: &'a str,
+    title: &'a str,
+    message: &'a str,
+}
+
+fn html(status: StatusCode, lang: &str, page: &impl Template) -> Result<HttpResponse, ApiError> {
+    let body = page.render().map_err(ApiError::internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", CSP))
+        .insert_header(("Content-Language", lang.to_owned()))
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(body))
+}
+
+/// Whether `s` looks like a Checkout Session id (`cs_` and Stripe's id alphabet).
+fn valid_session_id(s: &str) -> bool {
+    s.len() > 3
+        && s.len() <= 255
+        && s.starts_with("cs_")
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// `?session_id=cs_…`.
 #[derive(Debug, Deserialize)]
 pub struct ReturnQuery {
     session_id: Option<String>,
+}
+
+/// The status the landing page polls.
+#[derive(Debug, Serialize)]
+pub struct SessionStatusOut {
+    order_id: String,
+    status: String,
+    /// `confirmed`, `pending` or `failed`.
+    state: &'static str,
+    /// Seed 004's message for the state, in the shopper's language.
+    message: &'static str,
 }
 
 async fn find(
@@ -152,6 +229,7 @@ async fn find(
         return Ok(None);
     };
     let o = order::Entity::find_by_id(s.order_id.clone())
+        .filter(order::Column::CompanyPk.eq(company_pk))
         .one(&state.db)
         .await?;
     Ok(o.map(|o| (s, o)))
@@ -167,14 +245,16 @@ async fn landing(
     let session_id = q
         .session_id
         .as_deref()
-        .filter(|s| s.starts_with("cs_") && s.len() < 256)
+        .filter(|s| valid_session_id(s))
         .ok_or_else(|| {
             ApiError::bad_request("invalid_session_id", "session_id=cs_… is required")
         })?;
+    let lang = language(&req);
+    let t = texts(lang);
     let livemode = company.environment == "live" || session_id.starts_with("cs_live_");
     // Fulfill now if the payment is through; whatever happens, show the order's state.
     let attempt = tokio::time::timeout(
-        Duration::from_secs(8),
+        LANDING_FULFILLMENT_TIMEOUT,
         fulfill_checkout(
             &state.db,
             &state.tenants,
@@ -186,51 +266,54 @@ async fn landing(
         ),
     )
     .await;
-    if let Ok(Err(e)) = &attempt {
-        tracing::warn!(company_id = %company.company_id, session_id, error = %paygate_web::error_chain(e), "landing-page fulfillment did not complete");
+    match &attempt {
+        Ok(Ok(FulfillOutcome::Unknown)) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                lang,
+                &UnknownPage {
+                    lang,
+                    title: t.unknown_title,
+                    message: t.unknown,
+                },
+            );
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(company_id = %company.company_id, session_id, error = %paygate_web::error_chain(e), "landing-page fulfillment did not complete");
+        }
+        Err(_) => {
+            tracing::warn!(company_id = %company.company_id, session_id, "landing-page fulfillment timed out");
+        }
     }
-    let lang = language(&req);
-    let (title, order_label, back) = labels(lang);
     let found = find(&state, company.id, session_id).await?;
     let (status, order_id, return_url) = match &found {
-        Some((_, o)) => (o.status.clone(), o.id.clone(), o.return_url.clone()),
-        None => ("open".to_owned(), String::new(), None),
+        Some((_, o)) => (o.status.as_str(), Some(o.id.as_str()), o.return_url.as_deref()),
+        None => ("open", None, None),
     };
-    let st = state_of(&status);
-    let back_link = match return_url {
-        Some(u) => format!(
-            "<a class=\"button\" href=\"{}\">{}</a>",
-            escape_html(&u),
-            escape_html(back)
-        ),
-        None => String::new(),
-    };
+    let st = state_of(status);
     let status_url = format!(
         "/checkout/{}/sessions/{}/status",
         company.company_id, session_id
     );
-    let mut html = TEMPLATE.to_owned();
-    for (k, v) in [
-        ("lang", escape_html(lang)),
-        ("title", escape_html(title)),
-        ("state", escape_html(st)),
-        ("status_url", escape_html(&status_url)),
-        ("final_message", escape_html(final_message(lang))),
-        ("message", escape_html(message(lang, st))),
-        ("order_label", escape_html(order_label)),
-        ("order_id", escape_html(&order_id)),
-        ("back_link", back_link),
-    ] {
-        html = html.replace(&format!("{{{{{k}}}}}"), &v);
-    }
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'",
-        ))
-        .insert_header(("Content-Language", lang))
-        .body(html))
+    html(
+        StatusCode::OK,
+        lang,
+        &ReturnPage {
+            lang,
+            title: t.title,
+            state: st,
+            status_url: &status_url,
+            final_message: final_message(lang),
+            message: message(lang, st),
+            order_label: t.order,
+            order_id,
+            back: t.back,
+            // Only web links (the merchant API accepts nothing else; older rows are re-checked).
+            return_url: return_url
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        },
+    )
 }
 
 async fn status(
@@ -247,5 +330,12 @@ async fn status(
         })?;
     let lang = language(&req);
     let st = state_of(&o.status);
-    Ok(HttpResponse::Ok().json(serde_json::json!({"order_id": o.id, "status": o.status, "state": st, "message": message(lang, st)})))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(SessionStatusOut {
+            order_id: o.id,
+            status: o.status,
+            state: st,
+            message: message(lang, st),
+        }))
 }

@@ -1,11 +1,17 @@
 //! `fulfill_checkout` (seed 002): safe to run many times, concurrently, from the worker and from
 //! the shopper's landing page, on any number of replicas.
 //!
-//! Policy: the session row is claimed with a conditional update (`none` → `claimed`, or a
-//! `claimed` whose lease expired), so one caller at a time does the work; the fulfillment itself
-//! is one transaction whose `fulfillments` row is unique per session, so a second fulfillment
-//! cannot be recorded even if two claims ever overlapped. Only a session whose `payment_status`
-//! is not `unpaid` is fulfilled. A crash in the middle leaves the claim to expire.
+//! Policy:
+//! - The session row is claimed with a conditional update (`none` → `claimed`, or a `claimed`
+//!   whose lease expired), so one caller at a time does the work; the fulfillment itself is one
+//!   transaction whose `fulfillments` row is unique per session, so a second fulfillment cannot
+//!   be recorded even if two claims ever overlapped. Exactly one fulfillment per session, ever.
+//! - Only a session whose `payment_status` is not `unpaid` is fulfilled; an unpaid one releases
+//!   its claim and its order awaits payment.
+//! - A crash in the middle leaves the claim to expire (claimable again), and a crash between
+//!   creating a session's order and its session row leaves an order the next caller adopts.
+//! - A session Paygate has never seen is recorded only once Stripe confirms it exists, so a
+//!   landing page called with a made-up id writes nothing.
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -14,8 +20,8 @@ use sea_orm::{
 };
 
 use paygate_db::entities::{checkout_session, fulfillment, line_item, order};
-use paygate_db::{is_unique_violation, new_id, now_ms};
-use paygate_stripe::StripeClient;
+use paygate_db::{new_id, now_ms};
+use paygate_stripe::{CheckoutSession, StripeClient};
 use paygate_tenant::TenantService;
 
 use crate::handlers::HandlerError;
@@ -35,77 +41,130 @@ pub enum FulfillOutcome {
     InProgress,
     /// Stripe says the payment has not arrived yet (delayed methods): the order awaits payment.
     Unpaid,
+    /// Paygate has no such session and Stripe does not know it either: nothing was recorded.
+    Unknown,
 }
 
-/// The session row, created (with its order) when Paygate has not seen the session before.
+async fn find_session<C: ConnectionTrait>(
+    db: &C,
+    company_pk: i64,
+    session_id: &str,
+) -> Result<Option<checkout_session::Model>, HandlerError> {
+    Ok(checkout_session::Entity::find()
+        .filter(checkout_session::Column::CompanyPk.eq(company_pk))
+        .filter(checkout_session::Column::SessionId.eq(session_id))
+        .one(db)
+        .await?)
+}
+
+async fn find_session_order<C: ConnectionTrait>(
+    db: &C,
+    company_pk: i64,
+    session_id: &str,
+) -> Result<Option<order::Model>, HandlerError> {
+    Ok(order::Entity::find()
+        .filter(order::Column::CompanyPk.eq(company_pk))
+        .filter(order::Column::CheckoutSessionId.eq(session_id))
+        .one(db)
+        .await?)
+}
+
+/// The session row, created (with its order, `kind` `checkout`, status `open`) when Paygate has
+/// not seen the session before. Safe under concurrency: both inserts are insert-or-ignore on
+/// their unique rule (`uq_orders_company_checkout_session`,
+/// `uq_checkout_sessions_company_session`) and the winners are read back, so every caller ends
+/// up with the same row and the same order. An order left without its session row (a crash
+/// between the two inserts) is adopted.
 pub async fn ensure_session<C: ConnectionTrait>(
     db: &C,
     company_pk: i64,
     session_id: &str,
     livemode: bool,
 ) -> Result<checkout_session::Model, HandlerError> {
-    for _ in 0..3 {
-        if let Some(s) = checkout_session::Entity::find()
-            .filter(checkout_session::Column::CompanyPk.eq(company_pk))
-            .filter(checkout_session::Column::SessionId.eq(session_id))
-            .one(db)
-            .await?
-        {
-            return Ok(s);
-        }
-        let now = now_ms();
-        let order_id = new_id("ord");
-        let order_row = order::ActiveModel {
-            id: Set(order_id.clone()),
-            company_pk: Set(company_pk),
-            livemode: Set(livemode),
-            kind: Set("checkout".into()),
-            status: Set("open".into()),
-            checkout_session_id: Set(Some(session_id.to_owned())),
-            metadata: Set("{}".into()),
-            disputed: Set(false),
-            status_created: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        if let Err(e) = order::Entity::insert(order_row)
-            .exec_without_returning(db)
-            .await
-        {
-            if is_unique_violation(&e) {
-                continue; // another caller created the order for this session
-            }
-            return Err(e.into());
-        }
-        let row = checkout_session::ActiveModel {
-            company_pk: Set(company_pk),
-            session_id: Set(session_id.to_owned()),
-            order_id: Set(order_id),
-            livemode: Set(livemode),
-            fulfillment_status: Set("none".into()),
-            state_created: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        if let Err(e) = checkout_session::Entity::insert(row)
-            .exec_without_returning(db)
-            .await
-            && !is_unique_violation(&e)
-        {
-            return Err(e.into());
-        }
+    if let Some(s) = find_session(db, company_pk, session_id).await? {
+        return Ok(s);
     }
-    checkout_session::Entity::find()
-        .filter(checkout_session::Column::CompanyPk.eq(company_pk))
-        .filter(checkout_session::Column::SessionId.eq(session_id))
-        .one(db)
+    let now = now_ms();
+    let order_id = match find_session_order(db, company_pk, session_id).await? {
+        Some(o) => o.id,
+        None => {
+            order::Entity::insert(order::ActiveModel {
+                id: Set(new_id("ord")),
+                company_pk: Set(company_pk),
+                livemode: Set(livemode),
+                kind: Set("checkout".into()),
+                status: Set("open".into()),
+                checkout_session_id: Set(Some(session_id.to_owned())),
+                metadata: Set("{}".into()),
+                disputed: Set(false),
+                status_created: Set(0),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::columns([order::Column::CompanyPk, order::Column::CheckoutSessionId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+            find_session_order(db, company_pk, session_id)
+                .await?
+                .ok_or_else(|| {
+                    HandlerError::Other("the order of a checkout session could not be created".into())
+                })?
+                .id
+        }
+    };
+    checkout_session::Entity::insert(checkout_session::ActiveModel {
+        company_pk: Set(company_pk),
+        session_id: Set(session_id.to_owned()),
+        order_id: Set(order_id),
+        livemode: Set(livemode),
+        fulfillment_status: Set("none".into()),
+        state_created: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            checkout_session::Column::CompanyPk,
+            checkout_session::Column::SessionId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    find_session(db, company_pk, session_id)
         .await?
         .ok_or_else(|| HandlerError::Other("checkout session row could not be created".into()))
 }
 
-async fn release(db: &DatabaseConnection, row_id: i64) -> Result<(), HandlerError> {
+/// The session from Stripe with every line item, read with the active profile of its mode.
+async fn retrieve(
+    tenants: &TenantService,
+    stripe: &StripeClient,
+    company_pk: i64,
+    livemode: bool,
+    session_id: &str,
+) -> Result<CheckoutSession, HandlerError> {
+    let mode = if livemode { "live" } else { "test" };
+    let profile = tenants
+        .active_profile_for(company_pk, mode)
+        .await?
+        .ok_or_else(|| {
+            HandlerError::Other(format!("no active {mode} profile to read the session with"))
+        })?;
+    Ok(stripe
+        .retrieve_checkout_session(&profile.secret_key, session_id)
+        .await?)
+}
+
+/// Gives a claim back (only our own: a claim that expired and was taken over is left alone).
+async fn release(db: &DatabaseConnection, row_id: i64, claim_until: i64) -> Result<(), HandlerError> {
     checkout_session::Entity::update_many()
         .col_expr(
             checkout_session::Column::FulfillmentStatus,
@@ -117,12 +176,15 @@ async fn release(db: &DatabaseConnection, row_id: i64) -> Result<(), HandlerErro
         )
         .filter(checkout_session::Column::Id.eq(row_id))
         .filter(checkout_session::Column::FulfillmentStatus.eq("claimed"))
+        .filter(checkout_session::Column::ClaimUntil.eq(claim_until))
         .exec(db)
         .await?;
     Ok(())
 }
 
-/// Fulfills a Checkout Session exactly once. `by` says who called (`worker` or `landing`).
+/// Fulfills a Checkout Session exactly once. `by` says who called (`worker` or `landing`) and is
+/// recorded on the fulfillment. `livemode` picks the profile (test or live) that reads the
+/// session from Stripe when Paygate has not recorded it yet.
 pub async fn fulfill_checkout(
     db: &DatabaseConnection,
     tenants: &TenantService,
@@ -132,11 +194,28 @@ pub async fn fulfill_checkout(
     livemode: bool,
     by: &str,
 ) -> Result<FulfillOutcome, HandlerError> {
-    let row = ensure_session(db, company_pk, session_id, livemode).await?;
+    let mut prefetched = None;
+    let row = match find_session(db, company_pk, session_id).await? {
+        Some(row) => row,
+        None => {
+            // Never seen: record it only if Stripe knows it. The state read here is safe to use
+            // after the claim below: a session's payment only moves from unpaid to paid, and its
+            // line items are fixed once the shopper completed it.
+            match retrieve(tenants, stripe, company_pk, livemode, session_id).await {
+                Ok(s) => prefetched = Some(s),
+                Err(HandlerError::Stripe(e)) if e.status() == Some(404) => {
+                    return Ok(FulfillOutcome::Unknown);
+                }
+                Err(e) => return Err(e),
+            }
+            ensure_session(db, company_pk, session_id, livemode).await?
+        }
+    };
     if row.fulfillment_status == "fulfilled" {
         return Ok(FulfillOutcome::AlreadyFulfilled);
     }
     let now = now_ms();
+    let claim_until = now + CLAIM_LEASE_MS;
     let claimed = checkout_session::Entity::update_many()
         .col_expr(
             checkout_session::Column::FulfillmentStatus,
@@ -144,7 +223,7 @@ pub async fn fulfill_checkout(
         )
         .col_expr(
             checkout_session::Column::ClaimUntil,
-            Expr::value(now + CLAIM_LEASE_MS),
+            Expr::value(claim_until),
         )
         .filter(checkout_session::Column::Id.eq(row.id))
         .filter(
@@ -166,34 +245,36 @@ pub async fn fulfill_checkout(
             _ => FulfillOutcome::InProgress,
         });
     }
-    let mode = if row.livemode { "live" } else { "test" };
-    let result = async {
-        let profile = tenants
-            .active_profile_for(company_pk, mode)
-            .await?
-            .ok_or_else(|| {
-                HandlerError::Other(format!("no active {mode} profile to read the session with"))
-            })?;
-        Ok::<_, HandlerError>(
-            stripe
-                .retrieve_checkout_session(&profile.secret_key, session_id)
-                .await?,
-        )
-    }
-    .await;
-    let session = match result {
-        Ok(s) => s,
-        Err(e) => {
-            release(db, row.id).await?;
-            return Err(e);
-        }
+    let session = match prefetched {
+        Some(s) => s,
+        None => match retrieve(tenants, stripe, company_pk, row.livemode, session_id).await {
+            Ok(s) => s,
+            Err(e) => {
+                release(db, row.id, claim_until).await?;
+                return Err(e);
+            }
+        },
     };
     if session.payment_status == "unpaid" {
-        release(db, row.id).await?;
+        release(db, row.id, claim_until).await?;
         orders::advance(db, company_pk, &row.order_id, "awaiting_payment", 0).await?;
         return Ok(FulfillOutcome::Unpaid);
     }
+    record(db, company_pk, &row, &session, by).await
+}
+
+/// Records the fulfillment in one transaction: line items, the `fulfillments` row, the session
+/// `fulfilled`, the order `fulfilled` with its amounts and customer.
+async fn record(
+    db: &DatabaseConnection,
+    company_pk: i64,
+    row: &checkout_session::Model,
+    session: &CheckoutSession,
+    by: &str,
+) -> Result<FulfillOutcome, HandlerError> {
+    let session_id = row.session_id.as_str();
     let email = session.email().map(str::to_owned);
+    let now = now_ms();
     let txn = db.begin().await?;
     for li in &session.line_items {
         line_item::Entity::insert(line_item::ActiveModel {
@@ -229,9 +310,9 @@ pub async fn fulfill_checkout(
         amount_total: Set(session.amount_total),
         currency: Set(session.currency.clone()),
         customer_email: Set(email.clone()),
-        line_item_count: Set(session.line_items.len() as i32),
+        line_item_count: Set(i32::try_from(session.line_items.len()).unwrap_or(i32::MAX)),
         fulfilled_by: Set(by.to_owned()),
-        fulfilled_at: Set(now_ms()),
+        fulfilled_at: Set(now),
         ..Default::default()
     })
     .on_conflict(
@@ -244,12 +325,11 @@ pub async fn fulfill_checkout(
     )
     .exec_without_returning(&txn)
     .await?;
-    checkout_session::Entity::update_many()
+    let mut cs = checkout_session::Entity::update_many()
         .col_expr(
             checkout_session::Column::FulfillmentStatus,
             Expr::value("fulfilled"),
         )
-        .col_expr(checkout_session::Column::FulfilledAt, Expr::value(now_ms()))
         .col_expr(
             checkout_session::Column::ClaimUntil,
             Expr::value(Option::<i64>::None),
@@ -270,17 +350,34 @@ pub async fn fulfill_checkout(
             checkout_session::Column::CustomerEmail,
             Expr::value(email.clone()),
         )
-        .filter(checkout_session::Column::Id.eq(row.id))
+        .col_expr(checkout_session::Column::UpdatedAt, Expr::value(now));
+    if inserted > 0 {
+        cs = cs.col_expr(checkout_session::Column::FulfilledAt, Expr::value(now));
+    }
+    if let Some(pi) = &session.payment_intent {
+        cs = cs.col_expr(
+            checkout_session::Column::PaymentIntentId,
+            Expr::value(pi.clone()),
+        );
+    }
+    cs.filter(checkout_session::Column::Id.eq(row.id))
         .exec(&txn)
         .await?;
-    order::Entity::update_many()
+    let mut o = order::Entity::update_many()
         .col_expr(order::Column::Amount, Expr::value(session.amount_total))
         .col_expr(
             order::Column::Currency,
             Expr::value(session.currency.clone()),
         )
-        .col_expr(order::Column::CustomerEmail, Expr::value(email))
-        .filter(order::Column::Id.eq(row.order_id.clone()))
+        .col_expr(order::Column::CustomerEmail, Expr::value(email));
+    if let Some(pi) = &session.payment_intent {
+        o = o.col_expr(order::Column::PaymentIntentId, Expr::value(pi.clone()));
+    }
+    if let Some(r) = &session.client_reference_id {
+        o = o.col_expr(order::Column::ClientReferenceId, Expr::value(r.clone()));
+    }
+    o.filter(order::Column::Id.eq(row.order_id.clone()))
+        .filter(order::Column::CompanyPk.eq(company_pk))
         .exec(&txn)
         .await?;
     orders::advance(&txn, company_pk, &row.order_id, "fulfilled", 0).await?;

@@ -1,5 +1,12 @@
 //! `checkout.session.*`: the session and its order; paid sessions are fulfilled, delayed ones
 //! await payment, failed and expired ones say so.
+//!
+//! Policy: every event first records what it says about the session (only if it is not older
+//! than what is stored, by the event's `created`) and the facts about the order that never go
+//! stale (payment intent, customer e-mail, amounts, reference, metadata of a session not created
+//! through Paygate); the order's status then moves forward only (`orders::advance`), so repeated
+//! and out-of-order events converge. Fulfillment goes through `fulfill_checkout`, exactly once;
+//! while another caller holds its claim the event is retried, so the webhook always completes it.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -74,8 +81,26 @@ pub async fn handle<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResul
         q = q.col_expr(order::Column::ClientReferenceId, Expr::value(r));
     }
     q.filter(order::Column::Id.eq(row.order_id.clone()))
+        .filter(order::Column::CompanyPk.eq(ctx.company_pk))
         .exec(ctx.db)
         .await?;
+    // The session's metadata, for an order whose merchant did not give any through Paygate.
+    if let Some(m) = o["metadata"].as_object() {
+        let mut m = m.clone();
+        m.remove("paygate_order_id");
+        if !m.is_empty() {
+            order::Entity::update_many()
+                .col_expr(
+                    order::Column::Metadata,
+                    Expr::value(serde_json::Value::Object(m).to_string()),
+                )
+                .filter(order::Column::Id.eq(row.order_id.clone()))
+                .filter(order::Column::CompanyPk.eq(ctx.company_pk))
+                .filter(order::Column::Metadata.eq("{}"))
+                .exec(ctx.db)
+                .await?;
+        }
+    }
 
     let created = ctx.event.created;
     let fulfill = || async {
