@@ -16,6 +16,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_tenant_tables;
 mod m20261122_000002_create_inbox;
 mod m20261122_000003_create_payment_domain;
+mod m20261122_000004_index_orders_charge;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_tenant_tables::Migration),
             Box::new(m20261122_000002_create_inbox::Migration),
             Box::new(m20261122_000003_create_payment_domain::Migration),
+            Box::new(m20261122_000004_index_orders_charge::Migration),
         ]
     }
 }

@@ -1,8 +1,17 @@
 //! Operators' views of a company's payment domain, and event replay.
+//!
+//! Policy: every query filters by the company named in the path (another company's objects are
+//! "not found"); objects are addressed by their Stripe ids; lists page with an opaque cursor;
+//! wire types (`XxxOut`) are built from entities, never the entities themselves. Replay makes a
+//! stored event due again; the handlers being idempotent, a replay of an applied event changes
+//! nothing.
 
 use actix_web::{HttpResponse, web};
+use base64::Engine as _;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Deserialize;
+use sea_orm::{Condition, Order};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use paygate_db::entities::{
@@ -78,37 +87,201 @@ fn nf(what: &'static str) -> ApiError {
 }
 
 /// A payment intent on the wire.
-pub fn payment_intent_out(m: &payment_intent::Model) -> Value {
-    json!({
-        "id": m.stripe_id, "object": "payment_intent", "livemode": m.livemode, "status": m.status,
-        "amount": m.amount, "amount_capturable": m.amount_capturable, "amount_received": m.amount_received,
-        "currency": m.currency, "customer": m.customer,
-        "last_payment_error": m.last_payment_error.as_deref().and_then(|e| serde_json::from_str::<Value>(e).ok()),
-        "cancellation_reason": m.cancellation_reason, "disputed": m.disputed,
-        "state_created": rfc3339_s(m.state_created), "updated_at": rfc3339_ms(m.updated_at),
-    })
+#[derive(Debug, Serialize)]
+pub struct PaymentIntentOut {
+    pub id: String,
+    pub object: &'static str,
+    pub livemode: bool,
+    pub status: String,
+    pub amount: i64,
+    pub amount_capturable: i64,
+    pub amount_received: i64,
+    pub currency: String,
+    pub customer: Option<String>,
+    /// `{"code","decline_code","message","type"}` of the last failed attempt.
+    pub last_payment_error: Option<Value>,
+    pub cancellation_reason: Option<String>,
+    pub disputed: bool,
+    /// The `created` of the event whose state this is.
+    pub state_created: String,
+    pub updated_at: String,
+}
+
+/// A payment intent on the wire.
+pub fn payment_intent_out(m: &payment_intent::Model) -> PaymentIntentOut {
+    PaymentIntentOut {
+        id: m.stripe_id.clone(),
+        object: "payment_intent",
+        livemode: m.livemode,
+        status: m.status.clone(),
+        amount: m.amount,
+        amount_capturable: m.amount_capturable,
+        amount_received: m.amount_received,
+        currency: m.currency.clone(),
+        customer: m.customer.clone(),
+        last_payment_error: m
+            .last_payment_error
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<Value>(e).ok()),
+        cancellation_reason: m.cancellation_reason.clone(),
+        disputed: m.disputed,
+        state_created: rfc3339_s(m.state_created),
+        updated_at: rfc3339_ms(m.updated_at),
+    }
 }
 
 /// A charge on the wire.
-pub fn charge_out(m: &charge::Model) -> Value {
-    json!({
-        "id": m.stripe_id, "object": "charge", "livemode": m.livemode, "status": m.status, "amount": m.amount,
-        "amount_refunded": m.amount_refunded, "refunded": m.refunded, "currency": m.currency,
-        "payment_intent": m.payment_intent_id, "source": m.source_id, "failure_code": m.failure_code,
-        "failure_message": m.failure_message, "disputed": m.disputed, "updated_at": rfc3339_ms(m.updated_at),
-    })
+#[derive(Debug, Serialize)]
+pub struct ChargeOut {
+    pub id: String,
+    pub object: &'static str,
+    pub livemode: bool,
+    pub status: String,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub refunded: bool,
+    pub currency: String,
+    pub payment_intent: Option<String>,
+    pub source: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub disputed: bool,
+    pub state_created: String,
+    pub updated_at: String,
+}
+
+/// A charge on the wire.
+pub fn charge_out(m: &charge::Model) -> ChargeOut {
+    ChargeOut {
+        id: m.stripe_id.clone(),
+        object: "charge",
+        livemode: m.livemode,
+        status: m.status.clone(),
+        amount: m.amount,
+        amount_refunded: m.amount_refunded,
+        refunded: m.refunded,
+        currency: m.currency.clone(),
+        payment_intent: m.payment_intent_id.clone(),
+        source: m.source_id.clone(),
+        failure_code: m.failure_code.clone(),
+        failure_message: m.failure_message.clone(),
+        disputed: m.disputed,
+        state_created: rfc3339_s(m.state_created),
+        updated_at: rfc3339_ms(m.updated_at),
+    }
+}
+
+/// Dispute statuses that wait for the merchant's evidence.
+const NEEDS_RESPONSE: [&str; 2] = ["needs_response", "warning_needs_response"];
+
+/// A dispute on the wire.
+#[derive(Debug, Serialize)]
+pub struct DisputeOut {
+    pub id: String,
+    pub object: &'static str,
+    pub livemode: bool,
+    pub status: String,
+    pub reason: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub charge: Option<String>,
+    pub payment_intent: Option<String>,
+    pub evidence_due_by: Option<String>,
+    /// Money taken from the balance for the dispute (positive).
+    pub funds_withdrawn: i64,
+    /// Money given back when the dispute was won.
+    pub funds_reinstated: i64,
+    /// Whether Stripe waits for the merchant's evidence.
+    pub needs_response: bool,
+    pub state_created: String,
+    pub updated_at: String,
 }
 
 /// A dispute on the wire.
-pub fn dispute_out(m: &dispute::Model) -> Value {
-    json!({
-        "id": m.stripe_id, "object": "dispute", "livemode": m.livemode, "status": m.status, "reason": m.reason,
-        "amount": m.amount, "currency": m.currency, "charge": m.charge_id, "payment_intent": m.payment_intent_id,
-        "evidence_due_by": m.evidence_due_by.map(rfc3339_s), "funds_withdrawn": m.funds_withdrawn,
-        "funds_reinstated": m.funds_reinstated,
-        "needs_response": matches!(m.status.as_str(), "needs_response" | "warning_needs_response"),
-        "updated_at": rfc3339_ms(m.updated_at),
-    })
+pub fn dispute_out(m: &dispute::Model) -> DisputeOut {
+    DisputeOut {
+        id: m.stripe_id.clone(),
+        object: "dispute",
+        livemode: m.livemode,
+        status: m.status.clone(),
+        reason: m.reason.clone(),
+        amount: m.amount,
+        currency: m.currency.clone(),
+        charge: m.charge_id.clone(),
+        payment_intent: m.payment_intent_id.clone(),
+        evidence_due_by: m.evidence_due_by.map(rfc3339_s),
+        funds_withdrawn: m.funds_withdrawn,
+        funds_reinstated: m.funds_reinstated,
+        needs_response: NEEDS_RESPONSE.contains(&m.status.as_str()),
+        state_created: rfc3339_s(m.state_created),
+        updated_at: rfc3339_ms(m.updated_at),
+    }
+}
+
+/// A connected Stripe account as the last `account.updated` left it.
+#[derive(Debug, Serialize)]
+pub struct StripeAccountOut {
+    pub id: String,
+    pub livemode: bool,
+    pub charges_enabled: bool,
+    pub payouts_enabled: bool,
+    pub details_submitted: bool,
+    pub requirements: RequirementsOut,
+    pub state_created: String,
+    pub updated_at: String,
+}
+
+/// What Stripe still needs from an account.
+#[derive(Debug, Serialize)]
+pub struct RequirementsOut {
+    pub currently_due: Vec<String>,
+    pub disabled_reason: Option<String>,
+}
+
+impl From<&stripe_account::Model> for StripeAccountOut {
+    fn from(a: &stripe_account::Model) -> Self {
+        Self {
+            id: a.account_id.clone(),
+            livemode: a.livemode,
+            charges_enabled: a.charges_enabled,
+            payouts_enabled: a.payouts_enabled,
+            details_submitted: a.details_submitted,
+            requirements: RequirementsOut {
+                currently_due: serde_json::from_str(&a.currently_due).unwrap_or_default(),
+                disabled_reason: a.disabled_reason.clone(),
+            },
+            state_created: rfc3339_s(a.state_created),
+            updated_at: rfc3339_ms(a.updated_at),
+        }
+    }
+}
+
+/// A card payment method's latest details.
+#[derive(Debug, Serialize)]
+pub struct PaymentMethodOut {
+    pub id: String,
+    pub customer: Option<String>,
+    pub card: CardOut,
+    pub updated_at: String,
+}
+
+/// Card details.
+#[derive(Debug, Serialize)]
+pub struct CardOut {
+    pub brand: Option<String>,
+    pub last4: Option<String>,
+    pub exp_month: Option<i32>,
+    pub exp_year: Option<i32>,
+}
+
+/// An Issuing card or cardholder's latest status.
+#[derive(Debug, Serialize)]
+pub struct IssuingObjectOut {
+    pub id: String,
+    /// `card` or `cardholder`.
+    pub kind: String,
+    pub status: Option<String>,
+    pub updated_at: String,
 }
 
 async fn replay(
@@ -198,6 +371,43 @@ async fn get_charge(
     Ok(HttpResponse::Ok().json(charge_out(&m)))
 }
 
+/// Disputes are listed needing-response first (soonest due first), then the rest newest first:
+/// the sort key is (bucket, due-by or minus the id, id), and the cursor is the last key of a
+/// page. The statuses in the SQL below are constants, the cursor's parts parsed integers.
+const DISPUTE_BUCKET: &str =
+    "(CASE WHEN status IN ('needs_response', 'warning_needs_response') THEN 0 ELSE 1 END)";
+const DISPUTE_ORDER: &str = "(CASE WHEN status IN ('needs_response', 'warning_needs_response') \
+     THEN COALESCE(evidence_due_by, 9223372036854775807) ELSE -id END)";
+
+fn dispute_key(d: &dispute::Model) -> (i64, i64, i64) {
+    if NEEDS_RESPONSE.contains(&d.status.as_str()) {
+        (0, d.evidence_due_by.unwrap_or(i64::MAX), d.id)
+    } else {
+        (1, -d.id, d.id)
+    }
+}
+
+fn encode_dispute_cursor(d: &dispute::Model) -> String {
+    let (b, k, id) = dispute_key(d);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("d:{b}:{k}:{id}"))
+}
+
+fn decode_dispute_cursor(cursor: &str) -> Result<(i64, i64, i64), ApiError> {
+    let bad = || ApiError::bad_request("invalid_cursor", "the pagination cursor is not valid");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let s = String::from_utf8(bytes).map_err(|_| bad())?;
+    let mut parts = s.strip_prefix("d:").ok_or_else(bad)?.split(':');
+    let mut next =
+        || -> Result<i64, ApiError> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
+    let key = (next()?, next()?, next()?);
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(key)
+}
+
 async fn list_disputes(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
@@ -205,28 +415,42 @@ async fn list_disputes(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
-    let mut sel = dispute::Entity::find().filter(dispute::Column::CompanyPk.eq(company.id));
+    let limit = page_limit(q.limit);
+    let mut sel = dispute::Entity::find()
+        .filter(dispute::Column::CompanyPk.eq(company.id))
+        .order_by(Expr::cust(DISPUTE_BUCKET), Order::Asc)
+        .order_by(Expr::cust(DISPUTE_ORDER), Order::Asc)
+        .order_by(dispute::Column::Id, Order::Asc)
+        .limit(limit + 1);
     if let Some(s) = &q.status {
         sel = sel.filter(dispute::Column::Status.eq(s.as_str()));
     }
-    let mut rows = sel.limit(page_limit(q.limit)).all(&state.db).await?;
-    // The ones needing a response first, soonest due first; then the rest, newest first.
-    rows.sort_by_key(|d| {
-        let needs = matches!(
-            d.status.as_str(),
-            "needs_response" | "warning_needs_response"
+    if let Some(c) = &q.cursor {
+        let (b, k, id) = decode_dispute_cursor(c)?;
+        sel = sel.filter(
+            Condition::any()
+                .add(Expr::cust(format!("{DISPUTE_BUCKET} > {b}")))
+                .add(Expr::cust(format!(
+                    "{DISPUTE_BUCKET} = {b} AND {DISPUTE_ORDER} > {k}"
+                )))
+                .add(Expr::cust(format!(
+                    "{DISPUTE_BUCKET} = {b} AND {DISPUTE_ORDER} = {k} AND id > {id}"
+                ))),
         );
-        (
-            !needs,
-            if needs {
-                d.evidence_due_by.unwrap_or(i64::MAX)
-            } else {
-                -d.updated_at
-            },
-        )
-    });
-    Ok(HttpResponse::Ok()
-        .json(json!({"data": rows.iter().map(dispute_out).collect::<Vec<_>>(), "has_more": false})))
+    }
+    let mut rows = sel.all(&state.db).await?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if has_more {
+        rows.last().map(encode_dispute_cursor)
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(Page {
+        data: rows.iter().map(dispute_out).collect(),
+        has_more,
+        next_cursor,
+    }))
 }
 
 async fn get_dispute(
@@ -377,17 +601,10 @@ async fn list_accounts(
     let company = state.tenants.company(&path).await?;
     let rows = stripe_account::Entity::find()
         .filter(stripe_account::Column::CompanyPk.eq(company.id))
+        .order_by_asc(stripe_account::Column::Id)
         .all(&state.db)
         .await?;
-    let data: Vec<Value> = rows
-        .iter()
-        .map(|a| json!({
-            "id": a.account_id, "livemode": a.livemode, "charges_enabled": a.charges_enabled, "payouts_enabled": a.payouts_enabled,
-            "details_submitted": a.details_submitted,
-            "requirements": {"currently_due": serde_json::from_str::<Value>(&a.currently_due).unwrap_or(json!([])), "disabled_reason": a.disabled_reason},
-            "updated_at": rfc3339_ms(a.updated_at),
-        }))
-        .collect();
+    let data: Vec<StripeAccountOut> = rows.iter().map(StripeAccountOut::from).collect();
     Ok(HttpResponse::Ok().json(json!({"data": data})))
 }
 
@@ -404,7 +621,17 @@ async fn get_payment_method(
         .one(&state.db)
         .await?
         .ok_or_else(|| nf("payment_method"))?;
-    Ok(HttpResponse::Ok().json(json!({"id": m.stripe_id, "customer": m.customer, "card": {"brand": m.brand, "last4": m.last4, "exp_month": m.exp_month, "exp_year": m.exp_year}})))
+    Ok(HttpResponse::Ok().json(PaymentMethodOut {
+        id: m.stripe_id,
+        customer: m.customer,
+        card: CardOut {
+            brand: m.brand,
+            last4: m.last4,
+            exp_month: m.exp_month,
+            exp_year: m.exp_year,
+        },
+        updated_at: rfc3339_ms(m.updated_at),
+    }))
 }
 
 async fn get_issuing(
@@ -420,5 +647,10 @@ async fn get_issuing(
         .one(&state.db)
         .await?
         .ok_or_else(|| nf("issuing_object"))?;
-    Ok(HttpResponse::Ok().json(json!({"id": m.stripe_id, "kind": m.kind, "status": m.status})))
+    Ok(HttpResponse::Ok().json(IssuingObjectOut {
+        id: m.stripe_id,
+        kind: m.kind,
+        status: m.status,
+        updated_at: rfc3339_ms(m.updated_at),
+    }))
 }

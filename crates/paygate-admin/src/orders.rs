@@ -145,13 +145,11 @@ async fn list_orders(
     if let Some(c) = q.cursor.as_deref() {
         let (at, id) = decode_order_cursor(c)?;
         sel = sel.filter(
-            Condition::any()
-                .add(order::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(order::Column::CreatedAt.eq(at))
-                        .add(order::Column::Id.lt(id)),
-                ),
+            Condition::any().add(order::Column::CreatedAt.lt(at)).add(
+                Condition::all()
+                    .add(order::Column::CreatedAt.eq(at))
+                    .add(order::Column::Id.lt(id)),
+            ),
         );
     }
     let mut rows = sel.all(&state.db).await?;
@@ -251,10 +249,7 @@ async fn list_checkout_sessions(
         None
     };
     Ok(HttpResponse::Ok().json(Page {
-        data: rows
-            .iter()
-            .map(CheckoutSessionSummaryOut::from)
-            .collect(),
+        data: rows.iter().map(CheckoutSessionSummaryOut::from).collect(),
         has_more,
         next_cursor,
     }))

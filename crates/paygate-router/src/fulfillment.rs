@@ -112,7 +112,9 @@ pub async fn ensure_session<C: ConnectionTrait>(
             find_session_order(db, company_pk, session_id)
                 .await?
                 .ok_or_else(|| {
-                    HandlerError::Other("the order of a checkout session could not be created".into())
+                    HandlerError::Other(
+                        "the order of a checkout session could not be created".into(),
+                    )
                 })?
                 .id
         }
@@ -164,7 +166,11 @@ async fn retrieve(
 }
 
 /// Gives a claim back (only our own: a claim that expired and was taken over is left alone).
-async fn release(db: &DatabaseConnection, row_id: i64, claim_until: i64) -> Result<(), HandlerError> {
+async fn release(
+    db: &DatabaseConnection,
+    row_id: i64,
+    claim_until: i64,
+) -> Result<(), HandlerError> {
     checkout_session::Entity::update_many()
         .col_expr(
             checkout_session::Column::FulfillmentStatus,

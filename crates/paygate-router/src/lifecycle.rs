@@ -8,6 +8,16 @@
 //! 3. the same (created, status) again changes nothing, so every handler is idempotent.
 //!
 //! Monotonic facts (a dispute on a payment, money withdrawn, an amount refunded) only ever grow.
+//!
+//! Rows keep the `created` and rank of the state they hold (`state_created`, `state_rank`), and
+//! every write is conditional on the state it was judged against (or is an insert that does
+//! nothing on conflict), so two workers applying events of one object at once cannot step back:
+//! the loser re-reads and judges again.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use paygate_db::entities::order;
 
 /// Kinds of Stripe object whose status has a lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +97,9 @@ pub fn is_newer(
 }
 
 /// Order statuses: `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`,
-/// `canceled`, `paid`, `fulfilled`. Money that moved outranks a failure report.
+/// `canceled`, `paid`, `fulfilled`. Money that moved outranks a failure report, and a failure
+/// report outranks waiting. `charging` (a Source charge created, its outcome not known yet)
+/// ranks above `awaiting_payment` so the order can move there, and below every outcome.
 pub fn order_rank(status: &str) -> i32 {
     match status {
         "open" => 0,
@@ -100,14 +112,98 @@ pub fn order_rank(status: &str) -> i32 {
     }
 }
 
-/// Whether an order may move from `old` to `new`: only to a higher rank.
+/// Whether an order may move from `old` to `new`: only to a higher rank (on the same rank the
+/// first status stays).
 pub fn order_advances(old: &str, new: &str) -> bool {
     order_rank(new) > order_rank(old)
+}
+
+/// Moves an order of `company_pk` to `new_status` if that ranks higher than its current status
+/// (`order_rank`); returns whether it moved. `event_created` (Stripe seconds, 0 when no event
+/// caused it) is kept as the order's `status_created` when newer. The update is conditional on
+/// the status read, so concurrent movers never step back; moving to `fulfilled` stamps
+/// `fulfilled_at`.
+pub async fn advance_order_status<C: ConnectionTrait>(
+    db: &C,
+    company_pk: i64,
+    order_id: &str,
+    new_status: &str,
+    event_created: i64,
+) -> Result<bool, DbErr> {
+    for _ in 0..5 {
+        let Some(o) = order::Entity::find_by_id(order_id.to_owned())
+            .filter(order::Column::CompanyPk.eq(company_pk))
+            .one(db)
+            .await?
+        else {
+            return Ok(false);
+        };
+        if !order_advances(&o.status, new_status) {
+            return Ok(false);
+        }
+        let now = paygate_db::now_ms();
+        let mut q = order::Entity::update_many()
+            .col_expr(order::Column::Status, Expr::value(new_status))
+            .col_expr(
+                order::Column::StatusCreated,
+                Expr::value(event_created.max(o.status_created)),
+            )
+            .col_expr(order::Column::UpdatedAt, Expr::value(now))
+            .filter(order::Column::Id.eq(order_id))
+            .filter(order::Column::CompanyPk.eq(company_pk))
+            .filter(order::Column::Status.eq(o.status.clone()));
+        if new_status == "fulfilled" {
+            q = q.col_expr(order::Column::FulfilledAt, Expr::value(now));
+        }
+        if q.exec(db).await?.rows_affected > 0 {
+            return Ok(true);
+        }
+        // Someone moved it meanwhile: judge again against what they left.
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+        if items.len() <= 1 {
+            return vec![items.to_vec()];
+        }
+        let mut out = Vec::new();
+        for i in 0..items.len() {
+            let mut rest = items.to_vec();
+            let first = rest.remove(i);
+            for mut p in permutations(&rest) {
+                p.insert(0, first.clone());
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Applies (status, created) updates in the given order, each twice, as a handler would.
+    fn fold(kind: Kind, updates: &[(&'static str, i64)]) -> (&'static str, i64) {
+        let mut state: Option<(&'static str, i64)> = None;
+        for &(status, created) in updates.iter().flat_map(|u| [u, u]) {
+            state = match state {
+                None => Some((status, created)),
+                Some((old, old_c)) if is_newer(kind, old, old_c, status, created) => {
+                    Some((status, created))
+                }
+                keep => keep,
+            };
+        }
+        state.unwrap_or(("", 0))
+    }
+
+    /// Every order of `updates` ends in `expected`.
+    fn converges(kind: Kind, updates: &[(&'static str, i64)], expected: (&'static str, i64)) {
+        for p in permutations(updates) {
+            assert_eq!(fold(kind, &p), expected, "{kind:?} in the order {p:?}");
+        }
+    }
 
     #[test]
     fn late_processing_never_overwrites_succeeded() {
@@ -139,19 +235,162 @@ mod tests {
             "processing",
             10
         ));
+        assert!(!is_newer(
+            Kind::PaymentIntent,
+            "canceled",
+            10,
+            "requires_capture",
+            99
+        ));
+    }
+
+    #[test]
+    fn payment_intent_flows_converge_in_every_order() {
+        converges(
+            Kind::PaymentIntent,
+            &[
+                ("requires_payment_method", 1),
+                ("processing", 2),
+                ("succeeded", 3),
+            ],
+            ("succeeded", 3),
+        );
+        // Same second: the rank decides.
+        converges(
+            Kind::PaymentIntent,
+            &[
+                ("requires_payment_method", 5),
+                ("processing", 5),
+                ("succeeded", 5),
+            ],
+            ("succeeded", 5),
+        );
+        // A failed attempt goes back to requires_payment_method, then a retry succeeds.
+        converges(
+            Kind::PaymentIntent,
+            &[
+                ("requires_payment_method", 1),
+                ("requires_action", 2),
+                ("requires_payment_method", 3),
+                ("succeeded", 4),
+            ],
+            ("succeeded", 4),
+        );
+        // A manual capture canceled.
+        converges(
+            Kind::PaymentIntent,
+            &[
+                ("requires_payment_method", 1),
+                ("requires_capture", 2),
+                ("canceled", 3),
+            ],
+            ("canceled", 3),
+        );
+        // Without a terminal status the newest wins: a payment failure after processing.
+        converges(
+            Kind::PaymentIntent,
+            &[
+                ("requires_payment_method", 1),
+                ("processing", 2),
+                ("requires_payment_method", 3),
+            ],
+            ("requires_payment_method", 3),
+        );
     }
 
     #[test]
     fn closed_dispute_is_never_reopened() {
         assert!(!is_newer(Kind::Dispute, "lost", 5, "under_review", 9));
         assert!(is_newer(Kind::Dispute, "under_review", 9, "won", 5));
+        converges(
+            Kind::Dispute,
+            &[
+                ("needs_response", 1),
+                ("under_review", 2),
+                ("needs_response", 3),
+                ("lost", 4),
+            ],
+            ("lost", 4),
+        );
+        converges(
+            Kind::Dispute,
+            &[
+                ("warning_needs_response", 1),
+                ("warning_under_review", 2),
+                ("warning_closed", 3),
+            ],
+            ("warning_closed", 3),
+        );
+        // An update stamped after the close still does not reopen it.
+        converges(
+            Kind::Dispute,
+            &[("needs_response", 1), ("won", 4), ("under_review", 9)],
+            ("won", 4),
+        );
+    }
+
+    #[test]
+    fn charges_and_sources_converge() {
+        converges(
+            Kind::Charge,
+            &[("pending", 1), ("succeeded", 2)],
+            ("succeeded", 2),
+        );
+        converges(
+            Kind::Charge,
+            &[("pending", 1), ("failed", 1)],
+            ("failed", 1),
+        );
+        converges(
+            Kind::Source,
+            &[("pending", 1), ("chargeable", 2), ("consumed", 3)],
+            ("consumed", 3),
+        );
+        converges(
+            Kind::Source,
+            &[("pending", 1), ("chargeable", 2), ("canceled", 2)],
+            ("canceled", 2),
+        );
+    }
+
+    #[test]
+    fn ranks_follow_the_lifecycles() {
+        let pi = [
+            "requires_payment_method",
+            "requires_confirmation",
+            "requires_action",
+            "processing",
+            "requires_capture",
+            "canceled",
+            "succeeded",
+        ];
+        assert!(
+            pi.windows(2)
+                .all(|w| rank(Kind::PaymentIntent, w[0]) < rank(Kind::PaymentIntent, w[1]))
+        );
+        assert_eq!(rank(Kind::PaymentIntent, "something_new"), -1);
+        for s in ["warning_closed", "won", "lost", "prevented"] {
+            assert_eq!(rank(Kind::Dispute, s), 9);
+            assert!(is_terminal(Kind::Dispute, s));
+        }
+        assert!(!is_terminal(Kind::Dispute, "under_review"));
     }
 
     #[test]
     fn orders_only_move_up() {
         assert!(order_advances("open", "awaiting_payment"));
+        assert!(order_advances("awaiting_payment", "charging"));
+        assert!(order_advances("charging", "paid"));
+        assert!(order_advances("charging", "payment_failed"));
         assert!(order_advances("payment_failed", "paid"));
+        assert!(order_advances("paid", "fulfilled"));
         assert!(!order_advances("fulfilled", "paid"));
+        assert!(!order_advances("paid", "canceled"));
         assert!(!order_advances("expired", "awaiting_payment"));
+        assert!(
+            !order_advances("expired", "canceled"),
+            "same rank keeps the first"
+        );
+        assert!(!order_advances("charging", "awaiting_payment"));
     }
 }

@@ -5,12 +5,20 @@
 //! waiting on each other; on SQLite the single connection makes the claim exclusive. Each event
 //! is dispatched and marked `processed` or `ignored`; a failure is retried with exponential
 //! backoff and jitter until `max_attempts`, then marked `failed`, its last error and attempt
-//! count visible. A worker that dies mid-event leaves the lease to expire: the event is claimed
-//! again, and the handlers being idempotent, the second run changes nothing.
+//! count visible; a handler error that cannot heal (a payload without the fields it needs) fails
+//! at once. A worker that dies mid-event leaves the lease to expire: the event is claimed
+//! again, and the handlers being idempotent, the second run changes nothing. An outcome is
+//! recorded only by the worker still holding the lease.
+//!
+//! Within a batch, database-only handlers share one transaction (a savepoint each); handlers
+//! that call Stripe run outside it, up to `concurrency` at once, events about one Stripe object
+//! one after the other.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use rand::Rng;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
@@ -36,6 +44,9 @@ use crate::inbox::status;
 pub struct WorkerConfig {
     /// Rows claimed at once.
     pub batch_size: u64,
+    /// Events of a batch whose handlers call Stripe handled at once (the others share one
+    /// transaction and run one after the other).
+    pub concurrency: usize,
     /// Attempts before an event is marked `failed`.
     pub max_attempts: i32,
     /// How long a claim holds.
@@ -52,6 +63,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             batch_size: 64,
+            concurrency: 16,
             max_attempts: 8,
             lease: Duration::from_secs(60),
             backoff_base: Duration::from_secs(2),
@@ -100,6 +112,11 @@ impl WorkerPool {
                 metrics,
             }),
         }
+    }
+
+    /// This pool's id, written to `inbox_events.locked_by` while it holds an event.
+    pub fn id(&self) -> &str {
+        &self.inner.id
     }
 
     /// Claims up to a batch of due events.
@@ -270,9 +287,27 @@ impl WorkerPool {
             }
             txn.commit().await?;
         }
-        for row in solo {
-            self.process(row).await?;
-        }
+        // Each on its own, a bounded number at once. Events about the same Stripe object run
+        // one after the other (three deliveries of one `source.chargeable` in a batch make one
+        // call to Stripe, not three racing ones); every outcome is recorded before the first
+        // error (if any) is reported.
+        let jobs: Vec<_> = by_object(solo)
+            .into_iter()
+            .map(|group| async move {
+                let mut first_error = None;
+                for row in group {
+                    if let Err(e) = self.process(row).await {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                first_error.map_or(Ok(()), Err)
+            })
+            .collect();
+        let results: Vec<Result<(), DbErr>> = futures_util::stream::iter(jobs)
+            .buffer_unordered(self.inner.config.concurrency.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), DbErr>>()?;
         Ok(rows.len())
     }
 
@@ -310,6 +345,29 @@ impl WorkerPool {
             }
         })
     }
+}
+
+/// Groups events by the Stripe object they are about (`data.object.id`, per company), keeping
+/// the order of arrival within a group.
+fn by_object(rows: Vec<&inbox_event::Model>) -> Vec<Vec<&inbox_event::Model>> {
+    let mut groups: Vec<Vec<&inbox_event::Model>> = Vec::new();
+    let mut index: HashMap<(i64, String), usize> = HashMap::new();
+    for row in rows {
+        let object_id = serde_json::from_str::<serde_json::Value>(&row.payload)
+            .ok()
+            .and_then(|v| v["data"]["object"]["id"].as_str().map(str::to_owned));
+        match object_id {
+            Some(id) => match index.get(&(row.company_pk, id.clone())) {
+                Some(&i) => groups[i].push(row),
+                None => {
+                    index.insert((row.company_pk, id), groups.len());
+                    groups.push(vec![row]);
+                }
+            },
+            None => groups.push(vec![row]),
+        }
+    }
+    groups
 }
 
 fn backoff(c: &WorkerConfig, attempts: i32) -> Duration {

@@ -147,6 +147,7 @@ impl Paygate {
             stripe.clone(),
             WorkerConfig {
                 batch_size: settings.worker_batch_size,
+                concurrency: settings.worker_concurrency,
                 max_attempts: settings.worker_max_attempts,
                 lease: Duration::from_secs(settings.worker_lease_secs),
                 ..WorkerConfig::default()

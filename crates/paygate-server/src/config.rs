@@ -63,6 +63,9 @@ pub struct Settings {
     pub worker_batch_size: u64,
     /// How long a worker's claim on an event holds (a crashed worker's events return after it).
     pub worker_lease_secs: u64,
+    /// Events whose handlers call Stripe (Checkout fulfillment, Source charges) handled at once
+    /// per worker pool; the database-only ones of a batch share one transaction.
+    pub worker_concurrency: usize,
     /// Log filter, e.g. `info` or `paygate=debug,info`.
     pub log: String,
     /// `text` or `json`.
@@ -103,6 +106,7 @@ impl Default for Settings {
             worker_max_attempts: 8,
             worker_batch_size: 64,
             worker_lease_secs: 60,
+            worker_concurrency: 16,
             log: "info".into(),
             log_format: "text".into(),
         }
@@ -168,6 +172,18 @@ impl Settings {
         }
         if self.inbox_batch_max == 0 || self.inbox_batch_max > 10_000 {
             return Err(invalid("inbox_batch_max", "must be between 1 and 10000"));
+        }
+        if !(1..=1000).contains(&self.worker_max_attempts) {
+            return Err(invalid("worker_max_attempts", "must be between 1 and 1000"));
+        }
+        if !(1..=10_000).contains(&self.worker_batch_size) {
+            return Err(invalid("worker_batch_size", "must be between 1 and 10000"));
+        }
+        if !(1..=86_400).contains(&self.worker_lease_secs) {
+            return Err(invalid("worker_lease_secs", "must be between 1 and 86400"));
+        }
+        if !(1..=1024).contains(&self.worker_concurrency) {
+            return Err(invalid("worker_concurrency", "must be between 1 and 1024"));
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err(invalid("log_format", "must be text or json"));

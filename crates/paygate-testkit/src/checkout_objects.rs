@@ -3,6 +3,8 @@
 //! any session id, so a test can use as many sessions as it likes with one mock. Sessions whose
 //! id contains `missing` are unknown to it (404 `resource_missing`, as Stripe answers).
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -20,6 +22,8 @@ pub struct FakeCheckout {
     pub page_size: usize,
     /// Amount of each line item, minor units.
     pub unit_amount: i64,
+    /// Sessions answered with their own object (line items are still attached).
+    pub sessions: HashMap<String, Value>,
 }
 
 impl FakeCheckout {
@@ -30,13 +34,24 @@ impl FakeCheckout {
             line_items,
             page_size: page_size.max(1),
             unit_amount: 1000,
+            sessions: HashMap::new(),
         }
+    }
+
+    /// Answers `session["id"]` with `session` instead of the default object.
+    pub fn with_session(mut self, session: Value) -> Self {
+        if let Some(id) = session["id"].as_str() {
+            self.sessions.insert(id.to_owned(), session);
+        }
+        self
     }
 
     /// Mounts the fake on `server`.
     pub async fn mount(self, server: &MockServer) {
         Mock::given(method("GET"))
-            .and(path_regex(r"^/v1/checkout/sessions/cs_[A-Za-z0-9_]+(/line_items)?$"))
+            .and(path_regex(
+                r"^/v1/checkout/sessions/cs_[A-Za-z0-9_]+(/line_items)?$",
+            ))
             .respond_with(self)
             .mount(server)
             .await;
@@ -94,7 +109,11 @@ impl Respond for FakeCheckout {
             return ResponseTemplate::new(200).set_body_json(self.page(id, after.as_deref()));
         }
         let total = self.unit_amount * i64::try_from(self.line_items).unwrap_or(0);
-        let mut s = checkout_session(id, &self.payment_status, total);
+        let mut s = self
+            .sessions
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| checkout_session(id, &self.payment_status, total));
         s["line_items"] = self.page(id, None);
         ResponseTemplate::new(200).set_body_json(s)
     }

@@ -105,3 +105,116 @@ pub fn account(id: &str, charges_enabled: bool, due: &[&str]) -> Value {
         "details_submitted": true, "requirements": {"currently_due": due, "disabled_reason": if charges_enabled { Value::Null } else { json!("requirements.past_due") }},
     })
 }
+
+/// A payment method with a card, as `payment_method.automatically_updated` carries it.
+pub fn payment_method(
+    id: &str,
+    customer: &str,
+    brand: &str,
+    last4: &str,
+    exp_month: i64,
+    exp_year: i64,
+) -> Value {
+    json!({
+        "id": id, "object": "payment_method", "billing_details": {"email": null, "name": null},
+        "card": {"brand": brand, "country": "GB", "exp_month": exp_month, "exp_year": exp_year,
+                 "funding": "debit", "last4": last4, "networks": {"available": [brand], "preferred": null}},
+        "created": 1_700_000_000, "customer": customer, "livemode": false, "metadata": {}, "type": "card",
+    })
+}
+
+/// An Issuing card (`issuing_card.updated`).
+pub fn issuing_card(id: &str, status: &str) -> Value {
+    json!({
+        "id": id, "object": "issuing.card", "brand": "Visa", "cancellation_reason": null,
+        "cardholder": {"id": "ich_1", "object": "issuing.cardholder", "status": "active"},
+        "currency": "eur", "exp_month": 8, "exp_year": 2029, "last4": "0005", "livemode": false,
+        "status": status, "type": "virtual",
+    })
+}
+
+/// An Issuing cardholder (`issuing_cardholder.updated`).
+pub fn issuing_cardholder(id: &str, status: &str) -> Value {
+    json!({
+        "id": id, "object": "issuing.cardholder", "email": "holder@example.com", "livemode": false,
+        "name": "Jenny Rosen", "status": status, "type": "individual",
+    })
+}
+
+/// The event types of which `fixtures/stripe-events/` holds a real payload.
+pub const FIXTURE_EVENT_TYPES: &[&str] = &[
+    "account.updated",
+    "charge.dispute.closed",
+    "charge.dispute.created",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.updated",
+    "charge.failed",
+    "charge.pending",
+    "charge.succeeded",
+    "checkout.session.completed",
+    "payment_intent.amount_capturable_updated",
+    "payment_intent.canceled",
+    "payment_intent.created",
+    "payment_intent.payment_failed",
+    "payment_intent.processing",
+    "payment_intent.succeeded",
+    "payment_method.automatically_updated",
+    "source.canceled",
+    "source.chargeable",
+    "source.failed",
+];
+
+fn fixture_text(event_type: &str) -> Option<&'static str> {
+    macro_rules! fixtures {
+        ($($name:literal),* $(,)?) => {
+            match event_type {
+                $($name => Some(include_str!(concat!("../fixtures/stripe-events/", $name, ".json"))),)*
+                _ => None,
+            }
+        };
+    }
+    fixtures!(
+        "account.updated",
+        "charge.dispute.closed",
+        "charge.dispute.created",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.updated",
+        "charge.failed",
+        "charge.pending",
+        "charge.succeeded",
+        "checkout.session.completed",
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.canceled",
+        "payment_intent.created",
+        "payment_intent.payment_failed",
+        "payment_intent.processing",
+        "payment_intent.succeeded",
+        "payment_method.automatically_updated",
+        "source.canceled",
+        "source.chargeable",
+        "source.failed",
+    )
+}
+
+/// The real Stripe payload of `event_type` from `fixtures/stripe-events/` (see its
+/// `SOURCES.md`), unchanged except for a fresh event id, so it can be delivered many times.
+/// Panics on a type without a sample (see [`FIXTURE_EVENT_TYPES`]).
+pub fn fixture_event(event_type: &str) -> Value {
+    let text = fixture_text(event_type)
+        .unwrap_or_else(|| panic!("no Stripe sample of {event_type} in fixtures/stripe-events"));
+    let mut e: Value = serde_json::from_str(text).unwrap();
+    e["id"] = json!(crate::unique("evt_fixture_"));
+    e
+}
+
+/// The real Stripe object `issuing.card` or `issuing.cardholder` from `fixtures/stripe-objects/`.
+pub fn fixture_object(name: &str) -> Value {
+    let text = match name {
+        "issuing.card" => include_str!("../fixtures/stripe-objects/issuing.card.json"),
+        "issuing.cardholder" => include_str!("../fixtures/stripe-objects/issuing.cardholder.json"),
+        _ => panic!("no Stripe sample of the object {name} in fixtures/stripe-objects"),
+    };
+    serde_json::from_str(text).unwrap()
+}

@@ -2,12 +2,12 @@
 //! state of each object, the newest event's `created` winning.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use paygate_db::entities::{issuing_object, payment_method, stripe_account};
-use paygate_db::{is_unique_violation, now_ms};
+use paygate_db::now_ms;
 
-use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of};
+use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, insert_absent};
 
 /// `account.updated`: charges/payouts enabled, requirements due, disabled reason.
 pub async fn account<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
@@ -67,7 +67,7 @@ pub async fn account<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
         if exists {
             return Ok(Outcome::Processed); // what we hold is newer
         }
-        let r = stripe_account::ActiveModel {
+        let row = stripe_account::ActiveModel {
             company_pk: Set(ctx.company_pk),
             account_id: Set(id.clone()),
             livemode: Set(ctx.event.livemode),
@@ -79,14 +79,15 @@ pub async fn account<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
             state_created: Set(ctx.event.created),
             updated_at: Set(now_ms()),
             ..Default::default()
+        };
+        let key = [
+            stripe_account::Column::CompanyPk,
+            stripe_account::Column::AccountId,
+        ];
+        if insert_absent(ctx.db, row, key).await? {
+            return Ok(Outcome::Processed);
         }
-        .insert(ctx.db)
-        .await;
-        match r {
-            Ok(_) => return Ok(Outcome::Processed),
-            Err(e) if is_unique_violation(&e) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        // Lost the race to insert: go again against the winner's row.
     }
     Err(HandlerError::Other(
         "account kept changing under us; will retry".into(),
@@ -140,7 +141,7 @@ pub async fn payment_method<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> Hand
         {
             return Ok(Outcome::Processed);
         }
-        let r = payment_method::ActiveModel {
+        let row = payment_method::ActiveModel {
             company_pk: Set(ctx.company_pk),
             stripe_id: Set(id.clone()),
             customer: Set(customer.clone()),
@@ -151,14 +152,15 @@ pub async fn payment_method<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> Hand
             state_created: Set(ctx.event.created),
             updated_at: Set(now_ms()),
             ..Default::default()
+        };
+        let key = [
+            payment_method::Column::CompanyPk,
+            payment_method::Column::StripeId,
+        ];
+        if insert_absent(ctx.db, row, key).await? {
+            return Ok(Outcome::Processed);
         }
-        .insert(ctx.db)
-        .await;
-        match r {
-            Ok(_) => return Ok(Outcome::Processed),
-            Err(e) if is_unique_violation(&e) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        // Lost the race to insert: go again against the winner's row.
     }
     Err(HandlerError::Other(
         "payment method kept changing under us; will retry".into(),
@@ -200,7 +202,7 @@ pub async fn issuing<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
         {
             return Ok(Outcome::Processed);
         }
-        let r = issuing_object::ActiveModel {
+        let row = issuing_object::ActiveModel {
             company_pk: Set(ctx.company_pk),
             stripe_id: Set(id.clone()),
             kind: Set(kind.into()),
@@ -208,14 +210,15 @@ pub async fn issuing<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
             state_created: Set(ctx.event.created),
             updated_at: Set(now_ms()),
             ..Default::default()
+        };
+        let key = [
+            issuing_object::Column::CompanyPk,
+            issuing_object::Column::StripeId,
+        ];
+        if insert_absent(ctx.db, row, key).await? {
+            return Ok(Outcome::Processed);
         }
-        .insert(ctx.db)
-        .await;
-        match r {
-            Ok(_) => return Ok(Outcome::Processed),
-            Err(e) if is_unique_violation(&e) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        // Lost the race to insert: go again against the winner's row.
     }
     Err(HandlerError::Other(
         "issuing object kept changing under us; will retry".into(),

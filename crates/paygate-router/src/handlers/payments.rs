@@ -4,16 +4,14 @@
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 
 use paygate_db::entities::{charge, dispute, order, payment_intent, source};
-use paygate_db::{is_unique_violation, now_ms};
+use paygate_db::now_ms;
 use paygate_stripe::CreateCharge;
 
-use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
+use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, insert_absent, orders};
 use crate::lifecycle::{Kind, is_newer, rank};
 
 fn i64_of(v: &Value) -> i64 {
@@ -46,7 +44,7 @@ pub async fn payment_intent<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> Hand
         let now = now_ms();
         match existing {
             None => {
-                let r = payment_intent::ActiveModel {
+                let row = payment_intent::ActiveModel {
                     company_pk: Set(ctx.company_pk),
                     stripe_id: Set(id.clone()),
                     livemode: Set(ctx.event.livemode),
@@ -64,14 +62,15 @@ pub async fn payment_intent<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> Hand
                     created_at: Set(now),
                     updated_at: Set(now),
                     ..Default::default()
+                };
+                let key = [
+                    payment_intent::Column::CompanyPk,
+                    payment_intent::Column::StripeId,
+                ];
+                if insert_absent(ctx.db, row, key).await? {
+                    return Ok(Outcome::Processed);
                 }
-                .insert(ctx.db)
-                .await;
-                match r {
-                    Ok(_) => return Ok(Outcome::Processed),
-                    Err(e) if is_unique_violation(&e) => continue,
-                    Err(e) => return Err(e.into()),
-                }
+                // Lost the race to insert: go again against the winner's row.
             }
             Some(cur) => {
                 if !is_newer(
@@ -149,7 +148,7 @@ pub async fn charge<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResul
         let now = now_ms();
         match existing {
             None => {
-                let r = charge::ActiveModel {
+                let row = charge::ActiveModel {
                     company_pk: Set(ctx.company_pk),
                     stripe_id: Set(id.clone()),
                     livemode: Set(ctx.event.livemode),
@@ -168,17 +167,13 @@ pub async fn charge<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResul
                     created_at: Set(now),
                     updated_at: Set(now),
                     ..Default::default()
+                };
+                let key = [charge::Column::CompanyPk, charge::Column::StripeId];
+                if insert_absent(ctx.db, row, key).await? {
+                    applied = true;
+                    break;
                 }
-                .insert(ctx.db)
-                .await;
-                match r {
-                    Ok(_) => {
-                        applied = true;
-                        break;
-                    }
-                    Err(e) if is_unique_violation(&e) => continue,
-                    Err(e) => return Err(e.into()),
-                }
+                // Lost the race to insert: go again against the winner's row.
             }
             Some(cur) => {
                 // Refunds only grow, whatever the order.
@@ -236,13 +231,16 @@ pub async fn charge<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResul
             "charge kept changing under us; will retry".into(),
         ));
     }
-    // The order of a legacy Source payment follows its charge.
+    // The order of a legacy Source payment follows its charge: confirmed only by
+    // `charge.succeeded`, failed by `charge.failed` (seed 004). A charge of a payment intent
+    // belongs to a Checkout order, which follows its session instead.
     let target = match ctx.event.event_type.as_str() {
         "charge.succeeded" => Some("paid"),
         "charge.failed" => Some("payment_failed"),
         _ => None,
     };
-    if let Some(target) = target {
+    let source_payment = source_id.is_some() || id_of(&o["payment_intent"]).is_none();
+    if let Some(target) = target.filter(|_| source_payment) {
         let mut q = order::Entity::find()
             .filter(order::Column::CompanyPk.eq(ctx.company_pk))
             .filter(order::Column::Kind.eq("source"));
@@ -310,7 +308,7 @@ pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
         let now = now_ms();
         match existing {
             None => {
-                let r = dispute::ActiveModel {
+                let row = dispute::ActiveModel {
                     company_pk: Set(ctx.company_pk),
                     stripe_id: Set(id.clone()),
                     livemode: Set(ctx.event.livemode),
@@ -328,17 +326,13 @@ pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
                     created_at: Set(now),
                     updated_at: Set(now),
                     ..Default::default()
+                };
+                let key = [dispute::Column::CompanyPk, dispute::Column::StripeId];
+                if insert_absent(ctx.db, row, key).await? {
+                    done = true;
+                    break;
                 }
-                .insert(ctx.db)
-                .await;
-                match r {
-                    Ok(_) => {
-                        done = true;
-                        break;
-                    }
-                    Err(e) if is_unique_violation(&e) => continue,
-                    Err(e) => return Err(e.into()),
-                }
+                // Lost the race to insert: go again against the winner's row.
             }
             Some(cur) => {
                 let newer = is_newer(
@@ -424,56 +418,87 @@ pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
 pub async fn source<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
-    let status = ctx.str("status")?.to_owned();
+    // The event's type says what happened; Stripe's sample payloads carry a generic object
+    // whose `status` may lag behind it (a `source.failed` holding a `pending` source).
+    let implied = match ctx.event.event_type.as_str() {
+        "source.chargeable" => "chargeable",
+        "source.failed" => "failed",
+        _ => "canceled",
+    };
+    let stated = o["status"].as_str().unwrap_or(implied);
+    let status = if rank(Kind::Source, stated) >= rank(Kind::Source, implied) {
+        stated.to_owned()
+    } else {
+        implied.to_owned()
+    };
     let created = ctx.event.created;
     // The source's own row, forward only.
-    let existing = source::Entity::find()
-        .filter(source::Column::CompanyPk.eq(ctx.company_pk))
-        .filter(source::Column::StripeId.eq(&id))
-        .one(ctx.db)
-        .await?;
-    let now = now_ms();
-    match existing {
-        None => {
-            let r = source::ActiveModel {
-                company_pk: Set(ctx.company_pk),
-                stripe_id: Set(id.clone()),
-                livemode: Set(ctx.event.livemode),
-                status: Set(status.clone()),
-                source_type: Set(opt_str(&o["type"])),
-                amount: Set(o["amount"].as_i64()),
-                currency: Set(opt_str(&o["currency"])),
-                state_created: Set(created),
-                state_rank: Set(rank(Kind::Source, &status)),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
+    let mut stored = false;
+    for _ in 0..5 {
+        let existing = source::Entity::find()
+            .filter(source::Column::CompanyPk.eq(ctx.company_pk))
+            .filter(source::Column::StripeId.eq(&id))
+            .one(ctx.db)
+            .await?;
+        let now = now_ms();
+        match existing {
+            None => {
+                let row = source::ActiveModel {
+                    company_pk: Set(ctx.company_pk),
+                    stripe_id: Set(id.clone()),
+                    livemode: Set(ctx.event.livemode),
+                    status: Set(status.clone()),
+                    source_type: Set(opt_str(&o["type"])),
+                    amount: Set(o["amount"].as_i64()),
+                    currency: Set(opt_str(&o["currency"])),
+                    state_created: Set(created),
+                    state_rank: Set(rank(Kind::Source, &status)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                };
+                let key = [source::Column::CompanyPk, source::Column::StripeId];
+                if insert_absent(ctx.db, row, key).await? {
+                    stored = true;
+                    break;
+                }
             }
-            .insert(ctx.db)
-            .await;
-            if let Err(e) = r
-                && !is_unique_violation(&e)
-            {
-                return Err(e.into());
+            Some(cur) => {
+                if !is_newer(
+                    Kind::Source,
+                    &cur.status,
+                    cur.state_created,
+                    &status,
+                    created,
+                ) {
+                    stored = true;
+                    break;
+                }
+                let n = source::Entity::update_many()
+                    .col_expr(source::Column::Status, Expr::value(status.clone()))
+                    .col_expr(source::Column::StateCreated, Expr::value(created))
+                    .col_expr(
+                        source::Column::StateRank,
+                        Expr::value(rank(Kind::Source, &status)),
+                    )
+                    .col_expr(source::Column::UpdatedAt, Expr::value(now))
+                    .filter(source::Column::Id.eq(cur.id))
+                    .filter(source::Column::Status.eq(cur.status.clone()))
+                    .filter(source::Column::StateCreated.eq(cur.state_created))
+                    .exec(ctx.db)
+                    .await?
+                    .rows_affected;
+                if n > 0 {
+                    stored = true;
+                    break;
+                }
             }
         }
-        Some(cur)
-            if is_newer(
-                Kind::Source,
-                &cur.status,
-                cur.state_created,
-                &status,
-                created,
-            ) =>
-        {
-            let mut am = cur.into_active_model();
-            am.status = Set(status.clone());
-            am.state_created = Set(created);
-            am.state_rank = Set(rank(Kind::Source, &status));
-            am.updated_at = Set(now);
-            am.update(ctx.db).await?;
-        }
-        Some(_) => {}
+    }
+    if !stored {
+        return Err(HandlerError::Other(
+            "source kept changing under us; will retry".into(),
+        ));
     }
     let Some(ord) = order::Entity::find()
         .filter(order::Column::CompanyPk.eq(ctx.company_pk))

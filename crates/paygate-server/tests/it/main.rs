@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod binary;
+mod checkout;
 mod intake;
 mod merchant;
 mod observability;
@@ -10,4 +11,5 @@ mod openapi;
 mod reconcile;
 mod replicas;
 mod router;
+mod router_payments;
 mod tenant;
