@@ -149,17 +149,9 @@ where
     C: ConnectionTrait,
     I: IntoIterator<Item = <A::Entity as EntityTrait>::Column>,
 {
-    let _ = key.into_iter().count();
-    let _ = TryInsertResult::<u64>::Empty;
-    match <A::Entity as EntityTrait>::insert(row)
+    let r = <A::Entity as EntityTrait>::insert(row)
+        .on_conflict_do_nothing_on(key)
         .exec_without_returning(db)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if paygate_db::is_unique_violation(&e) => {
-            tracing::warn!("EXPERIMENT unique violation");
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+        .await?;
+    Ok(matches!(r, TryInsertResult::Inserted(n) if n > 0))
 }
