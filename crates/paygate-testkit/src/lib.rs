@@ -332,3 +332,20 @@ pub fn event(event_type: &str, object: Value) -> Value {
         "type": event_type,
     })
 }
+
+/// Every ordering of `items` (tests feed a flow's events in each order).
+pub fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, first.clone());
+            out.push(p);
+        }
+    }
+    out
+}

@@ -5,28 +5,14 @@ use futures_util::future::join_all;
 use paygate_testkit::objects::{
     account, charge, checkout_session, dispute, event_at, line_items_page, payment_intent, source,
 };
-use paygate_testkit::{Backend, Options, TestApp, db_tests, event, new_secret, now_secs, unique};
+use paygate_testkit::{
+    Backend, Options, TestApp, db_tests, event, new_secret, now_secs, permutations, unique,
+};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
-    if items.len() <= 1 {
-        return vec![items.to_vec()];
-    }
-    let mut out = Vec::new();
-    for i in 0..items.len() {
-        let mut rest = items.to_vec();
-        let first = rest.remove(i);
-        for mut p in permutations(&rest) {
-            p.insert(0, first.clone());
-            out.push(p);
-        }
-    }
-    out
-}
 
 async fn deliver_all(app: &TestApp, company: &str, secret: &str, events: &[Value]) {
     for e in events {

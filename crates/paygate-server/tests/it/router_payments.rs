@@ -13,28 +13,14 @@ use paygate_testkit::objects::{
     FIXTURE_EVENT_TYPES, charge, dispute, event_at, fixture_event, fixture_object, issuing_card,
     issuing_cardholder, payment_intent, payment_method, source,
 };
-use paygate_testkit::{Backend, Options, TestApp, db_tests, event, new_secret, now_secs, unique};
+use paygate_testkit::{
+    Backend, Options, TestApp, db_tests, event, new_secret, now_secs, permutations, unique,
+};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
-    if items.len() <= 1 {
-        return vec![items.to_vec()];
-    }
-    let mut out = Vec::new();
-    for i in 0..items.len() {
-        let mut rest = items.to_vec();
-        let first = rest.remove(i);
-        for mut p in permutations(&rest) {
-            p.insert(0, first.clone());
-            out.push(p);
-        }
-    }
-    out
-}
 
 async fn deliver(app: &TestApp, company: &str, secret: &str, ev: &Value) {
     let (s, b) = app.deliver(company, secret, ev).await;
