@@ -90,6 +90,7 @@ async fn receive_inner(
     state: &IntakeState,
 ) -> Result<InsertOutcome, ApiError> {
     if let (Some(t), Some(addr)) = (&state.reject_throttle, req.peer_addr())
+        && t.any_locked()
         && t.locked(&addr.ip().to_string()).is_some()
     {
         // A flood of bad deliveries from this address: refuse before any lookup or HMAC.

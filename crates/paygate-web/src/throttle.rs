@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +24,10 @@ pub struct Throttle {
     window: Duration,
     lockout: Duration,
     map: Mutex<HashMap<String, Entry>>,
+    /// When the latest lockout ends (ms after `epoch`): while none is in force, `locked` answers
+    /// from this atomic without touching the map, so callers on a hot path pay one load.
+    locked_until_ms: AtomicU64,
+    epoch: Instant,
 }
 
 impl Throttle {
@@ -33,11 +38,25 @@ impl Throttle {
             window,
             lockout,
             map: Mutex::new(HashMap::new()),
+            locked_until_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    fn ms_since_epoch(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// Whether any key may be locked out right now (one atomic load).
+    pub fn any_locked(&self) -> bool {
+        self.locked_until_ms.load(Ordering::Relaxed) > self.ms_since_epoch(Instant::now())
     }
 
     /// How long `key` is still locked out, if it is.
     pub fn locked(&self, key: &str) -> Option<Duration> {
+        if !self.any_locked() {
+            return None;
+        }
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let until = map.get(key)?.locked_until?;
         until.checked_duration_since(Instant::now())
@@ -69,6 +88,8 @@ impl Throttle {
         e.failures += 1;
         if e.failures >= self.limit {
             e.locked_until = Some(now + self.lockout);
+            self.locked_until_ms
+                .fetch_max(self.ms_since_epoch(now + self.lockout), Ordering::Relaxed);
         }
     }
 
