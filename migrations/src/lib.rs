@@ -17,6 +17,7 @@ mod m20261122_000001_create_tenant_tables;
 mod m20261122_000002_create_inbox;
 mod m20261122_000003_create_payment_domain;
 mod m20261122_000004_index_orders_charge;
+mod m20261123_000001_backoffice;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_inbox::Migration),
             Box::new(m20261122_000003_create_payment_domain::Migration),
             Box::new(m20261122_000004_index_orders_charge::Migration),
+            Box::new(m20261123_000001_backoffice::Migration),
         ]
     }
 }

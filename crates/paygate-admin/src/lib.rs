@@ -12,6 +12,7 @@ pub mod orders;
 pub mod profiles;
 pub mod reconcile;
 pub mod shopper;
+pub mod users;
 
 use std::time::Duration;
 
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(api_keys::configure)
             .configure(operators::configure)
             .configure(companies::configure)
+            .configure(users::configure)
             .configure(profiles::configure)
             .configure(orders::configure)
             .configure(domain::configure)

@@ -47,7 +47,8 @@ impl From<OperatorError> for ApiError {
     }
 }
 
-fn normalize_email(email: &str) -> Result<String, OperatorError> {
+/// Trims and lower-cases an e-mail address and checks its shape.
+pub fn normalize_email(email: &str) -> Result<String, OperatorError> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 320
         && e.split_once('@').is_some_and(|(l, d)| {

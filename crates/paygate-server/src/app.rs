@@ -37,6 +37,8 @@ pub struct Paygate {
     pub metrics: Arc<Metrics>,
     /// The workers over the inbox.
     pub worker: WorkerPool,
+    /// The back office and operator console.
+    pub backoffice: paygate_backoffice::BackofficeState,
 }
 
 /// Opens and migrates the database (the data directory is created when needed).
@@ -128,6 +130,15 @@ impl Paygate {
                 Duration::from_secs(900),
             )),
         };
+        let backoffice = paygate_backoffice::BackofficeState::new(
+            db.clone(),
+            tenants.clone(),
+            admin.signin_throttle.clone(),
+            paygate_backoffice::SessionConfig {
+                idle: Duration::from_secs(settings.session_idle_secs),
+                absolute: Duration::from_secs(settings.session_max_secs),
+            },
+        );
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)
             && paygate_admin::operators::count(&db).await? == 0
         {
@@ -165,6 +176,7 @@ impl Paygate {
             stripe,
             metrics,
             worker,
+            backoffice,
         })
     }
 
@@ -172,6 +184,7 @@ impl Paygate {
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self.intake.clone()))
             .app_data(web::Data::new(self.admin.clone()))
+            .app_data(web::Data::new(self.backoffice.clone()))
             .app_data(web::Data::new(self.db.clone()))
             .app_data(web::Data::from(self.metrics.clone()))
             .app_data(json_config(256 * 1024))
@@ -182,7 +195,8 @@ impl Paygate {
             .route("/metrics", web::get().to(metrics))
             .configure(paygate_router::intake::configure)
             .configure(paygate_admin::configure)
-            .configure(paygate_admin::configure_public);
+            .configure(paygate_admin::configure_public)
+            .configure(paygate_backoffice::configure);
     }
 
     /// Starts the HTTP server on `listener`.

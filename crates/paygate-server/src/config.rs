@@ -42,6 +42,10 @@ pub struct Settings {
     pub stripe_api_base: String,
     /// Lifetime of operator tokens, seconds.
     pub admin_token_ttl_secs: u64,
+    /// A back-office session ends after this long without a request, seconds.
+    pub session_idle_secs: u64,
+    /// A back-office session ends this long after sign-in whatever happens, seconds.
+    pub session_max_secs: u64,
     /// How long the intake caches a company (changes on other replicas show within it), seconds.
     pub cache_ttl_secs: u64,
     /// Grace period of a rotated-out signing secret, seconds.
@@ -96,6 +100,8 @@ impl Default for Settings {
             webhook_tolerance_secs: 300,
             stripe_api_base: "https://api.stripe.com".into(),
             admin_token_ttl_secs: 3600,
+            session_idle_secs: 2 * 3600,
+            session_max_secs: 12 * 3600,
             cache_ttl_secs: 5,
             signing_secret_grace_secs: 24 * 3600,
             db_max_connections: 16,
@@ -184,6 +190,14 @@ impl Settings {
         }
         if !(1..=1024).contains(&self.worker_concurrency) {
             return Err(invalid("worker_concurrency", "must be between 1 and 1024"));
+        }
+        if !(60..=30 * 86_400).contains(&self.session_idle_secs)
+            || !(60..=30 * 86_400).contains(&self.session_max_secs)
+        {
+            return Err(invalid(
+                "session_idle_secs",
+                "session_idle_secs and session_max_secs must be between 60 and 2592000",
+            ));
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err(invalid("log_format", "must be text or json"));

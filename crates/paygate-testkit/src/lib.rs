@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![expect(clippy::unwrap_used, reason = "a test kit fails loudly")]
 
+pub mod backoffice;
 pub mod checkout_objects;
 mod db;
 pub mod objects;

@@ -2,6 +2,7 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod admin_api;
+mod backoffice_auth;
 mod binary;
 mod checkout;
 mod intake;

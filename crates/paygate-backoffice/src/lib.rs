@@ -1,0 +1,219 @@
+//! # paygate-backoffice
+//!
+//! The merchants' back office and the operators' console: server-rendered HTML (askama templates
+//! in `frontend-templates/backoffice/`, compiled in, auto-escaped), in English, Italian and
+//! German, working without JavaScript.
+//!
+//! | path | who | what |
+//! | --- | --- | --- |
+//! | `GET /` | anyone | to `/app`, `/console` or `/signin` |
+//! | `GET, POST /signin` | anyone | one sign-in form for operators and company users |
+//! | `POST /signout` | signed in | ends the session |
+//! | `POST /language` | anyone | the language switch (remembered in a cookie and the session) |
+//! | `GET, POST /invitations/{token}` | invited user | choose a password (one-time link, 7 days) |
+//! | `/app`, `/app/…` | company users | the merchant pages ([`merchant`]) |
+//! | `/console/…` | operators | the operator console ([`console`]) |
+//! | `/static/backoffice.css`, `/static/backoffice.js` | anyone | the stylesheet, the copy buttons |
+//!
+//! Every route above runs inside the guard middleware ([`guard`]): it resolves the session, the
+//! language and the CSRF token before the handler, refuses any non-GET request whose `csrf`
+//! field is missing or wrong (403, the handler never runs), renders [`PageError`]s as pages, and
+//! sets `Content-Security-Policy` (no inline script or style, nothing from other hosts),
+//! `X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options` and `Cache-Control: no-store`.
+//! The session cookie is `HttpOnly`, `SameSite=Strict`, `Path=/`, and `Secure` when the public
+//! base URL is https or the request came over TLS (or `X-Forwarded-Proto: https`).
+//!
+//! # Adding a page
+//!
+//! A merchant page (say *API keys* at `/app/api-keys`) is a module under `src/merchant/`, a
+//! template under `frontend-templates/backoffice/app/`, and keys in the three catalogues.
+//!
+//! **1. Routes.** Create `src/merchant/api_keys.rs` with a `configure` that registers paths
+//! *relative to `/app`*, then add `pub mod api_keys;` and `.configure(api_keys::configure)` in
+//! `src/merchant/mod.rs`. For a menu entry add a [`nav::NavItem`] to [`nav::MERCHANT`] (its
+//! `key` is a catalogue key under `[nav]`).
+//!
+//! ```ignore
+//! pub fn configure(cfg: &mut web::ServiceConfig) {
+//!     cfg.route("/api-keys", web::get().to(list))
+//!         .route("/api-keys", web::post().to(create))
+//!         .route("/api-keys/{key_id}/revoke", web::post().to(revoke));
+//! }
+//! ```
+//! Forms only `GET` and `POST` (browsers without JavaScript can send nothing else): a change of
+//! one object is `POST /app/<things>/{id}/<verb>`. After a successful POST, redirect (303) with
+//! [`page::redirect_with_flash`]`("/app/api-keys", "flash.key_revoked")` so a reload does not
+//! post again; or render the page directly when it must show something once (a new key).
+//!
+//! **2. The extractor.** Take a [`MerchantSession`] (signed-in company user; anyone else is sent
+//! to the sign-in page, an operator to the console). It carries `company_pk`, `company_id`,
+//! `company_name`, `role`, `user_id`, `email`, `lang`, `csrf`, and gives `db()`, `tenants()`
+//! (the [`paygate_tenant::TenantService`]: use it for companies, profiles and signing secrets so
+//! validation, encryption, audit and cache invalidation happen), `actor()` (for the audit log),
+//! `page(title_key)` and `require_admin()`.
+//! **Scope every query by `s.company_pk`** — never by an id from the URL alone: look an object
+//! up by `(company_pk, id)`, and answer [`PageError::NotFound`] when it is not the company's
+//! (e.g. `find_by_id(id).filter(Column::CompanyPk.eq(s.company_pk))`).
+//! **Call `s.require_admin()?` first in every handler that changes something**: a viewer sees
+//! everything and changes nothing (403 page). Hide the forms from viewers with `s.is_admin()`.
+//! Operator pages take an [`OperatorSession`] instead; pages for anyone a [`Visitor`].
+//!
+//! **3. The template.** `frontend-templates/backoffice/app/api_keys.html`:
+//! ```text
+//! {% extends "backoffice/base.html" %}
+//! {% block content %}
+//! <h1>{{ ctx.title }}</h1>
+//! <table class="list">{% for k in keys %}
+//!   <tr><td>{{ k.name }}</td><td>{{ ctx.datetime(k.created_at) }}</td>
+//!       <td>{{ ctx.money(k.amount, k.currency) }}</td></tr>{% endfor %}</table>
+//! {% if is_admin %}
+//! <form method="post" action="/app/api-keys" class="stack">
+//!   <input type="hidden" name="csrf" value="{{ ctx.csrf }}">
+//!   <label for="name">{{ ctx.t("api_keys.name") }}</label>
+//!   <input id="name" name="name" value="{{ form_name }}"{% if errors.has("name") %} aria-invalid="true" aria-describedby="name-error"{% endif %}>
+//!   {% if let Some(e) = errors.get("name") %}<p class="field-error" id="name-error">{{ e }}</p>{% endif %}
+//!   <button type="submit" class="primary">{{ ctx.t("api_keys.create") }}</button>
+//! </form>
+//! {% endif %}
+//! {% endblock %}
+//! ```
+//! The struct has a `ctx: Page` field (the layout reads it: title, nav, language switch,
+//! sign-out, flash) and whatever the page shows; render it with [`page::render`] (200) or
+//! [`page::render_status`] (422 when the form has errors):
+//! ```ignore
+//! #[derive(Template)]
+//! #[template(path = "backoffice/app/api_keys.html")]
+//! struct ApiKeysTemplate { ctx: Page, keys: Vec<KeyRow>, is_admin: bool, form_name: String, errors: FieldErrors }
+//!
+//! async fn list(s: MerchantSession) -> Result<HttpResponse, PageError> {
+//!     let keys = /* query scoped by s.company_pk */;
+//!     render(&ApiKeysTemplate { ctx: s.page("api_keys.title"), keys, is_admin: s.is_admin(),
+//!                               form_name: String::new(), errors: FieldErrors::new() })
+//! }
+//! ```
+//! In templates: `ctx.t("key")` for a text, `ctx.t1("key", x)` / `ctx.t2("key", x, y)` for texts
+//! with `{0}` / `{1}`, `ctx.datetime(ms)` (our `*_at` columns), `ctx.datetime_s(secs)` (Stripe's
+//! `created`), `ctx.date(ms)`, `ctx.money(minor_units, currency)`. Askama escapes every `{{ }}`;
+//! never use `|safe` on data. No inline `<script>`, `style=` or `on…=` attributes: the CSP
+//! refuses them. Scripts go in `frontend-templates/static/` (served by [`assets`]) and the page
+//! must work without them; the copy button is ready: `<button type="button" class="copy"
+//! data-copy="callback-url" hidden>` copies the text of the element with that id (add
+//! `<script src="/static/backoffice.js" defer></script>` in `{% block head %}`).
+//!
+//! **4. Texts.** Add every text to `frontend-templates/i18n/en.toml`, `it.toml` and `de.toml`,
+//! under a table named after the page (`[api_keys]` → key `api_keys.title`). Field error
+//! messages live under `[field_errors]`, keyed by the error code. `cargo test -p
+//! paygate-backoffice` fails when a catalogue lacks a key another has, or when a template or the
+//! code names a `"section.key"` that does not exist.
+//!
+//! **5. A form handler.** The guard has already checked the CSRF token (every POST; the hidden
+//! `csrf` field must be in every form). Deserialize the form with `web::Form<T>` (no
+//! `deny_unknown_fields`: the `csrf` field is in the body too; `#[serde(default)]` on text
+//! fields so an empty form is a validation error, not a 400). Validation errors go next to their
+//! field through [`FieldErrors`]: `FieldErrors::from_tenant(s.lang, err)?` turns a
+//! `TenantError::Invalid` (and a field conflict) into a message on its field, translated by
+//! `field_errors.<code>`; `errors.add(s.lang, "field", "code", "fallback")` adds one by hand.
+//! Re-render the page with what was typed and status 422; nothing was changed.
+//! ```ignore
+//! async fn create(s: MerchantSession, form: web::Form<KeyForm>) -> Result<HttpResponse, PageError> {
+//!     s.require_admin()?;
+//!     match do_the_change(s.company_pk, &form).await {
+//!         Ok(_) => Ok(redirect_with_flash("/app/api-keys", "flash.key_created")),
+//!         Err(e) => {
+//!             let errors = FieldErrors::from_tenant(s.lang, e)?;
+//!             render_status(StatusCode::UNPROCESSABLE_ENTITY, &ApiKeysTemplate { /* … */ errors })
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! **6. Tests.** In `crates/paygate-server/tests/it/` (add the module to `main.rs`), with
+//! `paygate_testkit::backoffice`: `Browser::new(&app)` is a cookie-keeping client (no
+//! redirects followed, so statuses and `Location` can be checked); `app.company_user(company_id,
+//! "admin")` creates a user with a password and returns its e-mail and password;
+//! `browser.sign_in(email, password)`; `browser.get(path)` returns a `Page` (status, headers,
+//! body) and `page.csrf()` the token of its forms; `browser.post_form(path, &[("field", "v")])`
+//! posts with the page's last CSRF token added. Test at least: the page renders, each form's
+//! validation error shows next to its field (422), a POST without `csrf` is 403 and changes
+//! nothing, a viewer gets 403 on every change, and a user of another company gets 404 on every
+//! URL naming the first company's objects.
+
+pub mod assets;
+pub mod auth;
+pub mod console;
+pub mod extract;
+pub mod guard;
+pub mod i18n;
+pub mod merchant;
+pub mod nav;
+pub mod page;
+pub mod session;
+
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+use sea_orm::DatabaseConnection;
+
+use paygate_tenant::TenantService;
+use paygate_web::throttle::Throttle;
+
+pub use extract::{MerchantSession, OperatorSession, Visitor};
+pub use i18n::Lang;
+pub use page::{FieldErrors, Page, PageError};
+pub use session::SessionConfig;
+
+/// What the back office needs.
+#[derive(Clone, Debug)]
+pub struct BackofficeState {
+    pub db: DatabaseConnection,
+    pub tenants: TenantService,
+    /// Failed sign-ins by e-mail and address (shared with the admin API's token endpoint).
+    pub signin_throttle: Arc<Throttle>,
+    pub sessions: SessionConfig,
+    /// Cookies always `Secure` (the public base URL is https).
+    pub secure_cookies: bool,
+}
+
+impl BackofficeState {
+    /// The state over the app's database and tenant service.
+    pub fn new(
+        db: DatabaseConnection,
+        tenants: TenantService,
+        signin_throttle: Arc<Throttle>,
+        sessions: SessionConfig,
+    ) -> Self {
+        let secure_cookies = tenants.public_base_url().starts_with("https://");
+        Self {
+            db,
+            tenants,
+            signin_throttle,
+            sessions,
+            secure_cookies,
+        }
+    }
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, PageError> {
+    Err(PageError::NotFound)
+}
+
+/// Registers every back-office route (the app must hold a `web::Data<BackofficeState>`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(assets::configure);
+    for r in auth::routes() {
+        cfg.service(r.wrap(from_fn(guard::guard)));
+    }
+    cfg.service(
+        web::scope("/app")
+            .wrap(from_fn(guard::guard))
+            .configure(merchant::configure)
+            .default_service(web::to(not_found)),
+    )
+    .service(
+        web::scope("/console")
+            .wrap(from_fn(guard::guard))
+            .configure(console::configure)
+            .default_service(web::to(not_found)),
+    );
+}

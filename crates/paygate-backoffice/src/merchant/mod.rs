@@ -1,0 +1,16 @@
+//! The merchant pages under `/app`: what a company user sees. Every handler takes a
+//! [`MerchantSession`](crate::MerchantSession) and scopes every query by its `company_pk`.
+//!
+//! A new page: a module here with its own `configure`, one `.configure(...)` line in
+//! [`configure`], and (for a menu entry) a line in [`crate::nav::MERCHANT`].
+
+pub mod dashboard;
+pub mod users;
+
+use actix_web::web;
+
+/// Registers the merchant pages (inside the guarded `/app` scope).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(dashboard::configure)
+        .configure(users::configure);
+}

@@ -1,0 +1,168 @@
+//! `/app/users`: the company's back-office users. Everyone sees the list; company admins invite
+//! (a one-time link, shown once) and remove users.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use paygate_admin::users::{self as domain, NewUser, Role};
+use paygate_db::entities::company_user;
+
+use crate::MerchantSession;
+use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};
+
+/// Registers `/app/users…`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users", web::get().to(list))
+        .route("/users", web::post().to(invite))
+        .route("/users/{user_id}/remove", web::post().to(remove));
+}
+
+/// Catalogue key of a role's name.
+pub fn role_key(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "roles.admin",
+        Role::Viewer => "roles.viewer",
+    }
+}
+
+/// Catalogue key of a user's status.
+pub fn status_key(m: &company_user::Model) -> &'static str {
+    match domain::user_status(m) {
+        "disabled" => "user_status.disabled",
+        "invited" => "user_status.invited",
+        _ => "user_status.active",
+    }
+}
+
+/// A user as the list shows it.
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub role_key: &'static str,
+    pub status_key: &'static str,
+    pub last_sign_in_at: Option<i64>,
+}
+
+impl From<company_user::Model> for UserRow {
+    fn from(m: company_user::Model) -> Self {
+        Self {
+            role_key: role_key(Role::parse(&m.role).unwrap_or(Role::Viewer)),
+            status_key: status_key(&m),
+            id: m.id,
+            email: m.email,
+            last_sign_in_at: m.last_sign_in_at,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "backoffice/app/users.html")]
+struct UsersTemplate {
+    ctx: Page,
+    users: Vec<UserRow>,
+    is_admin: bool,
+    me: String,
+    form_email: String,
+    form_role: String,
+    errors: FieldErrors,
+    invitation_url: Option<String>,
+    invited_email: String,
+}
+
+async fn page(
+    s: &MerchantSession,
+    form_email: String,
+    form_role: String,
+    errors: FieldErrors,
+    invitation: Option<(String, String)>,
+) -> Result<UsersTemplate, PageError> {
+    let users = domain::list_users(s.db(), s.company_pk)
+        .await?
+        .into_iter()
+        .map(UserRow::from)
+        .collect();
+    let (invitation_url, invited_email) = match invitation {
+        Some((url, email)) => (Some(url), email),
+        None => (None, String::new()),
+    };
+    Ok(UsersTemplate {
+        ctx: s.page("users.title"),
+        users,
+        is_admin: s.is_admin(),
+        me: s.user_id.clone(),
+        form_email,
+        form_role,
+        errors,
+        invitation_url,
+        invited_email,
+    })
+}
+
+async fn list(s: MerchantSession) -> Result<HttpResponse, PageError> {
+    let tpl = page(&s, String::new(), "viewer".into(), FieldErrors::new(), None).await?;
+    render(&tpl)
+}
+
+/// The invitation form (`csrf` is checked by the guard).
+#[derive(Debug, Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn invite(
+    s: MerchantSession,
+    form: web::Form<InviteForm>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let InviteForm { email, role } = form.into_inner();
+    let created = domain::create_user(
+        s.db(),
+        s.tenants().public_base_url(),
+        &s.actor(),
+        s.company_pk,
+        NewUser {
+            email: email.clone(),
+            role: role.clone(),
+            password: None,
+        },
+    )
+    .await;
+    match created {
+        Ok(c) => {
+            let invitation = c.invitation.map(|i| (i.url, c.user.email.clone()));
+            let tpl = page(
+                &s,
+                String::new(),
+                "viewer".into(),
+                FieldErrors::new(),
+                invitation,
+            )
+            .await?;
+            render(&tpl)
+        }
+        Err(e) => {
+            let errors = FieldErrors::from_user(s.lang, e)?;
+            let tpl = page(&s, email, role, errors, None).await?;
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
+        }
+    }
+}
+
+async fn remove(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let user_id = path.into_inner();
+    if user_id == s.user_id {
+        return Ok(redirect_with_flash(
+            "/app/users",
+            "flash.cannot_remove_self",
+        ));
+    }
+    // Scoped by the session's company: another company's user is "not found".
+    domain::remove_user(s.db(), &s.actor(), s.company_pk, &user_id).await?;
+    Ok(redirect_with_flash("/app/users", "flash.user_removed"))
+}

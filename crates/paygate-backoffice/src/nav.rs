@@ -1,0 +1,67 @@
+//! The navigation of the merchant pages and of the operator console. A new page with its own
+//! menu entry adds a line here (and its label to the catalogue's `[nav]`).
+
+/// One menu entry.
+#[derive(Clone, Copy, Debug)]
+pub struct NavItem {
+    /// Where it goes; also the prefix of the paths that mark it current.
+    pub href: &'static str,
+    /// Catalogue key of its label.
+    pub key: &'static str,
+}
+
+/// The merchant pages (`/app/…`), in menu order.
+pub const MERCHANT: &[NavItem] = &[
+    NavItem {
+        href: "/app",
+        key: "nav.dashboard",
+    },
+    NavItem {
+        href: "/app/users",
+        key: "nav.users",
+    },
+];
+
+/// The operator console (`/console/…`), in menu order.
+pub const CONSOLE: &[NavItem] = &[
+    NavItem {
+        href: "/console/companies",
+        key: "nav.companies",
+    },
+    NavItem {
+        href: "/console/operators",
+        key: "nav.operators",
+    },
+    NavItem {
+        href: "/console/system",
+        key: "nav.system",
+    },
+];
+
+/// The entry `path` belongs to: the longest `href` that is `path` or a parent of it.
+pub fn current(items: &[NavItem], path: &str) -> Option<&'static str> {
+    items
+        .iter()
+        .filter(|i| {
+            path == i.href
+                || path
+                    .strip_prefix(i.href)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|i| i.href.len())
+        .map(|i| i.href)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_matching_entry_is_current() {
+        assert_eq!(current(MERCHANT, "/app"), Some("/app"));
+        assert_eq!(current(MERCHANT, "/app/users"), Some("/app/users"));
+        assert_eq!(current(MERCHANT, "/app/users/usr_1"), Some("/app/users"));
+        assert_eq!(current(MERCHANT, "/app/usersx"), Some("/app"));
+        assert_eq!(current(CONSOLE, "/console"), None);
+    }
+}

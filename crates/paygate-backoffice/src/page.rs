@@ -1,0 +1,417 @@
+//! What every page shares: the layout's data ([`Page`]), field-level validation messages
+//! ([`FieldErrors`]), the error type of page handlers ([`PageError`]) and the response helpers.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use paygate_tenant::TenantError;
+
+use crate::i18n::Lang;
+use crate::nav::{self, NavItem};
+use crate::session::{Principal, SessionInfo};
+
+/// What the guard middleware resolved for a request (language, CSRF token, session); put in
+/// the request's extensions before any handler runs.
+#[derive(Clone, Debug)]
+pub struct RequestCtx {
+    pub lang: Lang,
+    /// The token forms must send back in `csrf`: the session's, or the visitor's pre-session
+    /// token.
+    pub csrf: String,
+    pub session: Option<Arc<SessionInfo>>,
+    /// A catalogue key to show once.
+    pub flash: Option<String>,
+    /// Path and query of the request (where the language switch comes back to).
+    pub path: String,
+    /// Whether cookies get `Secure` (public URL or request over https).
+    pub secure: bool,
+}
+
+/// One link of the navigation.
+#[derive(Clone, Debug)]
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: String,
+    pub current: bool,
+}
+
+/// One button of the language switch.
+#[derive(Clone, Debug)]
+pub struct LangLink {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub current: bool,
+}
+
+/// The layout's data: every page template has it as its `ctx` field, and calls its helpers
+/// (`ctx.t("key")`, `ctx.money(amount, currency)` …).
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub lang: Lang,
+    /// The CSRF token: `<input type="hidden" name="csrf" value="{{ ctx.csrf }}">` in every form.
+    pub csrf: String,
+    /// The page title, translated.
+    pub title: String,
+    pub nav: Vec<NavLink>,
+    pub langs: Vec<LangLink>,
+    /// The signed-in e-mail address.
+    pub who: Option<String>,
+    /// The company of a signed-in user.
+    pub company: Option<String>,
+    /// Where the brand link goes.
+    pub home: &'static str,
+    pub flash: Option<String>,
+    /// The current path, for the language switch.
+    pub next: String,
+    /// The operator console's pages have a different accent.
+    pub console: bool,
+}
+
+impl Page {
+    /// The layout data for `rc`, titled by the catalogue key `title_key`.
+    pub fn new(rc: &RequestCtx, title_key: &str) -> Self {
+        let lang = rc.lang;
+        let path_only = rc.path.split('?').next().unwrap_or("");
+        let (items, who, company, home, console): (&[NavItem], _, _, _, _) =
+            match rc.session.as_deref().map(|s| &s.principal) {
+                Some(Principal::Operator { email, .. }) => {
+                    (nav::CONSOLE, Some(email.clone()), None, "/console", true)
+                }
+                Some(Principal::User {
+                    email,
+                    company_name,
+                    ..
+                }) => (
+                    nav::MERCHANT,
+                    Some(email.clone()),
+                    Some(company_name.clone()),
+                    "/app",
+                    false,
+                ),
+                None => (&[], None, None, "/signin", false),
+            };
+        let current = nav::current(items, path_only);
+        Self {
+            lang,
+            csrf: rc.csrf.clone(),
+            title: lang.t(title_key).to_owned(),
+            nav: items
+                .iter()
+                .map(|i| NavLink {
+                    href: i.href,
+                    label: lang.t(i.key).to_owned(),
+                    current: current == Some(i.href),
+                })
+                .collect(),
+            langs: Lang::ALL
+                .iter()
+                .map(|l| LangLink {
+                    code: l.code(),
+                    name: l.native_name(),
+                    current: *l == lang,
+                })
+                .collect(),
+            who,
+            company,
+            home,
+            flash: rc.flash.as_deref().map(|k| lang.t(k).to_owned()),
+            next: rc.path.clone(),
+            console,
+        }
+    }
+
+    /// The text of a catalogue key.
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        self.lang.t(key)
+    }
+    /// The text of a key with `{0}` replaced.
+    pub fn t1(&self, key: &str, a: &str) -> String {
+        self.lang.format(key, &[a])
+    }
+    /// The text of a key with `{0}` and `{1}` replaced.
+    pub fn t2(&self, key: &str, a: &str, b: &str) -> String {
+        self.lang.format(key, &[a, b])
+    }
+    /// A date and time from epoch milliseconds (our `*_at` columns), UTC.
+    pub fn datetime(&self, ms: impl Int) -> String {
+        self.lang.datetime(ms.get())
+    }
+    /// A date and time from epoch seconds (Stripe's `created`), UTC.
+    pub fn datetime_s(&self, secs: impl Int) -> String {
+        self.lang.datetime(secs.get().saturating_mul(1000))
+    }
+    /// A date from epoch milliseconds, UTC.
+    pub fn date(&self, ms: impl Int) -> String {
+        self.lang.date(ms.get())
+    }
+    /// An amount in minor units of `currency` (`1999`, `"eur"` → `19,99 €` in Italian).
+    pub fn money(&self, minor: impl Int, currency: &str) -> String {
+        self.lang.money(minor.get(), currency)
+    }
+}
+
+/// An integer as templates pass it (by value or by reference).
+pub trait Int {
+    fn get(self) -> i64;
+}
+impl Int for i64 {
+    fn get(self) -> i64 {
+        self
+    }
+}
+impl Int for &i64 {
+    fn get(self) -> i64 {
+        *self
+    }
+}
+impl Int for &&i64 {
+    fn get(self) -> i64 {
+        **self
+    }
+}
+impl Int for i32 {
+    fn get(self) -> i64 {
+        self.into()
+    }
+}
+impl Int for &i32 {
+    fn get(self) -> i64 {
+        (*self).into()
+    }
+}
+
+/// Validation messages by field, translated, shown next to their field:
+/// `{% if let Some(e) = errors.get("email") %}<p class="field-error">{{ e }}</p>{% endif %}`.
+#[derive(Clone, Debug, Default)]
+pub struct FieldErrors {
+    items: Vec<(String, String)>,
+}
+
+impl FieldErrors {
+    /// No errors.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a message for `field`, the text of `field_errors.<code>` (or `fallback` when the
+    /// catalogue has no such key).
+    pub fn add(&mut self, lang: Lang, field: &str, code: &str, fallback: &str) {
+        let key = format!("field_errors.{code}");
+        let text = if lang.has(&key) || Lang::En.has(&key) {
+            lang.t(&key).to_owned()
+        } else {
+            fallback.to_owned()
+        };
+        self.items.push((field.to_owned(), text));
+    }
+    /// Adds an already translated message for `field`.
+    pub fn add_text(&mut self, field: &str, text: String) {
+        self.items.push((field.to_owned(), text));
+    }
+    /// The message of `field`, if any.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.items
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+    /// Whether `field` has a message (for `aria-invalid` and the error class).
+    pub fn has(&self, field: &str) -> bool {
+        self.get(field).is_some()
+    }
+    /// Whether there is no message at all.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The field messages of a tenant-configuration error (`Invalid`, and a `Conflict` whose
+    /// message starts with a field name); other errors are returned for `?`.
+    pub fn from_tenant(lang: Lang, err: TenantError) -> Result<Self, PageError> {
+        let mut fe = Self::new();
+        match err {
+            TenantError::Invalid {
+                field,
+                code,
+                message,
+            } => fe.add(lang, field, code, &message),
+            TenantError::Conflict { code, message } => {
+                let field = match message.split_once(':') {
+                    Some((f, _)) if !f.contains(' ') => f.to_owned(),
+                    _ => match code {
+                        "company_exists" => "company_id".to_owned(),
+                        _ => "form".to_owned(),
+                    },
+                };
+                fe.add(lang, &field, code, &message);
+            }
+            other => return Err(other.into()),
+        }
+        Ok(fe)
+    }
+
+    /// The field message of a user error; other errors are returned for `?`.
+    pub fn from_user(lang: Lang, err: paygate_admin::users::UserError) -> Result<Self, PageError> {
+        match err.field() {
+            Some(field) => {
+                let mut fe = Self::new();
+                let msg = err.to_string();
+                let fallback = msg.split_once(": ").map(|(_, m)| m).unwrap_or(&msg);
+                fe.add(lang, field, err.code(), fallback);
+                Ok(fe)
+            }
+            None => Err(err.into()),
+        }
+    }
+}
+
+/// Why a page could not be served. The guard middleware renders it as a page of the layout in
+/// the visitor's language (403, 404, 500), or follows it (`Redirect`).
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("not found")]
+    NotFound,
+    /// Not allowed for this principal.
+    #[error("forbidden")]
+    Forbidden,
+    /// A viewer tried to change something.
+    #[error("viewers cannot change anything")]
+    ViewerForbidden,
+    /// The form's CSRF token was missing or wrong.
+    #[error("the form's security token is missing or wrong")]
+    Csrf,
+    /// Go elsewhere (303), e.g. to the sign-in page.
+    #[error("redirect to {0}")]
+    Redirect(String),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl PageError {
+    /// 500, logging `cause`.
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(cause))
+    }
+    /// The catalogue key of the message the error page shows.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            PageError::NotFound => "errors.not_found",
+            PageError::Forbidden => "errors.forbidden",
+            PageError::ViewerForbidden => "errors.viewer_forbidden",
+            PageError::Csrf => "errors.csrf",
+            PageError::Redirect(_) => "errors.not_found",
+            PageError::Internal(_) => "errors.internal",
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::Forbidden | PageError::ViewerForbidden | PageError::Csrf => {
+                StatusCode::FORBIDDEN
+            }
+            PageError::Redirect(_) => StatusCode::SEE_OTHER,
+            PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    fn error_response(&self) -> HttpResponse {
+        if let PageError::Internal(cause) = self {
+            tracing::error!(cause = %paygate_web::error_chain(cause.as_ref()), "page failed");
+        }
+        match self {
+            PageError::Redirect(to) => redirect(to),
+            // Replaced by the guard with the page in the visitor's language.
+            _ => HttpResponse::build(self.status_code())
+                .content_type("text/plain; charset=utf-8")
+                .body(Lang::En.t(self.message_key()).to_owned()),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for PageError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<TenantError> for PageError {
+    fn from(e: TenantError) -> Self {
+        match e {
+            TenantError::NotFound(_) => PageError::NotFound,
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<paygate_admin::users::UserError> for PageError {
+    fn from(e: paygate_admin::users::UserError) -> Self {
+        use paygate_admin::users::UserError as E;
+        match e {
+            E::NotFound | E::InvitationInvalid => PageError::NotFound,
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// The page, 200.
+pub fn render(tpl: &impl Template) -> Result<HttpResponse, PageError> {
+    render_status(StatusCode::OK, tpl)
+}
+
+/// The page with another status (422 for a form with validation errors).
+pub fn render_status(status: StatusCode, tpl: &impl Template) -> Result<HttpResponse, PageError> {
+    let html = tpl.render()?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+/// 303 See Other to `to` (after a successful POST).
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")),
+        ))
+        .finish()
+}
+
+/// A one-shot message for the next page, set by [`redirect_with_flash`] and turned into a
+/// cookie by the guard.
+#[derive(Clone, Debug)]
+pub(crate) struct FlashOut(pub String);
+
+/// 303 to `to`, with a one-shot message (a catalogue key) for the next page.
+pub fn redirect_with_flash(to: &str, flash_key: &str) -> HttpResponse {
+    let mut res = redirect(to);
+    res.extensions_mut().insert(FlashOut(flash_key.to_owned()));
+    res
+}
+
+/// Whether `next` is a safe place to go back to: a path of this site.
+pub fn safe_next(next: &str) -> Option<&str> {
+    (next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control()))
+    .then_some(next)
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "backoffice/error.html")]
+pub struct ErrorTemplate {
+    pub ctx: Page,
+    pub message: String,
+    pub status: u16,
+}
