@@ -18,6 +18,7 @@ mod m20261122_000002_create_inbox;
 mod m20261122_000003_create_payment_domain;
 mod m20261122_000004_index_orders_charge;
 mod m20261123_000001_backoffice;
+mod m20261123_000002_notifications;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_payment_domain::Migration),
             Box::new(m20261122_000004_index_orders_charge::Migration),
             Box::new(m20261123_000001_backoffice::Migration),
+            Box::new(m20261123_000002_notifications::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod companies;
 pub mod domain;
 pub mod events;
 pub mod merchant;
+pub mod notifications;
 pub mod operators;
 pub mod orders;
 pub mod profiles;
@@ -41,6 +42,8 @@ pub struct AdminState {
     pub metrics: std::sync::Arc<paygate_web::metrics::Metrics>,
     /// Failed sign-ins by e-mail and address.
     pub signin_throttle: std::sync::Arc<paygate_web::throttle::Throttle>,
+    /// Notification endpoints and messages.
+    pub notify: paygate_notify::NotifyService,
 }
 
 /// The OpenAPI 3 description of the admin and merchant APIs (kept true by a test that calls
@@ -69,7 +72,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(orders::configure)
             .configure(domain::configure)
             .configure(events::configure)
-            .configure(reconcile::configure),
+            .configure(reconcile::configure)
+            .configure(notifications::configure),
     );
 }
 

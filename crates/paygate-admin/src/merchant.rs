@@ -81,7 +81,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/orders", web::post().to(create_source_order))
             .route("/orders", web::get().to(find_orders))
-            .route("/orders/{order_id}", web::get().to(get_order)),
+            .route("/orders/{order_id}", web::get().to(get_order))
+            .configure(crate::notifications::configure_merchant),
     );
 }
 

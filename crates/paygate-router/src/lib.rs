@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod inbox;
 pub mod intake;
 pub mod lifecycle;
+pub mod outbox;
 pub mod reconcile;
 pub mod signature;
 pub mod worker;

@@ -15,7 +15,12 @@
 //! the loser re-reads and judges again.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
+};
+
+use crate::outbox;
 
 use paygate_db::entities::order;
 
@@ -123,17 +128,19 @@ pub fn order_advances(old: &str, new: &str) -> bool {
 /// caused it) is kept as the order's `status_created` when newer. The update is conditional on
 /// the status read, so concurrent movers never step back; moving to `fulfilled` stamps
 /// `fulfilled_at`.
-pub async fn advance_order_status<C: ConnectionTrait>(
+pub async fn advance_order_status<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     company_pk: i64,
     order_id: &str,
     new_status: &str,
     event_created: i64,
 ) -> Result<bool, DbErr> {
+    // The move and its message commit together (a savepoint inside a caller's transaction).
+    let txn = db.begin().await?;
     for _ in 0..5 {
         let Some(o) = order::Entity::find_by_id(order_id.to_owned())
             .filter(order::Column::CompanyPk.eq(company_pk))
-            .one(db)
+            .one(&txn)
             .await?
         else {
             return Ok(false);
@@ -155,7 +162,33 @@ pub async fn advance_order_status<C: ConnectionTrait>(
         if new_status == "fulfilled" {
             q = q.col_expr(order::Column::FulfilledAt, Expr::value(now));
         }
-        if q.exec(db).await?.rows_affected > 0 {
+        if q.exec(&txn).await?.rows_affected > 0 {
+            if let Some(t) = outbox::order_message_type(new_status) {
+                let moved = order::Entity::find_by_id(order_id.to_owned())
+                    .one(&txn)
+                    .await?
+                    .unwrap_or(o.clone());
+                // Seed 004: a shopper whose payment was pending learns by e-mail how it ended.
+                let was_waiting = matches!(o.status.as_str(), "awaiting_payment" | "charging");
+                let shopper = moved
+                    .customer_email
+                    .clone()
+                    .filter(|_| was_waiting && t != "order.expired" && t != "order.canceled")
+                    .map(|to| (to, moved.locale.clone()));
+                outbox::emit(
+                    &txn,
+                    outbox::Emit {
+                        company_pk,
+                        livemode: moved.livemode,
+                        event_type: t,
+                        dedupe_key: format!("{t}:{order_id}"),
+                        object: outbox::order_object(&moved),
+                        shopper,
+                    },
+                )
+                .await?;
+            }
+            txn.commit().await?;
             return Ok(true);
         }
         // Someone moved it meanwhile: judge again against what they left.

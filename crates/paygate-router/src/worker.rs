@@ -154,7 +154,11 @@ impl WorkerPool {
     }
 
     /// Runs the handler of one claimed event within `db`.
-    async fn handle<C: ConnectionTrait>(&self, row: &inbox_event::Model, db: &C) -> HandlerResult {
+    async fn handle<C: ConnectionTrait + TransactionTrait>(
+        &self,
+        row: &inbox_event::Model,
+        db: &C,
+    ) -> HandlerResult {
         let i = &self.inner;
         let v: serde_json::Value = serde_json::from_str(&row.payload)
             .map_err(|e| HandlerError::Payload(format!("stored payload is not JSON: {e}")))?;

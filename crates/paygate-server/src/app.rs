@@ -37,6 +37,8 @@ pub struct Paygate {
     pub metrics: Arc<Metrics>,
     /// The workers over the inbox.
     pub worker: WorkerPool,
+    /// The workers delivering notifications.
+    pub delivery: paygate_notify::DeliveryPool,
     /// The back office and operator console.
     pub backoffice: paygate_backoffice::BackofficeState,
 }
@@ -113,7 +115,39 @@ impl Paygate {
                 ))
             }),
         };
+        let mailer = match &settings.smtp_url {
+            Some(u) => Some(
+                paygate_notify::Mailer::new(u.expose_secret(), &settings.smtp_from)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            None => None,
+        };
+        let notify = paygate_notify::NotifyService::new(
+            db.clone(),
+            keyring.clone(),
+            settings.outbound_allow_private,
+            mailer.is_some(),
+            Arc::new(Notify::new()),
+        );
+        let delivery = paygate_notify::DeliveryPool::new(
+            db.clone(),
+            notify.clone(),
+            mailer,
+            paygate_notify::DeliveryConfig {
+                schedule: paygate_notify::parse_schedule(&settings.notify_retry_schedule)
+                    .map_err(anyhow::Error::msg)?,
+                connect_timeout: Duration::from_secs(settings.notify_connect_timeout_secs),
+                timeout: Duration::from_secs(settings.notify_timeout_secs),
+                disable_after: Duration::from_secs(settings.notify_disable_after_secs),
+                concurrency: settings.notify_concurrency,
+                allow_private: settings.outbound_allow_private,
+                ..paygate_notify::DeliveryConfig::default()
+            },
+            metrics.clone(),
+        )
+        .context("building the notification HTTP client")?;
         let admin = AdminState {
+            notify,
             db: db.clone(),
             tenants: tenants.clone(),
             jwt: JwtKeys::new(&keyring.current().derive("paygate admin jwt v1")),
@@ -138,7 +172,8 @@ impl Paygate {
                 idle: Duration::from_secs(settings.session_idle_secs),
                 absolute: Duration::from_secs(settings.session_max_secs),
             },
-        );
+        )
+        .with_local_addr(actual_addr);
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)
             && paygate_admin::operators::count(&db).await? == 0
         {
@@ -176,8 +211,21 @@ impl Paygate {
             stripe,
             metrics,
             worker,
+            delivery,
             backoffice,
         })
+    }
+
+    /// Starts the background workers (the inbox's and the notification deliveries') until
+    /// `cancel`.
+    pub fn spawn_workers(
+        &self,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            self.worker.spawn(cancel.clone()),
+            self.delivery.spawn(cancel.clone()),
+        ]
     }
 
     /// Registers every route of the app.

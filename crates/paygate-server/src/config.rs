@@ -70,6 +70,26 @@ pub struct Settings {
     /// Events whose handlers call Stripe (Checkout fulfillment, Source charges) handled at once
     /// per worker pool; the database-only ones of a batch share one transaction.
     pub worker_concurrency: usize,
+    /// Delays between attempts of a notification (`PAYGATE_NOTIFY_RETRY_SCHEDULE`, e.g.
+    /// `5s,5m,30m,2h`); after the last one the message is marked failed.
+    pub notify_retry_schedule: String,
+    /// Connect timeout of a notification delivery, seconds.
+    pub notify_connect_timeout_secs: u64,
+    /// Total timeout of a notification delivery, seconds.
+    pub notify_timeout_secs: u64,
+    /// An endpoint whose deliveries have all failed this long is disabled, seconds.
+    pub notify_disable_after_secs: u64,
+    /// Notification deliveries in flight at once per process.
+    pub notify_concurrency: usize,
+    /// Let notification URLs reach private, loopback and link-local addresses
+    /// (`PAYGATE_OUTBOUND_ALLOW_PRIVATE`; for tests and closed networks).
+    pub outbound_allow_private: bool,
+    /// SMTP server for shopper e-mails (`PAYGATE_SMTP_URL`, e.g.
+    /// `smtps://user:password@mail.example.com`); unset: no e-mails.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub smtp_url: Option<SecretString>,
+    /// The sender address of shopper e-mails (`PAYGATE_SMTP_FROM`).
+    pub smtp_from: String,
     /// Log filter, e.g. `info` or `paygate=debug,info`.
     pub log: String,
     /// `text` or `json`.
@@ -113,6 +133,14 @@ impl Default for Settings {
             worker_batch_size: 64,
             worker_lease_secs: 60,
             worker_concurrency: 16,
+            notify_retry_schedule: paygate_notify::worker::DEFAULT_SCHEDULE.into(),
+            notify_connect_timeout_secs: 5,
+            notify_timeout_secs: 15,
+            notify_disable_after_secs: 5 * 86_400,
+            notify_concurrency: 16,
+            outbound_allow_private: false,
+            smtp_url: None,
+            smtp_from: "paygate@localhost".into(),
             log: "info".into(),
             log_format: "text".into(),
         }
@@ -198,6 +226,23 @@ impl Settings {
                 "session_idle_secs",
                 "session_idle_secs and session_max_secs must be between 60 and 2592000",
             ));
+        }
+        if let Err(e) = paygate_notify::parse_schedule(&self.notify_retry_schedule) {
+            return Err(invalid("notify_retry_schedule", e));
+        }
+        if !(1..=120).contains(&self.notify_connect_timeout_secs)
+            || !(1..=300).contains(&self.notify_timeout_secs)
+        {
+            return Err(invalid(
+                "notify_timeout_secs",
+                "notify_connect_timeout_secs must be 1–120 and notify_timeout_secs 1–300",
+            ));
+        }
+        if !(1..=1024).contains(&self.notify_concurrency) {
+            return Err(invalid("notify_concurrency", "must be between 1 and 1024"));
+        }
+        if !self.smtp_from.contains('@') || self.smtp_from.chars().any(char::is_whitespace) {
+            return Err(invalid("smtp_from", "must be an e-mail address"));
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err(invalid("log_format", "must be text or json"));

@@ -165,11 +165,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let cancel = tokio_util::sync::CancellationToken::new();
             if no_http {
                 let app = Paygate::build(settings, None).await?;
-                let worker = app.worker.spawn(cancel.clone());
+                let workers = app.spawn_workers(&cancel);
                 tracing::info!("paygate workers running (no HTTP)");
                 shutdown_signal().await;
                 cancel.cancel();
-                let _ = worker.await;
+                for w in workers {
+                    let _ = w.await;
+                }
                 tracing::info!("paygate stopped");
                 return Ok(());
             }
@@ -177,13 +179,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .with_context(|| format!("binding {}", settings.bind))?;
             let addr = listener.local_addr()?;
             let app = Paygate::build(settings, Some(addr)).await?;
-            let worker = (!no_workers).then(|| app.worker.spawn(cancel.clone()));
+            let workers = if no_workers {
+                Vec::new()
+            } else {
+                app.spawn_workers(&cancel)
+            };
             let running = app.serve_http(listener)?;
             tracing::info!(addr = %running.addr, public_base_url = %app.tenants.public_base_url(), workers = !no_workers, "paygate serving");
             // actix stops accepting on SIGTERM/SIGINT, finishes in-flight requests, then returns.
             running.server.await?;
             cancel.cancel();
-            if let Some(w) = worker {
+            for w in workers {
                 let _ = w.await;
             }
             tracing::info!("paygate stopped");

@@ -5,6 +5,7 @@ pub mod backoffice;
 pub mod checkout_objects;
 mod db;
 pub mod objects;
+pub mod receivers;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +63,8 @@ pub struct Options {
     pub stripe_api_base: Option<String>,
     pub tolerance_secs: u64,
     pub adjust: fn(&mut Settings),
+    /// `PAYGATE_SMTP_URL` (a sink started by the test).
+    pub smtp_url: Option<String>,
 }
 
 impl Options {
@@ -71,6 +74,7 @@ impl Options {
             stripe_api_base: None,
             tolerance_secs: 300,
             adjust: |_| {},
+            smtp_url: None,
         }
     }
 }
@@ -108,6 +112,9 @@ impl TestApp {
         };
         if let Some(base) = &opts.stripe_api_base {
             settings.stripe_api_base = base.clone();
+        }
+        if let Some(u) = &opts.smtp_url {
+            settings.smtp_url = Some(u.clone().into());
         }
         (opts.adjust)(&mut settings);
         let app = Paygate::build(settings.validated().unwrap(), Some(addr))
@@ -286,6 +293,11 @@ impl TestApp {
     /// Runs the workers until no event is due; returns how many they handled.
     pub async fn drain(&self) -> usize {
         self.app.worker.drain().await.unwrap()
+    }
+
+    /// Delivers every notification due now (round after round); returns the attempts made.
+    pub async fn drain_notifications(&self) -> usize {
+        self.app.delivery.drain().await.unwrap()
     }
 
     /// Stops the HTTP server.

@@ -29,6 +29,8 @@ pub struct Model {
     pub status_created: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The shopper's language (from the Checkout Session or the merchant), for e-mails.
+    pub locale: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,15 +2,19 @@
 //! state of each object, the newest event's `created` winning.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
 use paygate_db::entities::{issuing_object, payment_method, stripe_account};
 use paygate_db::now_ms;
 
+use crate::outbox;
+
 use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, insert_absent};
 
 /// `account.updated`: charges/payouts enabled, requirements due, disabled reason.
-pub async fn account<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn account<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let due: Vec<String> = o["requirements"]["currently_due"]
@@ -56,6 +60,7 @@ pub async fn account<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
             .await?
             .rows_affected;
         if n > 0 {
+            emit_account(ctx, &id).await?;
             return Ok(Outcome::Processed);
         }
         let exists = stripe_account::Entity::find()
@@ -85,6 +90,7 @@ pub async fn account<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
             stripe_account::Column::AccountId,
         ];
         if insert_absent(ctx.db, row, key).await? {
+            emit_account(ctx, &id).await?;
             return Ok(Outcome::Processed);
         }
         // Lost the race to insert: go again against the winner's row.
@@ -94,8 +100,38 @@ pub async fn account<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
     ))
 }
 
+/// `account.updated` to the company's systems, once per Stripe event that changed the account.
+async fn emit_account<C: ConnectionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+    id: &str,
+) -> Result<(), HandlerError> {
+    let Some(a) = stripe_account::Entity::find()
+        .filter(stripe_account::Column::CompanyPk.eq(ctx.company_pk))
+        .filter(stripe_account::Column::AccountId.eq(id))
+        .one(ctx.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    outbox::emit(
+        ctx.db,
+        outbox::Emit {
+            company_pk: ctx.company_pk,
+            livemode: ctx.event.livemode,
+            event_type: "account.updated",
+            dedupe_key: format!("account.updated:{}", ctx.event.id),
+            object: outbox::account_object(&a),
+            shopper: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// `payment_method.automatically_updated`: the card's new brand, last4 and expiry.
-pub async fn payment_method<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn payment_method<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let card = &o["card"];
@@ -168,7 +204,9 @@ pub async fn payment_method<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> Hand
 }
 
 /// `issuing_card.updated`, `issuing_cardholder.updated`: the latest status.
-pub async fn issuing<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn issuing<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let id = ctx.str("id")?.to_owned();
     let kind = if ctx.event.event_type.starts_with("issuing_cardholder") {
         "cardholder"

@@ -9,7 +9,7 @@
 //! while another caller holds its claim the event is retried, so the webhook always completes it.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use paygate_db::entities::{checkout_session, order};
 use paygate_db::now_ms;
@@ -18,7 +18,9 @@ use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
 use crate::fulfillment::{FulfillOutcome, ensure_session, fulfill_checkout};
 
 /// Handles the four Checkout events.
-pub async fn handle<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn handle<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let o = ctx.object;
     let session_id = ctx.str("id")?.to_owned();
     let row = ensure_session(ctx.db, ctx.company_pk, &session_id, ctx.event.livemode).await?;
@@ -79,6 +81,9 @@ pub async fn handle<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResul
     }
     if let Some(r) = o["client_reference_id"].as_str() {
         q = q.col_expr(order::Column::ClientReferenceId, Expr::value(r));
+    }
+    if let Some(l) = o["locale"].as_str().filter(|l| *l != "auto") {
+        q = q.col_expr(order::Column::Locale, Expr::value(l));
     }
     q.filter(order::Column::Id.eq(row.order_id.clone()))
         .filter(order::Column::CompanyPk.eq(ctx.company_pk))

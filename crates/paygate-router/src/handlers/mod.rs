@@ -12,7 +12,8 @@ pub mod payments;
 use paygate_stripe::{StripeClient, StripeError};
 use paygate_tenant::{TenantError, TenantService};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TryInsertResult,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait,
+    TryInsertResult,
 };
 use serde_json::Value;
 
@@ -100,7 +101,9 @@ pub fn calls_stripe(event_type: &str) -> bool {
 }
 
 /// Routes an event to its handler by type.
-pub async fn dispatch<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn dispatch<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let t = ctx.event.event_type.as_str();
     match t {
         "checkout.session.completed"

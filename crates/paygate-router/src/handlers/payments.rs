@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::Value;
 
 use paygate_db::entities::{charge, dispute, order, payment_intent, source};
@@ -13,6 +13,7 @@ use paygate_stripe::CreateCharge;
 
 use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, insert_absent, orders};
 use crate::lifecycle::{Kind, is_newer, rank};
+use crate::outbox;
 
 fn i64_of(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
@@ -23,7 +24,9 @@ fn opt_str(v: &Value) -> Option<String> {
 }
 
 /// `payment_intent.*`: status, amounts, last payment error, cancellation reason.
-pub async fn payment_intent<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn payment_intent<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let status = ctx.str("status")?.to_owned();
@@ -68,6 +71,7 @@ pub async fn payment_intent<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> Hand
                     payment_intent::Column::StripeId,
                 ];
                 if insert_absent(ctx.db, row, key).await? {
+                    emit_payment(ctx, &id, &status).await?;
                     return Ok(Outcome::Processed);
                 }
                 // Lost the race to insert: go again against the winner's row.
@@ -117,6 +121,7 @@ pub async fn payment_intent<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> Hand
                     .await?
                     .rows_affected;
                 if n > 0 {
+                    emit_payment(ctx, &id, &status).await?;
                     return Ok(Outcome::Processed);
                 }
             }
@@ -127,9 +132,51 @@ pub async fn payment_intent<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> Hand
     ))
 }
 
+/// The `payment.*` message of a payment intent's change that was just applied: a payment
+/// succeeds or is canceled once; each failed attempt and each capturable update is its own
+/// change (keyed by the Stripe event that carried it).
+async fn emit_payment<C: ConnectionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+    id: &str,
+    status: &str,
+) -> Result<(), HandlerError> {
+    let (t, key) = match (ctx.event.event_type.as_str(), status) {
+        (_, "succeeded") => ("payment.succeeded", id),
+        (_, "canceled") => ("payment.canceled", id),
+        ("payment_intent.payment_failed", _) => ("payment.failed", ctx.event.id.as_str()),
+        ("payment_intent.amount_capturable_updated", _) => {
+            ("payment.amount_capturable_updated", ctx.event.id.as_str())
+        }
+        _ => return Ok(()),
+    };
+    let Some(p) = payment_intent::Entity::find()
+        .filter(payment_intent::Column::CompanyPk.eq(ctx.company_pk))
+        .filter(payment_intent::Column::StripeId.eq(id))
+        .one(ctx.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    outbox::emit(
+        ctx.db,
+        outbox::Emit {
+            company_pk: ctx.company_pk,
+            livemode: ctx.event.livemode,
+            event_type: t,
+            dedupe_key: format!("{t}:{key}"),
+            object: outbox::payment_object(&p),
+            shopper: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// `charge.*`: the charge; for orders paid by a legacy Source, confirm on `charge.succeeded`
 /// and fail on `charge.failed` (seed 004).
-pub async fn charge<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn charge<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let status = ctx.str("status")?.to_owned();
@@ -289,7 +336,9 @@ fn dispute_funds<C>(ctx: &HandlerCtx<'_, C>) -> (i64, i64) {
 }
 
 /// `charge.dispute.*`: the dispute; its payment, charge and order are flagged disputed.
-pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let status = ctx.str("status")?.to_owned();
@@ -299,6 +348,7 @@ pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
     let due_by = o["evidence_details"]["due_by"].as_i64();
     let (withdrawn, reinstated) = dispute_funds(ctx);
     let mut done = false;
+    let (mut opened, mut changed) = (false, false);
     for _ in 0..5 {
         let existing = dispute::Entity::find()
             .filter(dispute::Column::CompanyPk.eq(ctx.company_pk))
@@ -329,6 +379,8 @@ pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
                 };
                 let key = [dispute::Column::CompanyPk, dispute::Column::StripeId];
                 if insert_absent(ctx.db, row, key).await? {
+                    opened = true;
+                    changed = true;
                     done = true;
                     break;
                 }
@@ -370,6 +422,9 @@ pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
                         );
                 }
                 if q.exec(ctx.db).await?.rows_affected > 0 {
+                    changed = newer
+                        || withdrawn > cur.funds_withdrawn
+                        || reinstated > cur.funds_reinstated;
                     done = true;
                     break;
                 }
@@ -380,6 +435,9 @@ pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
         return Err(HandlerError::Other(
             "dispute kept changing under us; will retry".into(),
         ));
+    }
+    if changed {
+        emit_dispute(ctx, &id, opened).await?;
     }
     // Flags only ever go true.
     if let Some(pi) = &pi_id {
@@ -413,9 +471,66 @@ pub async fn dispute<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResu
     Ok(Outcome::Processed)
 }
 
+/// The `dispute.*` messages of a dispute's change that was just applied: `dispute.opened` once,
+/// when Paygate first records the dispute (whichever event arrives first), then one message per
+/// Stripe event that changed it (`dispute.closed` once).
+async fn emit_dispute<C: ConnectionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+    id: &str,
+    opened: bool,
+) -> Result<(), HandlerError> {
+    let Some(d) = dispute::Entity::find()
+        .filter(dispute::Column::CompanyPk.eq(ctx.company_pk))
+        .filter(dispute::Column::StripeId.eq(id))
+        .one(ctx.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let mut messages = Vec::new();
+    if opened {
+        messages.push(("dispute.opened", format!("dispute.opened:{id}")));
+    }
+    let evt = ctx.event.id.as_str();
+    match ctx.event.event_type.as_str() {
+        "charge.dispute.updated" => {
+            messages.push(("dispute.updated", format!("dispute.updated:{evt}")))
+        }
+        "charge.dispute.closed" => {
+            messages.push(("dispute.closed", format!("dispute.closed:{id}")))
+        }
+        "charge.dispute.funds_withdrawn" => messages.push((
+            "dispute.funds_withdrawn",
+            format!("dispute.funds_withdrawn:{evt}"),
+        )),
+        "charge.dispute.funds_reinstated" => messages.push((
+            "dispute.funds_reinstated",
+            format!("dispute.funds_reinstated:{evt}"),
+        )),
+        _ => {}
+    }
+    for (t, key) in messages {
+        outbox::emit(
+            ctx.db,
+            outbox::Emit {
+                company_pk: ctx.company_pk,
+                livemode: ctx.event.livemode,
+                event_type: t,
+                dedupe_key: key,
+                object: outbox::dispute_object(&d),
+                shopper: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// `source.chargeable` creates the charge (the order id as `Idempotency-Key`, seed 004);
 /// `source.failed` / `source.canceled` cancel the order.
-pub async fn source<C: ConnectionTrait>(ctx: &HandlerCtx<'_, C>) -> HandlerResult {
+pub async fn source<C: ConnectionTrait + TransactionTrait>(
+    ctx: &HandlerCtx<'_, C>,
+) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     // The event's type says what happened; Stripe's sample payloads carry a generic object

@@ -3,10 +3,13 @@
 
 mod admin_api;
 mod backoffice_auth;
+mod backoffice_console;
 mod binary;
+mod browser;
 mod checkout;
 mod intake;
 mod merchant;
+mod notifications;
 mod observability;
 mod openapi;
 mod reconcile;

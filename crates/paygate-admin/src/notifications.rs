@@ -1,0 +1,379 @@
+//! Notification endpoints, messages, replays and shopper e-mail settings, for operators
+//! (`/admin/v1/companies/{company_id}/…`) and for merchants with an API key (`/api/v1/…`).
+//! One set of handlers serves both: `Scope` resolves the company from the operator's path or
+//! from the merchant's key, so a merchant can only ever name its own company.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use paygate_db::entities::company;
+use paygate_notify::service::{EndpointIn, EndpointPatch, SettingsIo};
+use paygate_web::ApiError;
+
+use crate::merchant::MerchantPrincipal;
+use crate::{AdminState, OperatorPrincipal};
+
+/// The company a request is about, and who is asking (for the audit log).
+#[derive(Debug)]
+pub struct Scope {
+    pub company: company::Model,
+    pub actor: String,
+}
+
+impl FromRequest for Scope {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let operator = req.path().starts_with("/admin/");
+        let company_id = req.match_info().get("company_id").map(str::to_owned);
+        let state = req.app_data::<web::Data<AdminState>>().cloned();
+        if operator {
+            let op = OperatorPrincipal::from_request(req, payload);
+            Box::pin(async move {
+                let op = op.await?;
+                let state = state
+                    .ok_or_else(|| ApiError::internal(std::io::Error::other("state missing")))?;
+                let company = state
+                    .tenants
+                    .company(company_id.as_deref().unwrap_or_default())
+                    .await?;
+                Ok(Scope {
+                    company,
+                    actor: op.actor(),
+                })
+            })
+        } else {
+            let m = MerchantPrincipal::from_request(req, payload);
+            Box::pin(async move {
+                let m = m.await?;
+                Ok(Scope {
+                    company: m.company,
+                    actor: "merchant_api".into(),
+                })
+            })
+        }
+    }
+}
+
+fn param(req: &HttpRequest, name: &str) -> String {
+    req.match_info().get(name).unwrap_or_default().to_owned()
+}
+
+/// Registers the operator routes (inside `/admin/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes(cfg, "/companies/{company_id}");
+}
+
+/// Registers the merchant routes (inside `/api/v1`).
+pub fn configure_merchant(cfg: &mut web::ServiceConfig) {
+    routes(cfg, "");
+}
+
+fn routes(cfg: &mut web::ServiceConfig, base: &str) {
+    let ep = format!("{base}/notification-endpoints");
+    let one = format!("{ep}/{{endpoint_id}}");
+    let msgs = format!("{base}/notification-messages");
+    let msg = format!("{msgs}/{{message_id}}");
+    cfg.route(&ep, web::post().to(create))
+        .route(&ep, web::get().to(list))
+        .route(&one, web::get().to(get))
+        .route(&one, web::patch().to(update))
+        .route(&one, web::delete().to(delete))
+        .route(&format!("{one}/rotate-secret"), web::post().to(rotate))
+        .route(&format!("{one}/test"), web::post().to(test))
+        .route(&format!("{one}/replay"), web::post().to(replay_failed))
+        .route(&msgs, web::get().to(messages))
+        .route(&msg, web::get().to(message))
+        .route(&format!("{msg}/replay"), web::post().to(replay_message))
+        .route(
+            &format!("{base}/notification-settings"),
+            web::get().to(settings),
+        )
+        .route(
+            &format!("{base}/notification-settings"),
+            web::put().to(save_settings),
+        );
+}
+
+async fn audit(
+    state: &AdminState,
+    scope: &Scope,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    paygate_tenant::audit::record(
+        &state.db,
+        &scope.actor,
+        Some(scope.company.id),
+        action,
+        target,
+        detail,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn create(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    body: web::Json<EndpointIn>,
+) -> Result<HttpResponse, ApiError> {
+    let out = state
+        .notify
+        .create(scope.company.id, body.into_inner())
+        .await?;
+    audit(
+        &state,
+        &scope,
+        "notification_endpoint.created",
+        &out.id,
+        serde_json::json!({"url": out.url, "event_types": out.event_types}),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(out))
+}
+
+async fn list(state: web::Data<AdminState>, scope: Scope) -> Result<HttpResponse, ApiError> {
+    let data = state.notify.list(scope.company.id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data})))
+}
+
+async fn get(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let out = state
+        .notify
+        .get(scope.company.id, &param(&req, "endpoint_id"))
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn update(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    req: HttpRequest,
+    body: web::Json<EndpointPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = param(&req, "endpoint_id");
+    let p = body.into_inner();
+    let fields: Vec<&str> = [
+        p.url.as_ref().map(|_| "url"),
+        p.description.as_ref().map(|_| "description"),
+        p.event_types.as_ref().map(|_| "event_types"),
+        p.enabled.as_ref().map(|_| "enabled"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let out = state.notify.update(scope.company.id, &id, p).await?;
+    audit(
+        &state,
+        &scope,
+        "notification_endpoint.updated",
+        &id,
+        serde_json::json!({"fields": fields}),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn delete(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = param(&req, "endpoint_id");
+    state.notify.delete(scope.company.id, &id).await?;
+    audit(
+        &state,
+        &scope,
+        "notification_endpoint.deleted",
+        &id,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST …/rotate-secret`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateIn {
+    /// How long the old secret keeps signing, seconds (default one day, at most seven).
+    #[serde(default)]
+    pub grace_secs: Option<u64>,
+}
+
+async fn rotate(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    req: HttpRequest,
+    body: Option<web::Json<RotateIn>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = param(&req, "endpoint_id");
+    let grace = body.and_then(|b| b.grace_secs).unwrap_or(86_400);
+    if grace > 7 * 86_400 {
+        return Err(ApiError::unprocessable(
+            "invalid_parameter",
+            "grace_secs: at most 604800 (seven days)",
+        )
+        .with_field("grace_secs"));
+    }
+    let out = state
+        .notify
+        .rotate(scope.company.id, &id, Duration::from_secs(grace))
+        .await?;
+    audit(
+        &state,
+        &scope,
+        "notification_endpoint.secret_rotated",
+        &id,
+        serde_json::json!({"grace_secs": grace}),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn test(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = state
+        .notify
+        .send_test(scope.company.id, &param(&req, "endpoint_id"))
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"message_id": id})))
+}
+
+/// `POST …/replay`: every failed message of the endpoint since a time.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayIn {
+    /// RFC 3339 time or Unix seconds; default: every failed message.
+    #[serde(default)]
+    pub since: Option<serde_json::Value>,
+}
+
+fn since_ms(v: Option<&serde_json::Value>) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::unprocessable(
+            "invalid_parameter",
+            "since: an RFC 3339 time or Unix seconds",
+        )
+        .with_field("since")
+    };
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(0),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .filter(|s| *s >= 0)
+            .map(|s| s.saturating_mul(1000))
+            .ok_or_else(bad),
+        Some(serde_json::Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
+async fn replay_failed(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    req: HttpRequest,
+    body: Option<web::Json<ReplayIn>>,
+) -> Result<HttpResponse, ApiError> {
+    let since = since_ms(body.as_ref().and_then(|b| b.since.as_ref()))?;
+    let n = state
+        .notify
+        .replay_failed(scope.company.id, &param(&req, "endpoint_id"), since)
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"replayed": n})))
+}
+
+/// `GET …/notification-messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesQuery {
+    #[serde(rename = "type", default)]
+    pub event_type: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u64>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+async fn messages(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    q: web::Query<MessagesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = crate::page_limit(q.limit);
+    let page = state
+        .notify
+        .messages(
+            scope.company.id,
+            q.event_type.as_deref(),
+            limit,
+            q.cursor.as_deref(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+async fn message(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let m = state
+        .notify
+        .message(scope.company.id, &param(&req, "message_id"))
+        .await?;
+    Ok(HttpResponse::Ok().json(m))
+}
+
+async fn replay_message(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let n = state
+        .notify
+        .replay_message(scope.company.id, &param(&req, "message_id"))
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"replayed": n})))
+}
+
+async fn settings(state: web::Data<AdminState>, scope: Scope) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.notify.settings(scope.company.id).await?))
+}
+
+async fn save_settings(
+    state: web::Data<AdminState>,
+    scope: Scope,
+    body: web::Json<SettingsIo>,
+) -> Result<HttpResponse, ApiError> {
+    let out = state
+        .notify
+        .save_settings(scope.company.id, body.into_inner())
+        .await?;
+    audit(
+        &state,
+        &scope,
+        "notification_settings.updated",
+        &scope.company.company_id,
+        serde_json::json!({"shopper_emails": out.shopper_emails}),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}

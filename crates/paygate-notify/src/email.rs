@@ -1,0 +1,192 @@
+//! Shopper e-mails through SMTP (seed 004: a delayed payment is confirmed by e-mail), in the
+//! shopper's language.
+
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, Message};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde_json::Value;
+
+/// Sends e-mails through the SMTP server of `PAYGATE_SMTP_URL`.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: lettre::Address,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold the SMTP password: never printed.
+        f.debug_struct("Mailer").field("from", &self.from).finish()
+    }
+}
+
+/// An e-mail about to be sent.
+#[derive(Debug)]
+pub struct Mail {
+    pub subject: String,
+    pub body: String,
+}
+
+impl Mailer {
+    /// A mailer for `url` (`smtp://host:port`, `smtps://user:pass@host`,
+    /// `smtp://host:587?tls=required`) sending from `from`.
+    pub fn new(url: &str, from: &str) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("PAYGATE_SMTP_URL is not a valid SMTP URL: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(20)))
+            .build();
+        let from = from
+            .parse()
+            .map_err(|e| format!("PAYGATE_SMTP_FROM is not an e-mail address: {e}"))?;
+        Ok(Self { transport, from })
+    }
+
+    /// Sends `mail` to `to` with `sender_name` as the display name; `message_id` makes the
+    /// e-mail's `Message-ID` stable across retries.
+    pub async fn send(
+        &self,
+        to: &str,
+        sender_name: Option<&str>,
+        message_id: &str,
+        mail: Mail,
+    ) -> Result<(), String> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| format!("the shopper's address is not valid: {e}"))?;
+        let domain = self.from.domain().to_owned();
+        let m = Message::builder()
+            .from(Mailbox::new(
+                sender_name.map(str::to_owned),
+                self.from.clone(),
+            ))
+            .to(to)
+            .subject(mail.subject)
+            .message_id(Some(format!("<{message_id}@{domain}>")))
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body)
+            .map_err(|e| format!("the e-mail could not be built: {e}"))?;
+        self.transport
+            .send(m)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+}
+
+/// Minor units per major unit of a currency (ISO 4217 exponents Stripe uses).
+fn exponent(currency: &str) -> u32 {
+    match currency.to_ascii_lowercase().as_str() {
+        "bif" | "clp" | "djf" | "gnf" | "jpy" | "kmf" | "krw" | "mga" | "pyg" | "rwf" | "ugx"
+        | "vnd" | "vuv" | "xaf" | "xof" | "xpf" => 0,
+        "bhd" | "jod" | "kwd" | "omr" | "tnd" => 3,
+        _ => 2,
+    }
+}
+
+/// `amount` (minor units) in `currency`, written for `lang`: `19,99 EUR` in it/de, `19.99 EUR`
+/// in English.
+pub fn format_amount(amount: i64, currency: &str, lang: &str) -> String {
+    let e = exponent(currency);
+    let cur = currency.to_ascii_uppercase();
+    let sign = if amount < 0 { "-" } else { "" };
+    let a = amount.unsigned_abs();
+    if e == 0 {
+        return format!("{sign}{a} {cur}");
+    }
+    let p = 10u64.pow(e);
+    let sep = if lang == "en" { '.' } else { ',' };
+    format!("{sign}{}{sep}{:0w$} {cur}", a / p, a % p, w = e as usize)
+}
+
+/// The language of an e-mail: the shopper's locale if Paygate speaks it, else English.
+pub fn language(locale: Option<&str>) -> &'static str {
+    match locale.map(|l| l.get(..2).unwrap_or(l).to_ascii_lowercase()) {
+        Some(l) if l == "it" => "it",
+        Some(l) if l == "de" => "de",
+        _ => "en",
+    }
+}
+
+/// The e-mail to a shopper for an order message (`order.paid`, `order.fulfilled`,
+/// `order.payment_failed`), or `None` for other types.
+pub fn compose(event_type: &str, order: &Value, lang: &str, merchant: &str) -> Option<Mail> {
+    let id = order["client_reference_id"]
+        .as_str()
+        .or_else(|| order["id"].as_str())
+        .unwrap_or_default();
+    let amount = match (order["amount"].as_i64(), order["currency"].as_str()) {
+        (Some(a), Some(c)) => format_amount(a, c, lang),
+        _ => String::new(),
+    };
+    let ok = match event_type {
+        "order.paid" | "order.fulfilled" => true,
+        "order.payment_failed" => false,
+        _ => return None,
+    };
+    let (subject, body) = match (lang, ok) {
+        ("it", true) => (
+            format!("Pagamento ricevuto: ordine {id}"),
+            format!(
+                "Gentile cliente,\n\nabbiamo ricevuto il pagamento di {amount} per l'ordine {id}. L'ordine è confermato.\n\nGrazie,\n{merchant}\n"
+            ),
+        ),
+        ("it", false) => (
+            format!("Pagamento non riuscito: ordine {id}"),
+            format!(
+                "Gentile cliente,\n\nil pagamento di {amount} per l'ordine {id} non è andato a buon fine e l'ordine non è stato confermato. Puoi riprovare con un altro metodo di pagamento.\n\n{merchant}\n"
+            ),
+        ),
+        ("de", true) => (
+            format!("Zahlung eingegangen: Bestellung {id}"),
+            format!(
+                "Guten Tag,\n\nwir haben Ihre Zahlung über {amount} für die Bestellung {id} erhalten. Ihre Bestellung ist bestätigt.\n\nVielen Dank,\n{merchant}\n"
+            ),
+        ),
+        ("de", false) => (
+            format!("Zahlung fehlgeschlagen: Bestellung {id}"),
+            format!(
+                "Guten Tag,\n\nIhre Zahlung über {amount} für die Bestellung {id} ist fehlgeschlagen; die Bestellung wurde nicht bestätigt. Sie können es mit einer anderen Zahlungsart erneut versuchen.\n\n{merchant}\n"
+            ),
+        ),
+        (_, true) => (
+            format!("Payment received: order {id}"),
+            format!(
+                "Hello,\n\nwe have received your payment of {amount} for order {id}. Your order is confirmed.\n\nThank you,\n{merchant}\n"
+            ),
+        ),
+        (_, false) => (
+            format!("Payment failed: order {id}"),
+            format!(
+                "Hello,\n\nyour payment of {amount} for order {id} did not go through, and the order is not confirmed. You can try again with another payment method.\n\n{merchant}\n"
+            ),
+        ),
+    };
+    Some(Mail { subject, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_in_minor_units_by_currency_and_language() {
+        assert_eq!(format_amount(1999, "eur", "it"), "19,99 EUR");
+        assert_eq!(format_amount(1999, "eur", "en"), "19.99 EUR");
+        assert_eq!(format_amount(500, "jpy", "de"), "500 JPY");
+        assert_eq!(format_amount(1005, "kwd", "en"), "1.005 KWD");
+        assert_eq!(format_amount(5, "usd", "en"), "0.05 USD");
+    }
+
+    #[test]
+    fn e_mails_speak_the_shoppers_language() {
+        let o = serde_json::json!({"id": "ord_1", "amount": 1999, "currency": "eur"});
+        let it = compose("order.paid", &o, "it", "Negozio").unwrap_or_else(|| unreachable!());
+        assert!(it.subject.contains("ord_1") && it.body.contains("19,99 EUR"));
+        let de = compose("order.payment_failed", &o, "de", "Laden");
+        assert!(de.is_some_and(|m| m.subject.starts_with("Zahlung fehlgeschlagen")));
+        assert!(compose("dispute.opened", &o, "en", "x").is_none());
+        assert_eq!(language(Some("it-IT")), "it");
+        assert_eq!(language(Some("fr")), "en");
+        assert_eq!(language(None), "en");
+    }
+}

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod email;
+pub mod outbound;
+pub mod service;
+pub mod signing;
+pub mod worker;
+
+pub use email::Mailer;
+pub use service::NotifyService;
+pub use worker::{DeliveryConfig, DeliveryPool, parse_schedule};

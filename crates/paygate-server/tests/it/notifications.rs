@@ -1,0 +1,854 @@
+//! Notifications to the merchant's systems (issue 5), over real HTTP on both databases: every
+//! message verified by an independent Standard Webhooks implementation (the `standardwebhooks`
+//! crate); retries on a compressed schedule; a receiver that comes back; failure then replay;
+//! exactly one `order.fulfilled` under concurrent deliveries and landing pages; the outbox
+//! rolling back with a failed handler; private addresses refused at creation and at delivery;
+//! shopper e-mails through a real SMTP sink.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use paygate_db::entities::notification_endpoint;
+use paygate_testkit::checkout_objects::FakeCheckout;
+use paygate_testkit::objects::{checkout_session, dispute, event_at, payment_intent};
+use paygate_testkit::receivers::{Receiver, SmtpSink};
+use paygate_testkit::{Backend, Options, TestApp, db_tests, event, new_secret, now_secs};
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+/// An app whose notifications may reach loopback (the receivers): retries after 20 ms and
+/// 40 ms (`fast`), or over a few seconds (`slow`).
+async fn start(backend: Backend, schedule: &'static str) -> TestApp {
+    start_with(backend, schedule, None, None).await
+}
+
+async fn start_with(
+    backend: Backend,
+    schedule: &'static str,
+    stripe: Option<String>,
+    smtp: Option<String>,
+) -> TestApp {
+    let mut opts = Options::new(backend);
+    opts.stripe_api_base = stripe;
+    opts.smtp_url = smtp;
+    opts.adjust = if schedule == "slow" {
+        |s| {
+            s.outbound_allow_private = true;
+            s.notify_retry_schedule = "100ms,200ms,300ms,400ms,500ms,600ms,700ms,800ms".into();
+        }
+    } else {
+        |s| {
+            s.outbound_allow_private = true;
+            s.notify_retry_schedule = "20ms,40ms".into();
+            s.smtp_from = "orders@paygate.test".into();
+        }
+    };
+    TestApp::start(opts).await
+}
+
+async fn put(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    app.admin(reqwest::Method::PUT, path, Some(body)).await
+}
+
+async fn endpoint(app: &TestApp, company: &str, url: &str, types: Value) -> Value {
+    let (s, b) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints"),
+            json!({"url": url, "description": "shop backend", "event_types": types}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b
+}
+
+/// Verifies a received request with the `standardwebhooks` crate; returns its body as JSON.
+fn verified(secret: &str, req: &wiremock::Request) -> Value {
+    let wh = standardwebhooks::Webhook::new(secret).unwrap();
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in req.headers.iter() {
+        headers.insert(
+            http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+            http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+        );
+    }
+    wh.verify(&req.body, &headers)
+        .unwrap_or_else(|e| panic!("standardwebhooks refused the message: {e:?}"));
+    serde_json::from_slice(&req.body).unwrap()
+}
+
+async fn deliver(app: &TestApp, company: &str, secret: &str, ev: &Value) {
+    let (s, b) = app.deliver(company, secret, ev).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+async fn messages(app: &TestApp, company: &str, t: &str) -> Vec<Value> {
+    let (s, b) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-messages?type={t}&limit=200"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["data"].as_array().unwrap().clone()
+}
+
+async fn message(app: &TestApp, company: &str, id: &str) -> Value {
+    let (s, b) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-messages/{id}"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b
+}
+
+/// Every message is signed so an independent Standard Webhooks implementation accepts it, with
+/// a stable `webhook-id`; the secret is shown once; while it rotates, both secrets verify.
+async fn messages_verify_with_standard_webhooks(backend: Backend) {
+    let app = start(backend, "fast").await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = Receiver::start(&[]).await;
+    let ep = endpoint(&app, &company, &rx.url(), json!([])).await;
+    let ep_id = ep["id"].as_str().unwrap();
+    let whsec = ep["secret"].as_str().unwrap().to_owned();
+    assert!(whsec.starts_with("whsec_"), "{ep}");
+    // Shown once: masked afterwards, on every read.
+    let (_, again) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints/{ep_id}"
+        ))
+        .await;
+    assert_ne!(again["secret"], ep["secret"]);
+    assert!(!again.to_string().contains(&whsec[8..]), "{again}");
+
+    // A test message, and a real one from a Stripe event.
+    let (s, t) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints/{ep_id}/test"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{t}");
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &event(
+            "payment_intent.succeeded",
+            payment_intent("pi_n1", "succeeded", 1999),
+        ),
+    )
+    .await;
+    app.drain().await;
+    app.drain_notifications().await;
+    let reqs = rx.requests().await;
+    assert_eq!(reqs.len(), 2);
+    // Delivered concurrently: in no particular order.
+    let mut bodies: Vec<(Value, &wiremock::Request)> =
+        reqs.iter().map(|r| (verified(&whsec, r), r)).collect();
+    bodies.sort_by_key(|(b, _)| b["type"] != "ping");
+    assert_eq!(bodies[0].0["type"], "ping");
+    assert_eq!(bodies[0].0["id"], t["message_id"]);
+    let (paid, paid_req) = (&bodies[1].0, bodies[1].1);
+    assert_eq!(paid["type"], "payment.succeeded");
+    assert_eq!(paid["company_id"], company.as_str());
+    assert_eq!(paid["version"], 1);
+    assert_eq!(paid["livemode"], false);
+    assert_eq!(paid["data"]["object"]["id"], "pi_n1");
+    assert_eq!(paid["data"]["object"]["amount_received"], 1999);
+    assert_eq!(
+        paid_req
+            .headers
+            .get("webhook-id")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        paid["id"].as_str().unwrap()
+    );
+    // A wrong secret does not verify.
+    let other = standardwebhooks::Webhook::new(&ep_secret_other()).unwrap();
+    let mut h = http::HeaderMap::new();
+    for (k, v) in paid_req.headers.iter() {
+        h.insert(
+            http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+            http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+        );
+    }
+    assert!(other.verify(&paid_req.body, &h).is_err());
+
+    // Rotation: the new secret is shown once; old and new both verify during the grace period.
+    let (s, rotated) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints/{ep_id}/rotate-secret"),
+            json!({"grace_secs": 3600}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    let new_secret_str = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret_str, whsec);
+    app.admin_post(
+        &format!("/admin/v1/companies/{company}/notification-endpoints/{ep_id}/test"),
+        json!({}),
+    )
+    .await;
+    app.drain_notifications().await;
+    let reqs = rx.requests().await;
+    let last = reqs.last().unwrap();
+    let sig = last
+        .headers
+        .get("webhook-signature")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(sig.split(' ').count(), 2, "{sig}");
+    verified(&whsec, last);
+    verified(&new_secret_str, last);
+}
+
+fn ep_secret_other() -> String {
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()
+}
+
+/// 500, 500, then 200: delivered on the third attempt, three attempts recorded with their
+/// status codes and the first bytes of each answer.
+async fn failed_attempts_are_retried_and_recorded(backend: Backend) {
+    let app = start(backend, "fast").await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = Receiver::start(&[500, 500]).await;
+    let ep = endpoint(&app, &company, &rx.url(), json!(["payment.succeeded"])).await;
+    let whsec = ep["secret"].as_str().unwrap();
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &event(
+            "payment_intent.succeeded",
+            payment_intent("pi_r1", "succeeded", 500),
+        ),
+    )
+    .await;
+    app.drain().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rx.requests().await.len() < 3 && tokio::time::Instant::now() < deadline {
+        app.drain_notifications().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reqs = rx.requests().await;
+    assert_eq!(reqs.len(), 3);
+    let ids: Vec<&str> = reqs
+        .iter()
+        .map(|r| r.headers.get("webhook-id").unwrap().to_str().unwrap())
+        .collect();
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "one webhook-id across retries"
+    );
+    for r in &reqs {
+        verified(whsec, r);
+    }
+    let list = messages(&app, &company, "payment.succeeded").await;
+    assert_eq!(list.len(), 1);
+    let m = message(&app, &company, list[0]["id"].as_str().unwrap()).await;
+    let d = &m["deliveries"][0];
+    assert_eq!(d["status"], "succeeded", "{m}");
+    assert_eq!(d["attempts"], 3);
+    let log = d["attempt_log"].as_array().unwrap();
+    let codes: Vec<i64> = log
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [500, 500, 200]);
+    assert_eq!(log[0]["response_body"], "answer 0: 500");
+    assert!(log[0]["error"].as_str().unwrap().contains("500"));
+    assert!(log.iter().all(|a| a["duration_ms"].as_i64().unwrap() >= 0));
+}
+
+/// A receiver that is down gets the message once it is back, on the same address.
+async fn a_receiver_that_comes_back_gets_the_message(backend: Backend) {
+    let app = start(backend, "slow").await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    // An address nobody listens on (for now).
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let ep = endpoint(
+        &app,
+        &company,
+        &format!("http://{addr}/hooks/paygate"),
+        json!([]),
+    )
+    .await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let workers = app.app.delivery.spawn(cancel.clone());
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &event(
+            "payment_intent.succeeded",
+            payment_intent("pi_down", "succeeded", 700),
+        ),
+    )
+    .await;
+    app.drain().await;
+    // Let it fail at least once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = messages(&app, &company, "payment.succeeded").await;
+        if m.first()
+            .is_some_and(|m| m["deliveries"][0]["attempts"].as_i64() >= Some(1))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt was made"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rx = Receiver::start_on(std::net::TcpListener::bind(addr).unwrap(), &[]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while rx.requests().await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    workers.await.unwrap();
+    let body = verified(ep["secret"].as_str().unwrap(), &rx.requests().await[0]);
+    assert_eq!(body["data"]["object"]["id"], "pi_down");
+    let m = &messages(&app, &company, "payment.succeeded").await[0];
+    assert_eq!(m["deliveries"][0]["status"], "succeeded");
+    assert!(m["deliveries"][0]["attempts"].as_i64().unwrap() >= 2);
+}
+
+/// Always failing: marked failed once the schedule is used up; fixed, then replayed (one
+/// message, and every failed message of the endpoint since a time) it is delivered.
+async fn always_failing_is_marked_failed_then_replayed(backend: Backend) {
+    let app = start(backend, "fast").await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    // Two messages, three attempts each: six failures, then the receiver is fixed.
+    let rx = Receiver::start(&[503; 6]).await;
+    let ep = endpoint(&app, &company, &rx.url(), json!([])).await;
+    let ep_id = ep["id"].as_str().unwrap();
+    for pi in ["pi_f1", "pi_f2"] {
+        deliver(
+            &app,
+            &company,
+            &secret,
+            &event(
+                "payment_intent.succeeded",
+                payment_intent(pi, "succeeded", 100),
+            ),
+        )
+        .await;
+    }
+    app.drain().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        app.drain_notifications().await;
+        let m = messages(&app, &company, "payment.succeeded").await;
+        if m.len() == 2 && m.iter().all(|m| m["deliveries"][0]["status"] == "failed") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not failed: {m:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 2 messages × 3 attempts... the receiver's script is shared, so count attempts instead.
+    let m = messages(&app, &company, "payment.succeeded").await;
+    let total: i64 = m
+        .iter()
+        .map(|m| m["deliveries"][0]["attempts"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 6, "three attempts each");
+    let before = rx.requests().await.len();
+    // Replay one message.
+    let (s, r) = app
+        .admin_post(
+            &format!(
+                "/admin/v1/companies/{company}/notification-messages/{}/replay",
+                m[0]["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    assert_eq!(r["replayed"], 1);
+    app.drain_notifications().await;
+    assert_eq!(rx.requests().await.len(), before + 1);
+    // Replay every failed message of the endpoint since an hour ago: the other one.
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let (s, r) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints/{ep_id}/replay"),
+            json!({"since": since.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    assert_eq!(r["replayed"], 1);
+    app.drain_notifications().await;
+    let m = messages(&app, &company, "payment.succeeded").await;
+    assert!(
+        m.iter()
+            .all(|m| m["deliveries"][0]["status"] == "succeeded"),
+        "{m:?}"
+    );
+    // A bad `since` changes nothing.
+    let (s, r) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints/{ep_id}/replay"),
+            json!({"since": "yesterday"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r["error"]["field"], "since");
+}
+
+/// `checkout.session.completed` five times at once, plus shoppers' landing pages: exactly one
+/// `order.fulfilled` reaches the receiver.
+async fn concurrent_fulfillment_sends_one_order_fulfilled(backend: Backend) {
+    let stripe = MockServer::start().await;
+    FakeCheckout::new("paid", 2, 2).mount(&stripe).await;
+    let app = start_with(backend, "fast", Some(stripe.uri()), None).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = Receiver::start(&[]).await;
+    let ep = endpoint(&app, &company, &rx.url(), json!(["order.fulfilled"])).await;
+    let completed = event(
+        "checkout.session.completed",
+        checkout_session("cs_test_notify", "paid", 2000),
+    );
+    let landing = (0..20).map(|_| {
+        let req = app.client.get(app.url(&format!(
+            "/checkout/{company}/return?session_id=cs_test_notify"
+        )));
+        async move { req.send().await.map(|r| r.status()) }
+    });
+    let deliveries = (0..5).map(|_| app.deliver(&company, &secret, &completed));
+    let (landing, deliveries, _) = tokio::join!(
+        join_all(landing),
+        join_all(deliveries),
+        app.app.worker.drain()
+    );
+    assert!(deliveries.iter().all(|(s, _)| *s == StatusCode::OK));
+    assert!(landing.iter().all(|r| matches!(r, Ok(StatusCode::OK))));
+    app.drain().await;
+    // And the event once more, replayed by an operator.
+    let (s, _) = app
+        .admin_post(
+            &format!(
+                "/admin/v1/companies/{company}/events/{}/replay",
+                completed["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    app.drain().await;
+    app.drain_notifications().await;
+    let reqs = rx.requests().await;
+    assert_eq!(reqs.len(), 1, "exactly one order.fulfilled");
+    let body = verified(ep["secret"].as_str().unwrap(), &reqs[0]);
+    assert_eq!(body["type"], "order.fulfilled");
+    assert_eq!(body["data"]["object"]["status"], "fulfilled");
+    assert_eq!(
+        body["data"]["object"]["checkout_session_id"],
+        "cs_test_notify"
+    );
+    assert_eq!(body["data"]["object"]["amount"], 2000);
+}
+
+/// A handler that fails after writing its change leaves neither the change nor a message; once
+/// it succeeds, both are there, once.
+async fn a_failed_handler_leaves_no_change_and_no_message(backend: Backend) {
+    let app = start(backend, "fast").await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = Receiver::start(&[]).await;
+    endpoint(&app, &company, &rx.url(), json!([])).await;
+    // Make the outbox refuse writes: the dispute handler writes the dispute, then fails writing
+    // its message.
+    let db = &app.app.db;
+    let pg = db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    if pg {
+        db.execute_unprepared(
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER refuse_messages BEFORE INSERT ON notification_messages FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .await
+        .unwrap();
+    } else {
+        db.execute_unprepared(
+            "CREATE TRIGGER refuse_messages BEFORE INSERT ON notification_messages BEGIN SELECT RAISE(ABORT, 'outbox refused'); END;",
+        )
+        .await
+        .unwrap();
+    }
+    let opened = event(
+        "charge.dispute.created",
+        dispute(
+            "dp_fail",
+            "needs_response",
+            "ch_1",
+            "pi_1",
+            1000,
+            false,
+            false,
+        ),
+    );
+    deliver(&app, &company, &secret, &opened).await;
+    app.drain().await;
+    let (s, _) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/disputes/dp_fail"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the dispute was rolled back");
+    assert!(messages(&app, &company, "dispute.opened").await.is_empty());
+    let (_, ev) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/events/{}",
+            opened["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(ev["status"], "pending", "{ev}");
+    assert!(ev["last_error"].as_str().is_some(), "{ev}");
+
+    // The outbox works again: the retry writes both, once.
+    let drop = if pg {
+        "DROP TRIGGER refuse_messages ON notification_messages"
+    } else {
+        "DROP TRIGGER refuse_messages"
+    };
+    db.execute_unprepared(drop).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        app.drain().await;
+        let (s, _) = app
+            .admin_get(&format!("/admin/v1/companies/{company}/disputes/dp_fail"))
+            .await;
+        if s == StatusCode::OK {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never retried");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    deliver(&app, &company, &secret, &opened).await;
+    app.drain().await;
+    assert_eq!(messages(&app, &company, "dispute.opened").await.len(), 1);
+}
+
+/// One domain change, one message: a dispute's events each delivered twice and then replayed
+/// give one message per change.
+async fn one_change_one_message_across_repeats_and_replays(backend: Backend) {
+    let app = start(backend, "fast").await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = Receiver::start(&[]).await;
+    endpoint(&app, &company, &rx.url(), json!([])).await;
+    let t = now_secs();
+    let evs = [
+        event_at(
+            "charge.dispute.created",
+            dispute(
+                "dp_once",
+                "needs_response",
+                "ch_o",
+                "pi_o",
+                900,
+                false,
+                false,
+            ),
+            t,
+        ),
+        event_at(
+            "charge.dispute.funds_withdrawn",
+            dispute(
+                "dp_once",
+                "needs_response",
+                "ch_o",
+                "pi_o",
+                900,
+                true,
+                false,
+            ),
+            t + 1,
+        ),
+        event_at(
+            "charge.dispute.closed",
+            dispute("dp_once", "lost", "ch_o", "pi_o", 900, true, false),
+            t + 2,
+        ),
+    ];
+    for ev in evs.iter().chain(evs.iter()) {
+        deliver(&app, &company, &secret, ev).await;
+    }
+    app.drain().await;
+    for ev in &evs {
+        app.admin_post(
+            &format!(
+                "/admin/v1/companies/{company}/events/{}/replay",
+                ev["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    }
+    app.drain().await;
+    app.drain_notifications().await;
+    let all = messages(&app, &company, "").await;
+    let _ = all;
+    for t in [
+        "dispute.opened",
+        "dispute.funds_withdrawn",
+        "dispute.closed",
+    ] {
+        assert_eq!(messages(&app, &company, t).await.len(), 1, "{t}");
+    }
+    let got: Vec<String> = rx
+        .requests()
+        .await
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    let closed = &messages(&app, &company, "dispute.closed").await[0];
+    assert_eq!(closed["payload"]["data"]["object"]["status"], "lost");
+    assert_eq!(closed["payload"]["data"]["object"]["funds_withdrawn"], 900);
+}
+
+/// A private address is refused when the endpoint is saved, and at delivery time when its name
+/// resolves to one later (an endpoint row as a DNS change would leave it).
+async fn private_addresses_are_refused_when_saved_and_when_delivering(backend: Backend) {
+    let mut opts = Options::new(backend);
+    opts.adjust = |s| s.notify_retry_schedule = "20ms".into();
+    let app = TestApp::start(opts).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = Receiver::start(&[]).await;
+    for url in [
+        rx.url(),
+        "http://localhost:9/x".to_owned(),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+        "http://[::1]/x".to_owned(),
+        "http://10.0.0.8/hook".to_owned(),
+    ] {
+        let (s, b) = app
+            .admin_post(
+                &format!("/admin/v1/companies/{company}/notification-endpoints"),
+                json!({"url": url}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {b}");
+        assert_eq!(b["error"]["field"], "url");
+    }
+    let (_, list) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints"
+        ))
+        .await;
+    assert_eq!(list["data"], json!([]));
+    // Unknown event types are refused too, naming the field.
+    let (s, b) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints"),
+            json!({"url": "https://example.com/hook", "event_types": ["order.teleported"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["error"]["field"], "event_types");
+
+    // Saved while it resolved to a public address; now it resolves to loopback.
+    let pk = app.app.tenants.company(&company).await.unwrap().id;
+    let port = rx.server.address().port();
+    for (id, url) in [
+        (
+            "ne_dns_name",
+            format!("http://localhost:{port}/hooks/paygate"),
+        ),
+        (
+            "ne_dns_literal",
+            format!("http://127.0.0.1:{port}/hooks/paygate"),
+        ),
+    ] {
+        let now = paygate_db::now_ms();
+        notification_endpoint::ActiveModel {
+            id: Set(id.into()),
+            company_pk: Set(pk),
+            url: Set(url),
+            description: Set(None),
+            event_types: Set("[]".into()),
+            enabled: Set(true),
+            disabled_reason: Set(None),
+            failing_since: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&app.app.db)
+        .await
+        .unwrap();
+        // It needs a secret to sign with: rotating makes one.
+        let (s, b) = app
+            .admin_post(
+                &format!("/admin/v1/companies/{company}/notification-endpoints/{id}/rotate-secret"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        app.admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints/{id}/test"),
+            json!({}),
+        )
+        .await;
+    }
+    app.drain_notifications().await;
+    assert!(
+        rx.requests().await.is_empty(),
+        "nothing reached the private address"
+    );
+    let pings = messages(&app, &company, "ping").await;
+    assert_eq!(pings.len(), 2);
+    for p in &pings {
+        let m = message(&app, &company, p["id"].as_str().unwrap()).await;
+        let err = m["deliveries"][0]["attempt_log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            err.contains("private") || err.contains("public address"),
+            "{err}"
+        );
+    }
+}
+
+/// A shopper whose payment was pending gets an e-mail in their language when it completes,
+/// once, when the company asked for e-mails; through a real SMTP sink.
+async fn shoppers_are_emailed_in_their_language_once(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let stripe = MockServer::start().await;
+    let mut unpaid = checkout_session("cs_test_mail", "unpaid", 1999);
+    unpaid["locale"] = json!("it");
+    let mut paid_at_stripe = unpaid.clone();
+    paid_at_stripe["payment_status"] = json!("paid");
+    FakeCheckout::new("paid", 1, 1)
+        .with_session(paid_at_stripe)
+        .mount(&stripe)
+        .await;
+    let app = start_with(backend, "fast", Some(stripe.uri()), Some(sink.url())).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let (s, b) = put(
+        &app,
+        &format!("/admin/v1/companies/{company}/notification-settings"),
+        json!({"shopper_emails": true, "sender_name": "Bottega Rossi"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &event("checkout.session.completed", unpaid.clone()),
+    )
+    .await;
+    app.drain().await;
+    app.drain_notifications().await;
+    assert!(
+        sink.mails().is_empty(),
+        "nothing to say while the payment is pending"
+    );
+    let mut paid = unpaid.clone();
+    paid["payment_status"] = json!("paid");
+    let succeeded = event("checkout.session.async_payment_succeeded", paid);
+    deliver(&app, &company, &secret, &succeeded).await;
+    deliver(&app, &company, &secret, &succeeded).await;
+    app.drain().await;
+    app.drain_notifications().await;
+    app.drain_notifications().await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].to, ["shopper@example.com"]);
+    assert_eq!(mails[0].from, "orders@paygate.test");
+    assert!(mails[0].data.contains("Bottega Rossi"), "{}", mails[0].data);
+    assert!(mails[0].data.contains("19,99 EUR"), "{}", mails[0].data);
+    assert!(
+        mails[0].data.contains("Subject: Pagamento ricevuto"),
+        "{}",
+        mails[0].data
+    );
+}
+
+/// Shopper e-mails cannot be turned on without SMTP; a merchant's key reaches only its own
+/// endpoints.
+async fn settings_and_merchant_scope(backend: Backend) {
+    let app = start(backend, "fast").await;
+    let company = app.company_with_secret(&new_secret()).await;
+    let (s, b) = put(
+        &app,
+        &format!("/admin/v1/companies/{company}/notification-settings"),
+        json!({"shopper_emails": true}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["error"]["field"], "shopper_emails");
+    let rx = Receiver::start(&[]).await;
+    let a_ep = endpoint(&app, &company, &rx.url(), json!([])).await;
+    let other = app.company_with_secret(&new_secret()).await;
+    let (_, key) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{other}/api-keys"),
+            json!({"name": "other"}),
+        )
+        .await;
+    let key = key["key"].as_str().unwrap();
+    let (s, _) = app
+        .send(
+            app.client
+                .get(app.url(&format!(
+                    "/api/v1/notification-endpoints/{}",
+                    a_ep["id"].as_str().unwrap()
+                )))
+                .bearer_auth(key),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, mine) = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/notification-endpoints"))
+                .bearer_auth(key)
+                .json(&json!({"url": rx.url(), "event_types": ["order.paid"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{mine}");
+    let (_, list) = app
+        .send(
+            app.client
+                .get(app.url("/api/v1/notification-endpoints"))
+                .bearer_auth(key),
+        )
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["id"], mine["id"]);
+}
+
+db_tests!(
+    messages_verify_with_standard_webhooks,
+    failed_attempts_are_retried_and_recorded,
+    a_receiver_that_comes_back_gets_the_message,
+    always_failing_is_marked_failed_then_replayed,
+    concurrent_fulfillment_sends_one_order_fulfilled,
+    a_failed_handler_leaves_no_change_and_no_message,
+    one_change_one_message_across_repeats_and_replays,
+    private_addresses_are_refused_when_saved_and_when_delivering,
+    shoppers_are_emailed_in_their_language_once,
+    settings_and_merchant_scope,
+);
