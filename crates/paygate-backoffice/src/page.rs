@@ -407,6 +407,17 @@ pub fn safe_next(next: &str) -> Option<&str> {
     .then_some(next)
 }
 
+/// A rejected delivery's reason code in plain words (`rejections.<code>` in the catalogue), or
+/// the code itself when the catalogue has no text for it.
+pub fn rejection_text(lang: Lang, code: &str) -> String {
+    let key = format!("rejections.{code}");
+    if Lang::En.has(&key) {
+        lang.t(&key).to_owned()
+    } else {
+        code.to_owned()
+    }
+}
+
 /// The error page.
 #[derive(Template)]
 #[template(path = "backoffice/error.html")]

@@ -66,7 +66,13 @@ impl Page {
         let marker = format!("id=\"{field}-error\">");
         let start = self.body.find(&marker)? + marker.len();
         let end = self.body[start..].find('<')? + start;
-        Some(self.body[start..end].to_owned())
+        Some(unescape(&self.body[start..end]))
+    }
+    /// The body with HTML character references decoded: the text a reader sees (markup
+    /// aside). `!page.contains(raw) && page.text().contains(raw)` shows that `raw` was
+    /// rendered as text.
+    pub fn text(&self) -> String {
+        unescape(&self.body)
     }
     /// Whether the body contains `text`.
     pub fn contains(&self, text: &str) -> bool {
@@ -76,6 +82,47 @@ impl Page {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// Decodes the character references an HTML escaper writes (`&lt;`, `&#60;`, `&#x3c;` …).
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = &tail[1..];
+            continue;
+        };
+        let entity = &tail[1..end];
+        let decoded = match entity {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The value of the first `name="csrf"` hidden field of an HTML page.
