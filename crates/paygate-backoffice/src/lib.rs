@@ -173,6 +173,11 @@ pub struct BackofficeState {
     pub sessions: SessionConfig,
     /// Cookies always `Secure` (the public base URL is https).
     pub secure_cookies: bool,
+    /// Where this process's own intake listens (`http://127.0.0.1:8080`): the Connect page's
+    /// *Send test event* posts there, so the test goes through the real intake even when the
+    /// public URL is not reachable from inside. The public base URL until
+    /// [`with_local_addr`](Self::with_local_addr) says otherwise.
+    pub intake_base_url: String,
 }
 
 impl BackofficeState {
@@ -184,13 +189,30 @@ impl BackofficeState {
         sessions: SessionConfig,
     ) -> Self {
         let secure_cookies = tenants.public_base_url().starts_with("https://");
+        let intake_base_url = tenants.public_base_url().trim_end_matches('/').to_owned();
         Self {
             db,
             tenants,
             signin_throttle,
             sessions,
             secure_cookies,
+            intake_base_url,
         }
+    }
+
+    /// The address the HTTP server is bound to, when known: the test event is posted there (an
+    /// unspecified address such as `0.0.0.0` becomes the loopback address).
+    pub fn with_local_addr(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        if let Some(mut a) = addr {
+            if a.ip().is_unspecified() {
+                a.set_ip(match a.ip() {
+                    std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            self.intake_base_url = format!("http://{a}");
+        }
+        self
     }
 }
 

@@ -8,6 +8,7 @@ mod binary;
 mod checkout;
 mod intake;
 mod merchant;
+mod notifications;
 mod observability;
 mod openapi;
 mod reconcile;
