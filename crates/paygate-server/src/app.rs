@@ -342,6 +342,34 @@ async fn metrics(
             ));
         }
     }
+    // The outbox: notifications waiting to be delivered (first attempts and retries).
+    {
+        use paygate_db::entities::notification_delivery as nd;
+        let row: Option<(i64, Option<i64>)> = nd::Entity::find()
+            .select_only()
+            .column_as(Expr::from(Func::count(Expr::col(nd::Column::Id))), "n")
+            .column_as(
+                Expr::from(Func::min(Expr::col(nd::Column::CreatedAt))),
+                "oldest",
+            )
+            .filter(nd::Column::Status.eq("pending"))
+            .into_tuple()
+            .one(db.get_ref())
+            .await?;
+        let (n, oldest) = row.unwrap_or((0, None));
+        gauges.push((
+            "paygate_outbox_backlog",
+            "Notification deliveries not yet delivered (waiting or between retries).",
+            n as f64,
+        ));
+        gauges.push((
+            "paygate_outbox_oldest_age_seconds",
+            "Age of the oldest notification delivery not yet delivered.",
+            oldest
+                .map(|o| (now - o).max(0) as f64 / 1000.0)
+                .unwrap_or(0.0),
+        ));
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(m.render(&gauges)))

@@ -840,7 +840,108 @@ async fn settings_and_merchant_scope(backend: Backend) {
     assert_eq!(list["data"][0]["id"], mine["id"]);
 }
 
+/// An endpoint failing for longer than `notify_disable_after_secs` is disabled with a reason
+/// the back office shows; enabling it again clears it. `/metrics` counts the attempts and shows
+/// the outbox backlog.
+async fn an_endpoint_failing_too_long_is_disabled(backend: Backend) {
+    let mut opts = Options::new(backend);
+    opts.adjust = |s| {
+        s.outbound_allow_private = true;
+        s.notify_retry_schedule = "10ms,10ms,10ms,10ms".into();
+        s.notify_disable_after_secs = 0;
+    };
+    let app = TestApp::start(opts).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = Receiver::start(&[500; 100]).await;
+    let ep = endpoint(&app, &company, &rx.url(), json!([])).await;
+    let ep_id = ep["id"].as_str().unwrap();
+    for pi in ["pi_d1", "pi_d2"] {
+        deliver(
+            &app,
+            &company,
+            &secret,
+            &event(
+                "payment_intent.succeeded",
+                payment_intent(pi, "succeeded", 100),
+            ),
+        )
+        .await;
+    }
+    app.drain().await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("paygate_outbox_backlog 2"), "{metrics}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let got = loop {
+        app.drain_notifications().await;
+        let (_, got) = app
+            .admin_get(&format!(
+                "/admin/v1/companies/{company}/notification-endpoints/{ep_id}"
+            ))
+            .await;
+        if got["enabled"] == false {
+            break got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never disabled: {got}"
+        );
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    };
+    assert!(
+        got["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("every delivery has failed since"),
+        "{got}"
+    );
+    // Its messages fail for good (replayable), nothing more is sent to it.
+    app.drain_notifications().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    app.drain_notifications().await;
+    let m = messages(&app, &company, "payment.succeeded").await;
+    assert!(
+        m.iter().all(|m| m["deliveries"][0]["status"] == "failed"),
+        "{m:?}"
+    );
+    let sent = rx.requests().await.len();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("paygate_outbox_backlog 0"), "{metrics}");
+    assert!(
+        metrics.contains("paygate_notification_deliveries_total{outcome=\"failed\"} 2"),
+        "{metrics}"
+    );
+    // Enabled again by the merchant: the reason is gone, and a replay delivers.
+    let (s, back) = app
+        .admin_patch(
+            &format!("/admin/v1/companies/{company}/notification-endpoints/{ep_id}"),
+            json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{back}");
+    assert_eq!(back["disabled_reason"], Value::Null);
+    assert_eq!(back["failing_since"], Value::Null);
+    assert_eq!(rx.requests().await.len(), sent);
+}
+
 db_tests!(
+    an_endpoint_failing_too_long_is_disabled,
     messages_verify_with_standard_webhooks,
     failed_attempts_are_retried_and_recorded,
     a_receiver_that_comes_back_gets_the_message,
