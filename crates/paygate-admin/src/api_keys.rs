@@ -4,7 +4,10 @@
 use actix_web::{HttpResponse, web};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -71,36 +74,7 @@ async fn create(
     body: web::Json<ApiKeyIn>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(
-            ApiError::unprocessable("invalid_name", "name: must be 1 to 100 characters")
-                .with_field("name"),
-        );
-    }
-    let secret: [u8; 32] = rand::rngs::OsRng.r#gen();
-    let key = format!("pgk_{}", hex::encode(secret));
-    let m = api_key::ActiveModel {
-        id: Set(new_id("key")),
-        company_pk: Set(company.id),
-        name: Set(name.to_owned()),
-        prefix: Set(key[..12].to_owned()),
-        key_hash: Set(hash_key(&key)),
-        created_at: Set(now_ms()),
-        last_used_at: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&state.db)
-    .await?;
-    paygate_tenant::audit::record(
-        &state.db,
-        &op.actor(),
-        Some(company.id),
-        "api_key.created",
-        &m.id,
-        serde_json::json!({"name": m.name, "prefix": m.prefix}),
-    )
-    .await?;
+    let (m, key) = create_key(&state.db, &op.actor(), company.id, &body.name).await?;
     let mut out = ApiKeyOut::from(m);
     out.key = Some(key);
     Ok(HttpResponse::Created().json(out))
@@ -112,11 +86,7 @@ async fn list(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
-    let rows = api_key::Entity::find()
-        .filter(api_key::Column::CompanyPk.eq(company.id))
-        .order_by_asc(api_key::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
+    let rows = list_keys(&state.db, company.id).await?;
     let data: Vec<ApiKeyOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": data})))
 }
@@ -128,28 +98,113 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
+    revoke_key(&state.db, &op.actor(), company.id, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Why a key could not be made or revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiKeyError {
+    /// The name is empty or longer than 100 characters.
+    #[error("name: must be 1 to 100 characters")]
+    InvalidName,
+    /// No active key with this id in this company.
+    #[error("no such active API key for this company")]
+    NotFound,
+    #[error("database error")]
+    Db(#[from] DbErr),
+}
+
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::InvalidName => {
+                ApiError::unprocessable("invalid_name", e.to_string()).with_field("name")
+            }
+            ApiKeyError::NotFound => ApiError::not_found("api_key_not_found", e.to_string()),
+            ApiKeyError::Db(db) => ApiError::from(db),
+        }
+    }
+}
+
+/// Makes a key for a company (audited as `api_key.created` by `actor`): the stored row and the
+/// key itself, which exists nowhere else and is shown only once.
+pub async fn create_key<C: ConnectionTrait>(
+    db: &C,
+    actor: &str,
+    company_pk: i64,
+    name: &str,
+) -> Result<(api_key::Model, String), ApiKeyError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiKeyError::InvalidName);
+    }
+    let secret: [u8; 32] = rand::rngs::OsRng.r#gen();
+    let key = format!("pgk_{}", hex::encode(secret));
+    let m = api_key::ActiveModel {
+        id: Set(new_id("key")),
+        company_pk: Set(company_pk),
+        name: Set(name.to_owned()),
+        prefix: Set(key[..12].to_owned()),
+        key_hash: Set(hash_key(&key)),
+        created_at: Set(now_ms()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    paygate_tenant::audit::record(
+        db,
+        actor,
+        Some(company_pk),
+        "api_key.created",
+        &m.id,
+        serde_json::json!({"name": m.name, "prefix": m.prefix}),
+    )
+    .await?;
+    Ok((m, key))
+}
+
+/// Every key of a company (revoked ones too), oldest first.
+pub async fn list_keys<C: ConnectionTrait>(
+    db: &C,
+    company_pk: i64,
+) -> Result<Vec<api_key::Model>, DbErr> {
+    api_key::Entity::find()
+        .filter(api_key::Column::CompanyPk.eq(company_pk))
+        .order_by_asc(api_key::Column::CreatedAt)
+        .order_by_asc(api_key::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Revokes an active key of a company (audited as `api_key.revoked` by `actor`); another
+/// company's key, an unknown one or one already revoked is [`ApiKeyError::NotFound`].
+pub async fn revoke_key<C: ConnectionTrait>(
+    db: &C,
+    actor: &str,
+    company_pk: i64,
+    id: &str,
+) -> Result<(), ApiKeyError> {
     let n = api_key::Entity::update_many()
         .col_expr(api_key::Column::RevokedAt, Expr::value(now_ms()))
-        .filter(api_key::Column::CompanyPk.eq(company.id))
-        .filter(api_key::Column::Id.eq(id.as_str()))
+        .filter(api_key::Column::CompanyPk.eq(company_pk))
+        .filter(api_key::Column::Id.eq(id))
         .filter(api_key::Column::RevokedAt.is_null())
-        .exec(&state.db)
+        .exec(db)
         .await?
         .rows_affected;
     if n == 0 {
-        return Err(ApiError::not_found(
-            "api_key_not_found",
-            "no such active API key for this company",
-        ));
+        return Err(ApiKeyError::NotFound);
     }
     paygate_tenant::audit::record(
-        &state.db,
-        &op.actor(),
-        Some(company.id),
+        db,
+        actor,
+        Some(company_pk),
         "api_key.revoked",
-        &id,
+        id,
         serde_json::json!({}),
     )
     .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

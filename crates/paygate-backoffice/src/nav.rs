@@ -17,6 +17,18 @@ pub const MERCHANT: &[NavItem] = &[
         key: "nav.dashboard",
     },
     NavItem {
+        href: "/app/connect",
+        key: "nav.connect",
+    },
+    NavItem {
+        href: "/app/stripe",
+        key: "nav.stripe",
+    },
+    NavItem {
+        href: "/app/api-keys",
+        key: "nav.api_keys",
+    },
+    NavItem {
         href: "/app/users",
         key: "nav.users",
     },

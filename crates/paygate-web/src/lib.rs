@@ -107,6 +107,14 @@ impl ApiError {
     pub fn code(&self) -> &str {
         &self.code
     }
+    /// The message (for 5xx the generic one, never the cause).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The input field the error is about, if it names one.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
 }
 
 impl fmt::Debug for ApiError {

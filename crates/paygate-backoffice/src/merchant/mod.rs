@@ -4,7 +4,10 @@
 //! A new page: a module here with its own `configure`, one `.configure(...)` line in
 //! [`configure`], and (for a menu entry) a line in [`crate::nav::MERCHANT`].
 
+pub mod api_keys;
+pub mod connect;
 pub mod dashboard;
+pub mod stripe_settings;
 pub mod users;
 
 use actix_web::web;
@@ -12,5 +15,8 @@ use actix_web::web;
 /// Registers the merchant pages (inside the guarded `/app` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(dashboard::configure)
+        .configure(connect::configure)
+        .configure(stripe_settings::configure)
+        .configure(api_keys::configure)
         .configure(users::configure);
 }

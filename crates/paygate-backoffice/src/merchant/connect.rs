@@ -1,0 +1,347 @@
+//! `/app/connect`: connecting the company's Stripe account, step by step as the seeds describe
+//! it — the callback URL to register in Stripe (with a copy button), the events to select,
+//! where the signing secret goes, and a **Send test event** button that proves the whole chain.
+//! Below: the account status Stripe last reported (`account.updated`) and the deliveries the
+//! intake recently rejected, each with its reason in plain words.
+//!
+//! *Send test event* (`POST /app/connect/test-event`, company admins) builds a realistic
+//! `payment_intent.succeeded` event with a fresh `evt_` id and the `livemode` of the company's
+//! current environment, signs it with the newest valid signing secret of that environment's
+//! active profile exactly as Stripe does (`Stripe-Signature: t=…,v1=…`), and posts it over real
+//! HTTP to the company's callback path on this process's own address
+//! ([`BackofficeState::intake_base_url`](crate::BackofficeState::intake_base_url)). Nothing is
+//! short-circuited: the intake verifies, stores and answers as for Stripe. The page then shows
+//! the intake's status code and whether the event is in the company's inbox.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use paygate_db::entities::{delivery_failure, inbox_event, signing_secret, stripe_account};
+use paygate_db::now_ms;
+use paygate_tenant::STRIPE_EVENTS_TO_SELECT;
+use paygate_tenant::crypto::purpose;
+
+use crate::MerchantSession;
+use crate::merchant::stripe_settings::{company_of, mode_key};
+use crate::page::{Page, PageError, rejection_text, render, render_status};
+
+/// Registers `/app/connect…`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/connect", web::get().to(connect))
+        .route("/connect/test-event", web::post().to(send_test_event));
+}
+
+/// Rejected deliveries the page lists.
+const RECENT_REJECTIONS: u64 = 20;
+
+/// The account status from the last `account.updated`.
+pub struct AccountRow {
+    pub account_id: String,
+    pub mode_key: &'static str,
+    pub charges_enabled: bool,
+    pub payouts_enabled: bool,
+    pub details_submitted: bool,
+    /// Stripe's requirement codes (`individual.verification.document` …).
+    pub currently_due: Vec<String>,
+    pub disabled_reason: Option<String>,
+    /// The event's `created`, seconds.
+    pub reported_at: i64,
+}
+
+/// A rejected delivery, its reason in plain words in the page's language.
+pub struct RejectionRow {
+    pub occurred_at: i64,
+    pub code: String,
+    pub reason: String,
+    pub remote_addr: Option<String>,
+}
+
+/// What *Send test event* found out.
+pub struct TestResult {
+    pub event_id: String,
+    pub event_type: &'static str,
+    pub mode_key: &'static str,
+    pub profile_name: String,
+    /// The intake's answer; `None` when it could not be reached at all.
+    pub status: Option<u16>,
+    /// The event is in the company's inbox.
+    pub arrived: bool,
+    /// Why the intake refused it, in plain words.
+    pub reason: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "backoffice/app/connect.html")]
+struct ConnectTemplate {
+    ctx: Page,
+    is_admin: bool,
+    callback_url: String,
+    events: &'static [&'static str],
+    environment_key: &'static str,
+    stripe_enabled: bool,
+    /// The active profile of the current environment and whether it has a valid signing secret.
+    active_profile: Option<(String, String, bool)>,
+    accounts: Vec<AccountRow>,
+    rejections: Vec<RejectionRow>,
+    result: Option<TestResult>,
+    /// Why no test event could be sent (a catalogue text).
+    test_error: Option<String>,
+}
+
+async fn page(
+    s: &MerchantSession,
+    result: Option<TestResult>,
+    test_error: Option<String>,
+) -> Result<ConnectTemplate, PageError> {
+    let c = company_of(s).await?;
+    let out = s.tenants().company_out(&c);
+    let active = active_profile(s, &c.environment).await?;
+    let active_profile = match active {
+        Some((p, secret)) => Some((p.id, p.name, secret.is_some())),
+        None => None,
+    };
+    let accounts = stripe_account::Entity::find()
+        .filter(stripe_account::Column::CompanyPk.eq(s.company_pk))
+        .order_by_desc(stripe_account::Column::UpdatedAt)
+        .all(s.db())
+        .await?
+        .into_iter()
+        .map(|a| AccountRow {
+            mode_key: mode_key(if a.livemode { "live" } else { "test" }),
+            currently_due: serde_json::from_str(&a.currently_due).unwrap_or_default(),
+            account_id: a.account_id,
+            charges_enabled: a.charges_enabled,
+            payouts_enabled: a.payouts_enabled,
+            details_submitted: a.details_submitted,
+            disabled_reason: a.disabled_reason,
+            reported_at: a.state_created,
+        })
+        .collect();
+    let rejections = delivery_failure::Entity::find()
+        .filter(delivery_failure::Column::CompanyPk.eq(s.company_pk))
+        .order_by_desc(delivery_failure::Column::Id)
+        .limit(RECENT_REJECTIONS)
+        .all(s.db())
+        .await?
+        .into_iter()
+        .map(|f| RejectionRow {
+            occurred_at: f.occurred_at,
+            reason: rejection_text(s.lang, &f.reason),
+            code: f.reason,
+            remote_addr: f.remote_addr,
+        })
+        .collect();
+    Ok(ConnectTemplate {
+        ctx: s.page("connect.title"),
+        is_admin: s.is_admin(),
+        callback_url: out.callback_url,
+        events: STRIPE_EVENTS_TO_SELECT,
+        environment_key: mode_key(&c.environment),
+        stripe_enabled: c.stripe_enabled,
+        active_profile,
+        accounts,
+        rejections,
+        result,
+        test_error,
+    })
+}
+
+async fn connect(s: MerchantSession) -> Result<HttpResponse, PageError> {
+    render(&page(&s, None, None).await?)
+}
+
+/// The active profile of `mode` and its newest signing secret that the intake accepts now.
+async fn active_profile(
+    s: &MerchantSession,
+    mode: &str,
+) -> Result<
+    Option<(
+        paygate_db::entities::stripe_profile::Model,
+        Option<signing_secret::Model>,
+    )>,
+    PageError,
+> {
+    use paygate_db::entities::stripe_profile;
+    let Some(p) = stripe_profile::Entity::find()
+        .filter(stripe_profile::Column::CompanyPk.eq(s.company_pk))
+        .filter(stripe_profile::Column::ActiveMode.eq(mode))
+        .one(s.db())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let secret = signing_secret::Entity::find()
+        .filter(signing_secret::Column::CompanyPk.eq(s.company_pk))
+        .filter(signing_secret::Column::ProfileId.eq(&p.id))
+        .filter(
+            Condition::any()
+                .add(signing_secret::Column::ExpiresAt.is_null())
+                .add(signing_secret::Column::ExpiresAt.gt(now_ms())),
+        )
+        .order_by_desc(signing_secret::Column::CreatedAt)
+        .order_by_desc(signing_secret::Column::Id)
+        .one(s.db())
+        .await?;
+    Ok(Some((p, secret)))
+}
+
+/// A Stripe-looking id: `prefix` and 24 letters and digits.
+fn stripe_id(prefix: &str) -> String {
+    let tail: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+/// The test event: `payment_intent.succeeded` shaped as Stripe sends it (API version
+/// 2024-06-20), marked as a Paygate test in its metadata and description.
+pub fn test_event(livemode: bool, now_secs: i64) -> (String, Value) {
+    let evt = stripe_id("evt_");
+    let pi = stripe_id("pi_");
+    let ch = stripe_id("ch_");
+    let pm = stripe_id("pm_");
+    let object = json!({
+        "id": pi,
+        "object": "payment_intent",
+        "amount": 1999,
+        "amount_capturable": 0,
+        "amount_details": {"tip": {}},
+        "amount_received": 1999,
+        "application": null,
+        "application_fee_amount": null,
+        "automatic_payment_methods": {"allow_redirects": "always", "enabled": true},
+        "canceled_at": null,
+        "cancellation_reason": null,
+        "capture_method": "automatic_async",
+        "client_secret": null,
+        "confirmation_method": "automatic",
+        "created": now_secs,
+        "currency": "eur",
+        "customer": null,
+        "description": "Paygate test event (sent from the back office)",
+        "invoice": null,
+        "last_payment_error": null,
+        "latest_charge": ch,
+        "livemode": livemode,
+        "metadata": {"paygate_test_event": "true"},
+        "next_action": null,
+        "on_behalf_of": null,
+        "payment_method": pm,
+        "payment_method_configuration_details": null,
+        "payment_method_types": ["card"],
+        "processing": null,
+        "receipt_email": null,
+        "review": null,
+        "setup_future_usage": null,
+        "shipping": null,
+        "source": null,
+        "statement_descriptor": null,
+        "statement_descriptor_suffix": null,
+        "status": "succeeded",
+        "transfer_data": null,
+        "transfer_group": null,
+    });
+    let body = json!({
+        "id": evt,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": now_secs,
+        "data": {"object": object},
+        "livemode": livemode,
+        "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null},
+        "type": "payment_intent.succeeded",
+    });
+    (evt, body)
+}
+
+/// The page with why no test event could be sent (422).
+async fn refuse(s: &MerchantSession, key: &str, env_key: &str) -> Result<HttpResponse, PageError> {
+    let text = s.lang.format(key, &[s.lang.t(env_key)]);
+    render_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &page(s, None, Some(text)).await?,
+    )
+}
+
+async fn send_test_event(s: MerchantSession) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let c = company_of(&s).await?;
+    let env_key = mode_key(&c.environment);
+    let (profile, secret) = match active_profile(&s, &c.environment).await? {
+        None => return refuse(&s, "connect.test_no_profile", env_key).await,
+        Some((_, None)) => return refuse(&s, "connect.test_no_secret", env_key).await,
+        Some((p, Some(secret))) => (p, secret),
+    };
+    let plain = s
+        .tenants()
+        .keyring()
+        .open(purpose::SIGNING_SECRET, &secret.secret_enc)
+        .map_err(PageError::internal)?;
+    let livemode = profile.mode == "live";
+    let now = chrono::Utc::now().timestamp();
+    let (event_id, event) = test_event(livemode, now);
+    let body = serde_json::to_vec(&event).map_err(PageError::internal)?;
+    let signature = paygate_router::signature::sign(plain.expose_secret(), now, &body);
+    let url = format!(
+        "{}/callbacks/v1.0/stripe/{}",
+        s.state.intake_base_url, c.company_id
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(PageError::internal)?;
+    let answer = client
+        .post(&url)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("user-agent", "Paygate back office (test event)")
+        .header("stripe-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    let (status, reason) = match answer {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let code = if resp.status().is_success() {
+                None
+            } else {
+                let v: Value = resp.json().await.unwrap_or(Value::Null);
+                Some(v["error"]["code"].as_str().unwrap_or("unknown").to_owned())
+            };
+            (Some(status), code.map(|c| rejection_text(s.lang, &c)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, url, "the test event could not be posted to the intake");
+            (None, Some(s.lang.t("connect.test_unreachable").to_owned()))
+        }
+    };
+    // The intake answers 200 only once the event is committed to the inbox: look for it there.
+    let arrived = inbox_event::Entity::find()
+        .filter(inbox_event::Column::CompanyPk.eq(s.company_pk))
+        .filter(inbox_event::Column::StripeEventId.eq(&event_id))
+        .one(s.db())
+        .await?
+        .is_some();
+    tracing::info!(company_id = %c.company_id, event_id, ?status, arrived, "test event sent from the back office");
+    let result = TestResult {
+        event_id,
+        event_type: "payment_intent.succeeded",
+        mode_key: env_key,
+        profile_name: profile.name,
+        status,
+        arrived,
+        reason,
+    };
+    render(&page(&s, Some(result), None).await?)
+}

@@ -1,0 +1,969 @@
+//! The merchant's settings pages over real HTTP: Stripe settings (switches, profiles, signing
+//! secrets), Connect Stripe (callback URL, test event through the real intake, account status,
+//! rejected deliveries), API keys and notification endpoints — what a merchant sees, who may
+//! change what, and that one company never reaches another's objects.
+
+use paygate_db::entities::inbox_event;
+use paygate_testkit::backoffice::Browser;
+use paygate_testkit::{Backend, TestApp, db_tests, event, new_secret, unique};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+/// Keys of `mode` that the foundation accepts, unique per call.
+fn keys(mode: &str) -> (String, String) {
+    (
+        format!("pk_{mode}_51Publishable{}", unique("k")),
+        format!("sk_{mode}_51SecretValue{}", unique("k")),
+    )
+}
+
+/// Adds a profile through the page; returns its id (from the redirect).
+async fn add_profile(b: &Browser, mode: &str, webhook_secret: &str) -> String {
+    let (pk, sk) = keys(mode);
+    let name = unique(&format!("{mode} shop "));
+    let p = b
+        .post_form(
+            "/app/stripe/profiles",
+            &[
+                ("name", &name),
+                ("mode", mode),
+                ("account_id", "acct_1PageTest0000"),
+                ("publishable_key", &pk),
+                ("secret_key", &sk),
+                ("webhook_secret", webhook_secret),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let to = p.location().unwrap().to_owned();
+    let id = to.strip_prefix("/app/stripe/profiles/").unwrap().to_owned();
+    assert!(id.starts_with("prf_"), "{to}");
+    id
+}
+
+/// Everything a company's settings pages could change, read through the admin API.
+async fn snapshot(app: &TestApp, company: &str) -> Value {
+    let (_, c) = app
+        .admin_get(&format!("/admin/v1/companies/{company}"))
+        .await;
+    let (_, p) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/profiles"))
+        .await;
+    let (_, k) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/api-keys"))
+        .await;
+    let (_, n) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints"
+        ))
+        .await;
+    json!({
+        "company": c,
+        "profiles": p,
+        "keys": k,
+        "endpoints": n,
+        "inbox": app.inbox_count(company).await,
+    })
+}
+
+/// A company with an admin and a viewer, an active test profile with a signing secret, and an
+/// API key: (company, admin, viewer, profile id, key id, signing secret).
+async fn company_with_objects(app: &TestApp) -> (String, Browser, Browser, String, String, String) {
+    let (company, admin, viewer) = app.company_with_users().await;
+    let secret = new_secret();
+    admin.get("/app/stripe").await;
+    let profile = add_profile(&admin, "test", &secret).await;
+    let (s, k) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/api-keys"),
+            json!({"name": "shop"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{k}");
+    let key = k["id"].as_str().unwrap().to_owned();
+    (company, admin, viewer, profile, key, secret)
+}
+
+/// Every change the settings pages offer, with valid input, against `profile` and `key`.
+fn changes(profile: &str, key: &str) -> Vec<(String, Vec<(&'static str, String)>)> {
+    let (pk, sk) = keys("test");
+    vec![
+        (
+            "/app/stripe/payment-method".into(),
+            vec![("stripe_enabled", "on".into())],
+        ),
+        (
+            "/app/stripe/environment".into(),
+            vec![("environment", "live".into())],
+        ),
+        (
+            "/app/stripe/profiles".into(),
+            vec![
+                ("name", "Another".into()),
+                ("mode", "test".into()),
+                ("publishable_key", pk.clone()),
+                ("secret_key", sk.clone()),
+            ],
+        ),
+        (
+            format!("/app/stripe/profiles/{profile}"),
+            vec![
+                ("name", "Renamed".into()),
+                ("account_id", "acct_1Renamed000".into()),
+                ("publishable_key", pk),
+                ("secret_key", sk),
+            ],
+        ),
+        (format!("/app/stripe/profiles/{profile}/activate"), vec![]),
+        (
+            format!("/app/stripe/profiles/{profile}/signing-secrets"),
+            vec![
+                ("webhook_secret", new_secret()),
+                ("grace_period_secs", "0".into()),
+            ],
+        ),
+        (format!("/app/stripe/profiles/{profile}/remove"), vec![]),
+        ("/app/connect/test-event".into(), vec![]),
+        ("/app/api-keys".into(), vec![("name", "new key".into())]),
+        (format!("/app/api-keys/{key}/revoke"), vec![]),
+    ]
+}
+
+fn fields<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Whether a page has a form that changes something (the layout's language switch and
+/// sign-out are not).
+fn has_change_form(body: &str) -> bool {
+    body.contains("action=\"/app/")
+}
+
+async fn every_settings_page_renders_for_admin_and_viewer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, viewer, profile, _, _) = company_with_objects(&app).await;
+    let pages = [
+        "/app/stripe".to_owned(),
+        format!("/app/stripe/profiles/{profile}"),
+        "/app/connect".to_owned(),
+        "/app/api-keys".to_owned(),
+    ];
+    for path in &pages {
+        let a = admin.get(path).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.body);
+        assert!(has_change_form(&a.body), "{path} has forms for admins");
+        assert!(a.contains("aria-current=\"page\""), "{path}");
+        let v = viewer.get(path).await;
+        assert_eq!(v.status, StatusCode::OK, "{path}: {}", v.body);
+        assert!(!has_change_form(&v.body), "{path} shows a viewer a form");
+    }
+    // The menu leads to them.
+    let home = admin.get("/app").await;
+    for href in ["/app/connect", "/app/stripe", "/app/api-keys"] {
+        assert!(home.contains(&format!("href=\"{href}\"")), "{href}");
+    }
+    // Connect: the callback URL in an element with an id, the copy button, the events.
+    let c = viewer.get("/app/connect").await;
+    assert!(c.contains(&format!(
+        "id=\"callback-url\">{}/callbacks/v1.0/stripe/{company}<",
+        app.base_url
+    )));
+    assert!(c.contains("data-copy=\"callback-url\""));
+    assert!(c.contains("<script src=\"/static/backoffice.js\" defer></script>"));
+    for e in paygate_tenant::STRIPE_EVENTS_TO_SELECT {
+        assert!(c.contains(&format!("<code>{e}</code>")), "{e}");
+    }
+    // In Italian and German too.
+    admin
+        .post_form("/language", &[("lang", "it"), ("next", "/app/stripe")])
+        .await;
+    let it = admin.get("/app/stripe").await;
+    assert!(it.contains("Metodo di pagamento Stripe"), "{}", it.body);
+    assert!(
+        admin
+            .get("/app/connect")
+            .await
+            .contains("Invia evento di prova")
+    );
+    admin
+        .post_form("/language", &[("lang", "de"), ("next", "/app/api-keys")])
+        .await;
+    assert!(
+        admin
+            .get("/app/api-keys")
+            .await
+            .contains("Schlüssel erstellen")
+    );
+}
+
+async fn forms_show_validation_errors_next_to_the_field(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, _viewer) = app.company_with_users().await;
+    admin.get("/app/stripe").await;
+    let before = snapshot(&app, &company).await;
+    // A live profile with a test secret key: named on `secret_key`.
+    let (pk_live, _) = keys("live");
+    let (_, sk_test) = keys("test");
+    let p = admin
+        .post_form(
+            "/app/stripe/profiles",
+            &[
+                ("name", "Live shop"),
+                ("mode", "live"),
+                ("publishable_key", &pk_live),
+                ("secret_key", &sk_test),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.field_error("secret_key")
+            .is_some_and(|e| e.contains("other mode")),
+        "{}",
+        p.body
+    );
+    assert!(p.contains("aria-describedby=\"secret_key-error\""));
+    // What was typed comes back, except the secret.
+    assert!(p.contains("value=\"Live shop\""));
+    assert!(p.contains(&format!("value=\"{pk_live}\"")));
+    assert!(!p.contains(&sk_test));
+    // Every other field of the add form.
+    let (pk, sk) = keys("test");
+    for (field, fields) in [
+        (
+            "name",
+            vec![
+                ("name", ""),
+                ("mode", "test"),
+                ("publishable_key", &pk),
+                ("secret_key", &sk),
+            ],
+        ),
+        (
+            "mode",
+            vec![
+                ("name", "x"),
+                ("mode", "prod"),
+                ("publishable_key", &pk),
+                ("secret_key", &sk),
+            ],
+        ),
+        (
+            "publishable_key",
+            vec![
+                ("name", "x"),
+                ("mode", "test"),
+                ("publishable_key", &sk),
+                ("secret_key", &sk),
+            ],
+        ),
+        (
+            "account_id",
+            vec![
+                ("name", "x"),
+                ("mode", "test"),
+                ("account_id", "acc_nope"),
+                ("publishable_key", &pk),
+                ("secret_key", &sk),
+            ],
+        ),
+        (
+            "webhook_secret",
+            vec![
+                ("name", "x"),
+                ("mode", "test"),
+                ("publishable_key", &pk),
+                ("secret_key", &sk),
+                ("webhook_secret", "sk_test_notasecret"),
+            ],
+        ),
+    ] {
+        let p = admin.post_form("/app/stripe/profiles", &fields).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert!(p.field_error(field).is_some(), "{field}: {}", p.body);
+    }
+    // The switches: Stripe needs an active profile of the environment first.
+    let p = admin
+        .post_form("/app/stripe/payment-method", &[("stripe_enabled", "on")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        p.field_error("stripe_enabled").as_deref(),
+        Some("Add an active Stripe profile for this environment first.")
+    );
+    let p = admin
+        .post_form("/app/stripe/environment", &[("environment", "staging")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        p.field_error("environment").as_deref(),
+        Some("Choose Test or Live.")
+    );
+    // API key without a name.
+    let p = admin.post_form("/app/api-keys", &[("name", "  ")]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        p.field_error("name").as_deref(),
+        Some("Enter a name of 1 to 100 characters.")
+    );
+    assert_eq!(snapshot(&app, &company).await, before, "nothing changed");
+
+    // The profile page's forms.
+    let secret = new_secret();
+    let profile = add_profile(&admin, "test", &secret).await;
+    let path = format!("/app/stripe/profiles/{profile}");
+    let before = snapshot(&app, &company).await;
+    let p = admin
+        .post_form(
+            &path,
+            &[
+                ("name", "Shop"),
+                ("account_id", "nope"),
+                ("publishable_key", &pk),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        p.field_error("account_id").as_deref(),
+        Some("A Stripe account ID starts with acct_.")
+    );
+    assert!(p.contains("value=\"nope\""));
+    let p = admin
+        .post_form(
+            &path,
+            &[
+                ("name", "Shop"),
+                ("publishable_key", &pk),
+                ("secret_key", "sk_live_51WrongModeKey000"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.field_error("secret_key").is_some());
+    let p = admin
+        .post_form(
+            &format!("{path}/signing-secrets"),
+            &[("webhook_secret", "whsec_"), ("grace_period_secs", "3600")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.field_error("webhook_secret")
+            .is_some_and(|e| e.contains("whsec_"))
+    );
+    assert!(p.contains("<option value=\"3600\" selected>"));
+    let p = admin
+        .post_form(
+            &format!("{path}/signing-secrets"),
+            &[
+                ("webhook_secret", &new_secret()),
+                ("grace_period_secs", "999999999"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.field_error("grace_period_secs").is_some(), "{}", p.body);
+    assert_eq!(snapshot(&app, &company).await, before, "nothing changed");
+    // The profile Stripe charges with cannot be removed: said on the page, in Italian too.
+    let p = admin
+        .post_form("/app/stripe/payment-method", &[("stripe_enabled", "on")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let p = admin.post_form(&format!("{path}/remove"), &[]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.field_error("form")
+            .is_some_and(|e| e.contains("turn Stripe off")),
+        "{}",
+        p.body
+    );
+    admin
+        .post_form("/language", &[("lang", "it"), ("next", "/app")])
+        .await;
+    let p = admin.post_form(&format!("{path}/remove"), &[]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.field_error("form")
+            .is_some_and(|e| e.contains("disattiva Stripe")),
+        "{}",
+        p.body
+    );
+    let (_, profiles) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/profiles"))
+        .await;
+    assert_eq!(profiles["data"].as_array().unwrap().len(), 1);
+}
+
+async fn profiles_are_added_edited_rotated_activated_and_removed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, _viewer) = app.company_with_users().await;
+    let page = admin.get("/app/stripe").await;
+    assert!(page.contains("No profiles yet."));
+    let first_secret = new_secret();
+    let first = add_profile(&admin, "test", &first_secret).await;
+    let page = admin.get(&format!("/app/stripe/profiles/{first}")).await;
+    assert!(page.contains("The profile was added."));
+    let second = add_profile(&admin, "test", "").await;
+    let (_, body) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/profiles"))
+        .await;
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[0]["id"], first.as_str());
+    assert_eq!(data[0]["active"], true, "the first of a mode is active");
+    assert_eq!(data[1]["active"], false);
+    assert!(data[1]["signing_secrets"].as_array().unwrap().is_empty());
+    let list = admin.get("/app/stripe").await;
+    assert!(
+        list.contains("none yet"),
+        "the profile without a secret says so"
+    );
+    // Edit: keeps the secret key when left empty.
+    let (pk, _) = keys("test");
+    let p = admin
+        .post_form(
+            &format!("/app/stripe/profiles/{second}"),
+            &[
+                ("name", "Second shop"),
+                ("account_id", "acct_1Second0000"),
+                ("publishable_key", &pk),
+                ("secret_key", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let (_, got) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/profiles/{second}"))
+        .await;
+    assert_eq!(got["name"], "Second shop");
+    assert_eq!(got["account_id"], "acct_1Second0000");
+    assert_eq!(got["publishable_key"], pk.as_str());
+    assert_eq!(got["secret_key"], data[1]["secret_key"]);
+    // Activate the second; the first is no longer active.
+    let p = admin
+        .post_form(&format!("/app/stripe/profiles/{second}/activate"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let (_, body) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/profiles"))
+        .await;
+    assert_eq!(body["data"][0]["active"], false);
+    assert_eq!(body["data"][1]["active"], true);
+    // Rotation on the first: the old secret stays valid for the grace period, and both sign.
+    let new = new_secret();
+    let p = admin
+        .post_form(
+            &format!("/app/stripe/profiles/{first}/signing-secrets"),
+            &[("webhook_secret", &new), ("grace_period_secs", "3600")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let page = admin.get(&format!("/app/stripe/profiles/{first}")).await;
+    assert!(page.contains("The new signing secret was added."));
+    assert!(page.contains("valid until"), "{}", page.body);
+    assert!(page.contains("current"));
+    for s in [&first_secret, &new] {
+        let (status, _) = app
+            .deliver(
+                &company,
+                s,
+                &event("charge.succeeded", json!({"id": "ch_r"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Rotation with no grace: the old one is refused at once.
+    let newest = new_secret();
+    let p = admin
+        .post_form(
+            &format!("/app/stripe/profiles/{first}/signing-secrets"),
+            &[("webhook_secret", &newest), ("grace_period_secs", "0")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let (status, _) = app
+        .deliver(
+            &company,
+            &new,
+            &event("charge.succeeded", json!({"id": "ch_s"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Remove the first (not active, Stripe off).
+    let p = admin
+        .post_form(&format!("/app/stripe/profiles/{first}/remove"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), Some("/app/stripe"));
+    assert!(
+        admin
+            .get("/app/stripe")
+            .await
+            .contains("The profile was removed.")
+    );
+    let (_, body) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/profiles"))
+        .await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        admin
+            .get(&format!("/app/stripe/profiles/{first}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn switches_change_the_company(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, _viewer) = app.company_with_users().await;
+    let company_json = || async {
+        app.admin_get(&format!("/admin/v1/companies/{company}"))
+            .await
+            .1
+    };
+    let c = company_json().await;
+    assert_eq!(c["stripe_enabled"], false, "off by default");
+    assert_eq!(c["environment"], "test");
+    let page = admin.get("/app/stripe").await;
+    assert!(page.contains("Stripe is off."));
+    assert!(page.contains("There is no active Test profile yet"));
+    add_profile(&admin, "test", &new_secret()).await;
+    let p = admin
+        .post_form("/app/stripe/payment-method", &[("stripe_enabled", "on")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(company_json().await["stripe_enabled"], true);
+    let page = admin.get("/app/stripe").await;
+    assert!(page.contains("The Stripe payment method is on."));
+    assert!(page.contains("Stripe is on"));
+    // Live needs a live profile (Stripe being on).
+    let p = admin
+        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.field_error("environment").is_some());
+    assert_eq!(company_json().await["environment"], "test");
+    add_profile(&admin, "live", &new_secret()).await;
+    let p = admin
+        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let c = company_json().await;
+    assert_eq!(c["environment"], "live");
+    assert_eq!(c["stripe_enabled"], true);
+    assert!(
+        admin
+            .get("/app/stripe")
+            .await
+            .contains("Current environment: Live")
+    );
+    let p = admin
+        .post_form("/app/stripe/payment-method", &[("stripe_enabled", "off")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(company_json().await["stripe_enabled"], false);
+    let p = admin
+        .post_form("/app/stripe/environment", &[("environment", "test")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(company_json().await["environment"], "test");
+}
+
+async fn posts_without_csrf_are_refused_and_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, _viewer, profile, key, _) = company_with_objects(&app).await;
+    let before = snapshot(&app, &company).await;
+    for (path, f) in changes(&profile, &key) {
+        let p = admin.post_form_raw(&path, &fields(&f)).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
+        let mut with_wrong = fields(&f);
+        with_wrong.push(("csrf", "not-the-token"));
+        let p = admin.post_form_raw(&path, &with_wrong).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(snapshot(&app, &company).await, before);
+}
+
+async fn viewers_cannot_change_anything(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, _admin, viewer, profile, key, _) = company_with_objects(&app).await;
+    let before = snapshot(&app, &company).await;
+    for (path, f) in changes(&profile, &key) {
+        let p = viewer.post_form(&path, &fields(&f)).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}: {}", p.body);
+        assert!(p.contains("Your role is viewer"), "{path}");
+    }
+    assert_eq!(snapshot(&app, &company).await, before);
+}
+
+async fn another_companys_objects_are_not_found(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, _admin, _viewer, profile, key, _) = company_with_objects(&app).await;
+    let (_other, intruder, _) = app.company_with_users().await;
+    let before = snapshot(&app, &company).await;
+    let p = intruder
+        .get(&format!("/app/stripe/profiles/{profile}"))
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    for (path, f) in changes(&profile, &key) {
+        if !path.contains(&profile) && !path.contains(&key) {
+            continue;
+        }
+        let p = intruder.post_form(&path, &fields(&f)).await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}: {}", p.body);
+    }
+    // Its own pages do not show the other company's objects.
+    for path in ["/app/stripe", "/app/api-keys", "/app/connect"] {
+        let p = intruder.get(path).await;
+        assert!(!p.contains(&profile) && !p.contains(&key), "{path}");
+    }
+    assert_eq!(snapshot(&app, &company).await, before);
+}
+
+async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, _viewer) = app.company_with_users().await;
+    // No profile yet: said, nothing sent.
+    admin.get("/app/connect").await;
+    let p = admin.post_form("/app/connect/test-event", &[]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.contains("There is no active Test profile"), "{}", p.body);
+    // A profile without a signing secret: said too.
+    let profile = add_profile(&admin, "test", "").await;
+    let p = admin.post_form("/app/connect/test-event", &[]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.contains("has no valid signing secret"));
+    assert_eq!(app.inbox_count(&company).await, 0);
+    // With the endpoint's secret it goes through the intake and is stored.
+    admin
+        .post_form(
+            &format!("/app/stripe/profiles/{profile}/signing-secrets"),
+            &[
+                ("webhook_secret", &new_secret()),
+                ("grace_period_secs", "0"),
+            ],
+        )
+        .await;
+    let p = admin.post_form("/app/connect/test-event", &[]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.contains("The test event arrived"), "{}", p.body);
+    assert!(p.contains("id=\"test-status\">200<"));
+    assert!(p.contains("id=\"test-arrived\">Yes<"));
+    let rows = inbox_event::Entity::find()
+        .filter(inbox_event::Column::StripeEventId.starts_with("evt_"))
+        .all(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let ev = &rows[0];
+    assert!(p.contains(&ev.stripe_event_id), "the page names the event");
+    assert_eq!(ev.event_type, "payment_intent.succeeded");
+    assert!(!ev.livemode);
+    assert_eq!(ev.origin, "webhook", "it came through the intake");
+    let payload: Value = serde_json::from_str(&ev.payload).unwrap();
+    assert_eq!(payload["data"]["object"]["object"], "payment_intent");
+    assert_eq!(payload["data"]["object"]["livemode"], false);
+    // Realistic enough for the router to handle it.
+    app.drain().await;
+    let ev = inbox_event::Entity::find_by_id(ev.id)
+        .one(&app.app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.status, "processed", "{:?}", ev.last_error);
+    // A second press is a second event (a fresh id).
+    let p = admin.post_form("/app/connect/test-event", &[]).await;
+    assert!(p.contains("The test event arrived"));
+    assert_eq!(app.inbox_count(&company).await, 2);
+    // In the live environment the event is a live one, signed with the live profile's secret.
+    add_profile(&admin, "live", &new_secret()).await;
+    let p = admin
+        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    admin.get("/app/connect").await;
+    let p = admin.post_form("/app/connect/test-event", &[]).await;
+    assert!(p.contains("The test event arrived"), "{}", p.body);
+    let live = inbox_event::Entity::find()
+        .filter(inbox_event::Column::Livemode.eq(true))
+        .all(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1);
+    // A suspended company's delivery is refused: the page says so, in plain words.
+    let (s, _) = app
+        .admin_patch(
+            &format!("/admin/v1/companies/{company}"),
+            json!({"status": "suspended"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let p = admin.post_form("/app/connect/test-event", &[]).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.contains("The test event did not arrive"), "{}", p.body);
+    assert!(p.contains("id=\"test-status\">403<"));
+    assert!(p.contains("id=\"test-arrived\">No<"));
+    assert!(p.contains("id=\"test-reason\">The company is suspended.<"));
+    assert_eq!(app.inbox_count(&company).await, 3);
+}
+
+async fn rejected_deliveries_show_their_reason_in_plain_words(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, viewer) = app.company_with_users().await;
+    admin.get("/app/stripe").await;
+    add_profile(&admin, "test", &new_secret()).await;
+    let page = viewer.get("/app/connect").await;
+    assert!(page.contains("No rejected deliveries."));
+    // Signed with a secret that is not the company's; then one without a signature.
+    let (s, _) = app
+        .deliver(
+            &company,
+            &new_secret(),
+            &event("charge.succeeded", json!({"id": "ch_1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app.post_callback(&company, "{}", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    app.app.admin.failures.flush().await;
+    let page = viewer.get("/app/connect").await;
+    assert!(
+        page.contains(
+            "The signature matched none of the signing secrets: check that you copied the signing secret of this endpoint."
+        ),
+        "{}",
+        page.body
+    );
+    assert!(page.contains("<code>signature_invalid</code>"));
+    assert!(page.contains("The request had no Stripe-Signature header"));
+    assert!(page.contains("127.0.0.1"));
+    viewer
+        .post_form("/language", &[("lang", "de"), ("next", "/app/connect")])
+        .await;
+    let page = viewer.get("/app/connect").await;
+    assert!(page.contains("Die Signatur passte zu keinem der Signaturgeheimnisse"));
+    // Another company does not see them.
+    let (_, other, _) = app.company_with_users().await;
+    assert!(
+        other
+            .get("/app/connect")
+            .await
+            .contains("No rejected deliveries.")
+    );
+}
+
+async fn account_status_comes_from_the_last_account_updated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let (email, pw) = app.company_user(&company, "viewer").await;
+    let b = Browser::new(&app);
+    b.sign_in(&email, &pw).await;
+    assert!(
+        b.get("/app/connect")
+            .await
+            .contains("Stripe has not sent an account.updated event yet.")
+    );
+    let account = |created: i64, charges: bool, due: Value| {
+        let mut e = event(
+            "account.updated",
+            json!({
+                "id": "acct_1StatusTest00",
+                "object": "account",
+                "charges_enabled": charges,
+                "payouts_enabled": false,
+                "details_submitted": true,
+                "requirements": {"currently_due": due, "disabled_reason": "requirements.past_due"},
+            }),
+        );
+        e["created"] = json!(created);
+        e
+    };
+    let now = paygate_testkit::now_secs();
+    for e in [
+        account(now - 10, true, json!(["external_account"])),
+        account(now - 100, false, json!(["older.requirement"])),
+    ] {
+        let (s, _) = app.deliver(&company, &secret, &e).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    app.drain().await;
+    let page = b.get("/app/connect").await;
+    assert!(
+        page.contains("<code>acct_1StatusTest00</code>"),
+        "{}",
+        page.body
+    );
+    assert!(page.contains("<code>external_account</code>"));
+    assert!(!page.contains("older.requirement"), "the newest state wins");
+    assert!(page.contains("<code>requirements.past_due</code>"));
+    assert!(page.contains("Charges enabled</dt><dd class=\"status-ok\">Yes"));
+    assert!(page.contains("Payouts enabled</dt><dd class=\"status-failed\">No"));
+}
+
+async fn an_api_key_made_on_the_page_works_until_revoked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, viewer) = app.company_with_users().await;
+    let page = admin.get("/app/api-keys").await;
+    assert!(page.contains("No API keys yet."));
+    let p = admin
+        .post_form("/app/api-keys", &[("name", "web shop")])
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let marker = "id=\"api-key\">";
+    let at = p.body.find(marker).unwrap() + marker.len();
+    let key = p.body[at..at + p.body[at..].find('<').unwrap()].to_owned();
+    assert!(key.starts_with("pgk_") && key.len() > 40, "{key}");
+    assert!(p.contains("it is shown only this once"));
+    let orders = |k: String| {
+        let app = &app;
+        async move {
+            app.send(
+                app.client
+                    .get(app.url("/api/v1/orders?checkout_session=cs_test_none"))
+                    .bearer_auth(k),
+            )
+            .await
+        }
+    };
+    let (s, body) = orders(key.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!([]));
+    // Listed with its prefix and last use, never in full.
+    let list = viewer.get("/app/api-keys").await;
+    assert!(list.contains("web shop"));
+    assert!(list.contains(&format!("<code>{}…</code>", &key[..12])));
+    assert!(!list.contains(&key));
+    assert!(!list.contains("never"), "the key was used");
+    let (_, keys) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/api-keys"))
+        .await;
+    let id = keys["data"][0]["id"].as_str().unwrap().to_owned();
+    // Audited.
+    let audit = paygate_db::entities::audit_log::Entity::find()
+        .filter(paygate_db::entities::audit_log::Column::Target.eq(&id))
+        .all(&app.app.db)
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|a| a.action == "api_key.created"));
+    // Revoked: refused from then on.
+    admin.get("/app/api-keys").await;
+    let p = admin
+        .post_form(&format!("/app/api-keys/{id}/revoke"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let (s, _) = orders(key.clone()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let list = admin.get("/app/api-keys").await;
+    assert!(list.contains("The key was revoked"));
+    assert!(list.contains("revoked "));
+    assert!(!list.contains(&format!("/app/api-keys/{id}/revoke")));
+    let audit = paygate_db::entities::audit_log::Entity::find()
+        .filter(paygate_db::entities::audit_log::Column::Target.eq(&id))
+        .all(&app.app.db)
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|a| a.action == "api_key.revoked"));
+}
+
+async fn secrets_never_appear_unmasked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, viewer) = app.company_with_users().await;
+    admin.get("/app/stripe").await;
+    let (pk, sk) = keys("test");
+    let first = new_secret();
+    let p = admin
+        .post_form(
+            "/app/stripe/profiles",
+            &[
+                ("name", "Shop"),
+                ("mode", "test"),
+                ("publishable_key", &pk),
+                ("secret_key", &sk),
+                ("webhook_secret", &first),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let profile = p.location().unwrap().rsplit('/').next().unwrap().to_owned();
+    let second = new_secret();
+    admin
+        .post_form(
+            &format!("/app/stripe/profiles/{profile}/signing-secrets"),
+            &[("webhook_secret", &second), ("grace_period_secs", "3600")],
+        )
+        .await;
+    // A form sent back with an error does not echo the secrets either.
+    let p = admin
+        .post_form(
+            "/app/stripe/profiles",
+            &[
+                ("name", ""),
+                ("mode", "test"),
+                ("publishable_key", &pk),
+                ("secret_key", &sk),
+                ("webhook_secret", &first),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!p.contains(&sk) && !p.contains(&first));
+    let p = admin
+        .post_form(
+            &format!("/app/stripe/profiles/{profile}"),
+            &[("name", ""), ("publishable_key", &pk), ("secret_key", &sk)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!p.contains(&sk));
+    // The API key is shown once, on the answer to its creation only.
+    let p = admin.post_form("/app/api-keys", &[("name", "k")]).await;
+    let marker = "id=\"api-key\">";
+    let at = p.body.find(marker).unwrap() + marker.len();
+    let key = p.body[at..at + p.body[at..].find('<').unwrap()].to_owned();
+    admin.post_form("/app/connect/test-event", &[]).await;
+    let secrets = [sk.as_str(), first.as_str(), second.as_str(), key.as_str()];
+    let masks = [
+        format!("sk_test_…{}", &sk[sk.len() - 4..]),
+        format!("whsec_…{}", &second[second.len() - 4..]),
+    ];
+    for b in [&admin, &viewer] {
+        for path in [
+            "/app".to_owned(),
+            "/app/stripe".to_owned(),
+            format!("/app/stripe/profiles/{profile}"),
+            "/app/connect".to_owned(),
+            "/app/api-keys".to_owned(),
+        ] {
+            let page = b.get(&path).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}");
+            for s in secrets {
+                assert!(!page.contains(s), "{path} shows a secret");
+            }
+            if path.starts_with("/app/stripe") {
+                for m in &masks {
+                    assert!(page.contains(m), "{path} lacks the mask {m}");
+                }
+            }
+        }
+    }
+    let _ = company;
+}
+
+db_tests!(
+    every_settings_page_renders_for_admin_and_viewer,
+    forms_show_validation_errors_next_to_the_field,
+    profiles_are_added_edited_rotated_activated_and_removed,
+    switches_change_the_company,
+    posts_without_csrf_are_refused_and_change_nothing,
+    viewers_cannot_change_anything,
+    another_companys_objects_are_not_found,
+    send_test_event_arrives_through_the_real_intake,
+    rejected_deliveries_show_their_reason_in_plain_words,
+    account_status_comes_from_the_last_account_updated,
+    an_api_key_made_on_the_page_works_until_revoked,
+    secrets_never_appear_unmasked,
+);
