@@ -140,6 +140,7 @@ impl Paygate {
                 timeout: Duration::from_secs(settings.notify_timeout_secs),
                 disable_after: Duration::from_secs(settings.notify_disable_after_secs),
                 concurrency: settings.notify_concurrency,
+                lease: Duration::from_secs(settings.notify_lease_secs),
                 allow_private: settings.outbound_allow_private,
                 ..paygate_notify::DeliveryConfig::default()
             },
@@ -172,6 +173,7 @@ impl Paygate {
                 idle: Duration::from_secs(settings.session_idle_secs),
                 absolute: Duration::from_secs(settings.session_max_secs),
             },
+            admin.notify.clone(),
         )
         .with_local_addr(actual_addr);
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)

@@ -81,6 +81,9 @@ pub struct Settings {
     pub notify_disable_after_secs: u64,
     /// Notification deliveries in flight at once per process.
     pub notify_concurrency: usize,
+    /// How long a worker's claim on a notification delivery holds (a crashed replica's
+    /// deliveries are taken over after it), seconds.
+    pub notify_lease_secs: u64,
     /// Let notification URLs reach private, loopback and link-local addresses
     /// (`PAYGATE_OUTBOUND_ALLOW_PRIVATE`; for tests and closed networks).
     pub outbound_allow_private: bool,
@@ -138,6 +141,7 @@ impl Default for Settings {
             notify_timeout_secs: 15,
             notify_disable_after_secs: 5 * 86_400,
             notify_concurrency: 16,
+            notify_lease_secs: 60,
             outbound_allow_private: false,
             smtp_url: None,
             smtp_from: "paygate@localhost".into(),
@@ -237,6 +241,9 @@ impl Settings {
                 "notify_timeout_secs",
                 "notify_connect_timeout_secs must be 1–120 and notify_timeout_secs 1–300",
             ));
+        }
+        if !(1..=86_400).contains(&self.notify_lease_secs) {
+            return Err(invalid("notify_lease_secs", "must be between 1 and 86400"));
         }
         if !(1..=1024).contains(&self.notify_concurrency) {
             return Err(invalid("notify_concurrency", "must be between 1 and 1024"));
