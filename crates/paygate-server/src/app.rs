@@ -224,10 +224,79 @@ impl Paygate {
         &self,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![
+        let mut v = vec![
             self.worker.spawn(cancel.clone()),
             self.delivery.spawn(cancel.clone()),
-        ]
+        ];
+        if self.settings.reconcile_interval_secs > 0 {
+            v.push(self.spawn_reconciler(
+                Duration::from_secs(self.settings.reconcile_interval_secs),
+                cancel,
+            ));
+        }
+        v
+    }
+
+    /// Reconciles every active company against Stripe's event list every `every` (with up to
+    /// 10 % jitter so replicas spread out; the inbox's deduplication makes overlapping runs
+    /// harmless), until `cancel`.
+    pub fn spawn_reconciler(
+        &self,
+        every: Duration,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let jitter = every.mul_f64(rand::random::<f64>() * 0.1);
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(every + jitter) => {}
+                }
+                if let Err(e) = me.reconcile_all().await {
+                    tracing::warn!(error = %e, "periodic reconciliation could not list companies");
+                }
+            }
+        })
+    }
+
+    /// One reconciliation run over every active company; returns how many events it recovered.
+    pub async fn reconcile_all(&self) -> anyhow::Result<usize> {
+        use paygate_db::entities::company;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let companies = company::Entity::find()
+            .filter(company::Column::Status.eq("active"))
+            .all(&self.db)
+            .await?;
+        let mut recovered = 0;
+        for c in companies {
+            let r = paygate_router::reconcile::reconcile_company(
+                &self.tenants,
+                &self.stripe,
+                &self.intake.writer,
+                &c,
+                None,
+                |_| {},
+            )
+            .await;
+            match r {
+                Ok(s) => {
+                    self.metrics.reconcile("runs", 1);
+                    self.metrics.reconcile("fetched", s.fetched as u64);
+                    self.metrics.reconcile("recovered", s.recovered as u64);
+                    recovered += s.recovered;
+                    if s.recovered > 0 {
+                        tracing::info!(company = %c.company_id, recovered = s.recovered, fetched = s.fetched, "reconciliation recovered missed events");
+                    }
+                }
+                Err(e) => {
+                    self.metrics.reconcile("failed_runs", 1);
+                    tracing::warn!(company = %c.company_id, error = %e, "reconciliation failed");
+                }
+            }
+        }
+        Ok(recovered)
     }
 
     /// Registers every route of the app.

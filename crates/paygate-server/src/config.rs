@@ -79,6 +79,9 @@ pub struct Settings {
     pub notify_timeout_secs: u64,
     /// An endpoint whose deliveries have all failed this long is disabled, seconds.
     pub notify_disable_after_secs: u64,
+    /// How often every active company is reconciled against Stripe's event list (missed-event
+    /// recovery), seconds; 0: never (on demand only).
+    pub reconcile_interval_secs: u64,
     /// Notification deliveries in flight at once per process.
     pub notify_concurrency: usize,
     /// How long a worker's claim on a notification delivery holds (a crashed replica's
@@ -140,6 +143,7 @@ impl Default for Settings {
             notify_connect_timeout_secs: 5,
             notify_timeout_secs: 15,
             notify_disable_after_secs: 5 * 86_400,
+            reconcile_interval_secs: 3600,
             notify_concurrency: 16,
             notify_lease_secs: 60,
             outbound_allow_private: false,

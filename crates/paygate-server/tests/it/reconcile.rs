@@ -131,7 +131,50 @@ async fn stripe_errors_surface_as_bad_gateway(backend: Backend) {
     assert_eq!(app.inbox_count(&company).await, 0);
 }
 
+/// The periodic job (as `paygate serve` runs it) recovers what a webhook never delivered,
+/// without anyone asking.
+async fn the_periodic_job_recovers_missed_events(backend: Backend) {
+    let stripe = MockServer::start().await;
+    let mut opts = Options::new(backend);
+    opts.stripe_api_base = Some(stripe.uri());
+    let app = TestApp::start(opts).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let missed = pi(7);
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "data": [missed], "has_more": false, "url": "/v1/events"}),
+        ))
+        .mount(&stripe)
+        .await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let job = app
+        .app
+        .spawn_reconciler(std::time::Duration::from_millis(50), &cancel);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.inbox_count(&company).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    cancel.cancel();
+    job.await.unwrap();
+    assert_eq!(
+        app.inbox_count(&company).await,
+        1,
+        "recovered once, however many runs"
+    );
+    let (_, ev) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/events/{}",
+            missed["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(ev["origin"], "recovered", "{ev}");
+}
+
 db_tests!(
+    the_periodic_job_recovers_missed_events,
     missed_events_are_recovered_once_across_pages,
     stripe_errors_surface_as_bad_gateway
 );
