@@ -184,11 +184,15 @@ async fn receive_inner(
             ApiError::bad_request("payload_invalid", "the payload is not UTF-8"),
         )
     })?;
+    let event_id = tracing::enabled!(tracing::Level::DEBUG).then(|| event.stripe_event_id.clone());
     let outcome = state
         .writer
         .insert(NewInboxEvent { payload, ..event })
         .await
         .map_err(ApiError::unavailable)?;
+    if let Some(event_id) = event_id {
+        tracing::debug!(event_id = %event_id, duplicate = outcome == InsertOutcome::Duplicate, "event stored");
+    }
     Ok(outcome)
 }
 

@@ -179,7 +179,13 @@ impl WorkerPool {
             object: &v["data"]["object"],
             previous_attributes: v["data"].get("previous_attributes"),
         };
-        dispatch(&ctx).await
+        let span = tracing::info_span!(
+            "event",
+            event_id = %row.stripe_event_id,
+            event_type = %row.event_type,
+            company_pk = row.company_pk,
+        );
+        tracing::Instrument::instrument(dispatch(&ctx), span).await
     }
 
     /// Records the outcome of one event (only while this worker still holds its lease).

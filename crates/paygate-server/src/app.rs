@@ -329,6 +329,9 @@ impl Paygate {
         let addr = listener.local_addr()?;
         let server = actix_web::HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    paygate_web::request_id::middleware,
+                ))
                 .configure(|cfg| me.configure(cfg))
                 .default_service(web::to(paygate_web::not_found))
         })

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod metrics;
+pub mod request_id;
 pub mod throttle;
 
 use std::borrow::Cow;

@@ -62,14 +62,17 @@ fn start(db: &TestDatabase, backend: Backend, envs: &[(&str, &str)]) -> (Child, 
     loop {
         let text = child.logs.lock().unwrap().clone();
         if let Some(line) = text.lines().find(|l| l.contains("paygate serving")) {
-            let addr = line
-                .split("addr=")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_owned();
+            let addr = match serde_json::from_str::<Value>(line) {
+                Ok(v) => v["fields"]["addr"].as_str().unwrap().to_owned(),
+                Err(_) => line
+                    .split("addr=")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            };
             return (child, format!("http://{addr}"));
         }
         assert!(Instant::now() < deadline, "paygate did not start:\n{text}");
@@ -203,6 +206,16 @@ async fn admin_token(base: &str, password: &str) -> String {
 
 /// SIGKILL in the middle of a burst of deliveries loses no event that was answered 200.
 async fn sigkill_mid_burst_loses_no_acknowledged_event(backend: Backend) {
+    interrupted_mid_burst(backend, false).await;
+}
+
+/// SIGTERM in the middle of a burst: Paygate stops accepting, finishes what is in flight and
+/// exits cleanly on its own; every event answered 200 is there after a restart.
+async fn sigterm_mid_burst_exits_cleanly_and_loses_nothing(backend: Backend) {
+    interrupted_mid_burst(backend, true).await;
+}
+
+async fn interrupted_mid_burst(backend: Backend, graceful: bool) {
     let db = TestDatabase::create(backend).await;
     let password = format!("Adm1n-{}", new_secret());
     let envs = [
@@ -268,8 +281,34 @@ async fn sigkill_mid_burst_loses_no_acknowledged_event(backend: Backend) {
         assert!(Instant::now() < deadline, "deliveries did not go through");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    child.proc.kill().unwrap(); // SIGKILL
-    child.proc.wait().unwrap();
+    if graceful {
+        let pid = child.proc.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let status = loop {
+            if let Some(st) = child.proc.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "paygate did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "exit status {status}");
+        std::thread::sleep(Duration::from_millis(100));
+        let logs = child.logs.lock().unwrap().clone();
+        assert!(logs.contains("paygate stopped"), "{logs}");
+    } else {
+        child.proc.kill().unwrap(); // SIGKILL
+        child.proc.wait().unwrap();
+    }
     for t in tasks {
         t.await.unwrap();
     }
@@ -306,4 +345,90 @@ async fn sigkill_mid_burst_loses_no_acknowledged_event(backend: Backend) {
     }
 }
 
-db_tests!(sigkill_mid_burst_loses_no_acknowledged_event);
+/// JSON logs name the request (the caller's `X-Request-Id`, echoed back), its company and the
+/// event.
+async fn json_logs_carry_request_company_and_event_ids(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let password = format!("Adm1n-{}", new_secret());
+    let envs = [
+        ("PAYGATE_ADMIN_EMAIL", "root@example.com"),
+        ("PAYGATE_ADMIN_PASSWORD", password.as_str()),
+        ("PAYGATE_LOG_FORMAT", "json"),
+    ];
+    let (child, base) = start(&db, backend, &envs);
+    let token = admin_token(&base, &password).await;
+    let client = reqwest::Client::new();
+    let whsec = new_secret();
+    for (path, body) in [
+        (
+            "/admin/v1/companies".to_owned(),
+            json!({"company_id": "loggy", "name": "Loggy"}),
+        ),
+        (
+            "/admin/v1/companies/loggy/profiles".to_owned(),
+            json!({"name": "t", "mode": "test", "publishable_key": "pk_test_1", "secret_key": "sk_test_1234567890", "webhook_secret": whsec}),
+        ),
+    ] {
+        let r = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let ev = event(
+        "payment_intent.succeeded",
+        json!({"id": "pi_log", "object": "payment_intent", "status": "succeeded"}),
+    );
+    let body = serde_json::to_vec(&ev).unwrap();
+    let r = client
+        .post(format!("{base}/callbacks/v1.0/stripe/loggy"))
+        .header("Stripe-Signature", sign(&whsec, now_secs(), &body))
+        .header("X-Request-Id", "lb-req-4711")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-request-id"], "lb-req-4711");
+    // An id is made up when the caller sent none (or a bad one).
+    let r = client
+        .get(format!("{base}/healthz"))
+        .header("X-Request-Id", "no spaces allowed")
+        .send()
+        .await
+        .unwrap();
+    let made_up = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(!made_up.is_empty() && !made_up.contains(' '));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        let logs = child.logs.lock().unwrap().clone();
+        if let Some(l) = logs
+            .lines()
+            .find(|l| l.contains("event stored") && l.contains("lb-req-4711"))
+        {
+            break l.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line of the delivery:\n{logs}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["span"]["request_id"], "lb-req-4711", "{line}");
+    assert_eq!(v["span"]["company_id"], "loggy", "{line}");
+    assert_eq!(v["fields"]["event_id"], ev["id"], "{line}");
+    // Every line is JSON.
+    for l in child.logs.lock().unwrap().lines() {
+        assert!(serde_json::from_str::<Value>(l).is_ok(), "not JSON: {l}");
+    }
+}
+
+db_tests!(
+    sigkill_mid_burst_loses_no_acknowledged_event,
+    sigterm_mid_burst_exits_cleanly_and_loses_nothing,
+    json_logs_carry_request_company_and_event_ids,
+);
