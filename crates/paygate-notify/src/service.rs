@@ -32,7 +32,7 @@ use crate::outbound::{UrlError, check_url};
 use crate::signing::generate_secret;
 
 /// The sealing purpose of endpoint secrets.
-const SECRET_PURPOSE: &str = "notification endpoint secret";
+pub const SECRET_PURPOSE: &str = "notification endpoint secret";
 
 /// A new endpoint.
 #[derive(Debug, Deserialize)]

@@ -90,3 +90,70 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     }
     b.create(dir)
 }
+
+/// What a re-seal changed.
+#[derive(Debug, Default)]
+pub struct Resealed {
+    pub profiles: usize,
+    pub signing_secrets: usize,
+    pub notification_secrets: usize,
+}
+
+/// Re-seals every stored secret under the keyring's current key (the last step of a master-key
+/// rotation: afterwards the retired keys can be dropped). Values already under the current key
+/// are left alone, so the command can be run again after an interruption.
+pub async fn reseal_all(
+    db: &sea_orm::DatabaseConnection,
+    ring: &Keyring,
+) -> Result<Resealed, anyhow::Error> {
+    use paygate_db::entities::{notification_endpoint_secret, signing_secret, stripe_profile};
+    use paygate_tenant::crypto::purpose;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let current = format!("pg1.{}.", ring.current().id());
+    let mut out = Resealed::default();
+    for p in stripe_profile::Entity::find().all(db).await? {
+        if p.secret_key_enc.starts_with(&current) {
+            continue;
+        }
+        let v = ring.reseal(purpose::SECRET_KEY, &p.secret_key_enc)?;
+        stripe_profile::Entity::update_many()
+            .col_expr(stripe_profile::Column::SecretKeyEnc, Expr::value(v))
+            .filter(stripe_profile::Column::Id.eq(p.id.clone()))
+            .filter(stripe_profile::Column::SecretKeyEnc.eq(p.secret_key_enc))
+            .exec(db)
+            .await?;
+        out.profiles += 1;
+    }
+    for s in signing_secret::Entity::find().all(db).await? {
+        if s.secret_enc.starts_with(&current) {
+            continue;
+        }
+        let v = ring.reseal(purpose::SIGNING_SECRET, &s.secret_enc)?;
+        signing_secret::Entity::update_many()
+            .col_expr(signing_secret::Column::SecretEnc, Expr::value(v))
+            .filter(signing_secret::Column::Id.eq(s.id.clone()))
+            .filter(signing_secret::Column::SecretEnc.eq(s.secret_enc))
+            .exec(db)
+            .await?;
+        out.signing_secrets += 1;
+    }
+    for s in notification_endpoint_secret::Entity::find().all(db).await? {
+        if s.secret_sealed.starts_with(&current) {
+            continue;
+        }
+        let v = ring.reseal(paygate_notify::service::SECRET_PURPOSE, &s.secret_sealed)?;
+        notification_endpoint_secret::Entity::update_many()
+            .col_expr(
+                notification_endpoint_secret::Column::SecretSealed,
+                Expr::value(v),
+            )
+            .filter(notification_endpoint_secret::Column::Id.eq(s.id))
+            .filter(notification_endpoint_secret::Column::SecretSealed.eq(s.secret_sealed))
+            .exec(db)
+            .await?;
+        out.notification_secrets += 1;
+    }
+    Ok(out)
+}

@@ -41,6 +41,10 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Re-seal every stored secret under the current master key (after starting with a new
+    /// PAYGATE_MASTER_KEY and the old one in PAYGATE_MASTER_KEYS_RETIRED); then the retired key
+    /// can be dropped.
+    Rekey,
     /// Manage operators.
     Operator {
         #[command(subcommand)]
@@ -93,6 +97,19 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Keygen => Ok(()),
+        Command::Rekey => {
+            let ring = paygate_server::keys::load_keyring(&settings)?;
+            let db = paygate_server::app::open_database(&settings).await?;
+            let r = paygate_server::keys::reseal_all(&db, &ring).await?;
+            println!(
+                "re-sealed under key {}: {} profile secret key(s), {} signing secret(s), {} notification secret(s)",
+                ring.current().id(),
+                r.profiles,
+                r.signing_secrets,
+                r.notification_secrets
+            );
+            Ok(())
+        }
         Command::Migrate => {
             paygate_server::app::open_database(&settings).await?;
             tracing::info!("database migrated");

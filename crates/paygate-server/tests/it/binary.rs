@@ -427,8 +427,118 @@ async fn json_logs_carry_request_company_and_event_ids(backend: Backend) {
     }
 }
 
+/// Master-key rotation: start with a new key and the old one retired, `paygate rekey`, then run
+/// with the new key alone: signing secrets still verify deliveries, profiles and notification
+/// endpoints still read.
+async fn master_key_rotation_reseals_everything(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let password = format!("Adm1n-{}", new_secret());
+    let (old, new) = (
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=",
+    );
+    let base_envs = [
+        ("PAYGATE_ADMIN_EMAIL", "root@example.com"),
+        ("PAYGATE_ADMIN_PASSWORD", password.as_str()),
+        ("PAYGATE_OUTBOUND_ALLOW_PRIVATE", "true"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut v: Vec<(&str, &str)> = base_envs.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    let whsec = new_secret();
+    let client = reqwest::Client::new();
+    {
+        let (_child, base) = start(&db, backend, &with(&[("PAYGATE_MASTER_KEY", old)]));
+        let token = admin_token(&base, &password).await;
+        for (path, body) in [
+            (
+                "/admin/v1/companies",
+                json!({"company_id": "keyed", "name": "Keyed"}),
+            ),
+            (
+                "/admin/v1/companies/keyed/profiles",
+                json!({"name": "t", "mode": "test", "publishable_key": "pk_test_1", "secret_key": "sk_test_1234567890", "webhook_secret": whsec}),
+            ),
+            (
+                "/admin/v1/companies/keyed/notification-endpoints",
+                json!({"url": "http://127.0.0.1:9/hook"}),
+            ),
+        ] {
+            let r = client
+                .post(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paygate"));
+    cmd.arg("rekey").current_dir(&db.data_dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PAYGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    if backend == Backend::Postgres {
+        cmd.env("PAYGATE_DATABASE_URL", &db.url);
+    }
+    let out = cmd
+        .env("PAYGATE_MASTER_KEY", new)
+        .env("PAYGATE_MASTER_KEYS_RETIRED", old)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 profile secret key(s), 1 signing secret(s), 1 notification secret(s)"),
+        "{stdout}"
+    );
+    // The new key alone from now on.
+    let (_child, base) = start(&db, backend, &with(&[("PAYGATE_MASTER_KEY", new)]));
+    let token = admin_token(&base, &password).await;
+    let ev = event(
+        "payment_intent.succeeded",
+        json!({"id": "pi_rekey", "object": "payment_intent", "status": "succeeded"}),
+    );
+    let body = serde_json::to_vec(&ev).unwrap();
+    let r = client
+        .post(format!("{base}/callbacks/v1.0/stripe/keyed"))
+        .header("Stripe-Signature", sign(&whsec, now_secs(), &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the signing secret still opens");
+    for path in [
+        "/admin/v1/companies/keyed/profiles",
+        "/admin/v1/companies/keyed/notification-endpoints",
+    ] {
+        let r = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{path}: {}",
+            r.text().await.unwrap()
+        );
+    }
+}
+
 db_tests!(
     sigkill_mid_burst_loses_no_acknowledged_event,
+    master_key_rotation_reseals_everything,
     sigterm_mid_burst_exits_cleanly_and_loses_nothing,
     json_logs_carry_request_company_and_event_ids,
 );
