@@ -178,6 +178,8 @@ pub struct BackofficeState {
     /// public URL is not reachable from inside. The public base URL until
     /// [`with_local_addr`](Self::with_local_addr) says otherwise.
     pub intake_base_url: String,
+    /// Notification endpoints and messages (the same service the admin API uses).
+    pub notify: paygate_notify::NotifyService,
 }
 
 impl BackofficeState {
@@ -187,6 +189,7 @@ impl BackofficeState {
         tenants: TenantService,
         signin_throttle: Arc<Throttle>,
         sessions: SessionConfig,
+        notify: paygate_notify::NotifyService,
     ) -> Self {
         let secure_cookies = tenants.public_base_url().starts_with("https://");
         let intake_base_url = tenants.public_base_url().trim_end_matches('/').to_owned();
@@ -197,6 +200,7 @@ impl BackofficeState {
             sessions,
             secure_cookies,
             intake_base_url,
+            notify,
         }
     }
 

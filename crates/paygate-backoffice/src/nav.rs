@@ -25,6 +25,10 @@ pub const MERCHANT: &[NavItem] = &[
         key: "nav.stripe",
     },
     NavItem {
+        href: "/app/notifications",
+        key: "nav.notifications",
+    },
+    NavItem {
         href: "/app/api-keys",
         key: "nav.api_keys",
     },

@@ -7,6 +7,7 @@
 pub mod api_keys;
 pub mod connect;
 pub mod dashboard;
+pub mod notifications;
 pub mod stripe_settings;
 pub mod users;
 
@@ -17,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(dashboard::configure)
         .configure(connect::configure)
         .configure(stripe_settings::configure)
+        .configure(notifications::configure)
         .configure(api_keys::configure)
         .configure(users::configure);
 }

@@ -3,9 +3,12 @@
 //! rejected deliveries), API keys and notification endpoints — what a merchant sees, who may
 //! change what, and that one company never reaches another's objects.
 
+use std::time::Duration;
+
 use paygate_db::entities::inbox_event;
 use paygate_testkit::backoffice::Browser;
-use paygate_testkit::{Backend, TestApp, db_tests, event, new_secret, unique};
+use paygate_testkit::receivers::Receiver;
+use paygate_testkit::{Backend, Options, TestApp, db_tests, event, new_secret, unique};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -16,6 +19,16 @@ fn keys(mode: &str) -> (String, String) {
         format!("pk_{mode}_51Publishable{}", unique("k")),
         format!("sk_{mode}_51SecretValue{}", unique("k")),
     )
+}
+
+/// The app, allowed to notify endpoints on loopback (the receivers of these tests).
+async fn start(backend: Backend) -> TestApp {
+    let mut opts = Options::new(backend);
+    opts.adjust = |s| {
+        s.outbound_allow_private = true;
+        s.notify_retry_schedule = "10ms,10ms".into();
+    };
+    TestApp::start(opts).await
 }
 
 /// Adds a profile through the page; returns its id (from the redirect).
@@ -58,22 +71,44 @@ async fn snapshot(app: &TestApp, company: &str) -> Value {
             "/admin/v1/companies/{company}/notification-endpoints"
         ))
         .await;
+    let (_, m) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-messages"
+        ))
+        .await;
+    let (_, st) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-settings"
+        ))
+        .await;
     json!({
         "company": c,
         "profiles": p,
         "keys": k,
         "endpoints": n,
+        "messages": m,
+        "settings": st,
         "inbox": app.inbox_count(company).await,
     })
 }
 
-/// A company with an admin and a viewer, an active test profile with a signing secret, and an
-/// API key: (company, admin, viewer, profile id, key id, signing secret).
-async fn company_with_objects(app: &TestApp) -> (String, Browser, Browser, String, String, String) {
+/// A company with an admin and a viewer, an active test profile with a signing secret, an API
+/// key, a notification endpoint (to `receiver`) and a message to it.
+struct Fixture {
+    company: String,
+    admin: Browser,
+    viewer: Browser,
+    profile: String,
+    key: String,
+    endpoint: String,
+    message: String,
+    receiver: Receiver,
+}
+
+async fn company_with_objects(app: &TestApp) -> Fixture {
     let (company, admin, viewer) = app.company_with_users().await;
-    let secret = new_secret();
     admin.get("/app/stripe").await;
-    let profile = add_profile(&admin, "test", &secret).await;
+    let profile = add_profile(&admin, "test", &new_secret()).await;
     let (s, k) = app
         .admin_post(
             &format!("/admin/v1/companies/{company}/api-keys"),
@@ -82,11 +117,38 @@ async fn company_with_objects(app: &TestApp) -> (String, Browser, Browser, Strin
         .await;
     assert_eq!(s, StatusCode::CREATED, "{k}");
     let key = k["id"].as_str().unwrap().to_owned();
-    (company, admin, viewer, profile, key, secret)
+    let receiver = Receiver::start(&[]).await;
+    let (s, e) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints"),
+            json!({"url": receiver.url()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let endpoint = e["id"].as_str().unwrap().to_owned();
+    let (s, m) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints/{endpoint}/test"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{m}");
+    let message = m["message_id"].as_str().unwrap().to_owned();
+    Fixture {
+        company,
+        admin,
+        viewer,
+        profile,
+        key,
+        endpoint,
+        message,
+        receiver,
+    }
 }
 
 /// Every change the settings pages offer, with valid input, against `profile` and `key`.
-fn changes(profile: &str, key: &str) -> Vec<(String, Vec<(&'static str, String)>)> {
+fn changes(f: &Fixture) -> Vec<(String, Vec<(&'static str, String)>)> {
+    let (profile, key, ep, msg) = (&f.profile, &f.key, &f.endpoint, &f.message);
     let (pk, sk) = keys("test");
     vec![
         (
@@ -127,6 +189,30 @@ fn changes(profile: &str, key: &str) -> Vec<(String, Vec<(&'static str, String)>
         ("/app/connect/test-event".into(), vec![]),
         ("/app/api-keys".into(), vec![("name", "new key".into())]),
         (format!("/app/api-keys/{key}/revoke"), vec![]),
+        (
+            "/app/notifications".into(),
+            vec![
+                ("url", f.receiver.url()),
+                ("event_types", "order.paid".into()),
+            ],
+        ),
+        (format!("/app/notifications/{ep}/disable"), vec![]),
+        (format!("/app/notifications/{ep}/enable"), vec![]),
+        (
+            format!("/app/notifications/{ep}/rotate"),
+            vec![("grace_secs", "0".into())],
+        ),
+        (format!("/app/notifications/{ep}/test"), vec![]),
+        (
+            format!("/app/notifications/{ep}/replay-failed"),
+            vec![("since_hours", "24".into())],
+        ),
+        (format!("/app/notifications/messages/{msg}/replay"), vec![]),
+        (format!("/app/notifications/{ep}/delete"), vec![]),
+        (
+            "/app/notifications/settings".into(),
+            vec![("sender_name", "Shop".into())],
+        ),
     ]
 }
 
@@ -141,13 +227,15 @@ fn has_change_form(body: &str) -> bool {
 }
 
 async fn every_settings_page_renders_for_admin_and_viewer(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (company, admin, viewer, profile, _, _) = company_with_objects(&app).await;
+    let app = start(backend).await;
+    let f = company_with_objects(&app).await;
+    let (company, admin, viewer, profile) = (&f.company, &f.admin, &f.viewer, &f.profile);
     let pages = [
         "/app/stripe".to_owned(),
         format!("/app/stripe/profiles/{profile}"),
         "/app/connect".to_owned(),
         "/app/api-keys".to_owned(),
+        "/app/notifications".to_owned(),
     ];
     for path in &pages {
         let a = admin.get(path).await;
@@ -160,7 +248,12 @@ async fn every_settings_page_renders_for_admin_and_viewer(backend: Backend) {
     }
     // The menu leads to them.
     let home = admin.get("/app").await;
-    for href in ["/app/connect", "/app/stripe", "/app/api-keys"] {
+    for href in [
+        "/app/connect",
+        "/app/stripe",
+        "/app/api-keys",
+        "/app/notifications",
+    ] {
         assert!(home.contains(&format!("href=\"{href}\"")), "{href}");
     }
     // Connect: the callback URL in an element with an id, the copy button, the events.
@@ -573,10 +666,11 @@ async fn switches_change_the_company(backend: Backend) {
 }
 
 async fn posts_without_csrf_are_refused_and_change_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (company, admin, _viewer, profile, key, _) = company_with_objects(&app).await;
-    let before = snapshot(&app, &company).await;
-    for (path, f) in changes(&profile, &key) {
+    let app = start(backend).await;
+    let fx = company_with_objects(&app).await;
+    let (company, admin) = (&fx.company, &fx.admin);
+    let before = snapshot(&app, company).await;
+    for (path, f) in changes(&fx) {
         let p = admin.post_form_raw(&path, &fields(&f)).await;
         assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
         let mut with_wrong = fields(&f);
@@ -584,43 +678,57 @@ async fn posts_without_csrf_are_refused_and_change_nothing(backend: Backend) {
         let p = admin.post_form_raw(&path, &with_wrong).await;
         assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
     }
-    assert_eq!(snapshot(&app, &company).await, before);
+    assert_eq!(snapshot(&app, company).await, before);
 }
 
 async fn viewers_cannot_change_anything(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (company, _admin, viewer, profile, key, _) = company_with_objects(&app).await;
-    let before = snapshot(&app, &company).await;
-    for (path, f) in changes(&profile, &key) {
-        let p = viewer.post_form(&path, &fields(&f)).await;
+    let app = start(backend).await;
+    let fx = company_with_objects(&app).await;
+    let before = snapshot(&app, &fx.company).await;
+    for (path, f) in changes(&fx) {
+        let p = fx.viewer.post_form(&path, &fields(&f)).await;
         assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}: {}", p.body);
         assert!(p.contains("Your role is viewer"), "{path}");
     }
-    assert_eq!(snapshot(&app, &company).await, before);
+    assert_eq!(snapshot(&app, &fx.company).await, before);
+    assert!(fx.receiver.requests().await.is_empty());
 }
 
 async fn another_companys_objects_are_not_found(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (company, _admin, _viewer, profile, key, _) = company_with_objects(&app).await;
+    let app = start(backend).await;
+    let fx = company_with_objects(&app).await;
     let (_other, intruder, _) = app.company_with_users().await;
-    let before = snapshot(&app, &company).await;
+    let before = snapshot(&app, &fx.company).await;
     let p = intruder
-        .get(&format!("/app/stripe/profiles/{profile}"))
+        .get(&format!("/app/stripe/profiles/{}", fx.profile))
         .await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
-    for (path, f) in changes(&profile, &key) {
-        if !path.contains(&profile) && !path.contains(&key) {
+    let mut tried = 0;
+    for (path, f) in changes(&fx) {
+        let names_an_object = [&fx.profile, &fx.key, &fx.endpoint, &fx.message]
+            .iter()
+            .any(|id| path.contains(id.as_str()));
+        if !names_an_object {
             continue;
         }
+        tried += 1;
         let p = intruder.post_form(&path, &fields(&f)).await;
         assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}: {}", p.body);
     }
+    assert_eq!(tried, 12);
     // Its own pages do not show the other company's objects.
-    for path in ["/app/stripe", "/app/api-keys", "/app/connect"] {
+    for path in [
+        "/app/stripe",
+        "/app/api-keys",
+        "/app/connect",
+        "/app/notifications",
+    ] {
         let p = intruder.get(path).await;
-        assert!(!p.contains(&profile) && !p.contains(&key), "{path}");
+        for id in [&fx.profile, &fx.key, &fx.endpoint, &fx.message] {
+            assert!(!p.contains(id), "{path} shows {id}");
+        }
     }
-    assert_eq!(snapshot(&app, &company).await, before);
+    assert_eq!(snapshot(&app, &fx.company).await, before);
 }
 
 async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
@@ -870,7 +978,7 @@ async fn an_api_key_made_on_the_page_works_until_revoked(backend: Backend) {
 }
 
 async fn secrets_never_appear_unmasked(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = start(backend).await;
     let (company, admin, viewer) = app.company_with_users().await;
     admin.get("/app/stripe").await;
     let (pk, sk) = keys("test");
@@ -925,7 +1033,34 @@ async fn secrets_never_appear_unmasked(backend: Backend) {
     let at = p.body.find(marker).unwrap() + marker.len();
     let key = p.body[at..at + p.body[at..].find('<').unwrap()].to_owned();
     admin.post_form("/app/connect/test-event", &[]).await;
-    let secrets = [sk.as_str(), first.as_str(), second.as_str(), key.as_str()];
+    // A notification endpoint's secret: once when made, once when rotated.
+    let rx = Receiver::start(&[]).await;
+    let p = admin
+        .post_form("/app/notifications", &[("url", &rx.url())])
+        .await;
+    let ep_secret = shown_secret(&p);
+    let (_, eps) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints"
+        ))
+        .await;
+    let ep = eps["data"][0]["id"].as_str().unwrap().to_owned();
+    let p = admin
+        .post_form(
+            &format!("/app/notifications/{ep}/rotate"),
+            &[("grace_secs", "3600")],
+        )
+        .await;
+    let ep_rotated = shown_secret(&p);
+    assert_ne!(ep_secret, ep_rotated);
+    let secrets = [
+        sk.as_str(),
+        first.as_str(),
+        second.as_str(),
+        key.as_str(),
+        ep_secret.as_str(),
+        ep_rotated.as_str(),
+    ];
     let masks = [
         format!("sk_test_…{}", &sk[sk.len() - 4..]),
         format!("whsec_…{}", &second[second.len() - 4..]),
@@ -937,6 +1072,7 @@ async fn secrets_never_appear_unmasked(backend: Backend) {
             format!("/app/stripe/profiles/{profile}"),
             "/app/connect".to_owned(),
             "/app/api-keys".to_owned(),
+            "/app/notifications".to_owned(),
         ] {
             let page = b.get(&path).await;
             assert_eq!(page.status, StatusCode::OK, "{path}");
@@ -950,7 +1086,336 @@ async fn secrets_never_appear_unmasked(backend: Backend) {
             }
         }
     }
-    let _ = company;
+}
+
+/// The secret a page shows once (`<code … id="endpoint-secret">…<`).
+fn shown_secret(p: &paygate_testkit::backoffice::Page) -> String {
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let marker = "id=\"endpoint-secret\">";
+    let at = p.body.find(marker).expect("the secret is shown") + marker.len();
+    let secret = p.body[at..at + p.body[at..].find('<').unwrap()].to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    secret
+}
+
+/// Verifies a received message with the `standardwebhooks` crate; returns its body.
+fn verified(secret: &str, req: &wiremock::Request) -> Value {
+    let wh = standardwebhooks::Webhook::new(secret).unwrap();
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in req.headers.iter() {
+        headers.insert(
+            http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+            http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+        );
+    }
+    wh.verify(&req.body, &headers)
+        .unwrap_or_else(|e| panic!("standardwebhooks refused the message: {e:?}"));
+    serde_json::from_slice(&req.body).unwrap()
+}
+
+async fn notification_endpoints_are_added_tested_switched_rotated_and_deleted(backend: Backend) {
+    let app = start(backend).await;
+    let (company, admin, viewer) = app.company_with_users().await;
+    let page = admin.get("/app/notifications").await;
+    assert!(page.contains("No endpoints yet."));
+    let rx = Receiver::start(&[]).await;
+    let p = admin
+        .post_form(
+            "/app/notifications",
+            &[
+                ("url", &rx.url()),
+                ("description", "shop backend"),
+                ("event_types", "order.paid"),
+                ("event_types", "payment.succeeded"),
+            ],
+        )
+        .await;
+    let secret = shown_secret(&p);
+    assert!(p.contains("it is shown only this once"));
+    let (_, eps) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints"
+        ))
+        .await;
+    let ep = &eps["data"][0];
+    let id = ep["id"].as_str().unwrap().to_owned();
+    assert_eq!(ep["url"], rx.url());
+    assert_eq!(ep["description"], "shop backend");
+    assert_eq!(
+        ep["event_types"],
+        json!(["order.paid", "payment.succeeded"])
+    );
+    assert_eq!(ep["enabled"], true);
+    // Listed, the secret masked.
+    let list = viewer.get("/app/notifications").await;
+    assert!(list.contains(&format!("<code>{}</code>", rx.url())));
+    assert!(list.contains("<code>order.paid</code> <code>payment.succeeded</code>"));
+    assert!(list.contains(&format!("whsec_…{}", &secret[secret.len() - 4..])));
+    assert!(!list.contains(&secret));
+    assert!(list.contains(&format!("id=\"state-{id}\" class=\"status-ok\">Enabled<")));
+    // A test message, delivered and verifiable with the secret the page showed.
+    admin.get("/app/notifications").await;
+    let p = admin
+        .post_form(&format!("/app/notifications/{id}/test"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/app/notifications").await;
+    assert!(page.contains("A test message is on its way"));
+    assert!(page.contains("<code>ping</code>"));
+    assert!(page.contains(">Pending<"), "{}", page.body);
+    app.drain_notifications().await;
+    let got = rx.requests().await;
+    assert_eq!(got.len(), 1);
+    let body = verified(&secret, &got[0]);
+    assert_eq!(body["type"], "ping");
+    assert_eq!(body["company_id"], company.as_str());
+    let msg = body["id"].as_str().unwrap().to_owned();
+    let page = viewer.get("/app/notifications").await;
+    assert!(page.contains(&format!("id=\"message-{msg}\"")));
+    assert!(page.contains(">Delivered<"), "{}", page.body);
+    assert!(page.contains("attempts: 1 · HTTP 200"));
+    // Replayed: delivered a second time, same message id.
+    let p = admin
+        .post_form(&format!("/app/notifications/messages/{msg}/replay"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    app.drain_notifications().await;
+    let got = rx.requests().await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(verified(&secret, &got[1])["id"], msg.as_str());
+    // Disabled: nothing goes there; enabled again.
+    let p = admin
+        .post_form(&format!("/app/notifications/{id}/disable"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let ep_json = || async {
+        app.admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints/{id}"
+        ))
+        .await
+        .1
+    };
+    assert_eq!(ep_json().await["enabled"], false);
+    let page = admin.get("/app/notifications").await;
+    assert!(page.contains(&format!(
+        "id=\"state-{id}\" class=\"status-failed\">Disabled<"
+    )));
+    assert!(
+        !page.contains("id=\"disabled-warning\""),
+        "disabled by the merchant, not by Paygate"
+    );
+    admin
+        .post_form(&format!("/app/notifications/{id}/enable"), &[])
+        .await;
+    assert_eq!(ep_json().await["enabled"], true);
+    // Rotated: the new secret shown once; both sign while the old one is in its grace period.
+    let p = admin
+        .post_form(
+            &format!("/app/notifications/{id}/rotate"),
+            &[("grace_secs", "3600")],
+        )
+        .await;
+    let rotated = shown_secret(&p);
+    assert_ne!(rotated, secret);
+    assert!(p.contains("New signing secret of"));
+    admin
+        .post_form(&format!("/app/notifications/{id}/test"), &[])
+        .await;
+    app.drain_notifications().await;
+    let got = rx.requests().await;
+    assert_eq!(got.len(), 3);
+    verified(&rotated, &got[2]);
+    verified(&secret, &got[2]);
+    // Audited like the admin API's changes.
+    let audit = paygate_db::entities::audit_log::Entity::find()
+        .filter(paygate_db::entities::audit_log::Column::Target.eq(&id))
+        .all(&app.app.db)
+        .await
+        .unwrap();
+    for action in [
+        "notification_endpoint.created",
+        "notification_endpoint.updated",
+        "notification_endpoint.secret_rotated",
+    ] {
+        assert!(audit.iter().any(|a| a.action == action), "{action}");
+    }
+    // Deleted.
+    let p = admin
+        .post_form(&format!("/app/notifications/{id}/delete"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let (s, _) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints/{id}"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let page = admin.get("/app/notifications").await;
+    assert!(page.contains("The endpoint was deleted."));
+    assert!(page.contains("No endpoints yet."));
+}
+
+async fn notification_forms_show_validation_errors_next_to_the_field(backend: Backend) {
+    let app = start(backend).await;
+    let (company, admin, _viewer) = app.company_with_users().await;
+    admin.get("/app/notifications").await;
+    let before = snapshot(&app, &company).await;
+    let p = admin
+        .post_form(
+            "/app/notifications",
+            &[("url", "not a url"), ("description", "typed")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.field_error("url")
+            .is_some_and(|e| e.contains("http(s) URL of your system")),
+        "{}",
+        p.body
+    );
+    assert!(p.contains("value=\"not a url\""));
+    assert!(p.contains("value=\"typed\""));
+    let rx = Receiver::start(&[]).await;
+    let p = admin
+        .post_form(
+            "/app/notifications",
+            &[("url", &rx.url()), ("event_types", "order.exploded")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        p.field_error("event_types").as_deref(),
+        Some("Choose among the listed event types.")
+    );
+    let long = "x".repeat(501);
+    let p = admin
+        .post_form(
+            "/app/notifications",
+            &[("url", &rx.url()), ("description", &long)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.field_error("description").is_some());
+    // Shopper e-mails need an SMTP server this installation does not have.
+    let p = admin
+        .post_form(
+            "/app/notifications/settings",
+            &[("shopper_emails", "on"), ("sender_name", "Acme")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.field_error("shopper_emails")
+            .is_some_and(|e| e.contains("e-mail server"))
+    );
+    assert!(p.contains("value=\"Acme\""));
+    let p = admin
+        .post_form(
+            "/app/notifications/settings",
+            &[("sender_name", &"y".repeat(101))],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.field_error("sender_name").is_some());
+    assert_eq!(snapshot(&app, &company).await, before, "nothing changed");
+    // A valid sender name is saved.
+    let p = admin
+        .post_form(
+            "/app/notifications/settings",
+            &[("sender_name", "Acme Shop")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let (_, st) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-settings"
+        ))
+        .await;
+    assert_eq!(st["sender_name"], "Acme Shop");
+    assert_eq!(st["shopper_emails"], false);
+}
+
+async fn an_endpoint_paygate_disabled_is_flagged_on_the_page(backend: Backend) {
+    let mut opts = Options::new(backend);
+    opts.adjust = |s| {
+        s.outbound_allow_private = true;
+        s.notify_retry_schedule = "10ms,10ms,10ms".into();
+        s.notify_disable_after_secs = 0;
+    };
+    let app = TestApp::start(opts).await;
+    let (company, admin, viewer) = app.company_with_users().await;
+    let rx = Receiver::start(&[500; 50]).await;
+    admin.get("/app/notifications").await;
+    shown_secret(
+        &admin
+            .post_form("/app/notifications", &[("url", &rx.url())])
+            .await,
+    );
+    let (_, eps) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints"
+        ))
+        .await;
+    let id = eps["data"][0]["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        admin
+            .post_form(&format!("/app/notifications/{id}/test"), &[])
+            .await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        app.drain_notifications().await;
+        let (_, got) = app
+            .admin_get(&format!(
+                "/admin/v1/companies/{company}/notification-endpoints/{id}"
+            ))
+            .await;
+        if got["enabled"] == false {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never disabled: {got}"
+        );
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    let page = viewer.get("/app/notifications").await;
+    assert!(page.contains("id=\"disabled-warning\""), "{}", page.body);
+    assert!(page.contains("Paygate disabled 1 of your endpoints"));
+    assert!(page.contains(&format!("id=\"disabled-{id}\"")));
+    assert!(page.contains("Disabled by Paygate: every delivery has failed since"));
+    assert!(page.contains(">Failed<") || page.contains(">Pending<"));
+    viewer
+        .post_form("/language", &[("lang", "it"), ("next", "/app")])
+        .await;
+    assert!(
+        viewer
+            .get("/app/notifications")
+            .await
+            .contains("Disattivato da Paygate")
+    );
+    // Fixed and enabled again: the warning is gone; the failed messages can be sent again.
+    admin.get("/app/notifications").await;
+    admin
+        .post_form(&format!("/app/notifications/{id}/enable"), &[])
+        .await;
+    let page = admin.get("/app/notifications").await;
+    assert!(!page.contains("id=\"disabled-warning\""));
+    assert!(!page.contains(&format!("id=\"disabled-{id}\"")));
+    let p = admin
+        .post_form(
+            &format!("/app/notifications/{id}/replay-failed"),
+            &[("since_hours", "24")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/app/notifications").await;
+    assert!(
+        page.contains("The messages are sent again.")
+            || page.contains("There were no failed messages to send again."),
+        "{}",
+        page.body
+    );
 }
 
 db_tests!(
@@ -966,4 +1431,7 @@ db_tests!(
     account_status_comes_from_the_last_account_updated,
     an_api_key_made_on_the_page_works_until_revoked,
     secrets_never_appear_unmasked,
+    notification_endpoints_are_added_tested_switched_rotated_and_deleted,
+    notification_forms_show_validation_errors_next_to_the_field,
+    an_endpoint_paygate_disabled_is_flagged_on_the_page,
 );

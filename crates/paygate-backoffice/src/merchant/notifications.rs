@@ -1,0 +1,627 @@
+//! `/app/notifications`: where Paygate tells the company's own systems what happened (issue 5).
+//! The endpoints (URL, event types, enabled, masked secret, and a plain warning when Paygate
+//! disabled one because every delivery failed for too long), the recent messages with the state
+//! of each delivery, and the shopper e-mail settings.
+//!
+//! Everything goes through [`paygate_notify::NotifyService`], scoped by the session's company
+//! (another company's endpoint or message is "not found"); changes are written to the audit log
+//! like the admin API's. An endpoint's secret is shown in full only on the page that answers its
+//! creation or rotation.
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `GET /app/notifications` | endpoints, messages, settings |
+//! | `POST /app/notifications` | add an endpoint (`url`, `description`, `event_types` repeated) |
+//! | `POST /app/notifications/{id}/enable`, `…/disable` | the switch |
+//! | `POST /app/notifications/{id}/rotate` | a new secret (`grace_secs`) |
+//! | `POST /app/notifications/{id}/test` | queue a `ping` message |
+//! | `POST /app/notifications/{id}/replay-failed` | send again its failed messages (`since_hours`) |
+//! | `POST /app/notifications/{id}/delete` | remove it |
+//! | `POST /app/notifications/messages/{message_id}/replay` | send one message again |
+//! | `POST /app/notifications/settings` | shopper e-mails on/off, sender name |
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use paygate_notify::service::{EndpointIn, EndpointOut, EndpointPatch, MessageOut, SettingsIo};
+use paygate_router::outbox::MESSAGE_TYPES;
+use paygate_web::ApiError;
+
+use crate::MerchantSession;
+use crate::i18n::Lang;
+use crate::merchant::stripe_settings::GRACE_PERIODS;
+use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};
+
+/// Registers `/app/notifications…`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/notifications", web::get().to(list))
+        .route("/notifications", web::post().to(create))
+        .route("/notifications/settings", web::post().to(save_settings))
+        .route(
+            "/notifications/messages/{message_id}/replay",
+            web::post().to(replay_message),
+        )
+        .route(
+            "/notifications/{endpoint_id}/enable",
+            web::post().to(enable),
+        )
+        .route(
+            "/notifications/{endpoint_id}/disable",
+            web::post().to(disable),
+        )
+        .route(
+            "/notifications/{endpoint_id}/rotate",
+            web::post().to(rotate),
+        )
+        .route("/notifications/{endpoint_id}/test", web::post().to(test))
+        .route(
+            "/notifications/{endpoint_id}/replay-failed",
+            web::post().to(replay_failed),
+        )
+        .route(
+            "/notifications/{endpoint_id}/delete",
+            web::post().to(delete),
+        );
+}
+
+/// Messages the page lists.
+const RECENT_MESSAGES: u64 = 25;
+
+/// How far back "replay failed messages" reaches, in hours.
+pub const REPLAY_WINDOWS: &[(i64, &str)] = &[
+    (24, "notifications.since_24h"),
+    (72, "notifications.since_3d"),
+    (168, "notifications.since_7d"),
+];
+
+/// Epoch milliseconds of an RFC 3339 time as the service gives them.
+fn ms(rfc3339: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
+/// An endpoint as listed (its secret masked).
+pub struct EndpointRow {
+    pub id: String,
+    pub url: String,
+    pub description: Option<String>,
+    /// Empty: every type.
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    /// Paygate disabled it (deliveries failing for too long).
+    pub disabled_by_paygate: bool,
+    pub failing_since: Option<i64>,
+    pub secret: String,
+    pub created_at: Option<i64>,
+}
+
+impl From<EndpointOut> for EndpointRow {
+    fn from(e: EndpointOut) -> Self {
+        Self {
+            disabled_by_paygate: !e.enabled && e.disabled_reason.is_some(),
+            failing_since: e.failing_since.as_deref().and_then(ms),
+            created_at: ms(&e.created_at),
+            id: e.id,
+            url: e.url,
+            description: e.description,
+            event_types: e.event_types,
+            enabled: e.enabled,
+            secret: e.secret,
+        }
+    }
+}
+
+/// One delivery of a message, as listed.
+pub struct DeliveryRow {
+    /// The endpoint's URL, or the shopper's masked address for an e-mail.
+    pub to: String,
+    pub email: bool,
+    pub status: String,
+    pub status_key: &'static str,
+    pub attempts: i32,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+}
+
+/// A message as listed.
+pub struct MessageRow {
+    pub id: String,
+    pub event_type: String,
+    pub created_at: Option<i64>,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+/// Catalogue key of a delivery state.
+pub fn delivery_status_key(status: &str) -> &'static str {
+    match status {
+        "succeeded" => "notifications.status_succeeded",
+        "failed" => "notifications.status_failed",
+        _ => "notifications.status_pending",
+    }
+}
+
+fn message_row(m: MessageOut, urls: &HashMap<String, String>, lang: Lang) -> MessageRow {
+    MessageRow {
+        created_at: ms(&m.created_at),
+        deliveries: m
+            .deliveries
+            .into_iter()
+            .map(|d| DeliveryRow {
+                email: d.channel == "email",
+                to: match (&d.endpoint_id, &d.recipient) {
+                    (Some(id), _) => urls
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| lang.t("notifications.endpoint_deleted").to_owned()),
+                    (None, Some(r)) => r.clone(),
+                    (None, None) => "—".into(),
+                },
+                status_key: delivery_status_key(&d.status),
+                status: d.status,
+                attempts: d.attempts,
+                last_status_code: d.last_status_code,
+                last_error: d.last_error,
+                next_attempt_at: d.next_attempt_at.as_deref().and_then(ms),
+                delivered_at: d.delivered_at.as_deref().and_then(ms),
+            })
+            .collect(),
+        id: m.id,
+        event_type: m.event_type,
+    }
+}
+
+/// What the add form had.
+#[derive(Debug, Default)]
+struct AddValues {
+    url: String,
+    description: String,
+    event_types: Vec<String>,
+}
+
+/// A secret to show once: (endpoint URL, secret).
+type ShownSecret = (String, String);
+
+#[derive(Template)]
+#[template(path = "backoffice/app/notifications.html")]
+struct NotificationsTemplate {
+    ctx: Page,
+    is_admin: bool,
+    endpoints: Vec<EndpointRow>,
+    messages: Vec<MessageRow>,
+    disabled_count: usize,
+    types: &'static [&'static str],
+    grace_periods: &'static [(u64, &'static str)],
+    replay_windows: &'static [(i64, &'static str)],
+    form: AddValues,
+    shopper_emails: bool,
+    sender_name: String,
+    errors: FieldErrors,
+    created: Option<ShownSecret>,
+    rotated: Option<ShownSecret>,
+}
+
+async fn page(
+    s: &MerchantSession,
+    form: AddValues,
+    errors: FieldErrors,
+    created: Option<ShownSecret>,
+    rotated: Option<ShownSecret>,
+    settings_typed: Option<SettingsIo>,
+) -> Result<NotificationsTemplate, PageError> {
+    let notify = &s.state.notify;
+    let endpoints: Vec<EndpointRow> = notify
+        .list(s.company_pk)
+        .await
+        .map_err(api_error)?
+        .into_iter()
+        .map(EndpointRow::from)
+        .collect();
+    let urls: HashMap<String, String> = endpoints
+        .iter()
+        .map(|e| (e.id.clone(), e.url.clone()))
+        .collect();
+    let messages = notify
+        .messages(s.company_pk, None, RECENT_MESSAGES, None)
+        .await
+        .map_err(api_error)?
+        .data
+        .into_iter()
+        .map(|m| message_row(m, &urls, s.lang))
+        .collect();
+    let settings = match settings_typed {
+        Some(t) => t,
+        None => notify.settings(s.company_pk).await.map_err(api_error)?,
+    };
+    Ok(NotificationsTemplate {
+        ctx: s.page("notifications.title"),
+        is_admin: s.is_admin(),
+        disabled_count: endpoints.iter().filter(|e| e.disabled_by_paygate).count(),
+        endpoints,
+        messages,
+        types: MESSAGE_TYPES,
+        grace_periods: GRACE_PERIODS,
+        replay_windows: REPLAY_WINDOWS,
+        form,
+        shopper_emails: settings.shopper_emails,
+        sender_name: settings.sender_name.unwrap_or_default(),
+        errors,
+        created,
+        rotated,
+    })
+}
+
+/// A 404 of the service is this page's 404; anything else that is not about a field is a 500.
+fn api_error(e: ApiError) -> PageError {
+    if e.status() == StatusCode::NOT_FOUND {
+        PageError::NotFound
+    } else {
+        PageError::internal(e)
+    }
+}
+
+/// The field message of a validation error (in the page's language), or the error for `?`.
+fn field_errors(lang: Lang, e: ApiError) -> Result<FieldErrors, PageError> {
+    if e.status() != StatusCode::UNPROCESSABLE_ENTITY {
+        return Err(api_error(e));
+    }
+    let Some(field) = e.field().map(str::to_owned) else {
+        return Err(api_error(e));
+    };
+    let key = match field.as_str() {
+        "url" => "notifications.url_invalid",
+        "event_types" => "notifications.types_invalid",
+        "description" => "notifications.description_invalid",
+        "sender_name" => "notifications.sender_name_invalid",
+        "shopper_emails" => "notifications.shopper_emails_unavailable",
+        _ => "notifications.invalid",
+    };
+    let mut fe = FieldErrors::new();
+    fe.add_text(&field, lang.t(key).to_owned());
+    Ok(fe)
+}
+
+async fn list(s: MerchantSession) -> Result<HttpResponse, PageError> {
+    render(
+        &page(
+            &s,
+            AddValues::default(),
+            FieldErrors::new(),
+            None,
+            None,
+            None,
+        )
+        .await?,
+    )
+}
+
+async fn audit(
+    s: &MerchantSession,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), PageError> {
+    paygate_tenant::audit::record(
+        s.db(),
+        &s.actor(),
+        Some(s.company_pk),
+        action,
+        target,
+        detail,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The fields of a form whose keys may repeat (`event_types`), in order.
+fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, PageError> {
+    serde_urlencoded::from_bytes(body).map_err(PageError::internal)
+}
+
+async fn create(s: MerchantSession, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let mut form = AddValues::default();
+    for (k, v) in form_pairs(&body)? {
+        match k.as_str() {
+            "url" => form.url = v,
+            "description" => form.description = v,
+            "event_types" => form.event_types.push(v),
+            _ => {}
+        }
+    }
+    let input = EndpointIn {
+        url: form.url.clone(),
+        description: Some(form.description.trim().to_owned()).filter(|d| !d.is_empty()),
+        event_types: Some(form.event_types.clone()),
+        enabled: Some(true),
+    };
+    match s.state.notify.create(s.company_pk, input).await {
+        Ok(out) => {
+            audit(
+                &s,
+                "notification_endpoint.created",
+                &out.id,
+                serde_json::json!({"url": out.url, "event_types": out.event_types}),
+            )
+            .await?;
+            // Rendered, not redirected: the secret is shown only now.
+            let created = Some((out.url, out.secret));
+            render(
+                &page(
+                    &s,
+                    AddValues::default(),
+                    FieldErrors::new(),
+                    created,
+                    None,
+                    None,
+                )
+                .await?,
+            )
+        }
+        Err(e) => {
+            let errors = field_errors(s.lang, e)?;
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &page(&s, form, errors, None, None, None).await?,
+            )
+        }
+    }
+}
+
+async fn switch(
+    s: MerchantSession,
+    endpoint_id: String,
+    enabled: bool,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let patch = EndpointPatch {
+        enabled: Some(enabled),
+        ..EndpointPatch::default()
+    };
+    s.state
+        .notify
+        .update(s.company_pk, &endpoint_id, patch)
+        .await
+        .map_err(api_error)?;
+    audit(
+        &s,
+        "notification_endpoint.updated",
+        &endpoint_id,
+        serde_json::json!({"fields": ["enabled"], "enabled": enabled}),
+    )
+    .await?;
+    Ok(redirect_with_flash(
+        "/app/notifications",
+        if enabled {
+            "notifications.flash_enabled"
+        } else {
+            "notifications.flash_disabled"
+        },
+    ))
+}
+
+async fn enable(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    switch(s, path.into_inner(), true).await
+}
+
+async fn disable(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    switch(s, path.into_inner(), false).await
+}
+
+/// The rotation form.
+#[derive(Debug, Deserialize)]
+struct RotateForm {
+    #[serde(default)]
+    grace_secs: String,
+}
+
+async fn rotate(
+    s: MerchantSession,
+    path: web::Path<String>,
+    form: web::Form<RotateForm>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let endpoint_id = path.into_inner();
+    let grace = match form.grace_secs.trim() {
+        "" => 86_400,
+        g => g.parse::<u64>().unwrap_or(u64::MAX),
+    };
+    if grace > 7 * 86_400 {
+        let mut errors = FieldErrors::new();
+        errors.add(
+            s.lang,
+            "form",
+            "invalid_grace_period",
+            "Choose how long the previous secret stays valid.",
+        );
+        // Only an own endpoint gets the page with the message.
+        s.state
+            .notify
+            .get(s.company_pk, &endpoint_id)
+            .await
+            .map_err(api_error)?;
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(&s, AddValues::default(), errors, None, None, None).await?,
+        );
+    }
+    let out = s
+        .state
+        .notify
+        .rotate(s.company_pk, &endpoint_id, Duration::from_secs(grace))
+        .await
+        .map_err(api_error)?;
+    audit(
+        &s,
+        "notification_endpoint.secret_rotated",
+        &endpoint_id,
+        serde_json::json!({"grace_secs": grace}),
+    )
+    .await?;
+    let rotated = Some((out.url, out.secret));
+    render(
+        &page(
+            &s,
+            AddValues::default(),
+            FieldErrors::new(),
+            None,
+            rotated,
+            None,
+        )
+        .await?,
+    )
+}
+
+async fn test(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    s.state
+        .notify
+        .send_test(s.company_pk, &path)
+        .await
+        .map_err(api_error)?;
+    Ok(redirect_with_flash(
+        "/app/notifications",
+        "notifications.flash_test_queued",
+    ))
+}
+
+/// The replay-failed form.
+#[derive(Debug, Deserialize)]
+struct ReplayFailedForm {
+    #[serde(default)]
+    since_hours: String,
+}
+
+async fn replay_failed(
+    s: MerchantSession,
+    path: web::Path<String>,
+    form: web::Form<ReplayFailedForm>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let hours = form
+        .since_hours
+        .trim()
+        .parse::<i64>()
+        .unwrap_or(24)
+        .clamp(1, 24 * 30);
+    let since = paygate_db::now_ms() - hours * 3_600_000;
+    let n = s
+        .state
+        .notify
+        .replay_failed(s.company_pk, &path, since)
+        .await
+        .map_err(api_error)?;
+    audit(
+        &s,
+        "notification_endpoint.replayed",
+        &path,
+        serde_json::json!({"since_hours": hours, "messages": n}),
+    )
+    .await?;
+    Ok(redirect_with_flash(
+        "/app/notifications",
+        if n == 0 {
+            "notifications.flash_nothing_to_replay"
+        } else {
+            "notifications.flash_replayed"
+        },
+    ))
+}
+
+async fn replay_message(
+    s: MerchantSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    s.state
+        .notify
+        .replay_message(s.company_pk, &path)
+        .await
+        .map_err(api_error)?;
+    audit(
+        &s,
+        "notification_message.replayed",
+        &path,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(redirect_with_flash(
+        "/app/notifications",
+        "notifications.flash_replayed",
+    ))
+}
+
+async fn delete(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    s.state
+        .notify
+        .delete(s.company_pk, &path)
+        .await
+        .map_err(api_error)?;
+    audit(
+        &s,
+        "notification_endpoint.deleted",
+        &path,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(redirect_with_flash(
+        "/app/notifications",
+        "notifications.flash_deleted",
+    ))
+}
+
+/// The shopper e-mail settings form.
+#[derive(Debug, Deserialize)]
+struct SettingsForm {
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    shopper_emails: Option<String>,
+    #[serde(default)]
+    sender_name: String,
+}
+
+async fn save_settings(
+    s: MerchantSession,
+    form: web::Form<SettingsForm>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let f = form.into_inner();
+    let input = SettingsIo {
+        shopper_emails: f.shopper_emails.is_some(),
+        sender_name: Some(f.sender_name.clone()),
+    };
+    match s.state.notify.save_settings(s.company_pk, input).await {
+        Ok(saved) => {
+            audit(
+                &s,
+                "notification_settings.updated",
+                &s.company_id,
+                serde_json::json!({"shopper_emails": saved.shopper_emails}),
+            )
+            .await?;
+            Ok(redirect_with_flash(
+                "/app/notifications",
+                "notifications.flash_settings_saved",
+            ))
+        }
+        Err(e) => {
+            let errors = field_errors(s.lang, e)?;
+            let typed = SettingsIo {
+                shopper_emails: f.shopper_emails.is_some(),
+                sender_name: Some(f.sender_name),
+            };
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &page(&s, AddValues::default(), errors, None, None, Some(typed)).await?,
+            )
+        }
+    }
+}
