@@ -78,10 +78,144 @@ impl Page {
     pub fn contains(&self, text: &str) -> bool {
         self.body.contains(text)
     }
+    /// Every `href` of the page, decoded.
+    pub fn links(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some(i) = rest.find("<a ") {
+            let tag_end = rest[i..].find('>').map_or(rest.len(), |e| i + e);
+            if let Some(h) = attr(&rest[i..tag_end], "href") {
+                out.push(h);
+            }
+            rest = &rest[tag_end..];
+        }
+        out
+    }
+    /// Every form of the page with the fields a browser would send by default (hidden and
+    /// text inputs with their values, checked boxes, selected options, text areas, the first
+    /// named submit button).
+    pub fn forms(&self) -> Vec<Form> {
+        let mut out = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some(i) = rest.find("<form") {
+            let open_end = rest[i..].find('>').map_or(rest.len(), |e| i + e);
+            let close = rest[open_end..]
+                .find("</form>")
+                .map_or(rest.len(), |e| open_end + e);
+            let open = &rest[i..open_end];
+            out.push(Form {
+                method: attr(open, "method")
+                    .unwrap_or_else(|| "get".into())
+                    .to_ascii_lowercase(),
+                action: attr(open, "action").unwrap_or_default(),
+                fields: form_fields(&rest[open_end..close]),
+            });
+            rest = &rest[close..];
+        }
+        out
+    }
     /// The header's value as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// A form of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Form {
+    /// `get` or `post`.
+    pub method: String,
+    pub action: String,
+    /// Name and value of each field sent by default, `csrf` included.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Form {
+    /// The fields without `csrf`.
+    pub fn fields_without_csrf(&self) -> Vec<(&str, &str)> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| k != "csrf")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+/// The value of attribute `name` in a tag's text (`<input name="x" …`), decoded.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let mut from = 0;
+    while let Some(i) = tag[from..].find(&needle) {
+        let at = from + i;
+        let preceded = tag[..at].chars().last().is_some_and(|c| c.is_whitespace());
+        let start = at + needle.len();
+        let end = tag[start..].find('"')? + start;
+        if preceded {
+            return Some(unescape(&tag[start..end]));
+        }
+        from = end;
+    }
+    None
+}
+
+fn has_flag(tag: &str, flag: &str) -> bool {
+    tag.split(|c: char| c.is_whitespace() || c == '>')
+        .any(|w| w == flag || w.starts_with(&format!("{flag}=")))
+}
+
+fn form_fields(inner: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    let mut button_taken = false;
+    let mut rest = inner;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i..];
+        let end = rest.find('>').map_or(rest.len(), |e| e + 1);
+        let tag = &rest[..end];
+        let lower = tag.to_ascii_lowercase();
+        let name = attr(tag, "name");
+        if lower.starts_with("<input") {
+            let ty = attr(tag, "type").unwrap_or_else(|| "text".into());
+            let value = attr(tag, "value").unwrap_or_default();
+            match (ty.as_str(), name) {
+                ("submit" | "button" | "reset" | "file", _) | (_, None) => {}
+                ("checkbox" | "radio", Some(n)) => {
+                    if has_flag(tag, "checked") {
+                        fields.push((n, if value.is_empty() { "on".into() } else { value }));
+                    }
+                }
+                (_, Some(n)) => fields.push((n, value)),
+            }
+        } else if lower.starts_with("<select") {
+            let close = rest.find("</select>").unwrap_or(rest.len());
+            if let Some(n) = name {
+                let options: Vec<&str> = rest[..close].split("<option").skip(1).collect();
+                let chosen = options
+                    .iter()
+                    .find(|o| has_flag(o.split('>').next().unwrap_or(""), "selected"))
+                    .or(options.first());
+                if let Some(o) = chosen {
+                    fields.push((n, attr(&format!(" {o}"), "value").unwrap_or_default()));
+                }
+            }
+            rest = &rest[close..];
+            continue;
+        } else if lower.starts_with("<textarea") {
+            let close = rest.find("</textarea>").unwrap_or(rest.len());
+            if let Some(n) = name {
+                fields.push((n, unescape(&rest[end.min(close)..close])));
+            }
+            rest = &rest[close..];
+            continue;
+        } else if lower.starts_with("<button")
+            && !button_taken
+            && let Some(n) = name
+        {
+            button_taken = true;
+            fields.push((n, attr(tag, "value").unwrap_or_default()));
+        }
+        rest = &rest[end..];
+    }
+    fields
 }
 
 /// Decodes the character references an HTML escaper writes (`&lt;`, `&#60;`, `&#x3c;` …).

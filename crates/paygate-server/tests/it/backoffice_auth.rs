@@ -402,6 +402,48 @@ async fn invitations_work_once_and_expire(backend: Backend) {
     assert_eq!(p.status, StatusCode::NOT_FOUND);
 }
 
+async fn an_invitation_used_from_two_tabs_at_once_works_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let company = unique("co");
+    app.create_company(&company).await;
+    let (email, url) = app.invite_user(&company, "viewer").await;
+    let tabs: Vec<Browser> = (0..4).map(|_| Browser::new(&app)).collect();
+    for t in &tabs {
+        t.get(&url).await;
+    }
+    let results = futures_util::future::join_all(tabs.iter().enumerate().map(|(i, t)| {
+        let url = url.clone();
+        async move {
+            let pw = format!("password number {i} of four");
+            let p = t
+                .post_form(&url, &[("password", &pw), ("password_confirm", &pw)])
+                .await;
+            (p.status, pw)
+        }
+    }))
+    .await;
+    let winners: Vec<&String> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::SEE_OTHER)
+        .map(|(_, pw)| pw)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|(s, _)| *s == StatusCode::SEE_OTHER || *s == StatusCode::NOT_FOUND),
+        "{results:?}"
+    );
+    // The password that won is the one that works.
+    Browser::new(&app).sign_in(&email, winners[0]).await;
+    for (s, pw) in &results {
+        if *s != StatusCode::SEE_OTHER {
+            let p = Browser::new(&app).try_sign_in(&email, pw).await;
+            assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+        }
+    }
+}
+
 async fn a_company_admin_invites_and_removes_users_with_errors_next_to_the_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (company, admin, _) = app.company_with_users().await;
@@ -776,6 +818,7 @@ db_tests!(
     a_viewer_is_refused_every_change,
     a_user_of_one_company_never_reaches_another,
     invitations_work_once_and_expire,
+    an_invitation_used_from_two_tabs_at_once_works_once,
     a_company_admin_invites_and_removes_users_with_errors_next_to_the_field,
     language_follows_accept_language_then_the_remembered_switch,
     every_page_carries_the_security_headers,
