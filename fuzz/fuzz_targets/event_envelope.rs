@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paygate_router::envelope::parse;
+use paygate_wire::envelope::parse;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(env) = parse(data) {

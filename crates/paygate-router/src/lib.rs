@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod envelope;
 pub mod failures;
 pub mod fulfillment;
 pub mod handlers;
@@ -9,8 +8,9 @@ pub mod intake;
 pub mod lifecycle;
 pub mod outbox;
 pub mod reconcile;
-pub mod signature;
 pub mod worker;
+
+pub use paygate_wire::{envelope, signature};
 
 pub use failures::FailureRecorder;
 pub use inbox::{InboxWriter, NewInboxEvent};

@@ -9,11 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
-/// An HMAC-SHA256 keyed with a signing secret, ready to clone per request.
-pub type SecretMac = Hmac<Sha256>;
+pub use paygate_wire::signature::SecretMac;
 
 /// A company as the intake needs it.
 #[derive(Debug)]
@@ -62,6 +60,15 @@ impl IntakeSecret {
     /// Still accepted at `now_ms`.
     pub fn valid_at(&self, now_ms: i64) -> bool {
         self.expires_at.is_none_or(|e| e > now_ms)
+    }
+}
+
+impl paygate_wire::signature::VerifyKey for IntakeSecret {
+    fn mac(&self) -> &SecretMac {
+        &self.mac
+    }
+    fn valid_at(&self, now_ms: i64) -> bool {
+        IntakeSecret::valid_at(self, now_ms)
     }
 }
 

@@ -1,0 +1,6 @@
+//! Stripe's wire formats as the intake reads them, with no I/O and few dependencies, so that the
+//! fuzz targets (`fuzz/`) build in seconds: [`signature`] verifies `Stripe-Signature` headers,
+//! [`envelope`] reads the fields of an event the intake needs without copying the body.
+
+pub mod envelope;
+pub mod signature;
