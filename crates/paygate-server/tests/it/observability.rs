@@ -71,4 +71,74 @@ async fn metrics_count_intake_outcomes_and_the_backlog(backend: Backend) {
     }
 }
 
-db_tests!(metrics_count_intake_outcomes_and_the_backlog);
+/// After the router, a notification and a reconciliation run, their series carry values: handler
+/// outcomes by type, the outbox backlog and delivery outcomes, reconciliation runs.
+async fn metrics_follow_handlers_deliveries_and_reconciliation(backend: Backend) {
+    let stripe = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/v1/events"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "data": [], "has_more": false, "url": "/v1/events"}),
+        ))
+        .mount(&stripe)
+        .await;
+    let mut opts = paygate_testkit::Options::new(backend);
+    opts.stripe_api_base = Some(stripe.uri());
+    opts.adjust = |s| s.outbound_allow_private = true;
+    let app = TestApp::start(opts).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = paygate_testkit::receivers::Receiver::start(&[]).await;
+    let (s, _) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/notification-endpoints"),
+            json!({"url": rx.url()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let ev = event(
+        "payment_intent.succeeded",
+        json!({"id": "pi_obs", "object": "payment_intent", "status": "succeeded", "amount": 100, "currency": "eur"}),
+    );
+    assert_eq!(app.deliver(&company, &secret, &ev).await.0, StatusCode::OK);
+    app.drain().await;
+    let scrape = || async {
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let text = scrape().await;
+    assert_eq!(
+        series(
+            &text,
+            "paygate_handler_events_total{type=\"payment_intent.succeeded\",outcome=\"processed\"}"
+        ),
+        1.0
+    );
+    assert_eq!(series(&text, "paygate_outbox_backlog"), 1.0);
+    assert!(series(&text, "paygate_outbox_oldest_age_seconds") >= 0.0);
+    app.drain_notifications().await;
+    assert_eq!(app.app.reconcile_all().await.unwrap(), 0);
+    let text = scrape().await;
+    assert_eq!(series(&text, "paygate_outbox_backlog"), 0.0);
+    assert_eq!(
+        series(
+            &text,
+            "paygate_notification_deliveries_total{outcome=\"succeeded\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        series(&text, "paygate_reconcile_total{result=\"runs\"}"),
+        1.0
+    );
+}
+
+db_tests!(
+    metrics_count_intake_outcomes_and_the_backlog,
+    metrics_follow_handlers_deliveries_and_reconciliation,
+);
