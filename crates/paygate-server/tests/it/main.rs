@@ -7,6 +7,7 @@ mod backoffice_console;
 mod backoffice_matrix;
 mod backoffice_settings;
 mod binary;
+mod browser;
 mod checkout;
 mod intake;
 mod merchant;
