@@ -19,7 +19,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use paygate_backoffice::i18n::Lang;
 use paygate_testkit::{
-    Backend, OPERATOR_EMAIL, OPERATOR_PASSWORD, Options, TestApp, new_secret, unique,
+    Backend, OPERATOR_EMAIL, OPERATOR_PASSWORD, Options, TestApp, event, new_secret, unique,
 };
 use serde_json::{Value, json};
 
@@ -682,11 +682,18 @@ async fn merchant_pages(app: &TestApp, web: &mut Web, company_id: &str) {
         .to_owned();
     web.shot("app-connect-test-event-sent").await;
 
-    events_pages(app, web, &event_id).await;
+    events_pages(app, web, company_id, &secret, &event_id).await;
 }
 
-/// The events list shows the test event, when the page exists.
-async fn events_pages(_app: &TestApp, web: &mut Web, event_id: &str) {
+/// Events: the test event in the list and its detail; an event whose payload holds markup shows
+/// it as text. Orders and Disputes are visited too.
+async fn events_pages(
+    app: &TestApp,
+    web: &mut Web,
+    company_id: &str,
+    secret: &str,
+    event_id: &str,
+) {
     if !web.exists(r#"nav a[href="/app/events"]"#).await {
         eprintln!(
             "browser: no Events page yet; the journey stops after Send test event ({event_id})"
@@ -694,6 +701,64 @@ async fn events_pages(_app: &TestApp, web: &mut Web, event_id: &str) {
         return;
     }
     web.click_and_wait(r#"nav a[href="/app/events"]"#).await;
-    web.assert_text(event_id).await;
+    assert_eq!(web.path().await, "/app/events");
+    assert_italian(web, "events.filter").await;
+    let list = web.find("table.list").await.text().await.unwrap();
+    assert!(list.contains(event_id), "{list}");
+    assert!(list.contains("payment_intent.succeeded"), "{list}");
     web.shot("app-events").await;
+
+    web.click_and_wait(&format!(r#"table.list a[href="/app/events/{event_id}"]"#))
+        .await;
+    assert_eq!(web.path().await, format!("/app/events/{event_id}"));
+    let payload = web.find("#payload").await.text().await.unwrap();
+    assert!(payload.contains(event_id), "{payload}");
+    assert!(
+        payload.contains("\"paygate_test_event\": \"true\""),
+        "{payload}"
+    );
+    web.shot("app-event-test").await;
+
+    // XSS: markup in a payload is shown as text, runs nothing.
+    let markup = "<img src=x onerror=alert(2)>";
+    let evil = event(
+        "payment_intent.created",
+        json!({
+            "id": unique("pi_browser"),
+            "object": "payment_intent",
+            "amount": 1999,
+            "currency": "eur",
+            "description": markup,
+            "metadata": {"note": markup},
+            "status": "requires_payment_method",
+        }),
+    );
+    let evil_id = evil["id"].as_str().unwrap().to_owned();
+    let (status, body) = app.deliver(company_id, secret, &evil).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    web.goto(&format!("/app/events/{evil_id}")).await;
+    let payload = web.find("#payload").await.text().await.unwrap();
+    assert!(payload.contains(markup), "{payload}");
+    assert_eq!(
+        web.js("return document.querySelectorAll('main img').length")
+            .await,
+        json!(0),
+        "no img element made from the payload"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    web.assert_no_dialog().await;
+    web.shot("app-event-markup-as-text").await;
+
+    for (href, name) in [
+        ("/app/orders", "app-orders"),
+        ("/app/disputes", "app-disputes"),
+    ] {
+        let link = format!(r#"nav a[href="{href}"]"#);
+        if web.exists(&link).await {
+            web.click_and_wait(&link).await;
+            assert_eq!(web.path().await, href);
+            assert_eq!(web.lang().await, "it");
+            web.shot(name).await;
+        }
+    }
 }
