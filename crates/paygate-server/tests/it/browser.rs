@@ -51,8 +51,13 @@ fn browser_available() -> bool {
     if std::env::var("PAYGATE_TEST_REQUIRE_BROWSER").as_deref() == Ok("1") {
         panic!("PAYGATE_TEST_REQUIRE_BROWSER=1 and {msg}");
     }
+    // Straight to stderr, not through `eprintln!`: the test harness would capture it.
+    use std::io::Write;
     let bar = "!".repeat(100);
-    eprintln!("\n{bar}\n!!! SKIPPING the browser test: {msg}\n{bar}\n");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n{bar}\n!!! SKIPPING the browser test: {msg}\n{bar}\n"
+    );
     false
 }
 
@@ -476,6 +481,7 @@ async fn journey(app: &TestApp, web: &mut Web) {
     );
     assert_eq!(web.find("h1").await.text().await.unwrap(), XSS_NAME);
     web.assert_no_dialog().await;
+    web.shot("console-xss-company").await;
     web.goto("/console/companies").await;
     let link = web
         .find(r#"table.list a[href^="/console/companies/cmp_"]"#)
@@ -521,6 +527,7 @@ async fn journey(app: &TestApp, web: &mut Web) {
     web.click_and_wait(r#"form[action="/signout"] button"#)
         .await;
     assert_eq!(web.path().await, "/signin");
+    web.shot("signed-out").await;
     web.click_and_wait(r#"form[action="/language"] button[value="it"]"#)
         .await;
     assert_eq!(web.path().await, "/signin");
