@@ -25,6 +25,18 @@ pub const MERCHANT: &[NavItem] = &[
         key: "nav.stripe",
     },
     NavItem {
+        href: "/app/events",
+        key: "nav.events",
+    },
+    NavItem {
+        href: "/app/orders",
+        key: "nav.orders",
+    },
+    NavItem {
+        href: "/app/disputes",
+        key: "nav.disputes",
+    },
+    NavItem {
         href: "/app/notifications",
         key: "nav.notifications",
     },

@@ -7,7 +7,11 @@
 pub mod api_keys;
 pub mod connect;
 pub mod dashboard;
+pub mod disputes;
+pub mod events;
+pub mod listing;
 pub mod notifications;
+pub mod orders;
 pub mod stripe_settings;
 pub mod users;
 
@@ -18,6 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(dashboard::configure)
         .configure(connect::configure)
         .configure(stripe_settings::configure)
+        .configure(events::configure)
+        .configure(orders::configure)
+        .configure(disputes::configure)
         .configure(notifications::configure)
         .configure(api_keys::configure)
         .configure(users::configure);

@@ -4,6 +4,7 @@
 mod admin_api;
 mod backoffice_auth;
 mod backoffice_console;
+mod backoffice_data;
 mod backoffice_matrix;
 mod backoffice_settings;
 mod binary;

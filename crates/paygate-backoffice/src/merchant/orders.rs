@@ -1,0 +1,481 @@
+//! `/app/orders`: the company's orders, newest first, filtered by status; one order with its line
+//! items, its payment (the payment intent and its charges), its fulfillment (when, and whether by
+//! Paygate on Stripe's event or on the shopper's return) and its disputes.
+//!
+//! An order relates to the rest as the operators' API reads it (`paygate_admin::domain`): a
+//! Checkout order has its session's line items and fulfillment; its payment intent's charges (or,
+//! for a Source order, its one charge) are its payments; the disputes are those on those charges
+//! or on the payment intent. Every query is scoped by the session's company: another company's
+//! order is "not found".
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::Deserialize;
+
+use paygate_admin::orders::ORDER_STATUSES;
+use paygate_db::entities::{charge, dispute, fulfillment, line_item, order, payment_intent};
+
+use crate::MerchantSession;
+use crate::i18n::Lang;
+use crate::merchant::disputes::DisputeRow;
+use crate::merchant::listing::{
+    Choice, PAGE_SIZE, choices, decode_cursor, encode_cursor, label, segment, with_query,
+};
+use crate::page::{FieldErrors, Page, PageError, render, render_status};
+
+/// Registers `/app/orders…`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/orders", web::get().to(list))
+        .route("/orders/{order_id}", web::get().to(detail));
+}
+
+/// The filters of the list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Filters {
+    status: String,
+    /// The cursor of the next (older) page.
+    before: String,
+}
+
+/// An amount in the language, when both amount and currency are known.
+fn money(lang: Lang, amount: Option<i64>, currency: Option<&str>) -> Option<String> {
+    match (amount, currency) {
+        (Some(a), Some(c)) if !c.is_empty() => Some(lang.money(a, c)),
+        _ => None,
+    }
+}
+
+/// The path of an order's page.
+pub fn order_href(id: &str) -> String {
+    format!("/app/orders/{}", segment(id))
+}
+
+/// An order as the list shows it.
+pub struct OrderRow {
+    pub id: String,
+    pub href: String,
+    pub status: String,
+    pub status_label: String,
+    pub kind_label: String,
+    pub livemode: bool,
+    pub amount: Option<String>,
+    pub customer_email: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub disputed: bool,
+    pub created_at: i64,
+}
+
+impl OrderRow {
+    fn new(lang: Lang, m: &order::Model) -> Self {
+        Self {
+            id: m.id.clone(),
+            href: order_href(&m.id),
+            status: m.status.clone(),
+            status_label: label(lang, "order_status", &m.status),
+            kind_label: label(lang, "order_kind", &m.kind),
+            livemode: m.livemode,
+            amount: money(lang, m.amount, m.currency.as_deref()),
+            customer_email: m.customer_email.clone(),
+            client_reference_id: m.client_reference_id.clone(),
+            disputed: m.disputed,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "backoffice/app/orders.html")]
+struct OrdersTemplate {
+    ctx: Page,
+    rows: Vec<OrderRow>,
+    statuses: Vec<Choice>,
+    filtered: bool,
+    older: Option<String>,
+    errors: FieldErrors,
+}
+
+async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse, PageError> {
+    let f = q.into_inner();
+    let mut errors = FieldErrors::new();
+    let mut status = f.status.trim();
+    if !status.is_empty() && !ORDER_STATUSES.contains(&status) {
+        errors.add_text("status", s.lang.t("orders.status_invalid").to_owned());
+        status = "";
+    }
+    // Newest first by (created_at, id); the cursor is the last pair of a page.
+    let mut sel = order::Entity::find()
+        .filter(order::Column::CompanyPk.eq(s.company_pk))
+        .order_by_desc(order::Column::CreatedAt)
+        .order_by_desc(order::Column::Id)
+        .limit(PAGE_SIZE + 1);
+    if !status.is_empty() {
+        sel = sel.filter(order::Column::Status.eq(status));
+    }
+    if let Some(parts) = decode_cursor(&f.before, 2)
+        && let Ok(at) = parts[0].parse::<i64>()
+    {
+        let id = parts[1].clone();
+        sel = sel.filter(
+            Condition::any().add(order::Column::CreatedAt.lt(at)).add(
+                Condition::all()
+                    .add(order::Column::CreatedAt.eq(at))
+                    .add(order::Column::Id.lt(id)),
+            ),
+        );
+    }
+    let mut rows = sel.all(s.db()).await?;
+    let more = rows.len() as u64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let older = match rows.last() {
+        Some(last) if more => Some(with_query(
+            "/app/orders",
+            &[
+                ("status", status),
+                (
+                    "before",
+                    &encode_cursor(&[last.created_at.to_string(), last.id.clone()]),
+                ),
+            ],
+        )),
+        _ => None,
+    };
+    let disputed = disputed_orders(s.db(), s.company_pk, &rows).await?;
+    let tpl = OrdersTemplate {
+        ctx: s.page("orders.title"),
+        rows: rows
+            .iter()
+            .map(|m| {
+                let mut row = OrderRow::new(s.lang, m);
+                row.disputed |= disputed.contains(&m.id);
+                row
+            })
+            .collect(),
+        statuses: choices(s.lang, "order_status", ORDER_STATUSES, status),
+        filtered: !status.is_empty(),
+        older,
+        errors,
+    };
+    if tpl.errors.is_empty() {
+        render(&tpl)
+    } else {
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
+    }
+}
+
+/// Which of `orders` have a dispute on their payment intent or charge. The order's own flag is
+/// set by the dispute's handler, which runs concurrently with the handlers of the order's other
+/// objects: when a dispute is handled before the event that links the order to its payment, the
+/// flag stays false, so the page asks the disputes themselves.
+async fn disputed_orders(
+    db: &DatabaseConnection,
+    company_pk: i64,
+    orders: &[order::Model],
+) -> Result<HashSet<String>, DbErr> {
+    let pis: Vec<&str> = orders
+        .iter()
+        .filter_map(|o| o.payment_intent_id.as_deref())
+        .collect();
+    let chs: Vec<&str> = orders
+        .iter()
+        .filter_map(|o| o.charge_id.as_deref())
+        .collect();
+    let mut on = Condition::any();
+    if !pis.is_empty() {
+        on = on.add(dispute::Column::PaymentIntentId.is_in(pis));
+    }
+    if !chs.is_empty() {
+        on = on.add(dispute::Column::ChargeId.is_in(chs));
+    }
+    if on.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<(Option<String>, Option<String>)> = dispute::Entity::find()
+        .select_only()
+        .column(dispute::Column::PaymentIntentId)
+        .column(dispute::Column::ChargeId)
+        .filter(dispute::Column::CompanyPk.eq(company_pk))
+        .filter(on)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let (pis, chs): (HashSet<String>, HashSet<String>) = (
+        found.iter().filter_map(|(p, _)| p.clone()).collect(),
+        found.iter().filter_map(|(_, c)| c.clone()).collect(),
+    );
+    Ok(orders
+        .iter()
+        .filter(|o| {
+            o.payment_intent_id
+                .as_ref()
+                .is_some_and(|p| pis.contains(p))
+                || o.charge_id.as_ref().is_some_and(|c| chs.contains(c))
+        })
+        .map(|o| o.id.clone())
+        .collect())
+}
+
+/// A line item of a Checkout order.
+pub struct LineRow {
+    pub description: Option<String>,
+    pub quantity: Option<i64>,
+    pub amount: Option<String>,
+    pub price_id: Option<String>,
+}
+
+/// The payment intent of an order.
+pub struct PaymentRow {
+    pub id: String,
+    pub status_label: String,
+    pub amount: String,
+    pub received: String,
+    pub error: Option<String>,
+    pub cancellation_reason: Option<String>,
+    pub disputed: bool,
+}
+
+/// A charge of an order.
+pub struct ChargeRow {
+    pub id: String,
+    pub status: String,
+    pub status_label: String,
+    pub amount: String,
+    pub refunded: Option<String>,
+    pub failure: Option<String>,
+    pub disputed: bool,
+    pub updated_at: i64,
+}
+
+/// How an order was fulfilled.
+pub struct FulfillmentRow {
+    pub fulfilled_at: i64,
+    pub by_label: String,
+    pub payment_status_label: String,
+    pub line_item_count: i32,
+}
+
+#[derive(Template)]
+#[template(path = "backoffice/app/order.html")]
+struct OrderTemplate {
+    ctx: Page,
+    row: OrderRow,
+    checkout_session: Option<String>,
+    source: Option<String>,
+    description: Option<String>,
+    updated_at: i64,
+    lines: Vec<LineRow>,
+    payment: Option<PaymentRow>,
+    charges: Vec<ChargeRow>,
+    fulfillment: Option<FulfillmentRow>,
+    disputes: Vec<DisputeRow>,
+}
+
+/// The message of a payment intent's `last_payment_error` (stored as JSON).
+fn payment_error(raw: Option<&str>) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(raw?).ok()?;
+    let msg = v["message"].as_str().or_else(|| v["code"].as_str())?;
+    Some(msg.to_owned())
+}
+
+/// The payment intent, charges, disputes, fulfillment and line items of an order (all of the
+/// order's own company).
+async fn load(
+    db: &DatabaseConnection,
+    lang: Lang,
+    m: &order::Model,
+) -> Result<OrderTemplateParts, DbErr> {
+    let pk = m.company_pk;
+    let pi = match &m.payment_intent_id {
+        Some(p) => {
+            payment_intent::Entity::find()
+                .filter(payment_intent::Column::CompanyPk.eq(pk))
+                .filter(payment_intent::Column::StripeId.eq(p.as_str()))
+                .one(db)
+                .await?
+        }
+        None => None,
+    };
+    let charges = match (&m.payment_intent_id, &m.charge_id) {
+        (Some(p), _) => {
+            charge::Entity::find()
+                .filter(charge::Column::CompanyPk.eq(pk))
+                .filter(charge::Column::PaymentIntentId.eq(p.as_str()))
+                .order_by_asc(charge::Column::Id)
+                .all(db)
+                .await?
+        }
+        (None, Some(c)) => {
+            charge::Entity::find()
+                .filter(charge::Column::CompanyPk.eq(pk))
+                .filter(charge::Column::StripeId.eq(c.as_str()))
+                .all(db)
+                .await?
+        }
+        (None, None) => Vec::new(),
+    };
+    let mut on = Condition::any();
+    let charge_ids: Vec<&str> = charges.iter().map(|c| c.stripe_id.as_str()).collect();
+    if !charge_ids.is_empty() {
+        on = on.add(dispute::Column::ChargeId.is_in(charge_ids));
+    }
+    if let Some(p) = &m.payment_intent_id {
+        on = on.add(dispute::Column::PaymentIntentId.eq(p.as_str()));
+    }
+    let disputes = if on.is_empty() {
+        Vec::new()
+    } else {
+        dispute::Entity::find()
+            .filter(dispute::Column::CompanyPk.eq(pk))
+            .filter(on)
+            .order_by_asc(dispute::Column::Id)
+            .all(db)
+            .await?
+    };
+    let (fulfilled, lines) = match &m.checkout_session_id {
+        Some(cs) => (
+            fulfillment::Entity::find()
+                .filter(fulfillment::Column::CompanyPk.eq(pk))
+                .filter(fulfillment::Column::SessionId.eq(cs.as_str()))
+                .one(db)
+                .await?,
+            line_item::Entity::find()
+                .filter(line_item::Column::CompanyPk.eq(pk))
+                .filter(line_item::Column::SessionId.eq(cs.as_str()))
+                .order_by_asc(line_item::Column::Id)
+                .all(db)
+                .await?,
+        ),
+        None => (None, Vec::new()),
+    };
+    Ok(OrderTemplateParts {
+        lines: lines
+            .into_iter()
+            .map(|li| LineRow {
+                amount: money(
+                    lang,
+                    Some(li.amount_total),
+                    li.currency.as_deref().or(m.currency.as_deref()),
+                ),
+                description: li.description,
+                quantity: li.quantity,
+                price_id: li.price_id,
+            })
+            .collect(),
+        payment: pi.map(|p| PaymentRow {
+            status_label: label(lang, "intent_status", &p.status),
+            amount: lang.money(p.amount, &p.currency),
+            received: lang.money(p.amount_received, &p.currency),
+            error: payment_error(p.last_payment_error.as_deref()),
+            cancellation_reason: p.cancellation_reason,
+            disputed: p.disputed,
+            id: p.stripe_id,
+        }),
+        charges: charges
+            .into_iter()
+            .map(|c| ChargeRow {
+                status_label: label(lang, "charge_status", &c.status),
+                amount: lang.money(c.amount, &c.currency),
+                refunded: (c.amount_refunded > 0)
+                    .then(|| lang.money(c.amount_refunded, &c.currency)),
+                failure: c.failure_message.or(c.failure_code),
+                disputed: c.disputed,
+                updated_at: c.updated_at,
+                status: c.status,
+                id: c.stripe_id,
+            })
+            .collect(),
+        fulfillment: fulfilled.map(|f| FulfillmentRow {
+            fulfilled_at: f.fulfilled_at,
+            by_label: label(lang, "fulfilled_by", &f.fulfilled_by),
+            payment_status_label: label(lang, "checkout_payment", &f.payment_status),
+            line_item_count: f.line_item_count,
+        }),
+        disputes: disputes
+            .iter()
+            .map(|d| DisputeRow::new(lang, d, Some(m.id.clone())))
+            .collect(),
+    })
+}
+
+/// What [`load`] finds around an order.
+struct OrderTemplateParts {
+    lines: Vec<LineRow>,
+    payment: Option<PaymentRow>,
+    charges: Vec<ChargeRow>,
+    fulfillment: Option<FulfillmentRow>,
+    disputes: Vec<DisputeRow>,
+}
+
+/// The company's orders whose payment intent or charge is among `payment_intents` / `charges`,
+/// by payment intent and by charge (for the dispute list's links).
+pub async fn orders_by_payment(
+    db: &DatabaseConnection,
+    company_pk: i64,
+    payment_intents: Vec<String>,
+    charges: Vec<String>,
+) -> Result<(HashMap<String, String>, HashMap<String, String>), DbErr> {
+    let (mut by_pi, mut by_charge) = (HashMap::new(), HashMap::new());
+    if payment_intents.is_empty() && charges.is_empty() {
+        return Ok((by_pi, by_charge));
+    }
+    let mut on = Condition::any();
+    if !payment_intents.is_empty() {
+        on = on.add(order::Column::PaymentIntentId.is_in(payment_intents));
+    }
+    if !charges.is_empty() {
+        on = on.add(order::Column::ChargeId.is_in(charges));
+    }
+    let rows: Vec<(String, Option<String>, Option<String>)> = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
+        .column(order::Column::PaymentIntentId)
+        .column(order::Column::ChargeId)
+        .filter(order::Column::CompanyPk.eq(company_pk))
+        .filter(on)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (id, pi, ch) in rows {
+        if let Some(pi) = pi {
+            by_pi.insert(pi, id.clone());
+        }
+        if let Some(ch) = ch {
+            by_charge.insert(ch, id);
+        }
+    }
+    Ok((by_pi, by_charge))
+}
+
+async fn detail(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let m = order::Entity::find_by_id(path.into_inner())
+        .filter(order::Column::CompanyPk.eq(s.company_pk))
+        .one(s.db())
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let parts = load(s.db(), s.lang, &m).await?;
+    let mut ctx = s.page("orders.detail_title");
+    ctx.title = s.lang.format("orders.detail_title", &[&m.id]);
+    let mut row = OrderRow::new(s.lang, &m);
+    // The order's own flag may lag behind its disputes (see `disputed_orders`).
+    row.disputed |= !parts.disputes.is_empty();
+    render(&OrderTemplate {
+        ctx,
+        row,
+        checkout_session: m.checkout_session_id,
+        source: m.source_id,
+        description: m.description,
+        updated_at: m.updated_at,
+        lines: parts.lines,
+        payment: parts.payment,
+        charges: parts.charges,
+        fulfillment: parts.fulfillment,
+        disputes: parts.disputes,
+    })
+}
