@@ -386,6 +386,9 @@ async fn record(
         .filter(order::Column::CompanyPk.eq(company_pk))
         .exec(&txn)
         .await?;
+    if let Some(pi) = &session.payment_intent {
+        orders::flag_if_disputed(&txn, company_pk, &row.order_id, pi).await?;
+    }
     orders::advance(&txn, company_pk, &row.order_id, "fulfilled", 0).await?;
     txn.commit().await?;
     Ok(if inserted > 0 {

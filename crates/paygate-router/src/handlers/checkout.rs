@@ -89,6 +89,9 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
         .filter(order::Column::CompanyPk.eq(ctx.company_pk))
         .exec(ctx.db)
         .await?;
+    if let Some(pi) = &pi {
+        orders::flag_if_disputed(ctx.db, ctx.company_pk, &row.order_id, pi).await?;
+    }
     // The session's metadata, for an order whose merchant did not give any through Paygate.
     if let Some(m) = o["metadata"].as_object() {
         let mut m = m.clone();

@@ -735,7 +735,40 @@ async fn operator_lists_orders_and_checkout_sessions_page_by_page(backend: Backe
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// A dispute handled before the Checkout event that links its payment to the order (events of
+/// different objects are handled concurrently) still flags the order.
+async fn a_dispute_handled_first_still_flags_the_order(backend: Backend) {
+    let (app, _stripe, company, secret) = start(backend, "paid").await;
+    let dp = paygate_testkit::objects::dispute(
+        "dp_early",
+        "needs_response",
+        "ch_early",
+        "pi_for_cs_test_dfirst",
+        1000,
+        false,
+        false,
+    );
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &paygate_testkit::event("charge.dispute.created", dp),
+    )
+    .await;
+    app.drain().await;
+    let completed = paygate_testkit::event(
+        "checkout.session.completed",
+        session_object("cs_test_dfirst", "paid", 7000),
+    );
+    deliver(&app, &company, &secret, &completed).await;
+    app.drain().await;
+    let cs = session_of(&app, &company, "cs_test_dfirst").await;
+    assert_eq!(cs["order"]["status"], "fulfilled", "{cs}");
+    assert_eq!(cs["order"]["disputed"], true, "{cs}");
+}
+
 db_tests!(
+    a_dispute_handled_first_still_flags_the_order,
     every_checkout_event_is_recorded_and_read_back,
     checkout_flows_converge_in_every_order_and_on_repeats,
     landing_page_for_an_unknown_session_records_nothing,
