@@ -204,6 +204,35 @@ async fn admin_token(base: &str, password: &str) -> String {
     token["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A company `id` with an active test profile whose signing secret is `whsec`.
+async fn company_with_profile(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    whsec: &str,
+) {
+    for (path, body) in [
+        (
+            "/admin/v1/companies".to_owned(),
+            json!({"company_id": id, "name": id}),
+        ),
+        (
+            format!("/admin/v1/companies/{id}/profiles"),
+            json!({"name": "t", "mode": "test", "publishable_key": "pk_test_1", "secret_key": "sk_test_1234567890", "webhook_secret": whsec}),
+        ),
+    ] {
+        let r = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+}
+
 /// SIGKILL in the middle of a burst of deliveries loses no event that was answered 200.
 async fn sigkill_mid_burst_loses_no_acknowledged_event(backend: Backend) {
     interrupted_mid_burst(backend, false).await;
@@ -227,25 +256,7 @@ async fn interrupted_mid_burst(backend: Backend, graceful: bool) {
     let token = admin_token(&base, &password).await;
     let client = reqwest::Client::new();
     let whsec = new_secret();
-    for (path, body) in [
-        (
-            "/admin/v1/companies".to_owned(),
-            json!({"company_id": "crashy", "name": "Crashy"}),
-        ),
-        (
-            "/admin/v1/companies/crashy/profiles".to_owned(),
-            json!({"name": "t", "mode": "test", "publishable_key": "pk_test_1", "secret_key": "sk_test_1234567890", "webhook_secret": whsec}),
-        ),
-    ] {
-        let r = client
-            .post(format!("{base}{path}"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-    }
+    company_with_profile(&client, &base, &token, "crashy", &whsec).await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut tasks = Vec::new();
     for _ in 0..16 {
@@ -359,25 +370,7 @@ async fn json_logs_carry_request_company_and_event_ids(backend: Backend) {
     let token = admin_token(&base, &password).await;
     let client = reqwest::Client::new();
     let whsec = new_secret();
-    for (path, body) in [
-        (
-            "/admin/v1/companies".to_owned(),
-            json!({"company_id": "loggy", "name": "Loggy"}),
-        ),
-        (
-            "/admin/v1/companies/loggy/profiles".to_owned(),
-            json!({"name": "t", "mode": "test", "publishable_key": "pk_test_1", "secret_key": "sk_test_1234567890", "webhook_secret": whsec}),
-        ),
-    ] {
-        let r = client
-            .post(format!("{base}{path}"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-    }
+    company_with_profile(&client, &base, &token, "loggy", &whsec).await;
     let ev = event(
         "payment_intent.succeeded",
         json!({"id": "pi_log", "object": "payment_intent", "status": "succeeded"}),

@@ -83,6 +83,23 @@ async fn deliver(app: &TestApp, company: &str, secret: &str, ev: &Value) {
     assert_eq!(s, StatusCode::OK, "{b}");
 }
 
+/// Payments of 1.00 succeed through the intake, and the workers handle them.
+async fn pay(app: &TestApp, company: &str, secret: &str, ids: &[&str]) {
+    for pi in ids {
+        deliver(
+            app,
+            company,
+            secret,
+            &event(
+                "payment_intent.succeeded",
+                payment_intent(pi, "succeeded", 100),
+            ),
+        )
+        .await;
+    }
+    app.drain().await;
+}
+
 async fn messages(app: &TestApp, company: &str, t: &str) -> Vec<Value> {
     let (s, b) = app
         .admin_get(&format!(
@@ -335,19 +352,7 @@ async fn always_failing_is_marked_failed_then_replayed(backend: Backend) {
     let rx = Receiver::start(&[503; 6]).await;
     let ep = endpoint(&app, &company, &rx.url(), json!([])).await;
     let ep_id = ep["id"].as_str().unwrap();
-    for pi in ["pi_f1", "pi_f2"] {
-        deliver(
-            &app,
-            &company,
-            &secret,
-            &event(
-                "payment_intent.succeeded",
-                payment_intent(pi, "succeeded", 100),
-            ),
-        )
-        .await;
-    }
-    app.drain().await;
+    pay(&app, &company, &secret, &["pi_f1", "pi_f2"]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         app.drain_notifications().await;
@@ -856,19 +861,7 @@ async fn an_endpoint_failing_too_long_is_disabled(backend: Backend) {
     let rx = Receiver::start(&[500; 100]).await;
     let ep = endpoint(&app, &company, &rx.url(), json!([])).await;
     let ep_id = ep["id"].as_str().unwrap();
-    for pi in ["pi_d1", "pi_d2"] {
-        deliver(
-            &app,
-            &company,
-            &secret,
-            &event(
-                "payment_intent.succeeded",
-                payment_intent(pi, "succeeded", 100),
-            ),
-        )
-        .await;
-    }
-    app.drain().await;
+    pay(&app, &company, &secret, &["pi_d1", "pi_d2"]).await;
     let metrics = app
         .client
         .get(app.url("/metrics"))
