@@ -53,9 +53,9 @@ pub enum InsertOutcome {
 #[error("the inbox could not store the event")]
 pub struct InboxError(#[source] pub Option<DbErr>);
 
-struct Job {
-    event: NewInboxEvent,
-    reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
+pub(crate) struct Job {
+    pub(crate) event: NewInboxEvent,
+    pub(crate) reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
 }
 
 /// Handle to the writer tasks; cheap to clone.
@@ -73,20 +73,28 @@ impl std::fmt::Debug for Job {
 }
 
 impl InboxWriter {
-    /// Starts `writers` tasks committing batches of up to `max_batch` events. `wake` is notified
+    /// Starts `writers` tasks committing batches (on SQLite, one thread: see
+    /// [`crate::inbox_sqlite`]) of up to `max_batch` events. `wake` is notified
     /// after each commit that stored something new, so the workers start at once.
     pub fn spawn(
         db: DatabaseConnection,
         writers: usize,
         max_batch: usize,
         wake: Arc<Notify>,
-    ) -> Self {
+        metrics: Arc<paygate_web::metrics::Metrics>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>(max_batch * writers.max(1) * 8);
+        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            // SQLite has one writer: one thread, driving the connection directly.
+            crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics)?;
+            return Ok(Self { tx });
+        }
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
             let rx = rx.clone();
             let db = db.clone();
             let wake = wake.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(max_batch);
                 loop {
@@ -101,7 +109,13 @@ impl InboxWriter {
                             }
                         }
                     }
+                    let size = batch.len() as u64;
+                    let started = std::time::Instant::now();
                     let any_new = write_batch(&db, &mut batch).await;
+                    metrics.inbox_commit.observe(started.elapsed());
+                    metrics
+                        .inbox_rows
+                        .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
                     if any_new {
                         wake.notify_waiters();
                         wake.notify_one();
@@ -109,7 +123,7 @@ impl InboxWriter {
                 }
             });
         }
-        Self { tx }
+        Ok(Self { tx })
     }
 
     /// Stores one event; returns after the commit.

@@ -88,19 +88,21 @@ impl Paygate {
             .inbox_writers
             .unwrap_or(if is_sqlite { 1 } else { 4 });
         let inbox_wake = Arc::new(Notify::new());
+        let metrics = Arc::new(Metrics::default());
         let writer = InboxWriter::spawn(
             db.clone(),
             writers,
             settings.inbox_batch_max,
             inbox_wake.clone(),
-        );
+            metrics.clone(),
+        )
+        .context("starting the inbox writer")?;
         let failures = FailureRecorder::spawn(db.clone());
         let stripe = StripeClient::new(ClientConfig {
             api_base: settings.stripe_api_base.clone(),
             ..ClientConfig::default()
         })
         .context("building the Stripe API client")?;
-        let metrics = Arc::new(Metrics::default());
         let intake = IntakeState {
             tenants: tenants.clone(),
             writer: writer.clone(),
@@ -224,6 +226,10 @@ impl Paygate {
         &self,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        if !self.settings.workers {
+            tracing::info!("PAYGATE_WORKERS=false: intake-only replica, no background workers");
+            return Vec::new();
+        }
         let mut v = vec![
             self.worker.spawn(cancel.clone()),
             self.delivery.spawn(cancel.clone()),

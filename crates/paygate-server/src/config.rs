@@ -61,6 +61,10 @@ pub struct Settings {
     /// Rejected deliveries an address may cause per minute before it gets 429 for a minute
     /// (0: no limit). Behind a proxy every request shares the proxy's address: raise or disable.
     pub intake_reject_limit_per_minute: u32,
+    /// Run the background workers (inbox processing, notification deliveries, reconciliation)
+    /// in this process (`PAYGATE_WORKERS`, default true). `false` makes an intake-only replica:
+    /// it verifies and stores deliveries and serves the APIs; other replicas process.
+    pub workers: bool,
     /// Attempts before an event is marked failed.
     pub worker_max_attempts: i32,
     /// Events a worker claims at once.
@@ -135,6 +139,7 @@ impl Default for Settings {
             inbox_writers: None,
             http_workers: None,
             intake_reject_limit_per_minute: 600,
+            workers: true,
             worker_max_attempts: 8,
             worker_batch_size: 64,
             worker_lease_secs: 60,

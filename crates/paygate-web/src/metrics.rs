@@ -80,6 +80,10 @@ pub struct Metrics {
     intake: Vec<AtomicU64>,
     /// Time from request to answer at the intake.
     pub intake_latency: Histogram,
+    /// Inbox group commits: time from `BEGIN` to the end of `COMMIT`.
+    pub inbox_commit: Histogram,
+    /// Deliveries written by inbox group commits (rows / commits = the average batch).
+    pub inbox_rows: AtomicU64,
     handlers: Mutex<BTreeMap<(String, String), u64>>,
     deliveries: Mutex<BTreeMap<String, u64>>,
     reconcile: Mutex<BTreeMap<String, u64>>,
@@ -90,6 +94,8 @@ impl Default for Metrics {
         Self {
             intake: INTAKE_OUTCOMES.iter().map(|_| AtomicU64::new(0)).collect(),
             intake_latency: Histogram::default(),
+            inbox_commit: Histogram::default(),
+            inbox_rows: AtomicU64::new(0),
             handlers: Mutex::new(BTreeMap::new()),
             deliveries: Mutex::new(BTreeMap::new()),
             reconcile: Mutex::new(BTreeMap::new()),
@@ -156,6 +162,16 @@ impl Metrics {
             &mut out,
             "paygate_intake_duration_seconds",
             "Time from request to answer at the intake.",
+        );
+        self.inbox_commit.render(
+            &mut out,
+            "paygate_inbox_commit_duration_seconds",
+            "Inbox group commits (one transaction for the deliveries waiting together), BEGIN to COMMIT.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP paygate_inbox_committed_deliveries_total Deliveries written by inbox group commits.\n# TYPE paygate_inbox_committed_deliveries_total counter\npaygate_inbox_committed_deliveries_total {}",
+            self.inbox_rows.load(Ordering::Relaxed)
         );
         out.push_str("# HELP paygate_handler_events_total Events handled by the router, by type and outcome.\n# TYPE paygate_handler_events_total counter\n");
         for ((t, o), n) in self

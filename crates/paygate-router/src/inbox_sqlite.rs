@@ -1,0 +1,163 @@
+//! The inbox writer on SQLite: one thread that commits batches on the pool's own connection.
+//!
+//! SQLite has a single writer, so going through the async driver costs more than the work: each
+//! statement of a batch (`BEGIN`, the insert, `COMMIT`) is a message to the driver's thread and a
+//! wake-up back, and a multi-row insert has to be built, bound and its `RETURNING` rows streamed
+//! back one by one. Here the writer thread borrows the pool's connection, locks its raw handle
+//! (sqlx lets nobody else touch the connection while it is locked) and runs the whole batch
+//! synchronously: `BEGIN IMMEDIATE`, one prepared insert per delivery, `COMMIT`. That is one
+//! hand-over in and one out per batch, and the durability is the same: the commit is a WAL
+//! commit with `synchronous = FULL`, and nobody is answered before it returns.
+//!
+//! Using the same connection as everything else (rather than a second one) keeps SQLite's one
+//! writer at a time inside this process: the workers' read-then-write transactions never meet a
+//! snapshot changed under them.
+
+use std::sync::Arc;
+
+use sea_orm::sqlx::SqlitePool;
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::{Notify, mpsc};
+
+use paygate_db::now_ms;
+
+use crate::inbox::{InboxError, InsertOutcome, Job, status};
+
+const INSERT: &str = "INSERT INTO inbox_events \
+    (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
+     received_at, origin, payload, status, attempts, next_attempt_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?8) \
+    ON CONFLICT (company_pk, stripe_event_id) DO NOTHING";
+
+/// Starts the writer thread; it ends when every sender of `rx` is gone.
+pub(crate) fn spawn(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    wake: Arc<Notify>,
+    metrics: Arc<paygate_web::metrics::Metrics>,
+) -> std::io::Result<()> {
+    let pool = db.get_sqlite_connection_pool().clone();
+    // Fails early (not on the thread) if the runtime cannot be built.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("inbox-writer".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+                while rx.recv_many(&mut batch, max_batch).await > 0 {
+                    let size = batch.len() as u64;
+                    let started = std::time::Instant::now();
+                    let any_new = write_batch(&pool, &mut batch).await;
+                    metrics.inbox_commit.observe(started.elapsed());
+                    metrics
+                        .inbox_rows
+                        .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+                    if any_new {
+                        wake.notify_waiters();
+                        wake.notify_one();
+                    }
+                }
+            });
+        })?;
+    Ok(())
+}
+
+fn db_err(e: impl std::fmt::Display) -> DbErr {
+    DbErr::Custom(format!("inbox: {e}"))
+}
+
+/// Commits a batch and answers every job; returns whether anything new was stored.
+async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Job>) -> bool {
+    let now = now_ms();
+    let outcomes: Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> = async {
+        let mut conn = pool.acquire().await.map_err(db_err)?;
+        let mut locked = conn.lock_handle().await.map_err(db_err)?;
+        let raw = locked.as_raw_handle();
+        // SAFETY: `raw` is the open connection of `locked`, which gives this thread exclusive
+        // use of it until `locked` drops; `c` does not own the handle (it will not close it)
+        // and is dropped (finalising its statements) before `locked`.
+        #[allow(unsafe_code)]
+        let c = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }.map_err(db_err)?;
+        let r = insert_all(&c, batch, now);
+        drop(c);
+        drop(locked);
+        r
+    }
+    .await;
+    let mut any_new = false;
+    match outcomes {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.drain(..).zip(outcomes) {
+                any_new |= matches!(outcome, Ok(InsertOutcome::Inserted));
+                if let Err(e) = &outcome {
+                    tracing::error!(error = %e, "inbox insert failed");
+                }
+                let _ = job.reply.send(outcome.map_err(|e| InboxError(Some(e))));
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, size = batch.len(), "inbox batch failed");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(InboxError(Some(err.clone()))));
+            }
+        }
+    }
+    any_new
+}
+
+/// One transaction for the batch. A row that fails on its own (a constraint: its company was
+/// deleted a moment ago) fails alone and the others commit; anything that ends the transaction
+/// fails the whole batch, and then nobody is told their event was stored.
+fn insert_all(
+    c: &rusqlite::Connection,
+    batch: &[Job],
+    now: i64,
+) -> Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> {
+    c.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+    let run = || -> Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> {
+        let mut stmt = c.prepare(INSERT).map_err(db_err)?;
+        let mut out = Vec::with_capacity(batch.len());
+        for job in batch {
+            let e = &job.event;
+            let r = stmt.execute(rusqlite::params![
+                e.company_pk,
+                e.stripe_event_id,
+                e.event_type,
+                e.livemode,
+                e.api_version,
+                e.account_id,
+                e.created,
+                now,
+                e.origin,
+                e.payload,
+                status::PENDING,
+            ]);
+            match r {
+                Ok(1) => out.push(Ok(InsertOutcome::Inserted)),
+                Ok(_) => out.push(Ok(InsertOutcome::Duplicate)),
+                Err(e) if !c.is_autocommit() => out.push(Err(db_err(e))),
+                // The error rolled the transaction back: nothing of this batch is stored.
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+        Ok(out)
+    };
+    match run() {
+        Ok(out) => match c.execute_batch("COMMIT") {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                let _ = c.execute_batch("ROLLBACK");
+                Err(db_err(e))
+            }
+        },
+        Err(e) => {
+            if !c.is_autocommit() {
+                let _ = c.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
