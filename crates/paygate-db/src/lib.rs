@@ -49,6 +49,9 @@ pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
                     .create_if_missing(true)
+                    // The inbox writer's checkpointer thread checkpoints the WAL; the
+                    // committing connection never stalls on it.
+                    .pragma("wal_autocheckpoint", "0")
             });
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         co.max_connections(opts.max_connections.max(2))
