@@ -184,11 +184,12 @@ mod tests {
 
     #[test]
     fn parses_plain_http_urls_only() {
-        let t = Target::parse("http://127.0.0.1:18080/callbacks/v1.0/stripe/acme").unwrap();
+        let t =
+            Target::parse("http://127.0.0.1:18080/callbacks/v1.0/stripe/acme").expect("http URL");
         assert_eq!(t.addr, "127.0.0.1:18080");
         assert_eq!(t.host, "127.0.0.1:18080");
         assert_eq!(t.path, "/callbacks/v1.0/stripe/acme");
-        let t = Target::parse("http://shop.example").unwrap();
+        let t = Target::parse("http://shop.example").expect("http URL");
         assert_eq!(t.addr, "shop.example:80");
         assert_eq!(t.path, "/");
         assert!(Target::parse("https://shop.example/hook").is_none());
@@ -196,8 +197,8 @@ mod tests {
 
     #[test]
     fn a_request_carries_the_signature_and_exact_length() {
-        let t = Target::parse("http://h:1/p").unwrap();
-        let r = String::from_utf8(t.request("t=1,v1=ab", b"{\"a\":1}")).unwrap();
+        let t = Target::parse("http://h:1/p").expect("http URL");
+        let r = String::from_utf8(t.request("t=1,v1=ab", b"{\"a\":1}")).expect("ASCII");
         assert!(r.starts_with("POST /p HTTP/1.1\r\nhost: h:1\r\n"));
         assert!(r.contains("stripe-signature: t=1,v1=ab\r\n"));
         assert!(r.ends_with("content-length: 7\r\n\r\n{\"a\":1}"));

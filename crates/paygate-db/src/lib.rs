@@ -169,7 +169,11 @@ mod nodelay {
         for entry in dir.flatten() {
             let is_socket = std::fs::read_link(entry.path())
                 .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
-            let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
                 continue;
             };
             if !is_socket {

@@ -111,11 +111,10 @@ impl Checkpointer {
             .name("wal-checkpoint".into())
             .spawn(move || {
                 use std::sync::mpsc::RecvTimeoutError;
-                loop {
-                    match rx.recv_timeout(std::time::Duration::from_secs(1)) {
-                        Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
+                // Asked for (`Ok`) or a second without asking (`Timeout`): checkpoint.
+                while let Ok(()) | Err(RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(std::time::Duration::from_secs(1))
+                {
                     if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                         tracing::warn!(error = %e, "WAL checkpoint failed");
                     }

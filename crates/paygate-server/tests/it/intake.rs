@@ -404,3 +404,44 @@ async fn a_flood_of_bad_deliveries_from_one_address_is_cut_off_cheaply(backend: 
 }
 
 db_tests!(a_flood_of_bad_deliveries_from_one_address_is_cut_off_cheaply);
+
+/// On SQLite, acknowledged events reach the database file itself soon after, not only its
+/// write-ahead log: the committing connection never checkpoints (so it never stalls the
+/// deliveries waiting on it), a background checkpointer does, at least every second. Twenty
+/// events are far below SQLite's own automatic checkpoint (1 000 pages), so without the
+/// checkpointer they would stay in the WAL until the process ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_events_reach_the_database_file_through_background_checkpoints() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let events: Vec<Value> = (0..20).map(|_| pi_event()).collect();
+    for (s, b) in join_all(events.iter().map(|ev| app.deliver(&company, &secret, ev))).await {
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let main_file = app.db.data_dir.join("paygate.db");
+    let copy = app.db.data_dir.join("main-file-only.db");
+    let in_main_file = || -> Option<i64> {
+        // The main file alone, without its `-wal`: what a checkpoint has copied back.
+        std::fs::copy(&main_file, &copy).ok()?;
+        let c = rusqlite::Connection::open(&copy).ok()?;
+        c.query_row(
+            "SELECT count(*) FROM inbox_events WHERE origin = 'webhook'",
+            [],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let n = in_main_file();
+        if n == Some(20) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file holds {n:?} of the 20 acknowledged events after 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
