@@ -254,12 +254,21 @@ async fn insert_many<C: ConnectionTrait>(
 /// caches with large prepared statements: memory grew with every run.)
 const CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
 
-/// Inserts a whole batch in one transaction (one commit, one flush).
+/// Batches up to this size are one statement of their own size (one shape per size, so at most
+/// this many small statements per connection besides [`CHUNKS`]).
+const SINGLE_STATEMENT_MAX: usize = 32;
+
+/// Inserts a whole batch in one transaction (one commit, one flush). A batch of up to
+/// [`SINGLE_STATEMENT_MAX`] rows is one `INSERT`, which is atomic and commits by itself: one
+/// round trip to the database instead of three (`BEGIN`, `INSERT`, `COMMIT`).
 async fn insert_batch(
     db: &DatabaseConnection,
     batch: &[Job],
     now: i64,
 ) -> Result<Vec<InsertOutcome>, DbErr> {
+    if batch.len() <= SINGLE_STATEMENT_MAX {
+        return insert_many(db, batch, now).await;
+    }
     let txn = db.begin().await?;
     let mut out = Vec::with_capacity(batch.len());
     let mut rest = batch;
