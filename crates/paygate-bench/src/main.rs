@@ -333,14 +333,7 @@ async fn blast_raw(
                 };
                 let t = Instant::now();
                 match conn.send(bytes).await {
-                    Ok(status) => {
-                        out.latencies_us
-                            .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                        *out.by_status.entry(status).or_default() += 1;
-                        if status == 200 && *good {
-                            out.accepted_good += 1;
-                        }
-                    }
+                    Ok(status) => out.answered(status, *good, t),
                     Err(_) => out.transport_errors += 1,
                 }
             }
@@ -348,6 +341,18 @@ async fn blast_raw(
         }));
     }
     (merge(tasks).await, start.elapsed())
+}
+
+impl Outcome {
+    /// Records an answer with `status` to a request sent at `sent`.
+    fn answered(&mut self, status: u16, good: bool, sent: Instant) {
+        self.latencies_us
+            .push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        *self.by_status.entry(status).or_default() += 1;
+        if status == 200 && good {
+            self.accepted_good += 1;
+        }
+    }
 }
 
 async fn merge(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
@@ -395,12 +400,7 @@ async fn blast_reqwest(url: &str, reqs: Vec<Request>, concurrency: usize) -> (Ou
                     Ok(resp) => {
                         let status = resp.status().as_u16();
                         let _ = resp.bytes().await;
-                        out.latencies_us
-                            .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                        *out.by_status.entry(status).or_default() += 1;
-                        if status == 200 && r.good {
-                            out.accepted_good += 1;
-                        }
+                        out.answered(status, r.good, t);
                     }
                     Err(_) => out.transport_errors += 1,
                 }

@@ -109,17 +109,10 @@ impl InboxWriter {
                             }
                         }
                     }
-                    let size = batch.len() as u64;
+                    let size = batch.len();
                     let started = std::time::Instant::now();
                     let any_new = write_batch(&db, &mut batch).await;
-                    metrics.inbox_commit.observe(started.elapsed());
-                    metrics
-                        .inbox_rows
-                        .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
-                    if any_new {
-                        wake.notify_waiters();
-                        wake.notify_one();
-                    }
+                    committed(&metrics, &wake, size, started, any_new);
                 }
             });
         }
@@ -134,6 +127,25 @@ impl InboxWriter {
             .await
             .map_err(|_| InboxError(None))?;
         rx.await.map_err(|_| InboxError(None))?
+    }
+}
+
+/// After a group commit of `size` deliveries: the metrics, and the workers woken when
+/// something new was stored, so they start at once.
+pub(crate) fn committed(
+    metrics: &paygate_web::metrics::Metrics,
+    wake: &Notify,
+    size: usize,
+    started: std::time::Instant,
+    any_new: bool,
+) {
+    metrics.inbox_commit.observe(started.elapsed());
+    metrics
+        .inbox_rows
+        .fetch_add(size as u64, std::sync::atomic::Ordering::Relaxed);
+    if any_new {
+        wake.notify_waiters();
+        wake.notify_one();
     }
 }
 

@@ -27,7 +27,7 @@ use tokio::sync::{Notify, mpsc};
 
 use paygate_db::now_ms;
 
-use crate::inbox::{InboxError, InsertOutcome, Job, status};
+use crate::inbox::{InboxError, InsertOutcome, Job, committed, status};
 
 const INSERT: &str = "INSERT INTO inbox_events \
     (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
@@ -53,32 +53,25 @@ pub(crate) fn spawn(
         .spawn(move || {
             rt.block_on(async move {
                 let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-                let mut checkpointer = db_path(&pool).await.and_then(Checkpointer::start);
+                // No file (an in-memory database): nothing to checkpoint.
+                let path = with_connection(&pool, |c| {
+                    Ok(c.path().filter(|p| !p.is_empty()).map(str::to_owned))
+                })
+                .await;
+                let checkpointer = path.ok().flatten().and_then(Checkpointer::start);
                 let mut since_checkpoint = 0usize;
                 while rx.recv_many(&mut batch, max_batch).await > 0 {
-                    let size = batch.len() as u64;
+                    let size = batch.len();
                     let started = std::time::Instant::now();
-                    let (any_new, path) = write_batch(&pool, &mut batch).await;
-                    if checkpointer.is_none()
-                        && let Some(path) = path
-                    {
-                        checkpointer = Checkpointer::start(path);
-                    }
-                    since_checkpoint += size as usize;
+                    let any_new = write_batch(&pool, &mut batch).await;
+                    since_checkpoint += size;
                     if since_checkpoint >= CHECKPOINT_EVERY
                         && let Some(c) = &checkpointer
                     {
                         c.poke();
                         since_checkpoint = 0;
                     }
-                    metrics.inbox_commit.observe(started.elapsed());
-                    metrics
-                        .inbox_rows
-                        .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
-                    if any_new {
-                        wake.notify_waiters();
-                        wake.notify_one();
-                    }
+                    committed(&metrics, &wake, size, started, any_new);
                 }
             });
         })?;
@@ -137,42 +130,29 @@ impl Checkpointer {
     }
 }
 
-/// The database file's path, from the connection itself (`None` for an in-memory database).
-async fn db_path(pool: &SqlitePool) -> Option<String> {
-    let mut conn = pool.acquire().await.ok()?;
-    let mut locked = conn.lock_handle().await.ok()?;
+/// Runs `f` on the pool's connection itself, borrowed through sqlx's lock on its raw handle.
+async fn with_connection<R>(
+    pool: &SqlitePool,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<R, DbErr>,
+) -> Result<R, DbErr> {
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    let mut locked = conn.lock_handle().await.map_err(db_err)?;
     let raw = locked.as_raw_handle();
-    // SAFETY: as in `write_batch`: exclusive use of the open handle while `locked` lives; `c`
-    // does not own it and is dropped first.
+    // SAFETY: `raw` is the open connection of `locked`, which gives this thread exclusive use
+    // of it until `locked` drops; `c` does not own the handle (it will not close it) and is
+    // dropped (finalising its statements) before `locked`.
     #[allow(unsafe_code)]
-    let c = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }.ok()?;
-    let path = c.path().filter(|p| !p.is_empty()).map(str::to_owned);
+    let c = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }.map_err(db_err)?;
+    let r = f(&c);
     drop(c);
     drop(locked);
-    path
+    r
 }
 
-/// Commits a batch and answers every job; returns whether anything new was stored, and the
-/// database file's path (for the checkpointer).
-async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Job>) -> (bool, Option<String>) {
+/// Commits a batch and answers every job; returns whether anything new was stored.
+async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Job>) -> bool {
     let now = now_ms();
-    let mut path = None;
-    let outcomes: Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> = async {
-        let mut conn = pool.acquire().await.map_err(db_err)?;
-        let mut locked = conn.lock_handle().await.map_err(db_err)?;
-        let raw = locked.as_raw_handle();
-        // SAFETY: `raw` is the open connection of `locked`, which gives this thread exclusive
-        // use of it until `locked` drops; `c` does not own the handle (it will not close it)
-        // and is dropped (finalising its statements) before `locked`.
-        #[allow(unsafe_code)]
-        let c = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }.map_err(db_err)?;
-        let r = insert_all(&c, batch, now);
-        path = c.path().filter(|p| !p.is_empty()).map(str::to_owned);
-        drop(c);
-        drop(locked);
-        r
-    }
-    .await;
+    let outcomes = with_connection(pool, |c| insert_all(c, batch, now)).await;
     let mut any_new = false;
     match outcomes {
         Ok(outcomes) => {
@@ -191,7 +171,7 @@ async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Job>) -> (bool, Option<S
             }
         }
     }
-    (any_new, path)
+    any_new
 }
 
 /// One transaction for the batch. A row that fails on its own (a constraint: its company was
