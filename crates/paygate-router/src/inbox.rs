@@ -266,6 +266,15 @@ async fn insert_many<C: ConnectionTrait>(
 /// caches with large prepared statements: memory grew with every run.)
 const CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
 
+/// The length of the next chunk of a batch of which `remaining` rows are left.
+pub(crate) fn chunk_len(remaining: usize) -> usize {
+    CHUNKS
+        .iter()
+        .copied()
+        .find(|c| *c <= remaining)
+        .unwrap_or(1)
+}
+
 /// Batches up to this size are one statement of their own size (one shape per size, so at most
 /// this many small statements per connection besides [`CHUNKS`]).
 const SINGLE_STATEMENT_MAX: usize = 32;
@@ -285,12 +294,7 @@ async fn insert_batch(
     let mut out = Vec::with_capacity(batch.len());
     let mut rest = batch;
     while !rest.is_empty() {
-        let size = CHUNKS
-            .iter()
-            .copied()
-            .find(|c| *c <= rest.len())
-            .unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size);
+        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
         out.extend(insert_many(&txn, chunk, now).await?);
         rest = tail;
     }

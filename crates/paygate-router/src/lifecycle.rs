@@ -14,7 +14,7 @@
 //! nothing on conflict), so two workers applying events of one object at once cannot step back:
 //! the loser re-reads and judges again.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoIden, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionSession,
     TransactionTrait,
@@ -72,18 +72,20 @@ pub fn rank(kind: Kind, status: &str) -> i32 {
     }
 }
 
+/// The statuses that end the lifecycle of `kind`.
+pub fn terminal_statuses(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::PaymentIntent => &["succeeded", "canceled"],
+        Kind::Charge => &["succeeded", "failed"],
+        Kind::Dispute => &["warning_closed", "won", "lost", "prevented"],
+        Kind::Source => &["consumed", "failed", "canceled"],
+        Kind::Order => &["fulfilled", "payment_failed", "expired", "canceled"],
+    }
+}
+
 /// Whether `status` ends the lifecycle of `kind`.
 pub fn is_terminal(kind: Kind, status: &str) -> bool {
-    match kind {
-        Kind::PaymentIntent => matches!(status, "succeeded" | "canceled"),
-        Kind::Charge => matches!(status, "succeeded" | "failed"),
-        Kind::Dispute => matches!(status, "warning_closed" | "won" | "lost" | "prevented"),
-        Kind::Source => matches!(status, "consumed" | "failed" | "canceled"),
-        Kind::Order => matches!(
-            status,
-            "fulfilled" | "payment_failed" | "expired" | "canceled"
-        ),
-    }
+    terminal_statuses(kind).contains(&status)
 }
 
 /// Whether (`new_status`, `new_created`) should replace (`old_status`, `old_created`).
@@ -99,6 +101,35 @@ pub fn is_newer(
         return new_t;
     }
     (new_created, rank(kind, new_status)) > (old_created, rank(kind, old_status))
+}
+
+/// The condition under which an `ON CONFLICT … DO UPDATE` replaces the stored state (columns
+/// `status`, `created`, `rank` of `table`) with the proposed one (`excluded.…`, of status
+/// `new_status`): `lifecycle::is_newer` written in SQL. A terminal status is never replaced by a
+/// non-terminal one; otherwise (created, rank) must grow.
+pub fn newer_than_stored<T, C>(
+    table: T,
+    status: C,
+    created: C,
+    rank: C,
+    kind: Kind,
+    new_status: &str,
+) -> SimpleExpr
+where
+    T: IntoIden + Copy + 'static,
+    C: IntoIden + Copy + 'static,
+{
+    let old = |c: C| Expr::col((table, c));
+    let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
+    let grows = excluded(created).gt(old(created)).or(excluded(created)
+        .eq(old(created))
+        .and(excluded(rank).gt(old(rank))));
+    let stored_is_final = old(status).is_in(terminal_statuses(kind).iter().copied());
+    if is_terminal(kind, new_status) {
+        stored_is_final.not().or(grows)
+    } else {
+        stored_is_final.not().and(grows)
+    }
 }
 
 /// Order statuses: `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`,
@@ -153,7 +184,7 @@ pub async fn advance_order_status<C: ConnectionTrait + TransactionTrait>(
             .col_expr(order::Column::Status, Expr::value(new_status))
             .col_expr(
                 order::Column::StatusCreated,
-                Expr::value(event_created.max(o.status_created)),
+                Expr::value(Ord::max(event_created, o.status_created)),
             )
             .col_expr(order::Column::UpdatedAt, Expr::value(now))
             .filter(order::Column::Id.eq(order_id))
@@ -184,6 +215,7 @@ pub async fn advance_order_status<C: ConnectionTrait + TransactionTrait>(
                         dedupe_key: format!("{t}:{order_id}"),
                         object: outbox::order_object(&moved),
                         shopper,
+                        batch: None,
                     },
                 )
                 .await?;

@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rand::Rng;
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,7 @@ use crate::handlers::{
     EventMeta, HandlerCtx, HandlerError, HandlerResult, Outcome, calls_stripe, dispatch,
 };
 use crate::inbox::status;
+use crate::outbox::OutboxBatch;
 
 /// Knobs of the workers.
 #[derive(Clone, Debug)]
@@ -57,6 +59,8 @@ pub struct WorkerConfig {
     pub backoff_max: Duration,
     /// How often an idle worker looks for due retries.
     pub poll_interval: Duration,
+    /// How long a worker waits after a partial batch before claiming again.
+    pub linger: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -69,6 +73,7 @@ impl Default for WorkerConfig {
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(3600),
             poll_interval: Duration::from_secs(1),
+            linger: Duration::from_millis(5),
         }
     }
 }
@@ -114,16 +119,38 @@ impl WorkerPool {
         }
     }
 
+    /// Another pool over the same inbox with the same knobs and an id of its own: a second
+    /// worker task of this process.
+    pub fn sibling(&self) -> Self {
+        let i = &self.inner;
+        Self::new(
+            i.db.clone(),
+            i.tenants.clone(),
+            i.stripe.clone(),
+            i.config.clone(),
+            i.wake.clone(),
+            i.metrics.clone(),
+        )
+    }
+
     /// This pool's id, written to `inbox_events.locked_by` while it holds an event.
     pub fn id(&self) -> &str {
         &self.inner.id
     }
 
-    /// Claims up to a batch of due events.
+    /// Claims up to a batch of due events (in a transaction of its own).
     pub async fn claim(&self) -> Result<Vec<inbox_event::Model>, DbErr> {
+        let txn = self.inner.db.begin().await?;
+        let rows = self.claim_in(&txn).await?;
+        txn.commit().await?;
+        Ok(rows)
+    }
+
+    /// Claims up to a batch of due events within `txn`: the leases hold once it commits (on
+    /// PostgreSQL the rows stay locked to other claimers until then).
+    async fn claim_in(&self, txn: &DatabaseTransaction) -> Result<Vec<inbox_event::Model>, DbErr> {
         let i = &self.inner;
         let now = now_ms();
-        let txn = i.db.begin().await?;
         let mut q = inbox_event::Entity::find()
             .filter(inbox_event::Column::Status.eq(status::PENDING))
             .filter(inbox_event::Column::NextAttemptAt.lte(now))
@@ -137,7 +164,7 @@ impl WorkerPool {
         if i.db.get_database_backend() == DatabaseBackend::Postgres {
             q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let rows = q.all(&txn).await?;
+        let rows = q.all(txn).await?;
         if !rows.is_empty() {
             inbox_event::Entity::update_many()
                 .col_expr(
@@ -146,10 +173,9 @@ impl WorkerPool {
                 )
                 .col_expr(inbox_event::Column::LockedBy, Expr::value(i.id.clone()))
                 .filter(inbox_event::Column::Id.is_in(rows.iter().map(|r| r.id)))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
-        txn.commit().await?;
         Ok(rows)
     }
 
@@ -158,6 +184,7 @@ impl WorkerPool {
         &self,
         row: &inbox_event::Model,
         db: &C,
+        outbox: Option<&OutboxBatch>,
     ) -> HandlerResult {
         let i = &self.inner;
         let v: serde_json::Value = serde_json::from_str(&row.payload)
@@ -178,6 +205,7 @@ impl WorkerPool {
             event: &meta,
             object: &v["data"]["object"],
             previous_attributes: v["data"].get("previous_attributes"),
+            outbox,
         };
         let span = tracing::info_span!(
             "event",
@@ -202,31 +230,9 @@ impl WorkerPool {
             .add(inbox_event::Column::LockedBy.eq(i.id.clone()));
         match result {
             Ok(outcome) => {
-                let st = if outcome == Outcome::Processed {
-                    status::PROCESSED
-                } else {
-                    status::IGNORED
-                };
+                let st = outcome_status(outcome);
                 i.metrics.handler(&row.event_type, st);
-                inbox_event::Entity::update_many()
-                    .col_expr(inbox_event::Column::Status, Expr::value(st))
-                    .col_expr(inbox_event::Column::Attempts, Expr::value(row.attempts + 1))
-                    .col_expr(inbox_event::Column::ProcessedAt, Expr::value(now))
-                    .col_expr(
-                        inbox_event::Column::LockedUntil,
-                        Expr::value(Option::<i64>::None),
-                    )
-                    .col_expr(
-                        inbox_event::Column::LockedBy,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(
-                        inbox_event::Column::LastError,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .filter(mine)
-                    .exec(db)
-                    .await?;
+                self.mark_done(vec![row.id], st, db).await?;
             }
             Err(e) => {
                 let attempts = row.attempts + 1;
@@ -269,33 +275,134 @@ impl WorkerPool {
 
     /// Handles one claimed event on its own and records the outcome.
     pub async fn process(&self, row: &inbox_event::Model) -> Result<(), DbErr> {
-        let result = self.handle(row, &self.inner.db).await;
+        let result = self.handle(row, &self.inner.db, None).await;
         self.record(row, result, &self.inner.db).await
+    }
+
+    /// Marks events that were handled successfully, all in one statement per outcome; they
+    /// were claimed in the same transaction, so the lease is this worker's.
+    async fn record_done<C: ConnectionTrait>(
+        &self,
+        done: &[(&inbox_event::Model, Outcome)],
+        db: &C,
+    ) -> Result<(), DbErr> {
+        for (outcome, st) in [
+            (Outcome::Processed, status::PROCESSED),
+            (Outcome::Ignored, status::IGNORED),
+        ] {
+            let ids: Vec<i64> = done
+                .iter()
+                .filter(|(_, o)| *o == outcome)
+                .map(|(r, _)| r.id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            self.mark_done(ids, st, db).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks events `st` (processed or ignored) and releases them, if this worker still holds
+    /// them.
+    async fn mark_done<C: ConnectionTrait>(
+        &self,
+        ids: Vec<i64>,
+        st: &str,
+        db: &C,
+    ) -> Result<(), DbErr> {
+        inbox_event::Entity::update_many()
+            .col_expr(inbox_event::Column::Status, Expr::value(st))
+            .col_expr(
+                inbox_event::Column::Attempts,
+                Expr::col(inbox_event::Column::Attempts).add(1),
+            )
+            .col_expr(inbox_event::Column::ProcessedAt, Expr::value(now_ms()))
+            .col_expr(
+                inbox_event::Column::LockedUntil,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                inbox_event::Column::LockedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                inbox_event::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(inbox_event::Column::Id.is_in(ids))
+            .filter(inbox_event::Column::LockedBy.eq(self.inner.id.clone()))
+            .exec(db)
+            .await?;
+        Ok(())
     }
 
     /// Claims and handles one batch; returns how many events it handled.
     ///
-    /// Events whose handlers only touch the database are handled together in one transaction,
-    /// each in a savepoint of its own (a failing handler rolls back only its own changes): one
-    /// commit for the whole batch instead of several per event. Handlers that call Stripe run
-    /// on their own, so no transaction waits on the network.
+    /// The claim, the database-only handlers, their messages and their outcomes share one
+    /// transaction: one commit for the whole batch instead of several per event. Handlers are
+    /// first run one after the other with nothing between them, their messages written together
+    /// at the end; if any fails (or the messages cannot be written), the whole transaction is
+    /// rolled back and the batch is claimed and run again with a savepoint around each handler
+    /// and its messages, so a failing handler rolls back only its own changes and its failure
+    /// is recorded. Handlers
+    /// that call Stripe run afterwards, on their own, so no transaction waits on the network.
     pub async fn run_once(&self) -> Result<usize, DbErr> {
-        let rows = self.claim().await?;
+        match self.run_batch(false).await? {
+            Some(n) => Ok(n),
+            None => Ok(self.run_batch(true).await?.unwrap_or(0)),
+        }
+    }
+
+    /// One batch; `None` when an optimistic run (`careful` false) met a failing handler or
+    /// could not write the batch's messages, and rolled everything back.
+    async fn run_batch(&self, careful: bool) -> Result<Option<usize>, DbErr> {
+        let i = &self.inner;
+        let txn = i.db.begin().await?;
+        let rows = self.claim_in(&txn).await?;
+        if rows.is_empty() {
+            txn.commit().await?;
+            return Ok(Some(0));
+        }
         let (solo, together): (Vec<_>, Vec<_>) =
             rows.iter().partition(|r| calls_stripe(&r.event_type));
-        if !together.is_empty() {
-            let txn = self.inner.db.begin().await?;
-            for row in together {
+        let mut done = Vec::with_capacity(together.len());
+        // Optimistically, the messages of the whole batch are written together at the end;
+        // carefully, each with its own handler, so a failure to write one is that handler's.
+        let outbox = OutboxBatch::default();
+        for row in together {
+            if careful {
                 let sp = txn.begin().await?;
-                let result = self.handle(row, &sp).await;
-                if result.is_ok() {
-                    sp.commit().await?;
-                } else {
-                    sp.rollback().await?;
+                let result = self.handle(row, &sp, None).await;
+                match result {
+                    Ok(outcome) => {
+                        sp.commit().await?;
+                        done.push((row, outcome));
+                    }
+                    Err(e) => {
+                        sp.rollback().await?;
+                        self.record(row, Err(e), &txn).await?;
+                    }
                 }
-                self.record(row, result, &txn).await?;
+            } else {
+                match self.handle(row, &txn, Some(&outbox)).await {
+                    Ok(outcome) => done.push((row, outcome)),
+                    Err(_) => {
+                        txn.rollback().await?;
+                        return Ok(None);
+                    }
+                }
             }
-            txn.commit().await?;
+        }
+        if let Err(e) = outbox.flush(&txn).await {
+            tracing::debug!(error = %e, "writing the batch's messages failed; handling it event by event");
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        self.record_done(&done, &txn).await?;
+        txn.commit().await?;
+        for (row, outcome) in &done {
+            i.metrics.handler(&row.event_type, outcome_status(*outcome));
         }
         // Each on its own, a bounded number at once. Events about the same Stripe object run
         // one after the other (three deliveries of one `source.chargeable` in a batch make one
@@ -314,11 +421,11 @@ impl WorkerPool {
             })
             .collect();
         let results: Vec<Result<(), DbErr>> = futures_util::stream::iter(jobs)
-            .buffer_unordered(self.inner.config.concurrency.max(1))
+            .buffer_unordered(i.config.concurrency.max(1))
             .collect()
             .await;
         results.into_iter().collect::<Result<(), DbErr>>()?;
-        Ok(rows.len())
+        Ok(Some(rows.len()))
     }
 
     /// Handles events until none is due (retries scheduled later are left for later); returns
@@ -343,7 +450,17 @@ impl WorkerPool {
                     return;
                 }
                 match me.run_once().await {
-                    Ok(n) if n > 0 => continue,
+                    Ok(n) if n as u64 >= me.inner.config.batch_size => continue,
+                    Ok(n) if n > 0 => {
+                        // A partial batch: more is probably arriving. Leave the database to
+                        // the intake for a moment and take the next ones together, rather
+                        // than a batch of one now (on SQLite the two share one connection).
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(me.inner.config.linger) => {}
+                        }
+                        continue;
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "worker could not reach the inbox"),
                 }
@@ -378,6 +495,13 @@ fn by_object(rows: Vec<&inbox_event::Model>) -> Vec<Vec<&inbox_event::Model>> {
         }
     }
     groups
+}
+
+fn outcome_status(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Processed => status::PROCESSED,
+        Outcome::Ignored => status::IGNORED,
+    }
 }
 
 fn backoff(c: &WorkerConfig, attempts: i32) -> Duration {

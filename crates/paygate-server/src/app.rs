@@ -230,10 +230,18 @@ impl Paygate {
             tracing::info!("PAYGATE_WORKERS=false: intake-only replica, no background workers");
             return Vec::new();
         }
+        let tasks = self.settings.worker_tasks.unwrap_or(
+            if self.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+                1
+            } else {
+                4
+            },
+        );
         let mut v = vec![
             self.worker.spawn(cancel.clone()),
             self.delivery.spawn(cancel.clone()),
         ];
+        v.extend((1..tasks).map(|_| self.worker.sibling().spawn(cancel.clone())));
         if self.settings.reconcile_interval_secs > 0 {
             v.push(self.spawn_reconciler(
                 Duration::from_secs(self.settings.reconcile_interval_secs),

@@ -74,6 +74,10 @@ pub struct Settings {
     /// Events whose handlers call Stripe (Checkout fulfillment, Source charges) handled at once
     /// per worker pool; the database-only ones of a batch share one transaction.
     pub worker_concurrency: usize,
+    /// Inbox worker tasks in this process, each claiming its own batches (default: 1 on SQLite,
+    /// whose one connection would only make more of them queue; 4 on PostgreSQL, where they
+    /// claim side by side with `SKIP LOCKED`).
+    pub worker_tasks: Option<usize>,
     /// Delays between attempts of a notification (`PAYGATE_NOTIFY_RETRY_SCHEDULE`, e.g.
     /// `5s,5m,30m,2h`); after the last one the message is marked failed.
     pub notify_retry_schedule: String,
@@ -144,6 +148,7 @@ impl Default for Settings {
             worker_batch_size: 64,
             worker_lease_secs: 60,
             worker_concurrency: 16,
+            worker_tasks: None,
             notify_retry_schedule: paygate_notify::worker::DEFAULT_SCHEDULE.into(),
             notify_connect_timeout_secs: 5,
             notify_timeout_secs: 15,
@@ -231,6 +236,9 @@ impl Settings {
         }
         if !(1..=1024).contains(&self.worker_concurrency) {
             return Err(invalid("worker_concurrency", "must be between 1 and 1024"));
+        }
+        if self.worker_tasks.is_some_and(|n| !(1..=64).contains(&n)) {
+            return Err(invalid("worker_tasks", "must be between 1 and 64"));
         }
         if !(60..=30 * 86_400).contains(&self.session_idle_secs)
             || !(60..=30 * 86_400).contains(&self.session_max_secs)

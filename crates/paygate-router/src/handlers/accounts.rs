@@ -122,6 +122,7 @@ async fn emit_account<C: ConnectionTrait>(
             dedupe_key: format!("account.updated:{}", ctx.event.id),
             object: outbox::account_object(&a),
             shopper: None,
+            batch: ctx.outbox,
         },
     )
     .await?;

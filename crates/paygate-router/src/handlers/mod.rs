@@ -41,6 +41,8 @@ pub struct HandlerCtx<'a, C = DatabaseConnection> {
     /// `data.object`.
     pub object: &'a Value,
     pub previous_attributes: Option<&'a Value>,
+    /// The batch of messages of the unit of work `db` belongs to, if it has one.
+    pub outbox: Option<&'a crate::outbox::OutboxBatch>,
 }
 
 impl<C> HandlerCtx<'_, C> {

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
 use serde_json::Value;
 
 use paygate_db::entities::{charge, dispute, order, payment_intent, source};
@@ -12,7 +14,7 @@ use paygate_db::now_ms;
 use paygate_stripe::CreateCharge;
 
 use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, insert_absent, orders};
-use crate::lifecycle::{Kind, is_newer, rank};
+use crate::lifecycle::{Kind, is_newer, newer_than_stored, rank};
 use crate::outbox;
 
 fn i64_of(v: &Value) -> i64 {
@@ -38,98 +40,64 @@ pub async fn payment_intent<C: ConnectionTrait + TransactionTrait>(
                 .to_string(),
         ),
     };
-    for _ in 0..5 {
-        let existing = payment_intent::Entity::find()
-            .filter(payment_intent::Column::CompanyPk.eq(ctx.company_pk))
-            .filter(payment_intent::Column::StripeId.eq(&id))
-            .one(ctx.db)
-            .await?;
-        let now = now_ms();
-        match existing {
-            None => {
-                let row = payment_intent::ActiveModel {
-                    company_pk: Set(ctx.company_pk),
-                    stripe_id: Set(id.clone()),
-                    livemode: Set(ctx.event.livemode),
-                    status: Set(status.clone()),
-                    amount: Set(i64_of(&o["amount"])),
-                    amount_capturable: Set(i64_of(&o["amount_capturable"])),
-                    amount_received: Set(i64_of(&o["amount_received"])),
-                    currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
-                    customer: Set(id_of(&o["customer"])),
-                    last_payment_error: Set(last_error.clone()),
-                    cancellation_reason: Set(opt_str(&o["cancellation_reason"])),
-                    disputed: Set(false),
-                    state_created: Set(created),
-                    state_rank: Set(rank(Kind::PaymentIntent, &status)),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                };
-                let key = [
-                    payment_intent::Column::CompanyPk,
-                    payment_intent::Column::StripeId,
-                ];
-                if insert_absent(ctx.db, row, key).await? {
-                    emit_payment(ctx, &id, &status).await?;
-                    return Ok(Outcome::Processed);
-                }
-                // Lost the race to insert: go again against the winner's row.
-            }
-            Some(cur) => {
-                if !is_newer(
-                    Kind::PaymentIntent,
-                    &cur.status,
-                    cur.state_created,
-                    &status,
-                    created,
-                ) {
-                    return Ok(Outcome::Processed);
-                }
-                let n = payment_intent::Entity::update_many()
-                    .col_expr(payment_intent::Column::Status, Expr::value(status.clone()))
-                    .col_expr(
-                        payment_intent::Column::Amount,
-                        Expr::value(i64_of(&o["amount"])),
-                    )
-                    .col_expr(
-                        payment_intent::Column::AmountCapturable,
-                        Expr::value(i64_of(&o["amount_capturable"])),
-                    )
-                    .col_expr(
-                        payment_intent::Column::AmountReceived,
-                        Expr::value(i64_of(&o["amount_received"])),
-                    )
-                    .col_expr(
-                        payment_intent::Column::LastPaymentError,
-                        Expr::value(last_error.clone()),
-                    )
-                    .col_expr(
-                        payment_intent::Column::CancellationReason,
-                        Expr::value(opt_str(&o["cancellation_reason"])),
-                    )
-                    .col_expr(payment_intent::Column::StateCreated, Expr::value(created))
-                    .col_expr(
-                        payment_intent::Column::StateRank,
-                        Expr::value(rank(Kind::PaymentIntent, &status)),
-                    )
-                    .col_expr(payment_intent::Column::UpdatedAt, Expr::value(now))
-                    .filter(payment_intent::Column::Id.eq(cur.id))
-                    .filter(payment_intent::Column::Status.eq(cur.status.clone()))
-                    .filter(payment_intent::Column::StateCreated.eq(cur.state_created))
-                    .exec(ctx.db)
-                    .await?
-                    .rows_affected;
-                if n > 0 {
-                    emit_payment(ctx, &id, &status).await?;
-                    return Ok(Outcome::Processed);
-                }
-            }
-        }
+    let now = now_ms();
+    let row = payment_intent::ActiveModel {
+        company_pk: Set(ctx.company_pk),
+        stripe_id: Set(id),
+        livemode: Set(ctx.event.livemode),
+        status: Set(status.clone()),
+        amount: Set(i64_of(&o["amount"])),
+        amount_capturable: Set(i64_of(&o["amount_capturable"])),
+        amount_received: Set(i64_of(&o["amount_received"])),
+        currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
+        customer: Set(id_of(&o["customer"])),
+        last_payment_error: Set(last_error),
+        cancellation_reason: Set(opt_str(&o["cancellation_reason"])),
+        disputed: Set(false),
+        state_created: Set(created),
+        state_rank: Set(rank(Kind::PaymentIntent, &status)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    // One statement: insert the payment intent, or replace the stored state when this one is
+    // newer (`lifecycle::is_newer`, in SQL); the row comes back only when something changed.
+    // Atomic per row on both databases, so concurrent workers cannot step back.
+    use payment_intent::Column as Pi;
+    let upsert = OnConflict::columns([Pi::CompanyPk, Pi::StripeId])
+        .update_columns([
+            Pi::Status,
+            Pi::Amount,
+            Pi::AmountCapturable,
+            Pi::AmountReceived,
+            Pi::LastPaymentError,
+            Pi::CancellationReason,
+            Pi::StateCreated,
+            Pi::StateRank,
+            Pi::UpdatedAt,
+        ])
+        .action_and_where(newer_than_stored(
+            payment_intent::Entity,
+            Pi::Status,
+            Pi::StateCreated,
+            Pi::StateRank,
+            Kind::PaymentIntent,
+            &status,
+        ))
+        .to_owned();
+    let changed = match payment_intent::Entity::insert(row)
+        .on_conflict(upsert)
+        .exec_with_returning_many(ctx.db)
+        .await
+    {
+        Ok(rows) => rows.into_iter().next(),
+        Err(DbErr::RecordNotInserted) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(p) = changed {
+        emit_payment(ctx, &p).await?;
     }
-    Err(HandlerError::Other(
-        "payment intent kept changing under us; will retry".into(),
-    ))
+    Ok(Outcome::Processed)
 }
 
 /// The `payment.*` message of a payment intent's change that was just applied: a payment
@@ -137,10 +105,10 @@ pub async fn payment_intent<C: ConnectionTrait + TransactionTrait>(
 /// change (keyed by the Stripe event that carried it).
 async fn emit_payment<C: ConnectionTrait>(
     ctx: &HandlerCtx<'_, C>,
-    id: &str,
-    status: &str,
+    p: &payment_intent::Model,
 ) -> Result<(), HandlerError> {
-    let (t, key) = match (ctx.event.event_type.as_str(), status) {
+    let id = p.stripe_id.as_str();
+    let (t, key) = match (ctx.event.event_type.as_str(), p.status.as_str()) {
         (_, "succeeded") => ("payment.succeeded", id),
         (_, "canceled") => ("payment.canceled", id),
         ("payment_intent.payment_failed", _) => ("payment.failed", ctx.event.id.as_str()),
@@ -149,14 +117,6 @@ async fn emit_payment<C: ConnectionTrait>(
         }
         _ => return Ok(()),
     };
-    let Some(p) = payment_intent::Entity::find()
-        .filter(payment_intent::Column::CompanyPk.eq(ctx.company_pk))
-        .filter(payment_intent::Column::StripeId.eq(id))
-        .one(ctx.db)
-        .await?
-    else {
-        return Ok(());
-    };
     outbox::emit(
         ctx.db,
         outbox::Emit {
@@ -164,8 +124,9 @@ async fn emit_payment<C: ConnectionTrait>(
             livemode: ctx.event.livemode,
             event_type: t,
             dedupe_key: format!("{t}:{key}"),
-            object: outbox::payment_object(&p),
+            object: outbox::payment_object(p),
             shopper: None,
+            batch: ctx.outbox,
         },
     )
     .await?;
@@ -519,6 +480,7 @@ async fn emit_dispute<C: ConnectionTrait>(
                 dedupe_key: key,
                 object: outbox::dispute_object(&d),
                 shopper: None,
+                batch: ctx.outbox,
             },
         )
         .await?;

@@ -933,6 +933,118 @@ async fn an_endpoint_failing_too_long_is_disabled(backend: Backend) {
     assert_eq!(rx.requests().await.len(), sent);
 }
 
+/// The worker writes the messages of a whole batch together: a broken event in the middle of a
+/// batch fails on its own, every good change still gets exactly one message (repeats and stale
+/// events none), and each reaches the endpoint.
+async fn a_broken_event_in_a_batch_fails_alone_and_each_change_is_notified_once(backend: Backend) {
+    let app = start(backend, "fast").await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let rx = Receiver::start(&[]).await;
+    let ep = endpoint(&app, &company, &rx.url(), json!(["payment.succeeded"])).await;
+    let mut broken = event(
+        "payment_intent.succeeded",
+        payment_intent("pi_batch_broken", "succeeded", 100),
+    );
+    broken["data"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("status");
+    let succeeded = |pi: &str, at: i64| {
+        event_at(
+            "payment_intent.succeeded",
+            payment_intent(pi, "succeeded", 700),
+            at,
+        )
+    };
+    let t = now_secs();
+    let mut batch = vec![
+        succeeded("pi_batch_1", t),
+        succeeded("pi_batch_2", t),
+        broken.clone(),
+        succeeded("pi_batch_3", t),
+        // The same change again under another event id: nothing new to say.
+        succeeded("pi_batch_2", t),
+        // An older state arriving late: no change, no message.
+        event_at(
+            "payment_intent.processing",
+            payment_intent("pi_batch_3", "processing", 700),
+            t - 60,
+        ),
+        succeeded("pi_batch_4", t),
+    ];
+    // A payment that was processing, then succeeded within the same batch.
+    batch.push(event_at(
+        "payment_intent.processing",
+        payment_intent("pi_batch_5", "processing", 700),
+        t - 5,
+    ));
+    batch.push(succeeded("pi_batch_5", t));
+    for ev in &batch {
+        deliver(&app, &company, &secret, ev).await;
+    }
+    assert_eq!(
+        app.drain().await,
+        batch.len(),
+        "one batch, every event handled"
+    );
+
+    let base = format!("/admin/v1/companies/{company}");
+    let (_, b) = app
+        .admin_get(&format!("{base}/events/{}", broken["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(b["status"], "failed", "{b}");
+    assert!(
+        b["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("data.object.status is missing"),
+        "{b}"
+    );
+    let (_, processed) = app.admin_get(&format!("{base}/events/stats")).await;
+    assert_eq!(processed["processed"], batch.len() - 1, "{processed}");
+    assert_eq!(processed["failed"], 1, "{processed}");
+    for n in 1..=5 {
+        let (s, p) = app
+            .admin_get(&format!("{base}/payment-intents/pi_batch_{n}"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!(p["status"], "succeeded", "{p}");
+        assert_eq!(p["amount_received"], 700, "{p}");
+    }
+
+    let sent = messages(&app, &company, "payment.succeeded").await;
+    let mut paid: Vec<&str> = sent
+        .iter()
+        .map(|m| m["payload"]["data"]["object"]["id"].as_str().unwrap())
+        .collect();
+    paid.sort_unstable();
+    assert_eq!(
+        paid,
+        [
+            "pi_batch_1",
+            "pi_batch_2",
+            "pi_batch_3",
+            "pi_batch_4",
+            "pi_batch_5"
+        ],
+        "one message per payment: {sent:?}"
+    );
+    app.drain_notifications().await;
+    let mut received: Vec<String> = rx
+        .requests()
+        .await
+        .iter()
+        .map(|r| {
+            let body = verified(ep["secret"].as_str().unwrap(), r);
+            assert_eq!(body["type"], "payment.succeeded");
+            body["data"]["object"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    received.sort_unstable();
+    assert_eq!(received, paid);
+}
+
 db_tests!(
     an_endpoint_failing_too_long_is_disabled,
     messages_verify_with_standard_webhooks,
@@ -945,4 +1057,5 @@ db_tests!(
     private_addresses_are_refused_when_saved_and_when_delivering,
     shoppers_are_emailed_in_their_language_once,
     settings_and_merchant_scope,
+    a_broken_event_in_a_batch_fails_alone_and_each_change_is_notified_once,
 );
