@@ -10,8 +10,9 @@
 //! again, and the handlers being idempotent, the second run changes nothing. An outcome is
 //! recorded only by the worker still holding the lease.
 //!
-//! Within a batch, database-only handlers share one transaction (a savepoint each); handlers
-//! that call Stripe run outside it, up to `concurrency` at once, events about one Stripe object
+//! Within a batch, the claim and the database-only handlers share one transaction (savepoints
+//! only when the batch is rerun after a failure, see [`WorkerPool::run_once`]); handlers that
+//! call Stripe run after it commits, up to `concurrency` at once, events about one Stripe object
 //! one after the other.
 
 use std::collections::HashMap;
