@@ -104,17 +104,10 @@ pub fn is_newer(
 }
 
 /// The condition under which an `ON CONFLICT … DO UPDATE` replaces the stored state (columns
-/// `status`, `created`, `rank` of `table`) with the proposed one (`excluded.…`, of status
-/// `new_status`): `lifecycle::is_newer` written in SQL. A terminal status is never replaced by a
-/// non-terminal one; otherwise (created, rank) must grow.
-pub fn newer_than_stored<T, C>(
-    table: T,
-    status: C,
-    created: C,
-    rank: C,
-    kind: Kind,
-    new_status: &str,
-) -> SimpleExpr
+/// `status`, `created`, `rank` of `table`) with the proposed one (the same columns of
+/// `excluded`): [`is_newer`] written in SQL, for any number of rows at once. A terminal status
+/// is never replaced by a non-terminal one; otherwise (created, rank) must grow.
+pub fn newer_than_stored<T, C>(table: T, status: C, created: C, rank: C, kind: Kind) -> SimpleExpr
 where
     T: IntoIden + Copy + 'static,
     C: IntoIden + Copy + 'static,
@@ -124,12 +117,16 @@ where
     let grows = excluded(created).gt(old(created)).or(excluded(created)
         .eq(old(created))
         .and(excluded(rank).gt(old(rank))));
-    let stored_is_final = old(status).is_in(terminal_statuses(kind).iter().copied());
-    if is_terminal(kind, new_status) {
-        stored_is_final.not().or(grows)
-    } else {
-        stored_is_final.not().and(grows)
-    }
+    let finals = || terminal_statuses(kind).iter().copied();
+    let old_final = old(status).is_in(finals());
+    let new_final = excluded(status).is_in(finals());
+    // Stored not final: a final one replaces it, or a newer one. Stored final: only a newer
+    // final one.
+    old_final
+        .clone()
+        .not()
+        .and(new_final.clone().or(grows.clone()))
+        .or(old_final.and(new_final).and(grows))
 }
 
 /// Order statuses: `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`,

@@ -38,6 +38,7 @@ use paygate_web::metrics::Metrics;
 
 use crate::handlers::{
     EventMeta, HandlerCtx, HandlerError, HandlerResult, Outcome, calls_stripe, dispatch,
+    dispatch_many,
 };
 use crate::inbox::status;
 use crate::outbox::OutboxBatch;
@@ -190,13 +191,7 @@ impl WorkerPool {
         let i = &self.inner;
         let v: serde_json::Value = serde_json::from_str(&row.payload)
             .map_err(|e| HandlerError::Payload(format!("stored payload is not JSON: {e}")))?;
-        let meta = EventMeta {
-            id: row.stripe_event_id.clone(),
-            event_type: row.event_type.clone(),
-            created: row.created,
-            livemode: row.livemode,
-            account: row.account_id.clone(),
-        };
+        let meta = meta_of(row);
         let ctx = HandlerCtx {
             db,
             pool: &i.db,
@@ -215,6 +210,49 @@ impl WorkerPool {
             company_pk = row.company_pk,
         );
         tracing::Instrument::instrument(dispatch(&ctx), span).await
+    }
+
+    /// Runs the handlers of `rows` within `db`, those that can be together in one go
+    /// ([`dispatch_many`]); stops at the first failure (the rest are not run, and reported
+    /// failed too).
+    async fn handle_all<C: ConnectionTrait + TransactionTrait>(
+        &self,
+        rows: &[&inbox_event::Model],
+        db: &C,
+        outbox: &OutboxBatch,
+    ) -> Vec<HandlerResult> {
+        let i = &self.inner;
+        let mut parsed = Vec::with_capacity(rows.len());
+        for row in rows {
+            match serde_json::from_str::<serde_json::Value>(&row.payload) {
+                Ok(v) => parsed.push((v, meta_of(row))),
+                Err(e) => {
+                    // Reported per event when the batch is rerun one event at a time.
+                    let msg = format!("a stored payload of the batch is not JSON: {e}");
+                    return rows
+                        .iter()
+                        .map(|_| Err(HandlerError::Other(msg.clone())))
+                        .collect();
+                }
+            }
+        }
+        let ctxs: Vec<HandlerCtx<'_, C>> = rows
+            .iter()
+            .zip(&parsed)
+            .map(|(row, (v, meta))| HandlerCtx {
+                db,
+                pool: &i.db,
+                tenants: &i.tenants,
+                stripe: &i.stripe,
+                company_pk: row.company_pk,
+                event: meta,
+                object: &v["data"]["object"],
+                previous_attributes: v["data"].get("previous_attributes"),
+                outbox: Some(outbox),
+            })
+            .collect();
+        let span = tracing::info_span!("batch", events = rows.len());
+        tracing::Instrument::instrument(dispatch_many(&ctxs), span).await
     }
 
     /// Records the outcome of one event (only while this worker still holds its lease).
@@ -371,8 +409,8 @@ impl WorkerPool {
         // Optimistically, the messages of the whole batch are written together at the end;
         // carefully, each with its own handler, so a failure to write one is that handler's.
         let outbox = OutboxBatch::default();
-        for row in together {
-            if careful {
+        if careful {
+            for row in together {
                 let sp = txn.begin().await?;
                 let result = self.handle(row, &sp, None).await;
                 match result {
@@ -385,8 +423,11 @@ impl WorkerPool {
                         self.record(row, Err(e), &txn).await?;
                     }
                 }
-            } else {
-                match self.handle(row, &txn, Some(&outbox)).await {
+            }
+        } else {
+            let results = self.handle_all(&together, &txn, &outbox).await;
+            for (row, result) in together.iter().zip(results) {
+                match result {
                     Ok(outcome) => done.push((row, outcome)),
                     Err(_) => {
                         txn.rollback().await?;
@@ -496,6 +537,16 @@ fn by_object(rows: Vec<&inbox_event::Model>) -> Vec<Vec<&inbox_event::Model>> {
         }
     }
     groups
+}
+
+fn meta_of(row: &inbox_event::Model) -> EventMeta {
+    EventMeta {
+        id: row.stripe_event_id.clone(),
+        event_type: row.event_type.clone(),
+        created: row.created,
+        livemode: row.livemode,
+        account: row.account_id.clone(),
+    }
 }
 
 fn outcome_status(outcome: Outcome) -> &'static str {

@@ -112,13 +112,7 @@ pub async fn dispatch<C: ConnectionTrait + TransactionTrait>(
         | "checkout.session.async_payment_succeeded"
         | "checkout.session.async_payment_failed"
         | "checkout.session.expired" => checkout::handle(ctx).await,
-        "payment_intent.created"
-        | "payment_intent.processing"
-        | "payment_intent.requires_action"
-        | "payment_intent.amount_capturable_updated"
-        | "payment_intent.succeeded"
-        | "payment_intent.payment_failed"
-        | "payment_intent.canceled" => payments::payment_intent(ctx).await,
+        t if is_payment_intent(t) => payments::payment_intent(ctx).await,
         "charge.pending" | "charge.succeeded" | "charge.failed" | "charge.refunded" => {
             payments::charge(ctx).await
         }
@@ -133,6 +127,68 @@ pub async fn dispatch<C: ConnectionTrait + TransactionTrait>(
         "issuing_card.updated" | "issuing_cardholder.updated" => accounts::issuing(ctx).await,
         _ => Ok(Outcome::Ignored),
     }
+}
+
+/// Whether an event's handler is [`payments::payment_intent`].
+fn is_payment_intent(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "payment_intent.created"
+            | "payment_intent.processing"
+            | "payment_intent.requires_action"
+            | "payment_intent.amount_capturable_updated"
+            | "payment_intent.succeeded"
+            | "payment_intent.payment_failed"
+            | "payment_intent.canceled"
+    )
+}
+
+/// Routes the events of a batch (one unit of work) to their handlers: the payment intents
+/// together ([`payments::payment_intents`]: one statement for many), then every other event
+/// one by one, in order. Stops at the first failure: that event and the ones not run yet get
+/// an error.
+pub async fn dispatch_many<C: ConnectionTrait + TransactionTrait>(
+    ctxs: &[HandlerCtx<'_, C>],
+) -> Vec<HandlerResult> {
+    let not_run = || {
+        Err(HandlerError::Other(
+            "not run: an earlier event of the batch failed".into(),
+        ))
+    };
+    let intents: Vec<usize> = (0..ctxs.len())
+        .filter(|&i| is_payment_intent(&ctxs[i].event.event_type))
+        .collect();
+    let mut results: Vec<Option<HandlerResult>> = (0..ctxs.len()).map(|_| None).collect();
+    let together: Vec<&HandlerCtx<'_, C>> = intents.iter().map(|&i| &ctxs[i]).collect();
+    match payments::payment_intents(&together).await {
+        Ok(done) => {
+            for (&i, r) in intents.iter().zip(done) {
+                results[i] = r;
+            }
+        }
+        Err(e) => {
+            let mut out: Vec<HandlerResult> = (0..ctxs.len()).map(|_| not_run()).collect();
+            out[intents[0]] = Err(e);
+            return out;
+        }
+    }
+    let mut failed = false;
+    for (ctx, slot) in ctxs.iter().zip(results.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
+        if failed {
+            *slot = Some(not_run());
+            continue;
+        }
+        let r = dispatch(ctx).await;
+        failed = r.is_err();
+        *slot = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(not_run))
+        .collect()
 }
 
 /// A string field that may be an id or an expanded object with an `id`.

@@ -1,7 +1,7 @@
 //! Payment intents, charges, disputes and legacy sources: the latest known state of each, applied
 //! forward only; the orders they belong to follow.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -29,10 +29,60 @@ fn opt_str(v: &Value) -> Option<String> {
 pub async fn payment_intent<C: ConnectionTrait + TransactionTrait>(
     ctx: &HandlerCtx<'_, C>,
 ) -> HandlerResult {
+    let row = payment_intent_row(ctx)?;
+    if let Some(p) = upsert_payment_intents(ctx.db, vec![row])
+        .await?
+        .into_iter()
+        .next()
+    {
+        emit_payment(ctx, &p).await?;
+    }
+    Ok(Outcome::Processed)
+}
+
+/// `payment_intent.*` events of a batch, about different payment intents, applied together:
+/// one statement for all of them (per chunk), then the message of each change. The result of
+/// each event, or `None` for events left to [`payment_intent`] one by one (a payment intent
+/// seen twice in the batch, a payload it would refuse). The order in which events of different
+/// objects are applied does not matter.
+pub async fn payment_intents<C: ConnectionTrait + TransactionTrait>(
+    ctxs: &[&HandlerCtx<'_, C>],
+) -> Result<Vec<Option<HandlerResult>>, HandlerError> {
+    let mut out: Vec<Option<HandlerResult>> = (0..ctxs.len()).map(|_| None).collect();
+    let Some(first) = ctxs.first() else {
+        return Ok(out);
+    };
+    let mut seen: HashMap<(i64, String), usize> = HashMap::new();
+    let mut rows = Vec::new();
+    for (i, ctx) in ctxs.iter().enumerate() {
+        let (Ok(row), Ok(id)) = (payment_intent_row(ctx), ctx.str("id")) else {
+            continue;
+        };
+        let key = (ctx.company_pk, id.to_owned());
+        if seen.contains_key(&key) {
+            continue;
+        }
+        seen.insert(key, i);
+        rows.push(row);
+    }
+    for p in upsert_payment_intents(first.db, rows).await? {
+        if let Some(&i) = seen.get(&(p.company_pk, p.stripe_id.clone())) {
+            emit_payment(ctxs[i], &p).await?;
+        }
+    }
+    for &i in seen.values() {
+        out[i] = Some(Ok(Outcome::Processed));
+    }
+    Ok(out)
+}
+
+/// The row an event's payment intent would leave.
+fn payment_intent_row<C>(
+    ctx: &HandlerCtx<'_, C>,
+) -> Result<payment_intent::ActiveModel, HandlerError> {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     let status = ctx.str("status")?.to_owned();
-    let created = ctx.event.created;
     let last_error = match &o["last_payment_error"] {
         Value::Null => None,
         e => Some(
@@ -41,11 +91,12 @@ pub async fn payment_intent<C: ConnectionTrait + TransactionTrait>(
         ),
     };
     let now = now_ms();
-    let row = payment_intent::ActiveModel {
+    Ok(payment_intent::ActiveModel {
         company_pk: Set(ctx.company_pk),
         stripe_id: Set(id),
         livemode: Set(ctx.event.livemode),
-        status: Set(status.clone()),
+        state_rank: Set(rank(Kind::PaymentIntent, &status)),
+        status: Set(status),
         amount: Set(i64_of(&o["amount"])),
         amount_capturable: Set(i64_of(&o["amount_capturable"])),
         amount_received: Set(i64_of(&o["amount_received"])),
@@ -54,15 +105,21 @@ pub async fn payment_intent<C: ConnectionTrait + TransactionTrait>(
         last_payment_error: Set(last_error),
         cancellation_reason: Set(opt_str(&o["cancellation_reason"])),
         disputed: Set(false),
-        state_created: Set(created),
-        state_rank: Set(rank(Kind::PaymentIntent, &status)),
+        state_created: Set(ctx.event.created),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
-    };
-    // One statement: insert the payment intent, or replace the stored state when this one is
-    // newer (`lifecycle::is_newer`, in SQL); the row comes back only when something changed.
-    // Atomic per row on both databases, so concurrent workers cannot step back.
+    })
+}
+
+/// Inserts each payment intent, or replaces its stored state when the proposed one is newer
+/// (`lifecycle::is_newer`, in SQL); returns the rows that changed. One statement per chunk,
+/// atomic per row on both databases, so concurrent workers cannot step back. `rows` must be
+/// about different payment intents.
+async fn upsert_payment_intents<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<payment_intent::ActiveModel>,
+) -> Result<Vec<payment_intent::Model>, DbErr> {
     use payment_intent::Column as Pi;
     let upsert = OnConflict::columns([Pi::CompanyPk, Pi::StripeId])
         .update_columns([
@@ -82,22 +139,24 @@ pub async fn payment_intent<C: ConnectionTrait + TransactionTrait>(
             Pi::StateCreated,
             Pi::StateRank,
             Kind::PaymentIntent,
-            &status,
         ))
         .to_owned();
-    let changed = match payment_intent::Entity::insert(row)
-        .on_conflict(upsert)
-        .exec_with_returning_many(ctx.db)
-        .await
-    {
-        Ok(rows) => rows.into_iter().next(),
-        Err(DbErr::RecordNotInserted) => None,
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(p) = changed {
-        emit_payment(ctx, &p).await?;
+    let mut changed = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let tail = rest.split_off(crate::inbox::chunk_len(rest.len()));
+        let chunk = std::mem::replace(&mut rest, tail);
+        match payment_intent::Entity::insert_many(chunk)
+            .on_conflict(upsert.clone())
+            .exec_with_returning(db)
+            .await
+        {
+            Ok(rows) => changed.extend(rows),
+            Err(DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(e),
+        }
     }
-    Ok(Outcome::Processed)
+    Ok(changed)
 }
 
 /// The `payment.*` message of a payment intent's change that was just applied: a payment
