@@ -68,7 +68,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            batch_size: 64,
+            batch_size: 256,
             concurrency: 16,
             max_attempts: 8,
             lease: Duration::from_secs(60),

@@ -145,7 +145,7 @@ impl Default for Settings {
             intake_reject_limit_per_minute: 600,
             workers: true,
             worker_max_attempts: 8,
-            worker_batch_size: 64,
+            worker_batch_size: 256,
             worker_lease_secs: 60,
             worker_concurrency: 16,
             worker_tasks: None,
