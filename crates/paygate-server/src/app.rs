@@ -234,7 +234,7 @@ impl Paygate {
             if self.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
                 1
             } else {
-                4
+                2
             },
         );
         let mut v = vec![

@@ -75,7 +75,7 @@ pub struct Settings {
     /// per worker pool; the database-only ones of a batch share one transaction.
     pub worker_concurrency: usize,
     /// Inbox worker tasks in this process, each claiming its own batches (default: 1 on SQLite,
-    /// whose one connection would only make more of them queue; 4 on PostgreSQL, where they
+    /// whose one connection would only make more of them queue; 2 on PostgreSQL, where they
     /// claim side by side with `SKIP LOCKED`).
     pub worker_tasks: Option<usize>,
     /// Delays between attempts of a notification (`PAYGATE_NOTIFY_RETRY_SCHEDULE`, e.g.
