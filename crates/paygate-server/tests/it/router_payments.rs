@@ -1175,6 +1175,89 @@ async fn operator_views_filter_page_and_isolate(backend: Backend) {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
+/// The forward-only rule as the database applies it to a whole batch (one statement for many
+/// payment intents) agrees with `lifecycle::is_newer` for every pair of states: every status,
+/// earlier, same and later `created`. All first states arrive in one batch, all second ones in
+/// the next.
+async fn a_batch_of_payment_intents_follows_the_lifecycle_rule_for_every_pair(backend: Backend) {
+    use paygate_db::entities::payment_intent as pi_row;
+    use paygate_router::lifecycle::{Kind, is_newer};
+    let app = TestApp::spawn(backend).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let statuses = [
+        "requires_payment_method",
+        "requires_confirmation",
+        "requires_action",
+        "processing",
+        "requires_capture",
+        "canceled",
+        "succeeded",
+    ];
+    let t = now_secs() - 100;
+    let mut pairs = Vec::new();
+    for (a, old) in statuses.iter().enumerate() {
+        for (b, new) in statuses.iter().enumerate() {
+            for dt in [-1i64, 0, 1] {
+                pairs.push((format!("pi_pair_{a}_{b}_{}", dt + 1), *old, *new, t + dt));
+            }
+        }
+    }
+    let workers = pool(
+        &app,
+        WorkerConfig {
+            batch_size: 1000,
+            ..WorkerConfig::default()
+        },
+    );
+    // The event Stripe sends for a payment intent reaching `status`, with an amount that tells
+    // which event the stored state came from.
+    let send = |id: &str, status: &str, at: i64| {
+        let kind = match status {
+            "succeeded" => "payment_intent.succeeded",
+            "canceled" => "payment_intent.canceled",
+            "processing" => "payment_intent.processing",
+            "requires_action" => "payment_intent.requires_action",
+            "requires_capture" => "payment_intent.amount_capturable_updated",
+            _ => "payment_intent.created",
+        };
+        let mut o = payment_intent(id, status, 1500);
+        o["amount_received"] = json!(at - t + 10);
+        event_at(kind, o, at)
+    };
+    for (id, old, _, _) in &pairs {
+        deliver(&app, &company, &secret, &send(id, old, t)).await;
+    }
+    assert_eq!(workers.drain().await.unwrap(), pairs.len());
+    for (id, _, new, at) in &pairs {
+        deliver(&app, &company, &secret, &send(id, new, *at)).await;
+    }
+    assert_eq!(workers.drain().await.unwrap(), pairs.len());
+    let pk = app.app.tenants.company(&company).await.unwrap().id;
+    let stored: std::collections::HashMap<String, pi_row::Model> = pi_row::Entity::find()
+        .filter(pi_row::Column::CompanyPk.eq(pk))
+        .all(&app.app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.stripe_id.clone(), m))
+        .collect();
+    for (id, old, new, at) in &pairs {
+        let (status, created) = if is_newer(Kind::PaymentIntent, old, t, new, *at) {
+            (*new, *at)
+        } else {
+            (*old, t)
+        };
+        let m = &stored[id];
+        assert_eq!(
+            (m.status.as_str(), m.state_created, m.amount_received),
+            (status, created, created - t + 10),
+            "{old} at t, then {new} at t{:+}",
+            at - t
+        );
+    }
+}
+
 db_tests!(
     fixture_events_are_handled_as_stripe_sends_them,
     payment_intent_flows_converge_through_duplicates_and_replays,
@@ -1185,4 +1268,5 @@ db_tests!(
     a_dead_workers_events_are_claimed_again_after_the_lease,
     two_pools_racing_on_the_same_objects_converge,
     operator_views_filter_page_and_isolate,
+    a_batch_of_payment_intents_follows_the_lifecycle_rule_for_every_pair,
 );
