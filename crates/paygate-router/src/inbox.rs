@@ -306,6 +306,12 @@ async fn insert_batch(
 /// whether anything new was stored.
 async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
     let now = now_ms();
+    // In key order: writers inserting the same events (a delivery and its retry, two
+    // replicas) then take the unique index's locks in the same order and never deadlock.
+    batch.sort_unstable_by(|a, b| {
+        (a.event.company_pk, &a.event.stripe_event_id)
+            .cmp(&(b.event.company_pk, &b.event.stripe_event_id))
+    });
     let together = insert_batch(db, batch, now).await;
     let mut any_new = false;
     match together {

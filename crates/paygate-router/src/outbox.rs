@@ -111,7 +111,12 @@ impl OutboxBatch {
     /// Writes the waiting messages (a repeat of a message recorded before is skipped, as by
     /// [`emit`]) and the deliveries of the new ones; returns how many were new.
     pub async fn flush<C: ConnectionTrait>(&self, db: &C) -> Result<usize, DbErr> {
-        let pending = std::mem::take(&mut *lock(&self.pending));
+        let mut pending = std::mem::take(&mut *lock(&self.pending));
+        // In key order, so workers writing the same message lock it in the same order.
+        pending.sort_by(|a, b| {
+            (a.message.company_pk, &a.message.dedupe_key)
+                .cmp(&(b.message.company_pk, &b.message.dedupe_key))
+        });
         let mut new_ids: HashSet<String> = HashSet::new();
         let mut rest = pending.as_slice();
         while !rest.is_empty() {

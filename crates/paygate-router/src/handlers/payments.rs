@@ -62,9 +62,13 @@ pub async fn payment_intents<C: ConnectionTrait + TransactionTrait>(
         if seen.contains_key(&key) {
             continue;
         }
-        seen.insert(key, i);
-        rows.push(row);
+        seen.insert(key.clone(), i);
+        rows.push((key, row));
     }
+    // In key order, so workers upserting overlapping payment intents lock them in the same
+    // order (no deadlock between two batches on PostgreSQL).
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let rows = rows.into_iter().map(|(_, row)| row).collect();
     for p in upsert_payment_intents(first.db, rows).await? {
         if let Some(&i) = seen.get(&(p.company_pk, p.stripe_id.clone())) {
             emit_payment(ctxs[i], &p).await?;
