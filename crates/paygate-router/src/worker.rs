@@ -25,7 +25,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    TransactionTrait, UpdateMany,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -281,7 +281,7 @@ impl WorkerPool {
                 i.metrics
                     .handler(&row.event_type, if give_up { "failed" } else { "retry" });
                 let delay = backoff(&i.config, attempts);
-                inbox_event::Entity::update_many()
+                released()
                     .col_expr(
                         inbox_event::Column::Status,
                         Expr::value(if give_up {
@@ -296,14 +296,6 @@ impl WorkerPool {
                         Expr::value(now + delay.as_millis() as i64),
                     )
                     .col_expr(inbox_event::Column::LastError, Expr::value(msg))
-                    .col_expr(
-                        inbox_event::Column::LockedUntil,
-                        Expr::value(Option::<i64>::None),
-                    )
-                    .col_expr(
-                        inbox_event::Column::LockedBy,
-                        Expr::value(Option::<String>::None),
-                    )
                     .filter(mine)
                     .exec(db)
                     .await?;
@@ -350,21 +342,13 @@ impl WorkerPool {
         st: &str,
         db: &C,
     ) -> Result<(), DbErr> {
-        inbox_event::Entity::update_many()
+        released()
             .col_expr(inbox_event::Column::Status, Expr::value(st))
             .col_expr(
                 inbox_event::Column::Attempts,
                 Expr::col(inbox_event::Column::Attempts).add(1),
             )
             .col_expr(inbox_event::Column::ProcessedAt, Expr::value(now_ms()))
-            .col_expr(
-                inbox_event::Column::LockedUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                inbox_event::Column::LockedBy,
-                Expr::value(Option::<String>::None),
-            )
             .col_expr(
                 inbox_event::Column::LastError,
                 Expr::value(Option::<String>::None),
@@ -539,6 +523,19 @@ fn by_object(rows: Vec<&inbox_event::Model>) -> Vec<Vec<&inbox_event::Model>> {
     groups
 }
 
+/// An update of inbox rows that releases their lease.
+fn released() -> UpdateMany<inbox_event::Entity> {
+    inbox_event::Entity::update_many()
+        .col_expr(
+            inbox_event::Column::LockedUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            inbox_event::Column::LockedBy,
+            Expr::value(Option::<String>::None),
+        )
+}
+
 fn meta_of(row: &inbox_event::Model) -> EventMeta {
     EventMeta {
         id: row.stripe_event_id.clone(),
@@ -571,18 +568,10 @@ pub async fn replay(
     company_pk: i64,
     stripe_event_id: &str,
 ) -> Result<bool, DbErr> {
-    let n = inbox_event::Entity::update_many()
+    let n = released()
         .col_expr(inbox_event::Column::Status, Expr::value(status::PENDING))
         .col_expr(inbox_event::Column::Attempts, Expr::value(0))
         .col_expr(inbox_event::Column::NextAttemptAt, Expr::value(now_ms()))
-        .col_expr(
-            inbox_event::Column::LockedUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            inbox_event::Column::LockedBy,
-            Expr::value(Option::<String>::None),
-        )
         .filter(inbox_event::Column::CompanyPk.eq(company_pk))
         .filter(inbox_event::Column::StripeEventId.eq(stripe_event_id))
         .exec(db)
