@@ -266,13 +266,22 @@ async fn insert_many<C: ConnectionTrait>(
 /// caches with large prepared statements: memory grew with every run.)
 const CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
 
-/// The length of the next chunk of a batch of which `remaining` rows are left.
-pub(crate) fn chunk_len(remaining: usize) -> usize {
-    CHUNKS
-        .iter()
-        .copied()
-        .find(|c| *c <= remaining)
-        .unwrap_or(1)
+/// `rows` cut into chunks of the sizes in [`CHUNKS`] (largest first), one statement each.
+pub(crate) fn chunked<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = CHUNKS
+            .iter()
+            .copied()
+            .find(|c| *c <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// Batches up to this size are one statement of their own size (one shape per size, so at most
@@ -292,11 +301,8 @@ async fn insert_batch(
     }
     let txn = db.begin().await?;
     let mut out = Vec::with_capacity(batch.len());
-    let mut rest = batch;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+    for chunk in chunked(batch) {
         out.extend(insert_many(&txn, chunk, now).await?);
-        rest = tail;
     }
     txn.commit().await?;
     Ok(out)

@@ -21,6 +21,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Query};
 use sea_orm::{Condition, ConnectionTrait, DbErr, EntityTrait, Set};
 use serde_json::{Value, json};
 
+use crate::inbox::chunked;
+
 use paygate_db::entities::{
     company, dispute, notification_delivery, notification_endpoint, notification_message,
     notification_settings, order, payment_intent, stripe_account,
@@ -81,6 +83,32 @@ struct CompanyRecipients {
     endpoints: Vec<(String, String)>,
 }
 
+impl CompanyRecipients {
+    /// A pending delivery of message `id` to each endpoint that wants `event_type`.
+    fn webhook_deliveries<'a>(
+        &'a self,
+        id: &'a str,
+        company_pk: i64,
+        event_type: &'a str,
+        now: i64,
+    ) -> impl Iterator<Item = notification_delivery::ActiveModel> + 'a {
+        self.endpoints
+            .iter()
+            .filter(move |(_, types)| wants(types, event_type))
+            .map(move |(endpoint_id, _)| {
+                delivery(
+                    id,
+                    company_pk,
+                    "webhook",
+                    Some(endpoint_id.clone()),
+                    None,
+                    None,
+                    now,
+                )
+            })
+    }
+}
+
 /// The messages of one unit of work (the worker's batch transaction), written together just
 /// before it commits: one multi-row `INSERT` for all of them instead of one per message, and
 /// each company's recipients read once. Only for work inside one transaction: on SQLite nothing
@@ -118,10 +146,7 @@ impl OutboxBatch {
                 .cmp(&(b.message.company_pk, &b.message.dedupe_key))
         });
         let mut new_ids: HashSet<String> = HashSet::new();
-        let mut rest = pending.as_slice();
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at(crate::inbox::chunk_len(rest.len()));
-            rest = tail;
+        for chunk in chunked(&pending) {
             let rows = chunk
                 .iter()
                 .map(|p| notification_message::ActiveModel::from(p.message.clone()));
@@ -141,26 +166,10 @@ impl OutboxBatch {
             .flat_map(|p| {
                 let m = &p.message;
                 p.recipients
-                    .endpoints
-                    .iter()
-                    .filter(|(_, types)| wants(types, &m.event_type))
-                    .map(|(endpoint_id, _)| {
-                        delivery(
-                            &m.id,
-                            m.company_pk,
-                            "webhook",
-                            Some(endpoint_id.clone()),
-                            None,
-                            None,
-                            m.created_at,
-                        )
-                    })
+                    .webhook_deliveries(&m.id, m.company_pk, &m.event_type, m.created_at)
             })
             .collect();
-        let mut rest = deliveries.as_slice();
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at(crate::inbox::chunk_len(rest.len()));
-            rest = tail;
+        for chunk in chunked(&deliveries) {
             notification_delivery::Entity::insert_many(chunk.iter().cloned())
                 .exec_without_returning(db)
                 .await?;
@@ -294,20 +303,7 @@ pub async fn emit<C: ConnectionTrait>(db: &C, e: Emit<'_>) -> Result<Option<Stri
         return Ok(None);
     }
     let mut rows: Vec<notification_delivery::ActiveModel> = recipients
-        .endpoints
-        .iter()
-        .filter(|(_, types)| wants(types, e.event_type))
-        .map(|(endpoint_id, _)| {
-            delivery(
-                &id,
-                e.company_pk,
-                "webhook",
-                Some(endpoint_id.clone()),
-                None,
-                None,
-                now,
-            )
-        })
+        .webhook_deliveries(&id, e.company_pk, e.event_type, now)
         .collect();
     if let Some((to, lang)) = e.shopper {
         let settings = notification_settings::Entity::find_by_id(e.company_pk)

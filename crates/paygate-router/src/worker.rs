@@ -368,8 +368,8 @@ impl WorkerPool {
     /// at the end; if any fails (or the messages cannot be written), the whole transaction is
     /// rolled back and the batch is claimed and run again with a savepoint around each handler
     /// and its messages, so a failing handler rolls back only its own changes and its failure
-    /// is recorded. Handlers
-    /// that call Stripe run afterwards, on their own, so no transaction waits on the network.
+    /// is recorded. Handlers that call Stripe run afterwards, on their own, so no transaction
+    /// waits on the network.
     pub async fn run_once(&self) -> Result<usize, DbErr> {
         match self.run_batch(false).await? {
             Some(n) => Ok(n),

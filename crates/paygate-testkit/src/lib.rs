@@ -346,6 +346,14 @@ pub fn event(event_type: &str, object: Value) -> Value {
     })
 }
 
+/// `ev` with `field` removed from its `data.object`: a payload a handler must refuse.
+pub fn without_object_field(mut ev: Value, field: &str) -> Value {
+    if let Some(o) = ev["data"]["object"].as_object_mut() {
+        o.remove(field);
+    }
+    ev
+}
+
 /// Every ordering of `items` (tests feed a flow's events in each order).
 pub fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
     if items.len() <= 1 {

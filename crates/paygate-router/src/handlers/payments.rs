@@ -146,11 +146,8 @@ async fn upsert_payment_intents<C: ConnectionTrait>(
         ))
         .to_owned();
     let mut changed = Vec::new();
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let tail = rest.split_off(crate::inbox::chunk_len(rest.len()));
-        let chunk = std::mem::replace(&mut rest, tail);
-        match payment_intent::Entity::insert_many(chunk)
+    for chunk in crate::inbox::chunked(&rows) {
+        match payment_intent::Entity::insert_many(chunk.iter().cloned())
             .on_conflict(upsert.clone())
             .exec_with_returning(db)
             .await
