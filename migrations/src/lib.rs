@@ -19,6 +19,7 @@ mod m20261122_000003_create_payment_domain;
 mod m20261122_000004_index_orders_charge;
 mod m20261123_000001_backoffice;
 mod m20261123_000002_notifications;
+mod m20261124_000001_inbox_payloads;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_index_orders_charge::Migration),
             Box::new(m20261123_000001_backoffice::Migration),
             Box::new(m20261123_000002_notifications::Migration),
+            Box::new(m20261124_000001_inbox_payloads::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use paygate_db::entities::{delivery_failure, inbox_event};
+use paygate_db::entities::{delivery_failure, inbox_event, inbox_payload};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
 
 use crate::{AdminState, OperatorPrincipal, page_limit};
@@ -164,13 +164,16 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, event_id) = path.into_inner();
     let company = state.tenants.company(&company_id).await?;
-    let m = inbox_event::Entity::find()
+    let (m, body) = inbox_event::Entity::find()
+        .find_also_related(inbox_payload::Entity)
         .filter(inbox_event::Column::CompanyPk.eq(company.id))
         .filter(inbox_event::Column::StripeEventId.eq(&event_id))
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("event_not_found", "no such event for this company"))?;
-    let payload = RawValue::from_string(m.payload.clone()).map_err(ApiError::internal)?;
+    // Every event is stored with its body, in the same statement.
+    let payload = RawValue::from_string(body.map_or_else(|| "null".to_owned(), |b| b.payload))
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(EventDetailOut {
         event: EventOut::from(&m),
         api_version: m.api_version.clone(),

@@ -10,11 +10,9 @@ use std::sync::Arc;
 
 use std::collections::HashSet;
 
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
-use paygate_db::entities::inbox_event;
 use paygate_db::now_ms;
 
 /// Inbox row status values.
@@ -149,109 +147,110 @@ pub(crate) fn committed(
     }
 }
 
-fn active_model(e: &NewInboxEvent, now: i64) -> inbox_event::ActiveModel {
-    inbox_event::ActiveModel {
-        company_pk: Set(e.company_pk),
-        stripe_event_id: Set(e.stripe_event_id.clone()),
-        event_type: Set(e.event_type.clone()),
-        livemode: Set(e.livemode),
-        api_version: Set(e.api_version.clone()),
-        account_id: Set(e.account_id.clone()),
-        created: Set(e.created),
-        received_at: Set(now),
-        origin: Set(e.origin.to_owned()),
-        payload: Set(e.payload.clone()),
-        status: Set(status::PENDING.to_owned()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        locked_until: Set(None),
-        locked_by: Set(None),
-        last_error: Set(None),
-        processed_at: Set(None),
-        ..Default::default()
-    }
-}
-
-async fn insert_one<C: sea_orm::ConnectionTrait>(
+/// Stores one event (the row-by-row path after a batch failed).
+async fn insert_one<C: ConnectionTrait>(
     db: &C,
     e: &NewInboxEvent,
     now: i64,
 ) -> Result<InsertOutcome, DbErr> {
-    let n = inbox_event::Entity::insert(active_model(e, now))
-        .on_conflict_do_nothing_on([
-            inbox_event::Column::CompanyPk,
-            inbox_event::Column::StripeEventId,
-        ])
-        .exec_without_returning(db)
-        .await?;
-    Ok(match n {
-        sea_orm::TryInsertResult::Inserted(n) if n > 0 => InsertOutcome::Inserted,
-        _ => InsertOutcome::Duplicate,
-    })
+    Ok(insert_many(db, &[e], now)
+        .await?
+        .pop()
+        .unwrap_or(InsertOutcome::Duplicate))
 }
 
-/// Inserts many events with one statement (`INSERT … ON CONFLICT DO NOTHING RETURNING`), which
-/// commits as one unit; the rows the database returns are the ones that were new.
+/// Columns of the `VALUES` list [`insert_many`] binds for each event.
+const VALUE_COLUMNS: &str = "company_pk, stripe_event_id, event_type, livemode, api_version, \
+    account_id, created, origin, payload";
+
+/// The statement inserting `rows` events on PostgreSQL: a data-modifying `WITH` that inserts
+/// the inbox rows (`ON CONFLICT DO NOTHING`), the bodies of the rows that were new, and returns
+/// their keys. One statement: atomic, and one round trip.
+fn insert_many_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = format!("WITH v ({VALUE_COLUMNS}) AS (VALUES ");
+    for r in 0..rows {
+        let p = r * 9;
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        // The casts type the first row (and so the columns); the rest follow.
+        let _ = write!(
+            sql,
+            "(${}::bigint, ${}::text, ${}::text, ${}::boolean, ${}::text, ${}::text, ${}::bigint, ${}::text, ${}::text)",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+            p + 9
+        );
+    }
+    let now = rows * 9 + 1;
+    let _ = write!(
+        sql,
+        "), ins AS (INSERT INTO inbox_events (company_pk, stripe_event_id, event_type, livemode, \
+         api_version, account_id, created, received_at, origin, status, attempts, next_attempt_at) \
+         SELECT company_pk, stripe_event_id, event_type, livemode, api_version, account_id, \
+         created, ${now}::bigint, origin, '{pending}', 0, ${now}::bigint FROM v \
+         ON CONFLICT (company_pk, stripe_event_id) DO NOTHING \
+         RETURNING id, company_pk, stripe_event_id), \
+         body AS (INSERT INTO inbox_payloads (inbox_event_id, payload) \
+         SELECT ins.id, v.payload FROM ins JOIN v USING (company_pk, stripe_event_id)) \
+         SELECT company_pk, stripe_event_id FROM ins",
+        pending = status::PENDING,
+    );
+    sql
+}
+
+/// Inserts many events (with their bodies) in one statement, which commits as one unit; the
+/// keys the database returns are the ones that were new. Outcomes in the order of `events`.
 async fn insert_many<C: ConnectionTrait>(
     db: &C,
-    batch: &[Job],
+    events: &[&NewInboxEvent],
     now: i64,
 ) -> Result<Vec<InsertOutcome>, DbErr> {
-    use inbox_event::Column as C;
-    let mut q = Query::insert();
-    q.into_table(inbox_event::Entity).columns([
-        C::CompanyPk,
-        C::StripeEventId,
-        C::EventType,
-        C::Livemode,
-        C::ApiVersion,
-        C::AccountId,
-        C::Created,
-        C::ReceivedAt,
-        C::Origin,
-        C::Payload,
-        C::Status,
-        C::Attempts,
-        C::NextAttemptAt,
-    ]);
-    for job in batch {
-        let e = &job.event;
-        q.values([
-            Expr::val(e.company_pk),
-            Expr::val(e.stripe_event_id.as_str()),
-            Expr::val(e.event_type.as_str()),
-            Expr::val(e.livemode),
-            Expr::val(e.api_version.as_deref()),
-            Expr::val(e.account_id.as_deref()),
-            Expr::val(e.created),
-            Expr::val(now),
-            Expr::val(e.origin),
-            Expr::val(e.payload.as_str()),
-            Expr::val(status::PENDING),
-            Expr::val(0i32),
-            Expr::val(now),
-        ])
-        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    // Each key once in the statement (its body row is joined on the key); a repeat within the
+    // batch is a duplicate of the first.
+    let mut seen: HashSet<(i64, &str)> = HashSet::with_capacity(events.len());
+    let distinct: Vec<&NewInboxEvent> = events
+        .iter()
+        .copied()
+        .filter(|e| seen.insert((e.company_pk, e.stripe_event_id.as_str())))
+        .collect();
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(distinct.len() * 9 + 1);
+    for e in &distinct {
+        values.extend([
+            e.company_pk.into(),
+            e.stripe_event_id.clone().into(),
+            e.event_type.clone().into(),
+            e.livemode.into(),
+            e.api_version.clone().into(),
+            e.account_id.clone().into(),
+            e.created.into(),
+            e.origin.into(),
+            e.payload.clone().into(),
+        ]);
     }
-    q.on_conflict(
-        OnConflict::columns([C::CompanyPk, C::StripeEventId])
-            .do_nothing()
-            .to_owned(),
+    values.push(now.into());
+    let stmt = sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        insert_many_sql(distinct.len()),
+        values,
     );
-    q.returning(Query::returning().columns([C::CompanyPk, C::StripeEventId]));
-    let rows = db
-        .query_all_raw(db.get_database_backend().build(&q))
-        .await?;
+    let rows = db.query_all_raw(stmt).await?;
     let mut inserted: HashSet<(i64, String)> = HashSet::with_capacity(rows.len());
     for r in rows {
         inserted.insert((r.try_get_by_index(0)?, r.try_get_by_index(1)?));
     }
-    // The first job of each inserted key takes the "inserted"; repeats within the batch are
-    // duplicates of it.
-    Ok(batch
+    // The first event of each inserted key takes the "inserted"; repeats are duplicates of it.
+    Ok(events
         .iter()
-        .map(|j| {
-            if inserted.remove(&(j.event.company_pk, j.event.stripe_event_id.clone())) {
+        .map(|e| {
+            if inserted.remove(&(e.company_pk, e.stripe_event_id.clone())) {
                 InsertOutcome::Inserted
             } else {
                 InsertOutcome::Duplicate
@@ -296,12 +295,13 @@ async fn insert_batch(
     batch: &[Job],
     now: i64,
 ) -> Result<Vec<InsertOutcome>, DbErr> {
-    if batch.len() <= SINGLE_STATEMENT_MAX {
-        return insert_many(db, batch, now).await;
+    let events: Vec<&NewInboxEvent> = batch.iter().map(|j| &j.event).collect();
+    if events.len() <= SINGLE_STATEMENT_MAX {
+        return insert_many(db, &events, now).await;
     }
     let txn = db.begin().await?;
-    let mut out = Vec::with_capacity(batch.len());
-    for chunk in chunked(batch) {
+    let mut out = Vec::with_capacity(events.len());
+    for chunk in chunked(&events) {
         out.extend(insert_many(&txn, chunk, now).await?);
     }
     txn.commit().await?;

@@ -31,9 +31,11 @@ use crate::inbox::{InboxError, InsertOutcome, Job, committed, status};
 
 const INSERT: &str = "INSERT INTO inbox_events \
     (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
-     received_at, origin, payload, status, attempts, next_attempt_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?8) \
+     received_at, origin, status, attempts, next_attempt_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?8) \
     ON CONFLICT (company_pk, stripe_event_id) DO NOTHING";
+
+const INSERT_PAYLOAD: &str = "INSERT INTO inbox_payloads (inbox_event_id, payload) VALUES (?1, ?2)";
 
 /// Starts the writer thread; it ends when every sender of `rx` is gone.
 pub(crate) fn spawn(
@@ -184,11 +186,12 @@ fn insert_all(
 ) -> Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> {
     c.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
     let run = || -> Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> {
-        let mut stmt = c.prepare(INSERT).map_err(db_err)?;
+        let mut insert = c.prepare(INSERT).map_err(db_err)?;
+        let mut insert_payload = c.prepare(INSERT_PAYLOAD).map_err(db_err)?;
         let mut out = Vec::with_capacity(batch.len());
         for job in batch {
             let e = &job.event;
-            let r = stmt.execute(rusqlite::params![
+            let r = insert.execute(rusqlite::params![
                 e.company_pk,
                 e.stripe_event_id,
                 e.event_type,
@@ -198,11 +201,17 @@ fn insert_all(
                 e.created,
                 now,
                 e.origin,
-                e.payload,
                 status::PENDING,
             ]);
             match r {
-                Ok(1) => out.push(Ok(InsertOutcome::Inserted)),
+                Ok(1) => {
+                    // The body of the row just inserted. Its id is new, so only a failure of
+                    // the database itself can fail this: then the whole batch is not stored.
+                    insert_payload
+                        .execute(rusqlite::params![c.last_insert_rowid(), e.payload])
+                        .map_err(db_err)?;
+                    out.push(Ok(InsertOutcome::Inserted));
+                }
                 Ok(_) => out.push(Ok(InsertOutcome::Duplicate)),
                 Err(e) if !c.is_autocommit() => out.push(Err(db_err(e))),
                 // The error rolled the transaction back: nothing of this batch is stored.

@@ -24,13 +24,13 @@ use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, UpdateMany,
+    DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, TransactionTrait, UpdateMany,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use paygate_db::entities::inbox_event;
+use paygate_db::entities::{inbox_event, inbox_payload};
 use paygate_db::now_ms;
 use paygate_stripe::StripeClient;
 use paygate_tenant::TenantService;
@@ -42,6 +42,20 @@ use crate::handlers::{
 };
 use crate::inbox::status;
 use crate::outbox::OutboxBatch;
+
+/// A claimed inbox event: what its handler and its outcome need, with the raw body.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct ClaimedEvent {
+    pub id: i64,
+    pub company_pk: i64,
+    pub stripe_event_id: String,
+    pub event_type: String,
+    pub livemode: bool,
+    pub account_id: Option<String>,
+    pub created: i64,
+    pub attempts: i32,
+    pub payload: String,
+}
 
 /// Knobs of the workers.
 #[derive(Clone, Debug)]
@@ -141,7 +155,7 @@ impl WorkerPool {
     }
 
     /// Claims up to a batch of due events (in a transaction of its own).
-    pub async fn claim(&self) -> Result<Vec<inbox_event::Model>, DbErr> {
+    pub async fn claim(&self) -> Result<Vec<ClaimedEvent>, DbErr> {
         let txn = self.inner.db.begin().await?;
         let rows = self.claim_in(&txn).await?;
         txn.commit().await?;
@@ -150,10 +164,24 @@ impl WorkerPool {
 
     /// Claims up to a batch of due events within `txn`: the leases hold once it commits (on
     /// PostgreSQL the rows stay locked to other claimers until then).
-    async fn claim_in(&self, txn: &DatabaseTransaction) -> Result<Vec<inbox_event::Model>, DbErr> {
+    async fn claim_in(&self, txn: &DatabaseTransaction) -> Result<Vec<ClaimedEvent>, DbErr> {
         let i = &self.inner;
         let now = now_ms();
+        use inbox_event::Column as C;
         let mut q = inbox_event::Entity::find()
+            .select_only()
+            .columns([
+                C::Id,
+                C::CompanyPk,
+                C::StripeEventId,
+                C::EventType,
+                C::Livemode,
+                C::AccountId,
+                C::Created,
+                C::Attempts,
+            ])
+            .column(inbox_payload::Column::Payload)
+            .inner_join(inbox_payload::Entity)
             .filter(inbox_event::Column::Status.eq(status::PENDING))
             .filter(inbox_event::Column::NextAttemptAt.lte(now))
             .filter(
@@ -164,9 +192,14 @@ impl WorkerPool {
             .order_by_asc(inbox_event::Column::Id)
             .limit(i.config.batch_size);
         if i.db.get_database_backend() == DatabaseBackend::Postgres {
-            q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            // The inbox rows only: the bodies are never updated, and locking a row writes to it.
+            QueryTrait::query(&mut q).lock_with_tables_behavior(
+                LockType::Update,
+                [inbox_event::Entity],
+                LockBehavior::SkipLocked,
+            );
         }
-        let rows = q.all(txn).await?;
+        let rows = q.into_model::<ClaimedEvent>().all(txn).await?;
         if !rows.is_empty() {
             inbox_event::Entity::update_many()
                 .col_expr(
@@ -184,7 +217,7 @@ impl WorkerPool {
     /// Runs the handler of one claimed event within `db`.
     async fn handle<C: ConnectionTrait + TransactionTrait>(
         &self,
-        row: &inbox_event::Model,
+        row: &ClaimedEvent,
         db: &C,
         outbox: Option<&OutboxBatch>,
     ) -> HandlerResult {
@@ -217,7 +250,7 @@ impl WorkerPool {
     /// failed too).
     async fn handle_all<C: ConnectionTrait + TransactionTrait>(
         &self,
-        rows: &[&inbox_event::Model],
+        rows: &[&ClaimedEvent],
         db: &C,
         outbox: &OutboxBatch,
     ) -> Vec<HandlerResult> {
@@ -258,7 +291,7 @@ impl WorkerPool {
     /// Records the outcome of one event (only while this worker still holds its lease).
     async fn record<C: ConnectionTrait>(
         &self,
-        row: &inbox_event::Model,
+        row: &ClaimedEvent,
         result: HandlerResult,
         db: &C,
     ) -> Result<(), DbErr> {
@@ -305,7 +338,7 @@ impl WorkerPool {
     }
 
     /// Handles one claimed event on its own and records the outcome.
-    pub async fn process(&self, row: &inbox_event::Model) -> Result<(), DbErr> {
+    pub async fn process(&self, row: &ClaimedEvent) -> Result<(), DbErr> {
         let result = self.handle(row, &self.inner.db, None).await;
         self.record(row, result, &self.inner.db).await
     }
@@ -314,7 +347,7 @@ impl WorkerPool {
     /// were claimed in the same transaction, so the lease is this worker's.
     async fn record_done<C: ConnectionTrait>(
         &self,
-        done: &[(&inbox_event::Model, Outcome)],
+        done: &[(&ClaimedEvent, Outcome)],
         db: &C,
     ) -> Result<(), DbErr> {
         for (outcome, st) in [
@@ -502,8 +535,8 @@ impl WorkerPool {
 
 /// Groups events by the Stripe object they are about (`data.object.id`, per company), keeping
 /// the order of arrival within a group.
-fn by_object(rows: Vec<&inbox_event::Model>) -> Vec<Vec<&inbox_event::Model>> {
-    let mut groups: Vec<Vec<&inbox_event::Model>> = Vec::new();
+fn by_object(rows: Vec<&ClaimedEvent>) -> Vec<Vec<&ClaimedEvent>> {
+    let mut groups: Vec<Vec<&ClaimedEvent>> = Vec::new();
     let mut index: HashMap<(i64, String), usize> = HashMap::new();
     for row in rows {
         let object_id = serde_json::from_str::<serde_json::Value>(&row.payload)
@@ -536,7 +569,7 @@ fn released() -> UpdateMany<inbox_event::Entity> {
         )
 }
 
-fn meta_of(row: &inbox_event::Model) -> EventMeta {
+fn meta_of(row: &ClaimedEvent) -> EventMeta {
     EventMeta {
         id: row.stripe_event_id.clone(),
         event_type: row.event_type.clone(),

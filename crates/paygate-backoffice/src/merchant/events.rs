@@ -15,7 +15,7 @@ use askama::Template;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
-use paygate_db::entities::inbox_event;
+use paygate_db::entities::{inbox_event, inbox_payload};
 
 use crate::MerchantSession;
 use crate::merchant::listing::{
@@ -220,7 +220,13 @@ struct EventTemplate {
 }
 
 async fn detail(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let m = find_event(&s, &path).await?.ok_or(PageError::NotFound)?;
+    let (m, body) = inbox_event::Entity::find()
+        .find_also_related(inbox_payload::Entity)
+        .filter(inbox_event::Column::CompanyPk.eq(s.company_pk))
+        .filter(inbox_event::Column::StripeEventId.eq(path.as_str()))
+        .one(s.db())
+        .await?
+        .ok_or(PageError::NotFound)?;
     let mut ctx = s.page("events.detail_title");
     ctx.title = s.lang.format("events.detail_title", &[&m.stripe_event_id]);
     let tpl = EventTemplate {
@@ -230,7 +236,7 @@ async fn detail(s: MerchantSession, path: web::Path<String>) -> Result<HttpRespo
         next_attempt_at: (m.status == "pending").then_some(m.next_attempt_at),
         last_error: m.last_error.clone(),
         processed_at: m.processed_at,
-        payload: pretty(&m.payload),
+        payload: body.map(|b| pretty(&b.payload)).unwrap_or_default(),
         replay_action: format!("/app/events/{}/replay", segment(&m.stripe_event_id)),
         is_admin: s.is_admin(),
         row: EventRow::new(&s, m),

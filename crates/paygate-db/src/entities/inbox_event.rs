@@ -1,4 +1,5 @@
-//! `inbox_events`: every accepted Stripe event, raw, with its processing state.
+//! `inbox_events`: every accepted Stripe event with its processing state (the raw body is in
+//! `inbox_payloads`).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -18,9 +19,6 @@ pub struct Model {
     pub received_at: i64,
     /// `webhook`, `recovered` (missed-event recovery) or `test`.
     pub origin: String,
-    /// The raw body bytes as Stripe sent them.
-    #[sea_orm(column_type = "Text")]
-    pub payload: String,
     /// `pending`, `processed`, `ignored` or `failed`.
     pub status: String,
     pub attempts: i32,
@@ -33,6 +31,16 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The raw body, in `inbox_payloads`.
+    #[sea_orm(has_one = "super::inbox_payload::Entity")]
+    Payload,
+}
+
+impl Related<super::inbox_payload::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Payload.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

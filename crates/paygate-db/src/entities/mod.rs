@@ -11,6 +11,7 @@ pub mod delivery_failure;
 pub mod dispute;
 pub mod fulfillment;
 pub mod inbox_event;
+pub mod inbox_payload;
 pub mod issuing_object;
 pub mod line_item;
 pub mod notification_attempt;

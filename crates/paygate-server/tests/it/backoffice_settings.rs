@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use paygate_db::entities::inbox_event;
+use paygate_db::entities::{inbox_event, inbox_payload};
 use paygate_testkit::backoffice::Browser;
 use paygate_testkit::receivers::Receiver;
 use paygate_testkit::{Backend, Options, TestApp, db_tests, event, new_secret, unique};
@@ -771,7 +771,12 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     assert_eq!(ev.event_type, "payment_intent.succeeded");
     assert!(!ev.livemode);
     assert_eq!(ev.origin, "webhook", "it came through the intake");
-    let payload: Value = serde_json::from_str(&ev.payload).unwrap();
+    let body = inbox_payload::Entity::find_by_id(ev.id)
+        .one(&app.app.db)
+        .await
+        .unwrap()
+        .expect("the event is stored with its body");
+    let payload: Value = serde_json::from_str(&body.payload).unwrap();
     assert_eq!(payload["data"]["object"]["object"], "payment_intent");
     assert_eq!(payload["data"]["object"]["livemode"], false);
     // Realistic enough for the router to handle it.

@@ -20,3 +20,4 @@ mod replicas;
 mod router;
 mod router_payments;
 mod tenant;
+mod upgrade;
