@@ -44,7 +44,13 @@ pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
         co.max_connections(1)
             .min_connections(1)
             .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
+                // 2 KiB pages (for a new database; an existing one keeps its own): an event
+                // body of 2–3 KB takes a page and an overflow page instead of a 4 KiB page to
+                // itself, and the random leaf of a unique index that every insert dirties
+                // costs 2 KiB of WAL instead of 4. The intake and the workers write ~40 % fewer
+                // bytes per event (docs/benchmarks.md).
+                o.page_size(2048)
+                    .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))

@@ -84,7 +84,7 @@ fn db_err(e: impl std::fmt::Display) -> DbErr {
     DbErr::Custom(format!("inbox: {e}"))
 }
 
-/// Deliveries between two checkpoints (about three WAL pages each).
+/// Deliveries between two checkpoints (a few WAL pages each).
 const CHECKPOINT_EVERY: usize = 3000;
 
 /// A thread checkpointing the WAL through its own connection; ends with the writer.

@@ -3,6 +3,7 @@
 use futures_util::future::join_all;
 use paygate_testkit::{Backend, TestApp, db_tests, event, new_secret, now_secs, sign};
 use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 
 fn pi_event() -> Value {
@@ -444,4 +445,35 @@ async fn sqlite_events_reach_the_database_file_through_background_checkpoints() 
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// A new SQLite database is durable as promised and laid out for the intake: WAL, every commit
+/// flushed (`synchronous = FULL` on the app's connection), 2 KiB pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sqlite_database_is_durable_with_small_pages() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let pragma = |name: &'static str| {
+        let db = app.app.db.clone();
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    DatabaseBackend::Sqlite,
+                    format!("PRAGMA {name}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0)
+                .map(|n| n.to_string())
+                .or_else(|_| row.try_get_by_index::<String>(0))
+                .unwrap()
+        }
+    };
+    assert_eq!(pragma("journal_mode").await, "wal");
+    assert_eq!(pragma("synchronous").await, "2", "FULL");
+    assert_eq!(pragma("page_size").await, "2048");
+    // Persisted in the file: a connection of its own sees the same.
+    let c = rusqlite::Connection::open(app.db.data_dir.join("paygate.db")).unwrap();
+    let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page_size, 2048);
 }
