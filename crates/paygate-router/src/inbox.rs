@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use std::collections::HashSet;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::now_ms;
@@ -148,8 +148,8 @@ pub(crate) fn committed(
 }
 
 /// Stores one event (the row-by-row path after a batch failed).
-async fn insert_one<C: ConnectionTrait>(
-    db: &C,
+async fn insert_one(
+    db: &DatabaseConnection,
     e: &NewInboxEvent,
     now: i64,
 ) -> Result<InsertOutcome, DbErr> {
@@ -159,57 +159,28 @@ async fn insert_one<C: ConnectionTrait>(
         .unwrap_or(InsertOutcome::Duplicate))
 }
 
-/// Columns of the `VALUES` list [`insert_many`] binds for each event.
-const VALUE_COLUMNS: &str = "company_pk, stripe_event_id, event_type, livemode, api_version, \
-    account_id, created, origin, payload";
+/// Inserts the events of a batch on PostgreSQL, bound as one array per column and unnested:
+/// a data-modifying `WITH` inserts the inbox rows (`ON CONFLICT DO NOTHING`) and the bodies of
+/// the rows that were new, and returns their keys. One statement whatever the batch size: it
+/// commits by itself (one round trip, one flush), and each connection prepares it once.
+const INSERT_MANY: &str = "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], \
+     $4::boolean[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) \
+     AS v(company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
+     origin, payload)), \
+     ins AS (INSERT INTO inbox_events (company_pk, stripe_event_id, event_type, livemode, \
+     api_version, account_id, created, received_at, origin, status, attempts, next_attempt_at) \
+     SELECT company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
+     $10, origin, 'pending', 0, $10 FROM v \
+     ON CONFLICT (company_pk, stripe_event_id) DO NOTHING \
+     RETURNING id, company_pk, stripe_event_id), \
+     body AS (INSERT INTO inbox_payloads (inbox_event_id, payload) \
+     SELECT ins.id, v.payload FROM ins JOIN v USING (company_pk, stripe_event_id)) \
+     SELECT company_pk, stripe_event_id FROM ins";
 
-/// The statement inserting `rows` events on PostgreSQL: a data-modifying `WITH` that inserts
-/// the inbox rows (`ON CONFLICT DO NOTHING`), the bodies of the rows that were new, and returns
-/// their keys. One statement: atomic, and one round trip.
-fn insert_many_sql(rows: usize) -> String {
-    use std::fmt::Write as _;
-    let mut sql = format!("WITH v ({VALUE_COLUMNS}) AS (VALUES ");
-    for r in 0..rows {
-        let p = r * 9;
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        // The casts type the first row (and so the columns); the rest follow.
-        let _ = write!(
-            sql,
-            "(${}::bigint, ${}::text, ${}::text, ${}::boolean, ${}::text, ${}::text, ${}::bigint, ${}::text, ${}::text)",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7,
-            p + 8,
-            p + 9
-        );
-    }
-    let now = rows * 9 + 1;
-    let _ = write!(
-        sql,
-        "), ins AS (INSERT INTO inbox_events (company_pk, stripe_event_id, event_type, livemode, \
-         api_version, account_id, created, received_at, origin, status, attempts, next_attempt_at) \
-         SELECT company_pk, stripe_event_id, event_type, livemode, api_version, account_id, \
-         created, ${now}::bigint, origin, '{pending}', 0, ${now}::bigint FROM v \
-         ON CONFLICT (company_pk, stripe_event_id) DO NOTHING \
-         RETURNING id, company_pk, stripe_event_id), \
-         body AS (INSERT INTO inbox_payloads (inbox_event_id, payload) \
-         SELECT ins.id, v.payload FROM ins JOIN v USING (company_pk, stripe_event_id)) \
-         SELECT company_pk, stripe_event_id FROM ins",
-        pending = status::PENDING,
-    );
-    sql
-}
-
-/// Inserts many events (with their bodies) in one statement, which commits as one unit; the
-/// keys the database returns are the ones that were new. Outcomes in the order of `events`.
-async fn insert_many<C: ConnectionTrait>(
-    db: &C,
+/// Inserts many events (with their bodies) in one statement ([`INSERT_MANY`]); the keys the
+/// database returns are the ones that were new. Outcomes in the order of `events`.
+async fn insert_many(
+    db: &DatabaseConnection,
     events: &[&NewInboxEvent],
     now: i64,
 ) -> Result<Vec<InsertOutcome>, DbErr> {
@@ -221,31 +192,32 @@ async fn insert_many<C: ConnectionTrait>(
         .copied()
         .filter(|e| seen.insert((e.company_pk, e.stripe_event_id.as_str())))
         .collect();
-    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(distinct.len() * 9 + 1);
-    for e in &distinct {
-        values.extend([
-            e.company_pk.into(),
-            e.stripe_event_id.clone().into(),
-            e.event_type.clone().into(),
-            e.livemode.into(),
-            e.api_version.clone().into(),
-            e.account_id.clone().into(),
-            e.created.into(),
-            e.origin.into(),
-            e.payload.clone().into(),
-        ]);
-    }
-    values.push(now.into());
-    let stmt = sea_orm::Statement::from_sql_and_values(
-        db.get_database_backend(),
-        insert_many_sql(distinct.len()),
-        values,
-    );
-    let rows = db.query_all_raw(stmt).await?;
-    let mut inserted: HashSet<(i64, String)> = HashSet::with_capacity(rows.len());
-    for r in rows {
-        inserted.insert((r.try_get_by_index(0)?, r.try_get_by_index(1)?));
-    }
+    let column = |f: fn(&NewInboxEvent) -> &str| distinct.iter().map(|e| f(e)).collect::<Vec<_>>();
+    let rows: Vec<(i64, String)> = sea_orm::sqlx::query_as(INSERT_MANY)
+        .bind(distinct.iter().map(|e| e.company_pk).collect::<Vec<_>>())
+        .bind(column(|e| &e.stripe_event_id))
+        .bind(column(|e| &e.event_type))
+        .bind(distinct.iter().map(|e| e.livemode).collect::<Vec<_>>())
+        .bind(
+            distinct
+                .iter()
+                .map(|e| e.api_version.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            distinct
+                .iter()
+                .map(|e| e.account_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(distinct.iter().map(|e| e.created).collect::<Vec<_>>())
+        .bind(column(|e| e.origin))
+        .bind(column(|e| &e.payload))
+        .bind(now)
+        .fetch_all(db.get_postgres_connection_pool())
+        .await
+        .map_err(|e| DbErr::Custom(format!("inbox: {e}")))?;
+    let mut inserted: HashSet<(i64, String)> = rows.into_iter().collect();
     // The first event of each inserted key takes the "inserted"; repeats are duplicates of it.
     Ok(events
         .iter()
@@ -283,31 +255,6 @@ pub(crate) fn chunked<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// Batches up to this size are one statement of their own size (one shape per size, so at most
-/// this many small statements per connection besides [`CHUNKS`]).
-const SINGLE_STATEMENT_MAX: usize = 32;
-
-/// Inserts a whole batch in one transaction (one commit, one flush). A batch of up to
-/// [`SINGLE_STATEMENT_MAX`] rows is one `INSERT`, which is atomic and commits by itself: one
-/// round trip to the database instead of three (`BEGIN`, `INSERT`, `COMMIT`).
-async fn insert_batch(
-    db: &DatabaseConnection,
-    batch: &[Job],
-    now: i64,
-) -> Result<Vec<InsertOutcome>, DbErr> {
-    let events: Vec<&NewInboxEvent> = batch.iter().map(|j| &j.event).collect();
-    if events.len() <= SINGLE_STATEMENT_MAX {
-        return insert_many(db, &events, now).await;
-    }
-    let txn = db.begin().await?;
-    let mut out = Vec::with_capacity(events.len());
-    for chunk in chunked(&events) {
-        out.extend(insert_many(&txn, chunk, now).await?);
-    }
-    txn.commit().await?;
-    Ok(out)
-}
-
 /// Writes a batch in one transaction; on failure, row by row. Answers every job. Returns
 /// whether anything new was stored.
 async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
@@ -318,7 +265,8 @@ async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
         (a.event.company_pk, &a.event.stripe_event_id)
             .cmp(&(b.event.company_pk, &b.event.stripe_event_id))
     });
-    let together = insert_batch(db, batch, now).await;
+    let events: Vec<&NewInboxEvent> = batch.iter().map(|j| &j.event).collect();
+    let together = insert_many(db, &events, now).await;
     let mut any_new = false;
     match together {
         Ok(outcomes) => {
