@@ -20,6 +20,7 @@ mod m20261122_000004_index_orders_charge;
 mod m20261123_000001_backoffice;
 mod m20261123_000002_notifications;
 mod m20261124_000001_inbox_payloads;
+mod m20261124_000002_inbox_pending_index;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_backoffice::Migration),
             Box::new(m20261123_000002_notifications::Migration),
             Box::new(m20261124_000001_inbox_payloads::Migration),
+            Box::new(m20261124_000002_inbox_pending_index::Migration),
         ]
     }
 }
