@@ -170,7 +170,7 @@ const INSERT_MANY: &str = "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::tex
      ins AS (INSERT INTO inbox_events (company_pk, stripe_event_id, event_type, livemode, \
      api_version, account_id, created, received_at, origin, status, attempts, next_attempt_at) \
      SELECT company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
-     $10, origin, 'pending', 0, $10 FROM v \
+     $10, origin, $11, 0, $10 FROM v \
      ON CONFLICT (company_pk, stripe_event_id) DO NOTHING \
      RETURNING id, company_pk, stripe_event_id), \
      body AS (INSERT INTO inbox_payloads (inbox_event_id, payload) \
@@ -214,6 +214,7 @@ async fn insert_many(
         .bind(column(|e| e.origin))
         .bind(column(|e| &e.payload))
         .bind(now)
+        .bind(status::PENDING)
         .fetch_all(db.get_postgres_connection_pool())
         .await
         .map_err(|e| DbErr::Custom(format!("inbox: {e}")))?;
@@ -231,31 +232,7 @@ async fn insert_many(
         .collect())
 }
 
-/// Statement shapes (rows per `INSERT`): a batch is cut into chunks of these sizes (its binary
-/// decomposition) so that only a few distinct statements exist, each prepared once per
-/// connection and reused. (Every batch size having its own statement filled the statement
-/// caches with large prepared statements: memory grew with every run.)
-const CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
-
-/// `rows` cut into chunks of the sizes in [`CHUNKS`] (largest first), one statement each.
-pub(crate) fn chunked<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let size = CHUNKS
-            .iter()
-            .copied()
-            .find(|c| *c <= rest.len())
-            .unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        Some(chunk)
-    })
-}
-
-/// Writes a batch in one transaction; on failure, row by row. Answers every job. Returns
+/// Writes a batch in one statement; on failure, row by row. Answers every job. Returns
 /// whether anything new was stored.
 async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
     let now = now_ms();

@@ -146,7 +146,7 @@ async fn upsert_payment_intents<C: ConnectionTrait>(
         ))
         .to_owned();
     let mut changed = Vec::new();
-    for chunk in crate::inbox::chunked(&rows) {
+    for chunk in crate::chunked(&rows) {
         match payment_intent::Entity::insert_many(chunk.iter().cloned())
             .on_conflict(upsert.clone())
             .exec_with_returning(db)
