@@ -5,15 +5,16 @@
 //! wake-up back, and a multi-row insert has to be built, bound and its `RETURNING` rows streamed
 //! back one by one. Here the writer thread borrows the pool's connection, locks its raw handle
 //! (sqlx lets nobody else touch the connection while it is locked) and runs the whole batch
-//! synchronously: `BEGIN IMMEDIATE`, one prepared insert per delivery, `COMMIT`. That is one
-//! hand-over in and one out per batch, and the durability is the same: the commit is a WAL
-//! commit with `synchronous = FULL`, and nobody is answered before it returns.
+//! synchronously: `BEGIN IMMEDIATE`, two prepared inserts per delivery (the inbox row and its
+//! body in `inbox_payloads`), `COMMIT`. That is one hand-over in and one out per batch, and the
+//! durability is the same: the commit is a WAL commit with `synchronous = FULL`, and nobody is
+//! answered before it returns.
 //!
-//! Checkpoints (copying the WAL back into the database file, with its own `fsync`) are not run
-//! by the committing connection, where one would stall every waiting delivery for ~10 ms every
-//! thousand pages: the connection is opened with `wal_autocheckpoint = 0` and a checkpointer
-//! thread with its own connection runs `PRAGMA wal_checkpoint(PASSIVE)`, which never blocks the
-//! writer, after every few thousand deliveries and at least every second.
+//! Routine checkpoints (copying the WAL back into the database file, with its own `fsync`) are
+//! not run by the committing connection, where one would stall every waiting delivery for
+//! ~10 ms every thousand pages: the connection is opened with `wal_autocheckpoint = 0` and a
+//! checkpointer thread with its own connection runs `PRAGMA wal_checkpoint(PASSIVE)`, which
+//! never blocks the writer, after every few thousand deliveries and at least every second.
 //!
 //! A passive checkpoint alone never lets the WAL start over under steady load: SQLite rewinds
 //! the log only when a write begins after a checkpoint that caught up with every frame, and
