@@ -16,7 +16,7 @@ use sha2::Sha256;
 mod raw;
 
 /// Load generator for Stripe webhook endpoints.
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(name = "paygate-bench", version, about)]
 struct Args {
     /// Callback URL to post to (any system). With `--setup`, derived from Paygate's answer.
@@ -67,6 +67,10 @@ struct Args {
     /// Repeat the whole run this many times (fresh events each time).
     #[arg(long, default_value_t = 1)]
     runs: usize,
+    /// First send this many events, not counted (a freshly started server's first run is
+    /// its slowest); with `--setup` to a company of their own, processed before the runs.
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
 }
 
 struct Request {
@@ -485,6 +489,41 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(run(args))
 }
 
+/// Where a run posts: with `--setup` a fresh company and test profile at Paygate (URL, secret,
+/// company id), otherwise `--url` and `--secret`.
+async fn target(
+    args: &Args,
+    admin: Option<&Admin>,
+) -> anyhow::Result<(String, String, Option<String>)> {
+    if !args.setup {
+        return Ok((
+            args.url.clone().context("--url (or --setup) is required")?,
+            args.secret
+                .clone()
+                .context("--secret (or --setup) is required")?,
+            args.company.clone(),
+        ));
+    }
+    let admin = admin.context("admin")?;
+    let secret = format!("whsec_{}", rand_id(&mut rand::thread_rng(), 32));
+    let company = format!("bench_{}", rand_id(&mut rand::thread_rng(), 10));
+    admin
+        .post(
+            "/admin/v1/companies",
+            json!({"company_id": company, "name": "Benchmark"}),
+        )
+        .await?;
+    admin
+        .post(
+            &format!("/admin/v1/companies/{company}/profiles"),
+            json!({"name": "bench", "mode": "test", "publishable_key": "pk_test_bench", "secret_key": "sk_test_bench_key_0000000000", "webhook_secret": secret}),
+        )
+        .await?;
+    // The callback URL as Paygate shows it, but on the address we can reach.
+    let url = format!("{}/callbacks/v1.0/stripe/{company}", args.base);
+    Ok((url, secret, Some(company)))
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let admin = if args.setup || args.check || args.e2e {
@@ -492,36 +531,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    for run in 1..=args.runs {
-        let (url, secret, company) = if args.setup {
-            let admin = admin.as_ref().context("admin")?;
-            let secret = format!("whsec_{}", rand_id(&mut rand::thread_rng(), 32));
-            let company = format!("bench_{}", rand_id(&mut rand::thread_rng(), 10));
-            let c = admin
-                .post(
-                    "/admin/v1/companies",
-                    json!({"company_id": company, "name": "Benchmark"}),
-                )
-                .await?;
-            admin
-                .post(
-                    &format!("/admin/v1/companies/{company}/profiles"),
-                    json!({"name": "bench", "mode": "test", "publishable_key": "pk_test_bench", "secret_key": "sk_test_bench_key_0000000000", "webhook_secret": secret}),
-                )
-                .await?;
-            // The callback URL as Paygate shows it, but on the address we can reach.
-            let url = format!("{}/callbacks/v1.0/stripe/{company}", args.base);
-            let _ = c;
-            (url, secret, Some(company))
-        } else {
-            (
-                args.url.clone().context("--url (or --setup) is required")?,
-                args.secret
-                    .clone()
-                    .context("--secret (or --setup) is required")?,
-                args.company.clone(),
-            )
+    if args.warmup > 0 {
+        if !args.setup && (args.check || args.e2e) {
+            bail!(
+                "--warmup with --check or --e2e needs --setup (the warm-up events go to a company of their own)"
+            );
+        }
+        let (url, secret, company) = target(&args, admin.as_ref()).await?;
+        let warm = Args {
+            events: args.warmup,
+            duplicates: 0.0,
+            bad_signatures: 0.0,
+            ..args.clone()
         };
+        let (reqs, _) = build_requests(&warm, &secret);
+        let started = Instant::now();
+        let (out, elapsed) = blast(&url, reqs, args.concurrency).await;
+        if let (true, Some(admin), Some(company)) = (args.e2e, admin.as_ref(), company) {
+            wait_processed(admin, &company, args.warmup, started).await?;
+        }
+        println!(
+            "warm-up: {} requests in {:.3} s ({} answered 200), not counted",
+            args.warmup,
+            elapsed.as_secs_f64(),
+            out.by_status.get(&200).copied().unwrap_or(0)
+        );
+    }
+    for run in 1..=args.runs {
+        let (url, secret, company) = target(&args, admin.as_ref()).await?;
         let (reqs, ids) = build_requests(&args, &secret);
         let total_requests = reqs.len();
         let bytes: usize = reqs.iter().map(|r| r.body.len()).sum::<usize>() / total_requests.max(1);
