@@ -224,11 +224,13 @@ impl Checkpointer {
     }
 
     /// The writer ran the restarting checkpoint: if the checkpointer's own pass was running
-    /// just then, it is asked again at the next batch.
+    /// just then, it is asked again (at once if it is idle: the checkpointer skips its own
+    /// passes while a restart is pending).
     fn restarted(&self, outcome: Checkpointed) {
         if matches!(outcome, Checkpointed::Busy) {
             self.restart
                 .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.asked.notify_one();
         }
     }
 }

@@ -184,12 +184,13 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
     }
 }
 
-/// The company's event with Stripe id `event_id`, if it has one.
-pub async fn find_event(
+/// The company's event with Stripe id `event_id`, if it has one, with its stored body.
+async fn find_event(
     s: &MerchantSession,
     event_id: &str,
-) -> Result<Option<inbox_event::Model>, PageError> {
+) -> Result<Option<(inbox_event::Model, Option<inbox_payload::Model>)>, PageError> {
     Ok(inbox_event::Entity::find()
+        .find_also_related(inbox_payload::Entity)
         .filter(inbox_event::Column::CompanyPk.eq(s.company_pk))
         .filter(inbox_event::Column::StripeEventId.eq(event_id))
         .one(s.db())
@@ -220,13 +221,7 @@ struct EventTemplate {
 }
 
 async fn detail(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let (m, body) = inbox_event::Entity::find()
-        .find_also_related(inbox_payload::Entity)
-        .filter(inbox_event::Column::CompanyPk.eq(s.company_pk))
-        .filter(inbox_event::Column::StripeEventId.eq(path.as_str()))
-        .one(s.db())
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let (m, body) = find_event(&s, &path).await?.ok_or(PageError::NotFound)?;
     let mut ctx = s.page("events.detail_title");
     ctx.title = s.lang.format("events.detail_title", &[&m.stripe_event_id]);
     let tpl = EventTemplate {
