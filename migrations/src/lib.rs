@@ -21,6 +21,7 @@ mod m20261123_000001_backoffice;
 mod m20261123_000002_notifications;
 mod m20261124_000001_inbox_payloads;
 mod m20261124_000002_inbox_pending_index;
+mod m20261204_000001_mode_in_keys;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_notifications::Migration),
             Box::new(m20261124_000001_inbox_payloads::Migration),
             Box::new(m20261124_000002_inbox_pending_index::Migration),
+            Box::new(m20261204_000001_mode_in_keys::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod entities;
+pub mod scope;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use sea_orm::{
 };
 
 pub use paygate_migrations::Migrator;
+pub use scope::{CompanyOwned, Mode, ModeOwned, Scope, Tenant};
 pub use sea_orm;
 
 /// How to open the database.

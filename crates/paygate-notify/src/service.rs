@@ -23,7 +23,7 @@ use paygate_db::entities::{
     notification_attempt, notification_delivery, notification_endpoint,
     notification_endpoint_secret, notification_message, notification_settings,
 };
-use paygate_db::{new_id, now_ms};
+use paygate_db::{Tenant, new_id, now_ms};
 use paygate_router::outbox::{self, MESSAGE_TYPES};
 use paygate_tenant::crypto::{Keyring, mask};
 use paygate_web::{ApiError, rfc3339_ms};
@@ -269,11 +269,12 @@ impl NotifyService {
 
     async fn find(
         &self,
-        company_pk: i64,
+        tenant: Tenant,
         id: &str,
     ) -> Result<notification_endpoint::Model, ApiError> {
-        notification_endpoint::Entity::find_by_id(id.to_owned())
-            .filter(notification_endpoint::Column::CompanyPk.eq(company_pk))
+        tenant
+            .find::<notification_endpoint::Entity>()
+            .filter(notification_endpoint::Column::Id.eq(id))
             .one(&self.db)
             .await?
             .ok_or_else(not_found)
@@ -323,10 +324,11 @@ impl NotifyService {
         let now = now_ms();
         let id = new_id("ne");
         let secret = generate_secret();
+        let tenant = Tenant::new(company_pk);
         let txn = self.db.begin().await?;
         notification_endpoint::Entity::insert(notification_endpoint::ActiveModel {
             id: Set(id.clone()),
-            company_pk: Set(company_pk),
+            company_pk: Set(tenant.company_pk()),
             url: Set(url.to_string()),
             description: Set(e.description.filter(|d| !d.trim().is_empty())),
             event_types: Set(serde_json::to_string(&types).unwrap_or_else(|_| "[]".into())),
@@ -348,14 +350,14 @@ impl NotifyService {
         .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
-        let m = self.find(company_pk, &id).await?;
+        let m = self.find(tenant, &id).await?;
         Ok(self.out(m, secret))
     }
 
     /// The endpoints of a company, secrets masked.
     pub async fn list(&self, company_pk: i64) -> Result<Vec<EndpointOut>, ApiError> {
-        let rows = notification_endpoint::Entity::find()
-            .filter(notification_endpoint::Column::CompanyPk.eq(company_pk))
+        let rows = Tenant::new(company_pk)
+            .find::<notification_endpoint::Entity>()
             .order_by_asc(notification_endpoint::Column::CreatedAt)
             .all(&self.db)
             .await?;
@@ -369,7 +371,7 @@ impl NotifyService {
 
     /// One endpoint, secret masked.
     pub async fn get(&self, company_pk: i64, id: &str) -> Result<EndpointOut, ApiError> {
-        let m = self.find(company_pk, id).await?;
+        let m = self.find(Tenant::new(company_pk), id).await?;
         let s = self.masked_secret(id).await?;
         Ok(self.out(m, s))
     }
@@ -381,8 +383,9 @@ impl NotifyService {
         id: &str,
         p: EndpointPatch,
     ) -> Result<EndpointOut, ApiError> {
-        let cur = self.find(company_pk, id).await?;
-        let mut q = notification_endpoint::Entity::update_many().col_expr(
+        let tenant = Tenant::new(company_pk);
+        let cur = self.find(tenant, id).await?;
+        let mut q = tenant.update::<notification_endpoint::Entity>().col_expr(
             notification_endpoint::Column::UpdatedAt,
             Expr::value(now_ms()),
         );
@@ -424,7 +427,6 @@ impl NotifyService {
             }
         }
         q.filter(notification_endpoint::Column::Id.eq(id))
-            .filter(notification_endpoint::Column::CompanyPk.eq(company_pk))
             .exec(&self.db)
             .await?;
         self.get(company_pk, id).await
@@ -432,7 +434,8 @@ impl NotifyService {
 
     /// Deletes an endpoint with its deliveries.
     pub async fn delete(&self, company_pk: i64, id: &str) -> Result<(), ApiError> {
-        self.find(company_pk, id).await?;
+        let tenant = Tenant::new(company_pk);
+        self.find(tenant, id).await?;
         let txn = self.db.begin().await?;
         // Children first: SQLite enforces the cascade only with foreign keys switched on.
         let deliveries = notification_delivery::Entity::find()
@@ -456,9 +459,9 @@ impl NotifyService {
             .filter(notification_endpoint_secret::Column::EndpointId.eq(id))
             .exec(&txn)
             .await?;
-        notification_endpoint::Entity::delete_many()
+        tenant
+            .delete::<notification_endpoint::Entity>()
             .filter(notification_endpoint::Column::Id.eq(id))
-            .filter(notification_endpoint::Column::CompanyPk.eq(company_pk))
             .exec(&txn)
             .await?;
         txn.commit().await?;
@@ -472,7 +475,7 @@ impl NotifyService {
         id: &str,
         grace: Duration,
     ) -> Result<EndpointOut, ApiError> {
-        let m = self.find(company_pk, id).await?;
+        let m = self.find(Tenant::new(company_pk), id).await?;
         let now = now_ms();
         let secret = generate_secret();
         let until = now.saturating_add(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
@@ -505,7 +508,8 @@ impl NotifyService {
 
     /// Sends a `ping` message to one endpoint; returns the message id.
     pub async fn send_test(&self, company_pk: i64, id: &str) -> Result<String, ApiError> {
-        let ep = self.find(company_pk, id).await?;
+        let tenant = Tenant::new(company_pk);
+        let ep = self.find(tenant, id).await?;
         let company = paygate_db::entities::company::Entity::find_by_id(company_pk)
             .one(&self.db)
             .await?
@@ -524,7 +528,7 @@ impl NotifyService {
         let txn = self.db.begin().await?;
         notification_message::Entity::insert(notification_message::ActiveModel {
             id: Set(msg.clone()),
-            company_pk: Set(company_pk),
+            company_pk: Set(tenant.company_pk()),
             event_type: Set("ping".into()),
             livemode: Set(false),
             dedupe_key: Set(format!("ping:{msg}")),
@@ -535,7 +539,7 @@ impl NotifyService {
         .await?;
         notification_delivery::Entity::insert(outbox::delivery(
             &msg,
-            company_pk,
+            tenant.company_pk(),
             "webhook",
             Some(ep.id.clone()),
             None,
@@ -552,16 +556,18 @@ impl NotifyService {
     /// Sends a message again to every destination it had (each delivery gets a fresh retry
     /// schedule; the webhook id stays the same, so receivers can tell it is a repeat).
     pub async fn replay_message(&self, company_pk: i64, msg_id: &str) -> Result<u64, ApiError> {
-        notification_message::Entity::find_by_id(msg_id.to_owned())
-            .filter(notification_message::Column::CompanyPk.eq(company_pk))
+        // Both modes: the message id alone names the message.
+        let tenant = Tenant::new(company_pk);
+        tenant
+            .find::<notification_message::Entity>()
+            .filter(notification_message::Column::Id.eq(msg_id))
             .one(&self.db)
             .await?
             .ok_or_else(|| ApiError::not_found("message_not_found", "no such message"))?;
         let n = self
             .reset(
-                Condition::all()
-                    .add(notification_delivery::Column::CompanyPk.eq(company_pk))
-                    .add(notification_delivery::Column::MessageId.eq(msg_id)),
+                tenant,
+                Condition::all().add(notification_delivery::Column::MessageId.eq(msg_id)),
             )
             .await?;
         Ok(n)
@@ -574,10 +580,11 @@ impl NotifyService {
         endpoint_id: &str,
         since_ms: i64,
     ) -> Result<u64, ApiError> {
-        self.find(company_pk, endpoint_id).await?;
+        let tenant = Tenant::new(company_pk);
+        self.find(tenant, endpoint_id).await?;
         self.reset(
+            tenant,
             Condition::all()
-                .add(notification_delivery::Column::CompanyPk.eq(company_pk))
                 .add(notification_delivery::Column::EndpointId.eq(endpoint_id))
                 .add(notification_delivery::Column::Status.eq("failed"))
                 .add(notification_delivery::Column::CreatedAt.gte(since_ms)),
@@ -585,9 +592,10 @@ impl NotifyService {
         .await
     }
 
-    async fn reset(&self, cond: Condition) -> Result<u64, ApiError> {
+    async fn reset(&self, tenant: Tenant, cond: Condition) -> Result<u64, ApiError> {
         let now = now_ms();
-        let n = notification_delivery::Entity::update_many()
+        let n = tenant
+            .update::<notification_delivery::Entity>()
             .col_expr(
                 notification_delivery::Column::Status,
                 Expr::value("pending"),
@@ -619,8 +627,8 @@ impl NotifyService {
         limit: u64,
         cursor: Option<&str>,
     ) -> Result<MessagePage, ApiError> {
-        let mut q = notification_message::Entity::find()
-            .filter(notification_message::Column::CompanyPk.eq(company_pk));
+        // Both modes: the list shows test and live messages alike, each with its `livemode`.
+        let mut q = Tenant::new(company_pk).find::<notification_message::Entity>();
         if let Some(t) = event_type {
             q = q.filter(notification_message::Column::EventType.eq(t));
         }
@@ -678,8 +686,9 @@ impl NotifyService {
 
     /// One message with its deliveries and every attempt.
     pub async fn message(&self, company_pk: i64, msg_id: &str) -> Result<MessageOut, ApiError> {
-        let m = notification_message::Entity::find_by_id(msg_id.to_owned())
-            .filter(notification_message::Column::CompanyPk.eq(company_pk))
+        let m = Tenant::new(company_pk)
+            .find::<notification_message::Entity>()
+            .filter(notification_message::Column::Id.eq(msg_id))
             .one(&self.db)
             .await?
             .ok_or_else(|| ApiError::not_found("message_not_found", "no such message"))?;
@@ -711,8 +720,8 @@ impl NotifyService {
 
     /// Counts of deliveries by status for a company (for the back office).
     pub async fn pending_count(&self, company_pk: i64) -> Result<u64, ApiError> {
-        Ok(notification_delivery::Entity::find()
-            .filter(notification_delivery::Column::CompanyPk.eq(company_pk))
+        Ok(Tenant::new(company_pk)
+            .find::<notification_delivery::Entity>()
             .filter(notification_delivery::Column::Status.eq("pending"))
             .count(&self.db)
             .await?)
@@ -720,7 +729,8 @@ impl NotifyService {
 
     /// The shopper e-mail settings.
     pub async fn settings(&self, company_pk: i64) -> Result<SettingsIo, ApiError> {
-        let s = notification_settings::Entity::find_by_id(company_pk)
+        let s = Tenant::new(company_pk)
+            .find::<notification_settings::Entity>()
             .one(&self.db)
             .await?;
         Ok(SettingsIo {

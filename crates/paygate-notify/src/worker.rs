@@ -26,7 +26,7 @@ use paygate_db::entities::{
     company, notification_attempt, notification_delivery, notification_endpoint,
     notification_message, notification_settings,
 };
-use paygate_db::{new_id, now_ms};
+use paygate_db::{Tenant, new_id, now_ms};
 use paygate_web::metrics::Metrics;
 use paygate_web::{error_chain, rfc3339_ms};
 
@@ -390,7 +390,8 @@ impl DeliveryPool {
             return Ok(Attempt::permanent("no recipient"));
         };
         let payload: serde_json::Value = serde_json::from_str(&m.payload).unwrap_or_default();
-        let settings = notification_settings::Entity::find_by_id(m.company_pk)
+        let settings = Tenant::new(m.company_pk)
+            .find::<notification_settings::Entity>()
             .one(&i.db)
             .await?;
         let company_name = company::Entity::find_by_id(m.company_pk)

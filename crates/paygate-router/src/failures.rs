@@ -14,6 +14,7 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 
 use paygate_db::entities::delivery_failure;
+use paygate_db::Tenant;
 
 /// Rows kept per company.
 pub const KEEP_PER_COMPANY: u64 = 1000;
@@ -103,10 +104,11 @@ async fn write(
             .await;
     }
     for pk in companies {
-        let cutoff: Option<i64> = delivery_failure::Entity::find()
+        let tenant = Tenant::new(pk);
+        let cutoff: Option<i64> = tenant
+            .find::<delivery_failure::Entity>()
             .select_only()
             .column(delivery_failure::Column::Id)
-            .filter(delivery_failure::Column::CompanyPk.eq(pk))
             .order_by_desc(delivery_failure::Column::Id)
             .offset(KEEP_PER_COMPANY)
             .limit(1)
@@ -114,8 +116,8 @@ async fn write(
             .one(&txn)
             .await?;
         if let Some(cutoff) = cutoff {
-            delivery_failure::Entity::delete_many()
-                .filter(delivery_failure::Column::CompanyPk.eq(pk))
+            tenant
+                .delete::<delivery_failure::Entity>()
                 .filter(delivery_failure::Column::Id.lte(cutoff))
                 .exec(&txn)
                 .await?;

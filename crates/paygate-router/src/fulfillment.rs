@@ -20,7 +20,7 @@ use sea_orm::{
 };
 
 use paygate_db::entities::{checkout_session, fulfillment, line_item, order};
-use paygate_db::{new_id, now_ms};
+use paygate_db::{Scope, new_id, now_ms};
 use paygate_stripe::{CheckoutSession, StripeClient};
 use paygate_tenant::TenantService;
 
@@ -47,11 +47,11 @@ pub enum FulfillOutcome {
 
 async fn find_session<C: ConnectionTrait>(
     db: &C,
-    company_pk: i64,
+    scope: Scope,
     session_id: &str,
 ) -> Result<Option<checkout_session::Model>, HandlerError> {
-    Ok(checkout_session::Entity::find()
-        .filter(checkout_session::Column::CompanyPk.eq(company_pk))
+    Ok(scope
+        .checkout_sessions()
         .filter(checkout_session::Column::SessionId.eq(session_id))
         .one(db)
         .await?)
@@ -59,11 +59,11 @@ async fn find_session<C: ConnectionTrait>(
 
 async fn find_session_order<C: ConnectionTrait>(
     db: &C,
-    company_pk: i64,
+    scope: Scope,
     session_id: &str,
 ) -> Result<Option<order::Model>, HandlerError> {
-    Ok(order::Entity::find()
-        .filter(order::Column::CompanyPk.eq(company_pk))
+    Ok(scope
+        .orders()
         .filter(order::Column::CheckoutSessionId.eq(session_id))
         .one(db)
         .await?)
@@ -77,21 +77,20 @@ async fn find_session_order<C: ConnectionTrait>(
 /// between the two inserts) is adopted.
 pub async fn ensure_session<C: ConnectionTrait>(
     db: &C,
-    company_pk: i64,
+    scope: Scope,
     session_id: &str,
-    livemode: bool,
 ) -> Result<checkout_session::Model, HandlerError> {
-    if let Some(s) = find_session(db, company_pk, session_id).await? {
+    if let Some(s) = find_session(db, scope, session_id).await? {
         return Ok(s);
     }
     let now = now_ms();
-    let order_id = match find_session_order(db, company_pk, session_id).await? {
+    let order_id = match find_session_order(db, scope, session_id).await? {
         Some(o) => o.id,
         None => {
             order::Entity::insert(order::ActiveModel {
                 id: Set(new_id("ord")),
-                company_pk: Set(company_pk),
-                livemode: Set(livemode),
+                company_pk: Set(scope.company_pk()),
+                livemode: Set(scope.livemode()),
                 kind: Set("checkout".into()),
                 status: Set("open".into()),
                 checkout_session_id: Set(Some(session_id.to_owned())),
@@ -103,13 +102,17 @@ pub async fn ensure_session<C: ConnectionTrait>(
                 ..Default::default()
             })
             .on_conflict(
-                OnConflict::columns([order::Column::CompanyPk, order::Column::CheckoutSessionId])
+                OnConflict::columns([
+                    order::Column::CompanyPk,
+                    order::Column::Livemode,
+                    order::Column::CheckoutSessionId,
+                ])
                     .do_nothing()
                     .to_owned(),
             )
             .exec_without_returning(db)
             .await?;
-            find_session_order(db, company_pk, session_id)
+            find_session_order(db, scope, session_id)
                 .await?
                 .ok_or_else(|| {
                     HandlerError::Other(
@@ -120,10 +123,10 @@ pub async fn ensure_session<C: ConnectionTrait>(
         }
     };
     checkout_session::Entity::insert(checkout_session::ActiveModel {
-        company_pk: Set(company_pk),
+        company_pk: Set(scope.company_pk()),
         session_id: Set(session_id.to_owned()),
         order_id: Set(order_id),
-        livemode: Set(livemode),
+        livemode: Set(scope.livemode()),
         fulfillment_status: Set("none".into()),
         state_created: Set(0),
         created_at: Set(now),
@@ -133,6 +136,7 @@ pub async fn ensure_session<C: ConnectionTrait>(
     .on_conflict(
         OnConflict::columns([
             checkout_session::Column::CompanyPk,
+            checkout_session::Column::Livemode,
             checkout_session::Column::SessionId,
         ])
         .do_nothing()
@@ -140,7 +144,7 @@ pub async fn ensure_session<C: ConnectionTrait>(
     )
     .exec_without_returning(db)
     .await?;
-    find_session(db, company_pk, session_id)
+    find_session(db, scope, session_id)
         .await?
         .ok_or_else(|| HandlerError::Other("checkout session row could not be created".into()))
 }
@@ -149,13 +153,12 @@ pub async fn ensure_session<C: ConnectionTrait>(
 async fn retrieve(
     tenants: &TenantService,
     stripe: &StripeClient,
-    company_pk: i64,
-    livemode: bool,
+    scope: Scope,
     session_id: &str,
 ) -> Result<CheckoutSession, HandlerError> {
-    let mode = if livemode { "live" } else { "test" };
+    let mode = scope.mode();
     let profile = tenants
-        .active_profile_for(company_pk, mode)
+        .active_profile_for(scope.company_pk(), mode.as_str())
         .await?
         .ok_or_else(|| {
             HandlerError::Other(format!("no active {mode} profile to read the session with"))
@@ -168,10 +171,12 @@ async fn retrieve(
 /// Gives a claim back (only our own: a claim that expired and was taken over is left alone).
 async fn release(
     db: &DatabaseConnection,
+    scope: Scope,
     row_id: i64,
     claim_until: i64,
 ) -> Result<(), HandlerError> {
-    checkout_session::Entity::update_many()
+    scope
+        .update::<checkout_session::Entity>()
         .col_expr(
             checkout_session::Column::FulfillmentStatus,
             Expr::value("none"),
@@ -189,32 +194,31 @@ async fn release(
 }
 
 /// Fulfills a Checkout Session exactly once. `by` says who called (`worker` or `landing`) and is
-/// recorded on the fulfillment. `livemode` picks the profile (test or live) that reads the
-/// session from Stripe when Paygate has not recorded it yet.
+/// recorded on the fulfillment. The scope's mode picks the profile (test or live) that reads the
+/// session from Stripe, and the rows it may touch: a session of the other mode is not found.
 pub async fn fulfill_checkout(
     db: &DatabaseConnection,
     tenants: &TenantService,
     stripe: &StripeClient,
-    company_pk: i64,
+    scope: Scope,
     session_id: &str,
-    livemode: bool,
     by: &str,
 ) -> Result<FulfillOutcome, HandlerError> {
     let mut prefetched = None;
-    let row = match find_session(db, company_pk, session_id).await? {
+    let row = match find_session(db, scope, session_id).await? {
         Some(row) => row,
         None => {
             // Never seen: record it only if Stripe knows it. The state read here is safe to use
             // after the claim below: a session's payment only moves from unpaid to paid, and its
             // line items are fixed once the shopper completed it.
-            match retrieve(tenants, stripe, company_pk, livemode, session_id).await {
+            match retrieve(tenants, stripe, scope, session_id).await {
                 Ok(s) => prefetched = Some(s),
                 Err(HandlerError::Stripe(e)) if e.status() == Some(404) => {
                     return Ok(FulfillOutcome::Unknown);
                 }
                 Err(e) => return Err(e),
             }
-            ensure_session(db, company_pk, session_id, livemode).await?
+            ensure_session(db, scope, session_id).await?
         }
     };
     if row.fulfillment_status == "fulfilled" {
@@ -222,7 +226,8 @@ pub async fn fulfill_checkout(
     }
     let now = now_ms();
     let claim_until = now + CLAIM_LEASE_MS;
-    let claimed = checkout_session::Entity::update_many()
+    let claimed = scope
+        .update::<checkout_session::Entity>()
         .col_expr(
             checkout_session::Column::FulfillmentStatus,
             Expr::value("claimed"),
@@ -245,7 +250,11 @@ pub async fn fulfill_checkout(
         .await?
         .rows_affected;
     if claimed == 0 {
-        let cur = checkout_session::Entity::find_by_id(row.id).one(db).await?;
+        let cur = scope
+            .checkout_sessions()
+            .filter(checkout_session::Column::Id.eq(row.id))
+            .one(db)
+            .await?;
         return Ok(match cur.map(|c| c.fulfillment_status) {
             Some(s) if s == "fulfilled" => FulfillOutcome::AlreadyFulfilled,
             _ => FulfillOutcome::InProgress,
@@ -253,27 +262,27 @@ pub async fn fulfill_checkout(
     }
     let session = match prefetched {
         Some(s) => s,
-        None => match retrieve(tenants, stripe, company_pk, row.livemode, session_id).await {
+        None => match retrieve(tenants, stripe, scope, session_id).await {
             Ok(s) => s,
             Err(e) => {
-                release(db, row.id, claim_until).await?;
+                release(db, scope, row.id, claim_until).await?;
                 return Err(e);
             }
         },
     };
     if session.payment_status == "unpaid" {
-        release(db, row.id, claim_until).await?;
-        orders::advance(db, company_pk, &row.order_id, "awaiting_payment", 0).await?;
+        release(db, scope, row.id, claim_until).await?;
+        orders::advance(db, scope, &row.order_id, "awaiting_payment", 0).await?;
         return Ok(FulfillOutcome::Unpaid);
     }
-    record(db, company_pk, &row, &session, by).await
+    record(db, scope, &row, &session, by).await
 }
 
 /// Records the fulfillment in one transaction: line items, the `fulfillments` row, the session
 /// `fulfilled`, the order `fulfilled` with its amounts and customer.
 async fn record(
     db: &DatabaseConnection,
-    company_pk: i64,
+    scope: Scope,
     row: &checkout_session::Model,
     session: &CheckoutSession,
     by: &str,
@@ -284,7 +293,8 @@ async fn record(
     let txn = db.begin().await?;
     for li in &session.line_items {
         line_item::Entity::insert(line_item::ActiveModel {
-            company_pk: Set(company_pk),
+            company_pk: Set(scope.company_pk()),
+            livemode: Set(scope.livemode()),
             session_id: Set(session_id.to_owned()),
             stripe_line_item_id: Set(li.id.clone()),
             description: Set(li.description.clone()),
@@ -299,6 +309,7 @@ async fn record(
         .on_conflict(
             OnConflict::columns([
                 line_item::Column::CompanyPk,
+                line_item::Column::Livemode,
                 line_item::Column::SessionId,
                 line_item::Column::StripeLineItemId,
             ])
@@ -309,7 +320,8 @@ async fn record(
         .await?;
     }
     let inserted = fulfillment::Entity::insert(fulfillment::ActiveModel {
-        company_pk: Set(company_pk),
+        company_pk: Set(scope.company_pk()),
+        livemode: Set(scope.livemode()),
         session_id: Set(session_id.to_owned()),
         order_id: Set(row.order_id.clone()),
         payment_status: Set(session.payment_status.clone()),
@@ -324,6 +336,7 @@ async fn record(
     .on_conflict(
         OnConflict::columns([
             fulfillment::Column::CompanyPk,
+            fulfillment::Column::Livemode,
             fulfillment::Column::SessionId,
         ])
         .do_nothing()
@@ -331,7 +344,8 @@ async fn record(
     )
     .exec_without_returning(&txn)
     .await?;
-    let mut cs = checkout_session::Entity::update_many()
+    let mut cs = scope
+        .update::<checkout_session::Entity>()
         .col_expr(
             checkout_session::Column::FulfillmentStatus,
             Expr::value("fulfilled"),
@@ -369,7 +383,8 @@ async fn record(
     cs.filter(checkout_session::Column::Id.eq(row.id))
         .exec(&txn)
         .await?;
-    let mut o = order::Entity::update_many()
+    let mut o = scope
+        .update::<order::Entity>()
         .col_expr(order::Column::Amount, Expr::value(session.amount_total))
         .col_expr(
             order::Column::Currency,
@@ -383,13 +398,12 @@ async fn record(
         o = o.col_expr(order::Column::ClientReferenceId, Expr::value(r.clone()));
     }
     o.filter(order::Column::Id.eq(row.order_id.clone()))
-        .filter(order::Column::CompanyPk.eq(company_pk))
         .exec(&txn)
         .await?;
     if let Some(pi) = &session.payment_intent {
-        orders::flag_if_disputed(&txn, company_pk, &row.order_id, pi).await?;
+        orders::flag_if_disputed(&txn, scope, &row.order_id, pi).await?;
     }
-    orders::advance(&txn, company_pk, &row.order_id, "fulfilled", 0).await?;
+    orders::advance(&txn, scope, &row.order_id, "fulfilled", 0).await?;
     txn.commit().await?;
     Ok(if inserted > 0 {
         FulfillOutcome::Fulfilled

@@ -171,11 +171,11 @@ const INSERT_MANY: &str = "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::tex
      api_version, account_id, created, received_at, origin, status, attempts, next_attempt_at) \
      SELECT company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
      $10, origin, $11, 0, $10 FROM v \
-     ON CONFLICT (company_pk, stripe_event_id) DO NOTHING \
-     RETURNING id, company_pk, stripe_event_id), \
+     ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING \
+     RETURNING id, company_pk, livemode, stripe_event_id), \
      body AS (INSERT INTO inbox_payloads (inbox_event_id, payload) \
-     SELECT ins.id, v.payload FROM ins JOIN v USING (company_pk, stripe_event_id)) \
-     SELECT company_pk, stripe_event_id FROM ins";
+     SELECT ins.id, v.payload FROM ins JOIN v USING (company_pk, livemode, stripe_event_id)) \
+     SELECT company_pk, livemode, stripe_event_id FROM ins";
 
 /// Inserts many events (with their bodies) in one statement ([`INSERT_MANY`]); the keys the
 /// database returns are the ones that were new. Outcomes in the order of `events`.
@@ -186,14 +186,14 @@ async fn insert_many(
 ) -> Result<Vec<InsertOutcome>, DbErr> {
     // Each key once in the statement (its body row is joined on the key); a repeat within the
     // batch is a duplicate of the first.
-    let mut seen: HashSet<(i64, &str)> = HashSet::with_capacity(events.len());
+    let mut seen: HashSet<(i64, bool, &str)> = HashSet::with_capacity(events.len());
     let distinct: Vec<&NewInboxEvent> = events
         .iter()
         .copied()
-        .filter(|e| seen.insert((e.company_pk, e.stripe_event_id.as_str())))
+        .filter(|e| seen.insert((e.company_pk, e.livemode, e.stripe_event_id.as_str())))
         .collect();
     let column = |f: fn(&NewInboxEvent) -> &str| distinct.iter().map(|e| f(e)).collect::<Vec<_>>();
-    let rows: Vec<(i64, String)> = sea_orm::sqlx::query_as(INSERT_MANY)
+    let rows: Vec<(i64, bool, String)> = sea_orm::sqlx::query_as(INSERT_MANY)
         .bind(distinct.iter().map(|e| e.company_pk).collect::<Vec<_>>())
         .bind(column(|e| &e.stripe_event_id))
         .bind(column(|e| &e.event_type))
@@ -218,12 +218,12 @@ async fn insert_many(
         .fetch_all(db.get_postgres_connection_pool())
         .await
         .map_err(|e| DbErr::Custom(format!("inbox: {e}")))?;
-    let mut inserted: HashSet<(i64, String)> = rows.into_iter().collect();
+    let mut inserted: HashSet<(i64, bool, String)> = rows.into_iter().collect();
     // The first event of each inserted key takes the "inserted"; repeats are duplicates of it.
     Ok(events
         .iter()
         .map(|e| {
-            if inserted.remove(&(e.company_pk, e.stripe_event_id.clone())) {
+            if inserted.remove(&(e.company_pk, e.livemode, e.stripe_event_id.clone())) {
                 InsertOutcome::Inserted
             } else {
                 InsertOutcome::Duplicate

@@ -46,7 +46,7 @@ const INSERT: &str = "INSERT INTO inbox_events \
     (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
      received_at, origin, status, attempts, next_attempt_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?8) \
-    ON CONFLICT (company_pk, stripe_event_id) DO NOTHING";
+    ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING";
 
 const INSERT_PAYLOAD: &str = "INSERT INTO inbox_payloads (inbox_event_id, payload) VALUES (?1, ?2)";
 

@@ -16,12 +16,13 @@
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoIden, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionSession,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, ModelTrait,
+    QueryFilter, Select, TransactionSession, TransactionTrait, TryInsertResult, UpdateMany,
 };
 
 use crate::outbox;
 
+use paygate_db::Scope;
 use paygate_db::entities::order;
 
 /// Kinds of Stripe object whose status has a lifecycle.
@@ -151,78 +152,195 @@ pub fn order_advances(old: &str, new: &str) -> bool {
     order_rank(new) > order_rank(old)
 }
 
-/// Moves an order of `company_pk` to `new_status` if that ranks higher than its current status
+/// What [`apply_forward`] did to the row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied<M> {
+    /// There was no row: the proposed one was inserted.
+    Inserted,
+    /// The row was `before`, and the change was written over it.
+    Changed { before: M },
+    /// The row is `current`, and the change had nothing to write (not newer, nothing grew).
+    Unchanged { current: M },
+}
+
+impl<M> Applied<M> {
+    /// Whether anything was written.
+    pub fn wrote(&self) -> bool {
+        !matches!(self, Applied::Unchanged { .. })
+    }
+}
+
+/// The one forward-only write, for every table that mirrors a Stripe object.
+///
+/// Reads the row `find` selects (within a scope: company and mode). With none, inserts
+/// `insert()` unless a row with the same unique `key` appeared meanwhile (`ON CONFLICT DO
+/// NOTHING`: on PostgreSQL a failed statement would poison the worker's transaction). With one,
+/// asks `change(&row)` for the update the proposed state makes to *that* row (`None`: nothing
+/// to change, e.g. it is not newer by [`is_newer`] and no monotonic fact grew), and writes it
+/// only if the row is still exactly as read (compare-and-swap on every column). A writer that
+/// lost a race reads again and judges again, so concurrent workers never step back.
+pub async fn apply_forward<E, C, K>(
+    db: &C,
+    find: Select<E>,
+    key: K,
+    insert: impl Fn() -> E::ActiveModel + Sync,
+    change: impl Fn(&E::Model) -> Option<UpdateMany<E>> + Sync,
+) -> Result<Applied<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    E::Model: Clone,
+    C: ConnectionTrait,
+    K: IntoIterator<Item = E::Column>,
+{
+    let key: Vec<E::Column> = key.into_iter().collect();
+    forward(db, find, Some((&key, &insert)), &change).await
+}
+
+/// [`apply_forward`] for a row that is never made by the change (an order moved by a status):
+/// without a row, nothing happens and the result is `None`.
+pub async fn change_forward<E, C>(
+    db: &C,
+    find: Select<E>,
+    change: impl Fn(&E::Model) -> Option<UpdateMany<E>> + Sync,
+) -> Result<Option<Applied<E::Model>>, DbErr>
+where
+    E: EntityTrait,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    E::Model: Clone,
+    C: ConnectionTrait,
+{
+    match forward(db, find, None, &change).await {
+        Ok(Applied::Inserted) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+type Insert<'a, E> = (
+    &'a [<E as EntityTrait>::Column],
+    &'a (dyn Fn() -> <E as EntityTrait>::ActiveModel + Sync),
+);
+
+async fn forward<E, C>(
+    db: &C,
+    find: Select<E>,
+    insert: Option<Insert<'_, E>>,
+    change: &(dyn Fn(&E::Model) -> Option<UpdateMany<E>> + Sync),
+) -> Result<Applied<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    E::Model: Clone,
+    C: ConnectionTrait,
+{
+    for _ in 0..8 {
+        match find.clone().one(db).await? {
+            None => {
+                // Without an insert, `Inserted` stands for "no row" (see `change_forward`).
+                let Some((key, insert)) = insert else {
+                    return Ok(Applied::Inserted);
+                };
+                let r = E::insert(insert())
+                    .on_conflict_do_nothing_on(key.iter().copied())
+                    .exec_without_returning(db)
+                    .await?;
+                if matches!(r, TryInsertResult::Inserted(n) if n > 0) {
+                    return Ok(Applied::Inserted);
+                }
+                // Lost the race to insert: judge against the winner's row.
+            }
+            Some(cur) => {
+                let Some(update) = change(&cur) else {
+                    return Ok(Applied::Unchanged { current: cur });
+                };
+                if update.filter(unchanged_since(&cur)).exec(db).await?.rows_affected > 0 {
+                    return Ok(Applied::Changed { before: cur });
+                }
+                // Someone changed it meanwhile: judge again against what they left.
+            }
+        }
+    }
+    Err(DbErr::Custom(format!(
+        "a row of {} kept changing under us; will retry",
+        E::default().table_name()
+    )))
+}
+
+/// The condition that a row still holds every value of `m`.
+fn unchanged_since<M: ModelTrait>(m: &M) -> Condition {
+    let mut all = Condition::all();
+    for col in <<M::Entity as EntityTrait>::Column as Iterable>::iter() {
+        let v = m.get(col);
+        all = all.add(if v == v.as_null() {
+            col.is_null()
+        } else {
+            col.eq(v)
+        });
+    }
+    all
+}
+
+/// Moves an order of `scope` to `new_status` if that ranks higher than its current status
 /// (`order_rank`); returns whether it moved. `event_created` (Stripe seconds, 0 when no event
-/// caused it) is kept as the order's `status_created` when newer. The update is conditional on
-/// the status read, so concurrent movers never step back; moving to `fulfilled` stamps
-/// `fulfilled_at`.
+/// caused it) is kept as the order's `status_created` when newer. The move goes through
+/// [`apply_forward`], so concurrent movers never step back; moving to `fulfilled` stamps
+/// `fulfilled_at`. The move and its message commit together.
 pub async fn advance_order_status<C: ConnectionTrait + TransactionTrait>(
     db: &C,
-    company_pk: i64,
+    scope: Scope,
     order_id: &str,
     new_status: &str,
     event_created: i64,
 ) -> Result<bool, DbErr> {
-    // The move and its message commit together (a savepoint inside a caller's transaction).
     let txn = db.begin().await?;
-    for _ in 0..5 {
-        let Some(o) = order::Entity::find_by_id(order_id.to_owned())
-            .filter(order::Column::CompanyPk.eq(company_pk))
-            .one(&txn)
-            .await?
-        else {
-            return Ok(false);
-        };
+    let find = scope.orders().filter(order::Column::Id.eq(order_id));
+    let moved = change_forward(&txn, find.clone(), |o| {
         if !order_advances(&o.status, new_status) {
-            return Ok(false);
+            return None;
         }
         let now = paygate_db::now_ms();
-        let mut q = order::Entity::update_many()
+        let mut q = scope
+            .update::<order::Entity>()
             .col_expr(order::Column::Status, Expr::value(new_status))
             .col_expr(
                 order::Column::StatusCreated,
                 Expr::value(Ord::max(event_created, o.status_created)),
             )
-            .col_expr(order::Column::UpdatedAt, Expr::value(now))
-            .filter(order::Column::Id.eq(order_id))
-            .filter(order::Column::CompanyPk.eq(company_pk))
-            .filter(order::Column::Status.eq(o.status.clone()));
+            .col_expr(order::Column::UpdatedAt, Expr::value(now));
         if new_status == "fulfilled" {
             q = q.col_expr(order::Column::FulfilledAt, Expr::value(now));
         }
-        if q.exec(&txn).await?.rows_affected > 0 {
-            if let Some(t) = outbox::order_message_type(new_status) {
-                let moved = order::Entity::find_by_id(order_id.to_owned())
-                    .one(&txn)
-                    .await?
-                    .unwrap_or(o.clone());
-                // Seed 004: a shopper whose payment was pending learns by e-mail how it ended.
-                let was_waiting = matches!(o.status.as_str(), "awaiting_payment" | "charging");
-                let shopper = moved
-                    .customer_email
-                    .clone()
-                    .filter(|_| was_waiting && t != "order.expired" && t != "order.canceled")
-                    .map(|to| (to, moved.locale.clone()));
-                outbox::emit(
-                    &txn,
-                    outbox::Emit {
-                        company_pk,
-                        livemode: moved.livemode,
-                        event_type: t,
-                        dedupe_key: format!("{t}:{order_id}"),
-                        object: outbox::order_object(&moved),
-                        shopper,
-                        batch: None,
-                    },
-                )
-                .await?;
-            }
-            txn.commit().await?;
-            return Ok(true);
-        }
-        // Someone moved it meanwhile: judge again against what they left.
+        Some(q)
+    })
+    .await?;
+    let Some(Applied::Changed { before: o }) = moved else {
+        return Ok(false);
+    };
+    if let Some(t) = outbox::order_message_type(new_status) {
+        let moved = find.one(&txn).await?.unwrap_or(o.clone());
+        // Seed 004: a shopper whose payment was pending learns by e-mail how it ended.
+        let was_waiting = matches!(o.status.as_str(), "awaiting_payment" | "charging");
+        let shopper = moved
+            .customer_email
+            .clone()
+            .filter(|_| was_waiting && t != "order.expired" && t != "order.canceled")
+            .map(|to| (to, moved.locale.clone()));
+        outbox::emit(
+            &txn,
+            outbox::Emit {
+                scope,
+                event_type: t,
+                dedupe_key: format!("{t}:{order_id}"),
+                object: outbox::order_object(&moved),
+                shopper,
+                batch: None,
+                test_event: false,
+            },
+        )
+        .await?;
     }
-    Ok(false)
+    txn.commit().await?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@
 //! - The deliveries (one per enabled endpoint that wants the type, and the shopper's e-mail when
 //!   the company asked for it) are written with the message; delivery workers send them.
 //!
+//! - A message has the mode of the change it is about (`livemode`), and its dedupe key is
+//!   unique within that mode: test traffic never writes, replaces or suppresses a live message.
+//!
 //! Message shape (version 1, documented in `docs/api.md`): `{"id", "type", "version": 1,
-//! "created_at", "livemode", "company_id", "data": {"object": …}}`.
+//! "created_at", "livemode", "test_event", "company_id", "data": {"object": …}}`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -27,7 +30,7 @@ use paygate_db::entities::{
     company, dispute, notification_delivery, notification_endpoint, notification_message,
     notification_settings, order, payment_intent, stripe_account,
 };
-use paygate_db::{new_id, now_ms};
+use paygate_db::{Scope, new_id, now_ms};
 use paygate_web::{rfc3339_ms, rfc3339_s};
 
 /// Every type of message Paygate emits (besides `ping`, the test message).
@@ -55,8 +58,8 @@ pub const MESSAGE_VERSION: i64 = 1;
 /// A message to write.
 #[derive(Debug)]
 pub struct Emit<'a> {
-    pub company_pk: i64,
-    pub livemode: bool,
+    /// The company and the mode of the change: the message has the mode of what it is about.
+    pub scope: Scope,
     pub event_type: &'a str,
     /// What makes this change unique (see the module policy).
     pub dedupe_key: String,
@@ -65,6 +68,8 @@ pub struct Emit<'a> {
     pub shopper: Option<(String, Option<String>)>,
     /// The unit of work's batch of messages, if it has one.
     pub batch: Option<&'a OutboxBatch>,
+    /// Caused by the back office's *Send test event* (`"test_event": true` in the message).
+    pub test_event: bool,
 }
 
 /// Whether an endpoint listening to `types` (a JSON array; empty is every type) wants
@@ -142,8 +147,8 @@ impl OutboxBatch {
         let mut pending = std::mem::take(&mut *lock(&self.pending));
         // In key order, so workers writing the same message lock it in the same order.
         pending.sort_by(|a, b| {
-            (a.message.company_pk, &a.message.dedupe_key)
-                .cmp(&(b.message.company_pk, &b.message.dedupe_key))
+            let key = |m: &notification_message::Model| (m.company_pk, m.livemode, m.dedupe_key.clone());
+            key(&a.message).cmp(&key(&b.message))
         });
         let mut new_ids: HashSet<String> = HashSet::new();
         for chunk in chunked(&pending) {
@@ -182,10 +187,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One message per change: a repeat of a `(company, dedupe_key)` is not written.
+/// One message per change: a repeat of a `(company, mode, dedupe_key)` is not written.
 fn dedupe_conflict() -> OnConflict {
     OnConflict::columns([
         notification_message::Column::CompanyPk,
+        notification_message::Column::Livemode,
         notification_message::Column::DedupeKey,
     ])
     .do_nothing()
@@ -254,16 +260,17 @@ async fn read_recipients<C: ConnectionTrait>(
 /// (written by [`OutboxBatch::flush`] in the same transaction) and its id is returned even if
 /// it turns out to be a repeat.
 pub async fn emit<C: ConnectionTrait>(db: &C, e: Emit<'_>) -> Result<Option<String>, DbErr> {
-    let cached = e.batch.and_then(|b| b.recipients(e.company_pk));
+    let company_pk = e.scope.company_pk();
+    let cached = e.batch.and_then(|b| b.recipients(company_pk));
     let recipients = match cached {
         Some(r) => r,
         None => {
-            let Some(r) = read_recipients(db, e.company_pk).await? else {
+            let Some(r) = read_recipients(db, company_pk).await? else {
                 return Ok(None);
             };
             let r = Arc::new(r);
             if let Some(b) = e.batch {
-                b.remember(e.company_pk, r.clone());
+                b.remember(company_pk, r.clone());
             }
             r
         }
@@ -275,15 +282,16 @@ pub async fn emit<C: ConnectionTrait>(db: &C, e: Emit<'_>) -> Result<Option<Stri
         "type": e.event_type,
         "version": MESSAGE_VERSION,
         "created_at": rfc3339_ms(now),
-        "livemode": e.livemode,
+        "livemode": e.scope.livemode(),
+        "test_event": e.test_event,
         "company_id": recipients.company_id,
         "data": {"object": e.object},
     });
     let message = notification_message::Model {
         id: id.clone(),
-        company_pk: e.company_pk,
+        company_pk,
         event_type: e.event_type.to_owned(),
-        livemode: e.livemode,
+        livemode: e.scope.livemode(),
         dedupe_key: e.dedupe_key,
         payload: payload.to_string(),
         created_at: now,
@@ -303,16 +311,16 @@ pub async fn emit<C: ConnectionTrait>(db: &C, e: Emit<'_>) -> Result<Option<Stri
         return Ok(None);
     }
     let mut rows: Vec<notification_delivery::ActiveModel> = recipients
-        .webhook_deliveries(&id, e.company_pk, e.event_type, now)
+        .webhook_deliveries(&id, company_pk, e.event_type, now)
         .collect();
     if let Some((to, lang)) = e.shopper {
-        let settings = notification_settings::Entity::find_by_id(e.company_pk)
+        let settings = notification_settings::Entity::find_by_id(company_pk)
             .one(db)
             .await?;
         if settings.is_some_and(|s| s.shopper_emails) {
             rows.push(delivery(
                 &id,
-                e.company_pk,
+                company_pk,
                 "email",
                 None,
                 Some(to),

@@ -11,9 +11,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::QuerySelect;
 
 use paygate_db::entities::{company, inbox_event};
+use paygate_db::{Mode, Tenant};
 use paygate_stripe::{ListEvents, StripeClient, StripeError};
 use paygate_tenant::{STRIPE_EVENTS_TO_SELECT, TenantError, TenantService};
 
@@ -67,22 +68,22 @@ pub async fn reconcile_company(
     let mut summary = Summary::default();
     let now = chrono::Utc::now().timestamp();
     let oldest = now - STRIPE_RETENTION.as_secs() as i64;
-    for mode in ["test", "live"] {
-        let Some(active) = tenants.active_profile_for(company.id, mode).await? else {
+    for mode in Mode::ALL {
+        let scope = Tenant::new(company.id).in_mode(mode);
+        let Some(active) = tenants.active_profile_for(company.id, mode.as_str()).await? else {
             continue;
         };
         summary.profiles += 1;
         let from = match since {
             Some(d) => now - d.as_secs() as i64,
             None => {
-                let newest: Option<Option<i64>> = inbox_event::Entity::find()
+                let newest: Option<Option<i64>> = scope
+                    .inbox_events()
                     .select_only()
                     .column_as(
                         Expr::from(Func::max(Expr::col(inbox_event::Column::Created))),
                         "m",
                     )
-                    .filter(inbox_event::Column::CompanyPk.eq(company.id))
-                    .filter(inbox_event::Column::Livemode.eq(mode == "live"))
                     .into_tuple()
                     .one(tenants.db())
                     .await?;
@@ -116,7 +117,10 @@ pub async fn reconcile_company(
                 ) else {
                     continue;
                 };
-                if !wanted.contains(event_type) {
+                // The key's mode is the events' mode: one that says otherwise is not stored.
+                if !wanted.contains(event_type)
+                    || ev["livemode"].as_bool().is_some_and(|l| l != mode.livemode())
+                {
                     summary.skipped += 1;
                     continue;
                 }
@@ -125,7 +129,7 @@ pub async fn reconcile_company(
                         company_pk: company.id,
                         stripe_event_id: id.to_owned(),
                         event_type: event_type.to_owned(),
-                        livemode: ev["livemode"].as_bool().unwrap_or(mode == "live"),
+                        livemode: mode.livemode(),
                         api_version: ev["api_version"].as_str().map(str::to_owned),
                         account_id: ev["account"].as_str().map(str::to_owned),
                         created,

@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use paygate_db::entities::{inbox_event, inbox_payload};
-use paygate_db::now_ms;
+use paygate_db::{Scope, now_ms};
 use paygate_stripe::StripeClient;
 use paygate_tenant::TenantService;
 use paygate_web::metrics::Metrics;
@@ -230,7 +230,7 @@ impl WorkerPool {
             pool: &i.db,
             tenants: &i.tenants,
             stripe: &i.stripe,
-            company_pk: row.company_pk,
+            scope: Scope::of_livemode(row.company_pk, row.livemode),
             event: &meta,
             object: &v["data"]["object"],
             previous_attributes: v["data"].get("previous_attributes"),
@@ -277,7 +277,7 @@ impl WorkerPool {
                 pool: &i.db,
                 tenants: &i.tenants,
                 stripe: &i.stripe,
-                company_pk: row.company_pk,
+                scope: Scope::of_livemode(row.company_pk, row.livemode),
                 event: meta,
                 object: &v["data"]["object"],
                 previous_attributes: v["data"].get("previous_attributes"),
@@ -533,20 +533,20 @@ impl WorkerPool {
     }
 }
 
-/// Groups events by the Stripe object they are about (`data.object.id`, per company), keeping
+/// Groups events by the Stripe object they are about (`data.object.id`, per company and mode), keeping
 /// the order of arrival within a group.
 fn by_object(rows: Vec<&ClaimedEvent>) -> Vec<Vec<&ClaimedEvent>> {
     let mut groups: Vec<Vec<&ClaimedEvent>> = Vec::new();
-    let mut index: HashMap<(i64, String), usize> = HashMap::new();
+    let mut index: HashMap<(i64, bool, String), usize> = HashMap::new();
     for row in rows {
         let object_id = serde_json::from_str::<serde_json::Value>(&row.payload)
             .ok()
             .and_then(|v| v["data"]["object"]["id"].as_str().map(str::to_owned));
         match object_id {
-            Some(id) => match index.get(&(row.company_pk, id.clone())) {
+            Some(id) => match index.get(&(row.company_pk, row.livemode, id.clone())) {
                 Some(&i) => groups[i].push(row),
                 None => {
-                    index.insert((row.company_pk, id), groups.len());
+                    index.insert((row.company_pk, row.livemode, id), groups.len());
                     groups.push(vec![row]);
                 }
             },
@@ -558,7 +558,12 @@ fn by_object(rows: Vec<&ClaimedEvent>) -> Vec<Vec<&ClaimedEvent>> {
 
 /// An update of inbox rows that releases their lease.
 fn released() -> UpdateMany<inbox_event::Entity> {
-    inbox_event::Entity::update_many()
+    released_in(inbox_event::Entity::update_many())
+}
+
+/// `update` that also releases the rows' lease.
+fn released_in(update: UpdateMany<inbox_event::Entity>) -> UpdateMany<inbox_event::Entity> {
+    update
         .col_expr(
             inbox_event::Column::LockedUntil,
             Expr::value(Option::<i64>::None),
@@ -598,14 +603,13 @@ fn backoff(c: &WorkerConfig, attempts: i32) -> Duration {
 /// Makes a stored event due again (operator replay). Returns false when it does not exist.
 pub async fn replay(
     db: &DatabaseConnection,
-    company_pk: i64,
+    scope: Scope,
     stripe_event_id: &str,
 ) -> Result<bool, DbErr> {
-    let n = released()
+    let n = released_in(scope.update::<inbox_event::Entity>())
         .col_expr(inbox_event::Column::Status, Expr::value(status::PENDING))
         .col_expr(inbox_event::Column::Attempts, Expr::value(0))
         .col_expr(inbox_event::Column::NextAttemptAt, Expr::value(now_ms()))
-        .filter(inbox_event::Column::CompanyPk.eq(company_pk))
         .filter(inbox_event::Column::StripeEventId.eq(stripe_event_id))
         .exec(db)
         .await?

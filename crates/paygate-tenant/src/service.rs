@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use paygate_db::entities::{company, signing_secret, stripe_profile};
-use paygate_db::{new_id, now_ms};
+use paygate_db::{Tenant, new_id, now_ms};
 
 use crate::cache::{IntakeCache, IntakeCompany, IntakeSecret};
 use crate::crypto::{Keyring, mask, purpose};
@@ -227,8 +227,8 @@ impl TenantService {
         }
         let enabled = patch.stripe_enabled.unwrap_or(current.stripe_enabled);
         if enabled && (patch.stripe_enabled == Some(true) || patch.environment.is_some()) {
-            let has_active = stripe_profile::Entity::find()
-                .filter(stripe_profile::Column::CompanyPk.eq(current.id))
+            let has_active = Tenant::new(current.id)
+                .find::<stripe_profile::Entity>()
                 .filter(stripe_profile::Column::ActiveMode.eq(environment.as_str()))
                 .one(&txn)
                 .await?
@@ -284,13 +284,12 @@ impl TenantService {
 
     // ---- profiles --------------------------------------------------------------------------
 
-    async fn profile_outs(&self, company_pk: i64, only: Option<&str>) -> Result<Vec<ProfileOut>> {
-        let mut q = stripe_profile::Entity::find()
-            .filter(stripe_profile::Column::CompanyPk.eq(company_pk))
+    async fn profile_outs(&self, tenant: Tenant, only: Option<&str>) -> Result<Vec<ProfileOut>> {
+        let mut q = tenant
+            .find::<stripe_profile::Entity>()
             .order_by_asc(stripe_profile::Column::CreatedAt)
             .order_by_asc(stripe_profile::Column::Id);
-        let mut sq =
-            signing_secret::Entity::find().filter(signing_secret::Column::CompanyPk.eq(company_pk));
+        let mut sq = tenant.find::<signing_secret::Entity>();
         if let Some(id) = only {
             q = q.filter(stripe_profile::Column::Id.eq(id));
             sq = sq.filter(signing_secret::Column::ProfileId.eq(id));
@@ -306,12 +305,12 @@ impl TenantService {
 
     /// Every profile of a company, secrets masked.
     pub async fn list_profiles(&self, company: &company::Model) -> Result<Vec<ProfileOut>> {
-        self.profile_outs(company.id, None).await
+        self.profile_outs(Tenant::new(company.id), None).await
     }
 
     /// One profile of a company.
     pub async fn profile(&self, company: &company::Model, profile_id: &str) -> Result<ProfileOut> {
-        self.profile_outs(company.id, Some(profile_id))
+        self.profile_outs(Tenant::new(company.id), Some(profile_id))
             .await?
             .pop()
             .ok_or(TenantError::NotFound("profile"))
@@ -350,9 +349,10 @@ impl TenantService {
         let ring = &self.inner.keyring;
         let now = now_ms();
         let id = new_id("prf");
+        let tenant = Tenant::new(company.id);
         let txn = self.inner.db.begin().await?;
-        let name_taken = stripe_profile::Entity::find()
-            .filter(stripe_profile::Column::CompanyPk.eq(company.id))
+        let name_taken = tenant
+            .find::<stripe_profile::Entity>()
             .filter(stripe_profile::Column::Name.eq(&name))
             .one(&txn)
             .await?
@@ -363,8 +363,8 @@ impl TenantService {
                 message: format!("name: the company already has a profile named {name:?}"),
             });
         }
-        let current_active = stripe_profile::Entity::find()
-            .filter(stripe_profile::Column::CompanyPk.eq(company.id))
+        let current_active = tenant
+            .find::<stripe_profile::Entity>()
             .filter(stripe_profile::Column::ActiveMode.eq(mode.as_str()))
             .one(&txn)
             .await?;
@@ -381,7 +381,7 @@ impl TenantService {
         }
         stripe_profile::ActiveModel {
             id: Set(id.clone()),
-            company_pk: Set(company.id),
+            company_pk: Set(tenant.company_pk()),
             name: Set(name.clone()),
             mode: Set(mode.as_str().into()),
             active_mode: Set(make_active.then(|| mode.as_str().to_owned())),
@@ -395,7 +395,7 @@ impl TenantService {
         .insert(&txn)
         .await?;
         if let Some(w) = &webhook_secret {
-            insert_secret(&txn, ring, company.id, &id, w, now).await?;
+            insert_secret(&txn, ring, tenant, &id, w, now).await?;
         }
         audit::record(
             &txn,
@@ -419,8 +419,9 @@ impl TenantService {
         profile_id: &str,
         patch: ProfilePatch,
     ) -> Result<ProfileOut> {
+        let tenant = Tenant::new(company.id);
         let txn = self.inner.db.begin().await?;
-        let current = find_profile(&txn, company.id, profile_id).await?;
+        let current = find_profile(&txn, tenant, profile_id).await?;
         let mode = Mode::parse(&current.mode).unwrap_or(Mode::Test);
         let now = now_ms();
         let mut changed = Vec::new();
@@ -428,8 +429,8 @@ impl TenantService {
         if let Some(n) = &patch.name {
             let name = validate::name("name", n)?;
             if name != current.name {
-                let taken = stripe_profile::Entity::find()
-                    .filter(stripe_profile::Column::CompanyPk.eq(company.id))
+                let taken = tenant
+                    .find::<stripe_profile::Entity>()
                     .filter(stripe_profile::Column::Name.eq(&name))
                     .one(&txn)
                     .await?
@@ -465,8 +466,8 @@ impl TenantService {
         }
         match patch.active {
             Some(true) if current.active_mode.is_none() => {
-                if let Some(prev) = stripe_profile::Entity::find()
-                    .filter(stripe_profile::Column::CompanyPk.eq(company.id))
+                if let Some(prev) = tenant
+                    .find::<stripe_profile::Entity>()
                     .filter(stripe_profile::Column::ActiveMode.eq(mode.as_str()))
                     .one(&txn)
                     .await?
@@ -511,7 +512,7 @@ impl TenantService {
         profile_id: &str,
     ) -> Result<()> {
         let txn = self.inner.db.begin().await?;
-        let current = find_profile(&txn, company.id, profile_id).await?;
+        let current = find_profile(&txn, Tenant::new(company.id), profile_id).await?;
         if current.active_mode.is_some() {
             ensure_not_in_use(&txn, company, &current).await?;
         }
@@ -554,7 +555,8 @@ impl TenantService {
             ));
         }
         let txn = self.inner.db.begin().await?;
-        let profile = find_profile(&txn, company.id, profile_id).await?;
+        let tenant = Tenant::new(company.id);
+        let profile = find_profile(&txn, tenant, profile_id).await?;
         let now = now_ms();
         let expires = now + i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
         let old = signing_secret::Entity::find()
@@ -570,15 +572,7 @@ impl TenantService {
                 rotated += 1;
             }
         }
-        insert_secret(
-            &txn,
-            &self.inner.keyring,
-            company.id,
-            &profile.id,
-            &secret,
-            now,
-        )
-        .await?;
+        insert_secret(&txn, &self.inner.keyring, tenant, &profile.id, &secret, now).await?;
         audit::record(
             &txn,
             actor,
@@ -606,8 +600,8 @@ impl TenantService {
         company_pk: i64,
         mode: &str,
     ) -> Result<Option<ActiveProfile>> {
-        let Some(profile) = stripe_profile::Entity::find()
-            .filter(stripe_profile::Column::CompanyPk.eq(company_pk))
+        let Some(profile) = Tenant::new(company_pk)
+            .find::<stripe_profile::Entity>()
             .filter(stripe_profile::Column::ActiveMode.eq(mode))
             .one(&self.inner.db)
             .await?
@@ -645,15 +639,10 @@ impl TenantService {
         else {
             return Ok(None);
         };
-        let profiles = stripe_profile::Entity::find()
-            .filter(stripe_profile::Column::CompanyPk.eq(c.id))
-            .all(db)
-            .await?;
+        let tenant = Tenant::new(c.id);
+        let profiles = tenant.find::<stripe_profile::Entity>().all(db).await?;
         let now = now_ms();
-        let secrets = signing_secret::Entity::find()
-            .filter(signing_secret::Column::CompanyPk.eq(c.id))
-            .all(db)
-            .await?;
+        let secrets = tenant.find::<signing_secret::Entity>().all(db).await?;
         let mut out = Vec::with_capacity(secrets.len());
         for s in secrets
             .iter()
@@ -689,11 +678,12 @@ impl TenantService {
 
 async fn find_profile<C: sea_orm::ConnectionTrait>(
     db: &C,
-    company_pk: i64,
+    tenant: Tenant,
     profile_id: &str,
 ) -> Result<stripe_profile::Model> {
-    stripe_profile::Entity::find_by_id(profile_id.to_owned())
-        .filter(stripe_profile::Column::CompanyPk.eq(company_pk))
+    tenant
+        .find::<stripe_profile::Entity>()
+        .filter(stripe_profile::Column::Id.eq(profile_id))
         .one(db)
         .await?
         .ok_or(TenantError::NotFound("profile"))
@@ -724,14 +714,14 @@ async fn ensure_not_in_use<C: sea_orm::ConnectionTrait>(
 async fn insert_secret<C: sea_orm::ConnectionTrait>(
     db: &C,
     ring: &Keyring,
-    company_pk: i64,
+    tenant: Tenant,
     profile_id: &str,
     secret: &str,
     now: i64,
 ) -> Result<()> {
     signing_secret::ActiveModel {
         id: Set(new_id("whs")),
-        company_pk: Set(company_pk),
+        company_pk: Set(tenant.company_pk()),
         profile_id: Set(profile_id.to_owned()),
         secret_enc: Set(ring.seal(purpose::SIGNING_SECRET, secret)),
         secret_mask: Set(mask(secret)),

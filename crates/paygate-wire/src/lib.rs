@@ -1,6 +1,10 @@
 //! Stripe's wire formats as the intake reads them, with no I/O and few dependencies, so that the
 //! fuzz targets (`fuzz/`) build in seconds: [`signature`] verifies `Stripe-Signature` headers,
-//! [`envelope`] reads the fields of an event the intake needs without copying the body.
+//! [`envelope`] reads the fields of an event the intake needs without copying the body,
+//! [`event_type`] is the one list of the Stripe event types Paygate handles.
 
 pub mod envelope;
+pub mod event_type;
 pub mod signature;
+
+pub use event_type::{EventFamily, EventType};

@@ -7,6 +7,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub company_pk: i64,
+    pub livemode: bool,
     pub name: String,
     /// The first characters of the key, to recognise it in a list.
     pub prefix: String,

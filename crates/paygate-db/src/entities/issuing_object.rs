@@ -7,6 +7,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub company_pk: i64,
+    pub livemode: bool,
     pub stripe_id: String,
     pub kind: String,
     pub status: Option<String>,

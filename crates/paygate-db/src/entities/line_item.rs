@@ -7,6 +7,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub company_pk: i64,
+    pub livemode: bool,
     pub session_id: String,
     pub stripe_line_item_id: String,
     #[sea_orm(column_type = "Text", nullable)]

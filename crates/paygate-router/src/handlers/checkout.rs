@@ -9,10 +9,10 @@
 //! while another caller holds its claim the event is retried, so the webhook always completes it.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, TransactionTrait};
 
 use paygate_db::entities::{checkout_session, order};
-use paygate_db::now_ms;
+use paygate_db::{Mode, now_ms};
 
 use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
 use crate::fulfillment::{FulfillOutcome, ensure_session, fulfill_checkout};
@@ -23,14 +23,24 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
 ) -> HandlerResult {
     let o = ctx.object;
     let session_id = ctx.str("id")?.to_owned();
-    let row = ensure_session(ctx.db, ctx.company_pk, &session_id, ctx.event.livemode).await?;
+    let scope = ctx.scope;
+    // A session id says its mode (`cs_live_…`, `cs_test_…`): an event of the other mode that
+    // names it is not Stripe's.
+    if Mode::of_stripe_id(&session_id).is_some_and(|m| m != scope.mode()) {
+        return Err(HandlerError::Payload(format!(
+            "a {} event names the session {session_id} of the other mode",
+            scope.mode()
+        )));
+    }
+    let row = ensure_session(ctx.db, scope, &session_id).await?;
     let email = o["customer_details"]["email"]
         .as_str()
         .or_else(|| o["customer_email"].as_str())
         .map(str::to_owned);
     let pi = id_of(&o["payment_intent"]);
     // What the event says about the session, when it is newer than what we hold.
-    checkout_session::Entity::update_many()
+    scope
+        .update::<checkout_session::Entity>()
         .col_expr(
             checkout_session::Column::Status,
             Expr::value(o["status"].as_str().map(str::to_owned)),
@@ -65,8 +75,9 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
         .exec(ctx.db)
         .await?;
     // Facts about the order that never go stale.
-    let mut q =
-        order::Entity::update_many().col_expr(order::Column::UpdatedAt, Expr::value(now_ms()));
+    let mut q = scope
+        .update::<order::Entity>()
+        .col_expr(order::Column::UpdatedAt, Expr::value(now_ms()));
     if let Some(pi) = &pi {
         q = q.col_expr(order::Column::PaymentIntentId, Expr::value(pi.clone()));
     }
@@ -86,24 +97,23 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
         q = q.col_expr(order::Column::Locale, Expr::value(l));
     }
     q.filter(order::Column::Id.eq(row.order_id.clone()))
-        .filter(order::Column::CompanyPk.eq(ctx.company_pk))
         .exec(ctx.db)
         .await?;
     if let Some(pi) = &pi {
-        orders::flag_if_disputed(ctx.db, ctx.company_pk, &row.order_id, pi).await?;
+        orders::flag_if_disputed(ctx.db, scope, &row.order_id, pi).await?;
     }
     // The session's metadata, for an order whose merchant did not give any through Paygate.
     if let Some(m) = o["metadata"].as_object() {
         let mut m = m.clone();
         m.remove("paygate_order_id");
         if !m.is_empty() {
-            order::Entity::update_many()
+            scope
+                .update::<order::Entity>()
                 .col_expr(
                     order::Column::Metadata,
                     Expr::value(serde_json::Value::Object(m).to_string()),
                 )
                 .filter(order::Column::Id.eq(row.order_id.clone()))
-                .filter(order::Column::CompanyPk.eq(ctx.company_pk))
                 .filter(order::Column::Metadata.eq("{}"))
                 .exec(ctx.db)
                 .await?;
@@ -116,9 +126,8 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
             ctx.pool,
             ctx.tenants,
             ctx.stripe,
-            ctx.company_pk,
+            scope,
             &session_id,
-            ctx.event.livemode,
             "worker",
         )
         .await?
@@ -135,7 +144,7 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
             _ => {
                 orders::advance(
                     ctx.db,
-                    ctx.company_pk,
+                    scope,
                     &row.order_id,
                     "awaiting_payment",
                     created,
@@ -148,7 +157,7 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
         "checkout.session.async_payment_failed" => {
             orders::advance(
                 ctx.db,
-                ctx.company_pk,
+                scope,
                 &row.order_id,
                 "payment_failed",
                 created,
@@ -157,7 +166,7 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
             Ok(Outcome::Processed)
         }
         "checkout.session.expired" => {
-            orders::advance(ctx.db, ctx.company_pk, &row.order_id, "expired", created).await?;
+            orders::advance(ctx.db, scope, &row.order_id, "expired", created).await?;
             Ok(Outcome::Processed)
         }
         _ => Ok(Outcome::Ignored),

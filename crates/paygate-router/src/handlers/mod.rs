@@ -9,12 +9,10 @@ pub mod checkout;
 pub mod orders;
 pub mod payments;
 
+use paygate_db::{Mode, Scope};
 use paygate_stripe::{StripeClient, StripeError};
 use paygate_tenant::{TenantError, TenantService};
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait,
-    TryInsertResult,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::Value;
 
 /// The event being handled.
@@ -28,6 +26,16 @@ pub struct EventMeta {
     pub account: Option<String>,
 }
 
+/// The id prefix of the events the back office's *Send test event* makes.
+pub const TEST_EVENT_ID_PREFIX: &str = "evt_test_paygate_";
+
+impl EventMeta {
+    /// Whether this is the back office's test event (always test mode; its messages say so).
+    pub fn is_test_event(&self) -> bool {
+        !self.livemode && self.id.starts_with(TEST_EVENT_ID_PREFIX)
+    }
+}
+
 /// Everything a handler may use. `db` is the unit of work the handler's writes belong to (the
 /// worker's batch transaction, or the pool for handlers that call Stripe); `pool` is the pool.
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +44,9 @@ pub struct HandlerCtx<'a, C = DatabaseConnection> {
     pub pool: &'a DatabaseConnection,
     pub tenants: &'a TenantService,
     pub stripe: &'a StripeClient,
-    pub company_pk: i64,
+    /// The company and the event's mode: every row the handler reads or writes is found from
+    /// it, so a test-mode event can never reach a live row.
+    pub scope: Scope,
     pub event: &'a EventMeta,
     /// `data.object`.
     pub object: &'a Value,
@@ -46,9 +56,9 @@ pub struct HandlerCtx<'a, C = DatabaseConnection> {
 }
 
 impl<C> HandlerCtx<'_, C> {
-    /// `"live"` or `"test"`: the mode of the event.
-    pub fn mode(&self) -> &'static str {
-        if self.event.livemode { "live" } else { "test" }
+    /// The mode of the event.
+    pub fn mode(&self) -> Mode {
+        self.scope.mode()
     }
     /// A required string field of the object.
     pub fn str(&self, field: &str) -> Result<&str, HandlerError> {
@@ -124,7 +134,8 @@ pub async fn dispatch<C: ConnectionTrait + TransactionTrait>(
         "source.chargeable" | "source.failed" | "source.canceled" => payments::source(ctx).await,
         "account.updated" => accounts::account(ctx).await,
         "payment_method.automatically_updated" => accounts::payment_method(ctx).await,
-        "issuing_card.updated" | "issuing_cardholder.updated" => accounts::issuing(ctx).await,
+        "issuing_card.updated" => accounts::issuing(ctx, "card").await,
+        "issuing_cardholder.updated" => accounts::issuing(ctx, "cardholder").await,
         _ => Ok(Outcome::Ignored),
     }
 }
@@ -198,21 +209,4 @@ pub(crate) fn id_of(v: &Value) -> Option<String> {
         Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
         _ => None,
     }
-}
-
-/// Inserts `row` unless a row with the same `key` (a unique key) exists; returns whether it was
-/// inserted. `ON CONFLICT DO NOTHING` rather than catching the unique violation: on PostgreSQL a
-/// failed statement poisons the enclosing transaction (the worker's batch), so a handler that
-/// lost the race to insert must find out without an error, then re-read and compare.
-pub(crate) async fn insert_absent<A, C, I>(db: &C, row: A, key: I) -> Result<bool, DbErr>
-where
-    A: ActiveModelTrait + Send,
-    C: ConnectionTrait,
-    I: IntoIterator<Item = <A::Entity as EntityTrait>::Column>,
-{
-    let r = <A::Entity as EntityTrait>::insert(row)
-        .on_conflict_do_nothing_on(key)
-        .exec_without_returning(db)
-        .await?;
-    Ok(matches!(r, TryInsertResult::Inserted(n) if n > 0))
 }

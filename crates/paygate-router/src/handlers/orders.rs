@@ -3,8 +3,9 @@
 pub use crate::lifecycle::advance_order_status as advance;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, PaginatorTrait, QueryFilter};
 
+use paygate_db::Scope;
 use paygate_db::entities::{dispute, order};
 
 /// Flags an order disputed when a dispute on `payment_intent` is already recorded: the dispute
@@ -13,20 +14,20 @@ use paygate_db::entities::{dispute, order};
 /// find at that time.
 pub async fn flag_if_disputed<C: ConnectionTrait>(
     db: &C,
-    company_pk: i64,
+    scope: Scope,
     order_id: &str,
     payment_intent: &str,
 ) -> Result<(), DbErr> {
-    let disputes = dispute::Entity::find()
-        .filter(dispute::Column::CompanyPk.eq(company_pk))
+    let disputes = scope
+        .disputes()
         .filter(dispute::Column::PaymentIntentId.eq(payment_intent))
         .count(db)
         .await?;
     if disputes > 0 {
-        order::Entity::update_many()
+        scope
+            .update::<order::Entity>()
             .col_expr(order::Column::Disputed, Expr::value(true))
             .filter(order::Column::Id.eq(order_id))
-            .filter(order::Column::CompanyPk.eq(company_pk))
             .exec(db)
             .await?;
     }

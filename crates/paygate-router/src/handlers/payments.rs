@@ -13,8 +13,10 @@ use paygate_db::entities::{charge, dispute, order, payment_intent, source};
 use paygate_db::now_ms;
 use paygate_stripe::CreateCharge;
 
-use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, insert_absent, orders};
-use crate::lifecycle::{Kind, is_newer, newer_than_stored, rank};
+use paygate_db::Scope;
+
+use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
+use crate::lifecycle::{self, Applied, Kind, is_newer, newer_than_stored, rank};
 use crate::outbox;
 
 fn i64_of(v: &Value) -> i64 {
@@ -52,13 +54,13 @@ pub async fn payment_intents<C: ConnectionTrait + TransactionTrait>(
     let Some(first) = ctxs.first() else {
         return Ok(out);
     };
-    let mut seen: HashMap<(i64, String), usize> = HashMap::new();
+    let mut seen: HashMap<(Scope, String), usize> = HashMap::new();
     let mut rows = Vec::new();
     for (i, ctx) in ctxs.iter().enumerate() {
         let (Ok(row), Ok(id)) = (payment_intent_row(ctx), ctx.str("id")) else {
             continue;
         };
-        let key = (ctx.company_pk, id.to_owned());
+        let key = (ctx.scope, id.to_owned());
         if seen.contains_key(&key) {
             continue;
         }
@@ -70,7 +72,8 @@ pub async fn payment_intents<C: ConnectionTrait + TransactionTrait>(
     rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let rows = rows.into_iter().map(|(_, row)| row).collect();
     for p in upsert_payment_intents(first.db, rows).await? {
-        if let Some(&i) = seen.get(&(p.company_pk, p.stripe_id.clone())) {
+        let scope = Scope::of_livemode(p.company_pk, p.livemode);
+        if let Some(&i) = seen.get(&(scope, p.stripe_id.clone())) {
             emit_payment(ctxs[i], &p).await?;
         }
     }
@@ -96,9 +99,9 @@ fn payment_intent_row<C>(
     };
     let now = now_ms();
     Ok(payment_intent::ActiveModel {
-        company_pk: Set(ctx.company_pk),
+        company_pk: Set(ctx.scope.company_pk()),
         stripe_id: Set(id),
-        livemode: Set(ctx.event.livemode),
+        livemode: Set(ctx.scope.livemode()),
         state_rank: Set(rank(Kind::PaymentIntent, &status)),
         status: Set(status),
         amount: Set(i64_of(&o["amount"])),
@@ -125,7 +128,7 @@ async fn upsert_payment_intents<C: ConnectionTrait>(
     rows: Vec<payment_intent::ActiveModel>,
 ) -> Result<Vec<payment_intent::Model>, DbErr> {
     use payment_intent::Column as Pi;
-    let upsert = OnConflict::columns([Pi::CompanyPk, Pi::StripeId])
+    let upsert = OnConflict::columns([Pi::CompanyPk, Pi::Livemode, Pi::StripeId])
         .update_columns([
             Pi::Status,
             Pi::Amount,
@@ -180,13 +183,13 @@ async fn emit_payment<C: ConnectionTrait>(
     outbox::emit(
         ctx.db,
         outbox::Emit {
-            company_pk: ctx.company_pk,
-            livemode: ctx.event.livemode,
+            scope: ctx.scope,
             event_type: t,
             dedupe_key: format!("{t}:{key}"),
             object: outbox::payment_object(p),
             shopper: None,
             batch: ctx.outbox,
+            test_event: ctx.event.is_test_event(),
         },
     )
     .await?;
@@ -206,99 +209,77 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
     let refunded =
         o["refunded"].as_bool().unwrap_or(false) || ctx.event.event_type == "charge.refunded";
     let amount_refunded = i64_of(&o["amount_refunded"]);
-    let mut applied = false;
-    for _ in 0..5 {
-        let existing = charge::Entity::find()
-            .filter(charge::Column::CompanyPk.eq(ctx.company_pk))
-            .filter(charge::Column::StripeId.eq(&id))
-            .one(ctx.db)
-            .await?;
-        let now = now_ms();
-        match existing {
-            None => {
-                let row = charge::ActiveModel {
-                    company_pk: Set(ctx.company_pk),
-                    stripe_id: Set(id.clone()),
-                    livemode: Set(ctx.event.livemode),
-                    payment_intent_id: Set(id_of(&o["payment_intent"])),
-                    source_id: Set(source_id.clone()),
-                    status: Set(status.clone()),
-                    amount: Set(i64_of(&o["amount"])),
-                    amount_refunded: Set(amount_refunded),
-                    refunded: Set(refunded),
-                    currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
-                    failure_code: Set(opt_str(&o["failure_code"])),
-                    failure_message: Set(opt_str(&o["failure_message"])),
-                    disputed: Set(o["disputed"].as_bool().unwrap_or(false)),
-                    state_created: Set(created),
-                    state_rank: Set(rank(Kind::Charge, &status)),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                };
-                let key = [charge::Column::CompanyPk, charge::Column::StripeId];
-                if insert_absent(ctx.db, row, key).await? {
-                    applied = true;
-                    break;
-                }
-                // Lost the race to insert: go again against the winner's row.
+    let disputed = o["disputed"].as_bool().unwrap_or(false);
+    let scope = ctx.scope;
+    lifecycle::apply_forward(
+        ctx.db,
+        scope.charges().filter(charge::Column::StripeId.eq(&id)),
+        [
+            charge::Column::CompanyPk,
+            charge::Column::Livemode,
+            charge::Column::StripeId,
+        ],
+        || {
+            let now = now_ms();
+            charge::ActiveModel {
+                company_pk: Set(scope.company_pk()),
+                stripe_id: Set(id.clone()),
+                livemode: Set(scope.livemode()),
+                payment_intent_id: Set(id_of(&o["payment_intent"])),
+                source_id: Set(source_id.clone()),
+                status: Set(status.clone()),
+                amount: Set(i64_of(&o["amount"])),
+                amount_refunded: Set(amount_refunded),
+                refunded: Set(refunded),
+                currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
+                failure_code: Set(opt_str(&o["failure_code"])),
+                failure_message: Set(opt_str(&o["failure_message"])),
+                disputed: Set(disputed),
+                state_created: Set(created),
+                state_rank: Set(rank(Kind::Charge, &status)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
             }
-            Some(cur) => {
-                // Refunds only grow, whatever the order.
-                let newer = is_newer(
-                    Kind::Charge,
-                    &cur.status,
-                    cur.state_created,
-                    &status,
-                    created,
-                );
-                let mut q = charge::Entity::update_many()
+        },
+        |cur| {
+            // Refunds and disputes only grow, whatever the order.
+            let mut q = scope
+                .update::<charge::Entity>()
+                .col_expr(
+                    charge::Column::Refunded,
+                    Expr::value(cur.refunded || refunded),
+                )
+                .col_expr(
+                    charge::Column::AmountRefunded,
+                    Expr::value(cur.amount_refunded.max(amount_refunded)),
+                )
+                .col_expr(
+                    charge::Column::Disputed,
+                    Expr::value(cur.disputed || disputed),
+                )
+                .col_expr(charge::Column::UpdatedAt, Expr::value(now_ms()));
+            if is_newer(Kind::Charge, &cur.status, cur.state_created, &status, created) {
+                q = q
+                    .col_expr(charge::Column::Status, Expr::value(status.clone()))
                     .col_expr(
-                        charge::Column::Refunded,
-                        Expr::value(cur.refunded || refunded),
+                        charge::Column::FailureCode,
+                        Expr::value(opt_str(&o["failure_code"])),
                     )
                     .col_expr(
-                        charge::Column::AmountRefunded,
-                        Expr::value(cur.amount_refunded.max(amount_refunded)),
+                        charge::Column::FailureMessage,
+                        Expr::value(opt_str(&o["failure_message"])),
                     )
+                    .col_expr(charge::Column::StateCreated, Expr::value(created))
                     .col_expr(
-                        charge::Column::Disputed,
-                        Expr::value(cur.disputed || o["disputed"].as_bool().unwrap_or(false)),
-                    )
-                    .col_expr(charge::Column::UpdatedAt, Expr::value(now))
-                    .filter(charge::Column::Id.eq(cur.id))
-                    .filter(charge::Column::Status.eq(cur.status.clone()))
-                    .filter(charge::Column::StateCreated.eq(cur.state_created))
-                    .filter(charge::Column::AmountRefunded.eq(cur.amount_refunded));
-                if newer {
-                    q = q
-                        .col_expr(charge::Column::Status, Expr::value(status.clone()))
-                        .col_expr(
-                            charge::Column::FailureCode,
-                            Expr::value(opt_str(&o["failure_code"])),
-                        )
-                        .col_expr(
-                            charge::Column::FailureMessage,
-                            Expr::value(opt_str(&o["failure_message"])),
-                        )
-                        .col_expr(charge::Column::StateCreated, Expr::value(created))
-                        .col_expr(
-                            charge::Column::StateRank,
-                            Expr::value(rank(Kind::Charge, &status)),
-                        );
-                }
-                if q.exec(ctx.db).await?.rows_affected > 0 {
-                    applied = true;
-                    break;
-                }
+                        charge::Column::StateRank,
+                        Expr::value(rank(Kind::Charge, &status)),
+                    );
             }
-        }
-    }
-    if !applied {
-        return Err(HandlerError::Other(
-            "charge kept changing under us; will retry".into(),
-        ));
-    }
+            Some(q)
+        },
+    )
+    .await?;
     // The order of a legacy Source payment follows its charge: confirmed only by
     // `charge.succeeded`, failed by `charge.failed` (seed 004). A charge of a payment intent
     // belongs to a Checkout order, which follows its session instead.
@@ -309,23 +290,22 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
     };
     let source_payment = source_id.is_some() || id_of(&o["payment_intent"]).is_none();
     if let Some(target) = target.filter(|_| source_payment) {
-        let mut q = order::Entity::find()
-            .filter(order::Column::CompanyPk.eq(ctx.company_pk))
-            .filter(order::Column::Kind.eq("source"));
+        let mut q = scope.orders().filter(order::Column::Kind.eq("source"));
         q = match &source_id {
             Some(src) => q.filter(order::Column::SourceId.eq(src.as_str())),
             None => q.filter(order::Column::ChargeId.eq(id.as_str())),
         };
         if let Some(ord) = q.one(ctx.db).await? {
             if ord.charge_id.is_none() {
-                order::Entity::update_many()
+                scope
+                    .update::<order::Entity>()
                     .col_expr(order::Column::ChargeId, Expr::value(id.clone()))
                     .filter(order::Column::Id.eq(ord.id.clone()))
                     .filter(order::Column::ChargeId.is_null())
                     .exec(ctx.db)
                     .await?;
             }
-            orders::advance(ctx.db, ctx.company_pk, &ord.id, target, created).await?;
+            orders::advance(ctx.db, scope, &ord.id, target, created).await?;
         }
     }
     Ok(Outcome::Processed)
@@ -368,123 +348,109 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
     let pi_id = id_of(&o["payment_intent"]);
     let due_by = o["evidence_details"]["due_by"].as_i64();
     let (withdrawn, reinstated) = dispute_funds(ctx);
-    let mut done = false;
-    let (mut opened, mut changed) = (false, false);
-    for _ in 0..5 {
-        let existing = dispute::Entity::find()
-            .filter(dispute::Column::CompanyPk.eq(ctx.company_pk))
-            .filter(dispute::Column::StripeId.eq(&id))
-            .one(ctx.db)
-            .await?;
-        let now = now_ms();
-        match existing {
-            None => {
-                let row = dispute::ActiveModel {
-                    company_pk: Set(ctx.company_pk),
-                    stripe_id: Set(id.clone()),
-                    livemode: Set(ctx.event.livemode),
-                    charge_id: Set(charge_id.clone()),
-                    payment_intent_id: Set(pi_id.clone()),
-                    status: Set(status.clone()),
-                    reason: Set(opt_str(&o["reason"])),
-                    amount: Set(i64_of(&o["amount"])),
-                    currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
-                    evidence_due_by: Set(due_by),
-                    funds_withdrawn: Set(withdrawn),
-                    funds_reinstated: Set(reinstated),
-                    state_created: Set(created),
-                    state_rank: Set(rank(Kind::Dispute, &status)),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                };
-                let key = [dispute::Column::CompanyPk, dispute::Column::StripeId];
-                if insert_absent(ctx.db, row, key).await? {
-                    opened = true;
-                    changed = true;
-                    done = true;
-                    break;
-                }
-                // Lost the race to insert: go again against the winner's row.
+    let scope = ctx.scope;
+    let applied = lifecycle::apply_forward(
+        ctx.db,
+        scope.disputes().filter(dispute::Column::StripeId.eq(&id)),
+        [
+            dispute::Column::CompanyPk,
+            dispute::Column::Livemode,
+            dispute::Column::StripeId,
+        ],
+        || {
+            let now = now_ms();
+            dispute::ActiveModel {
+                company_pk: Set(scope.company_pk()),
+                stripe_id: Set(id.clone()),
+                livemode: Set(scope.livemode()),
+                charge_id: Set(charge_id.clone()),
+                payment_intent_id: Set(pi_id.clone()),
+                status: Set(status.clone()),
+                reason: Set(opt_str(&o["reason"])),
+                amount: Set(i64_of(&o["amount"])),
+                currency: Set(o["currency"].as_str().unwrap_or_default().to_owned()),
+                evidence_due_by: Set(due_by),
+                funds_withdrawn: Set(withdrawn),
+                funds_reinstated: Set(reinstated),
+                state_created: Set(created),
+                state_rank: Set(rank(Kind::Dispute, &status)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
             }
-            Some(cur) => {
-                let newer = is_newer(
-                    Kind::Dispute,
-                    &cur.status,
-                    cur.state_created,
-                    &status,
-                    created,
-                );
-                let mut q = dispute::Entity::update_many()
+        },
+        |cur| {
+            // Money withdrawn and reinstated only grows.
+            let mut q = scope
+                .update::<dispute::Entity>()
+                .col_expr(
+                    dispute::Column::FundsWithdrawn,
+                    Expr::value(cur.funds_withdrawn.max(withdrawn)),
+                )
+                .col_expr(
+                    dispute::Column::FundsReinstated,
+                    Expr::value(cur.funds_reinstated.max(reinstated)),
+                )
+                .col_expr(dispute::Column::UpdatedAt, Expr::value(now_ms()));
+            if is_newer(Kind::Dispute, &cur.status, cur.state_created, &status, created) {
+                q = q
+                    .col_expr(dispute::Column::Status, Expr::value(status.clone()))
+                    .col_expr(dispute::Column::Reason, Expr::value(opt_str(&o["reason"])))
+                    .col_expr(dispute::Column::Amount, Expr::value(i64_of(&o["amount"])))
+                    .col_expr(dispute::Column::EvidenceDueBy, Expr::value(due_by))
+                    .col_expr(dispute::Column::StateCreated, Expr::value(created))
                     .col_expr(
-                        dispute::Column::FundsWithdrawn,
-                        Expr::value(cur.funds_withdrawn.max(withdrawn)),
-                    )
-                    .col_expr(
-                        dispute::Column::FundsReinstated,
-                        Expr::value(cur.funds_reinstated.max(reinstated)),
-                    )
-                    .col_expr(dispute::Column::UpdatedAt, Expr::value(now))
-                    .filter(dispute::Column::Id.eq(cur.id))
-                    .filter(dispute::Column::Status.eq(cur.status.clone()))
-                    .filter(dispute::Column::StateCreated.eq(cur.state_created))
-                    .filter(dispute::Column::FundsWithdrawn.eq(cur.funds_withdrawn))
-                    .filter(dispute::Column::FundsReinstated.eq(cur.funds_reinstated));
-                if newer {
-                    q = q
-                        .col_expr(dispute::Column::Status, Expr::value(status.clone()))
-                        .col_expr(dispute::Column::Reason, Expr::value(opt_str(&o["reason"])))
-                        .col_expr(dispute::Column::Amount, Expr::value(i64_of(&o["amount"])))
-                        .col_expr(dispute::Column::EvidenceDueBy, Expr::value(due_by))
-                        .col_expr(dispute::Column::StateCreated, Expr::value(created))
-                        .col_expr(
-                            dispute::Column::StateRank,
-                            Expr::value(rank(Kind::Dispute, &status)),
-                        );
-                }
-                if q.exec(ctx.db).await?.rows_affected > 0 {
-                    changed = newer
-                        || withdrawn > cur.funds_withdrawn
-                        || reinstated > cur.funds_reinstated;
-                    done = true;
-                    break;
-                }
+                        dispute::Column::StateRank,
+                        Expr::value(rank(Kind::Dispute, &status)),
+                    );
             }
-        }
-    }
-    if !done {
-        return Err(HandlerError::Other(
-            "dispute kept changing under us; will retry".into(),
-        ));
-    }
+            Some(q)
+        },
+    )
+    .await?;
+    let (opened, changed) = match &applied {
+        Applied::Inserted => (true, true),
+        Applied::Changed { before } => (
+            false,
+            is_newer(
+                Kind::Dispute,
+                &before.status,
+                before.state_created,
+                &status,
+                created,
+            ) || withdrawn > before.funds_withdrawn
+                || reinstated > before.funds_reinstated,
+        ),
+        Applied::Unchanged { .. } => (false, false),
+    };
     if changed {
         emit_dispute(ctx, &id, opened).await?;
     }
     // Flags only ever go true.
     if let Some(pi) = &pi_id {
-        payment_intent::Entity::update_many()
+        scope
+            .update::<payment_intent::Entity>()
             .col_expr(payment_intent::Column::Disputed, Expr::value(true))
-            .filter(payment_intent::Column::CompanyPk.eq(ctx.company_pk))
             .filter(payment_intent::Column::StripeId.eq(pi.as_str()))
             .exec(ctx.db)
             .await?;
-        order::Entity::update_many()
+        scope
+            .update::<order::Entity>()
             .col_expr(order::Column::Disputed, Expr::value(true))
-            .filter(order::Column::CompanyPk.eq(ctx.company_pk))
             .filter(order::Column::PaymentIntentId.eq(pi.as_str()))
             .exec(ctx.db)
             .await?;
     }
     if let Some(ch) = &charge_id {
-        charge::Entity::update_many()
+        scope
+            .update::<charge::Entity>()
             .col_expr(charge::Column::Disputed, Expr::value(true))
-            .filter(charge::Column::CompanyPk.eq(ctx.company_pk))
             .filter(charge::Column::StripeId.eq(ch.as_str()))
             .exec(ctx.db)
             .await?;
-        order::Entity::update_many()
+        scope
+            .update::<order::Entity>()
             .col_expr(order::Column::Disputed, Expr::value(true))
-            .filter(order::Column::CompanyPk.eq(ctx.company_pk))
             .filter(order::Column::ChargeId.eq(ch.as_str()))
             .exec(ctx.db)
             .await?;
@@ -500,8 +466,9 @@ async fn emit_dispute<C: ConnectionTrait>(
     id: &str,
     opened: bool,
 ) -> Result<(), HandlerError> {
-    let Some(d) = dispute::Entity::find()
-        .filter(dispute::Column::CompanyPk.eq(ctx.company_pk))
+    let Some(d) = ctx
+        .scope
+        .disputes()
         .filter(dispute::Column::StripeId.eq(id))
         .one(ctx.db)
         .await?
@@ -534,13 +501,13 @@ async fn emit_dispute<C: ConnectionTrait>(
         outbox::emit(
             ctx.db,
             outbox::Emit {
-                company_pk: ctx.company_pk,
-                livemode: ctx.event.livemode,
+                scope: ctx.scope,
                 event_type: t,
                 dedupe_key: key,
                 object: outbox::dispute_object(&d),
                 shopper: None,
                 batch: ctx.outbox,
+                test_event: ctx.event.is_test_event(),
             },
         )
         .await?;
@@ -570,75 +537,49 @@ pub async fn source<C: ConnectionTrait + TransactionTrait>(
     };
     let created = ctx.event.created;
     // The source's own row, forward only.
-    let mut stored = false;
-    for _ in 0..5 {
-        let existing = source::Entity::find()
-            .filter(source::Column::CompanyPk.eq(ctx.company_pk))
-            .filter(source::Column::StripeId.eq(&id))
-            .one(ctx.db)
-            .await?;
-        let now = now_ms();
-        match existing {
-            None => {
-                let row = source::ActiveModel {
-                    company_pk: Set(ctx.company_pk),
-                    stripe_id: Set(id.clone()),
-                    livemode: Set(ctx.event.livemode),
-                    status: Set(status.clone()),
-                    source_type: Set(opt_str(&o["type"])),
-                    amount: Set(o["amount"].as_i64()),
-                    currency: Set(opt_str(&o["currency"])),
-                    state_created: Set(created),
-                    state_rank: Set(rank(Kind::Source, &status)),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                };
-                let key = [source::Column::CompanyPk, source::Column::StripeId];
-                if insert_absent(ctx.db, row, key).await? {
-                    stored = true;
-                    break;
-                }
+    let scope = ctx.scope;
+    lifecycle::apply_forward(
+        ctx.db,
+        scope.sources().filter(source::Column::StripeId.eq(&id)),
+        [
+            source::Column::CompanyPk,
+            source::Column::Livemode,
+            source::Column::StripeId,
+        ],
+        || {
+            let now = now_ms();
+            source::ActiveModel {
+                company_pk: Set(scope.company_pk()),
+                stripe_id: Set(id.clone()),
+                livemode: Set(scope.livemode()),
+                status: Set(status.clone()),
+                source_type: Set(opt_str(&o["type"])),
+                amount: Set(o["amount"].as_i64()),
+                currency: Set(opt_str(&o["currency"])),
+                state_created: Set(created),
+                state_rank: Set(rank(Kind::Source, &status)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
             }
-            Some(cur) => {
-                if !is_newer(
-                    Kind::Source,
-                    &cur.status,
-                    cur.state_created,
-                    &status,
-                    created,
-                ) {
-                    stored = true;
-                    break;
-                }
-                let n = source::Entity::update_many()
+        },
+        |cur| {
+            is_newer(Kind::Source, &cur.status, cur.state_created, &status, created).then(|| {
+                scope
+                    .update::<source::Entity>()
                     .col_expr(source::Column::Status, Expr::value(status.clone()))
                     .col_expr(source::Column::StateCreated, Expr::value(created))
                     .col_expr(
                         source::Column::StateRank,
                         Expr::value(rank(Kind::Source, &status)),
                     )
-                    .col_expr(source::Column::UpdatedAt, Expr::value(now))
-                    .filter(source::Column::Id.eq(cur.id))
-                    .filter(source::Column::Status.eq(cur.status.clone()))
-                    .filter(source::Column::StateCreated.eq(cur.state_created))
-                    .exec(ctx.db)
-                    .await?
-                    .rows_affected;
-                if n > 0 {
-                    stored = true;
-                    break;
-                }
-            }
-        }
-    }
-    if !stored {
-        return Err(HandlerError::Other(
-            "source kept changing under us; will retry".into(),
-        ));
-    }
-    let Some(ord) = order::Entity::find()
-        .filter(order::Column::CompanyPk.eq(ctx.company_pk))
+                    .col_expr(source::Column::UpdatedAt, Expr::value(now_ms()))
+            })
+        },
+    )
+    .await?;
+    let Some(ord) = scope
+        .orders()
         .filter(order::Column::SourceId.eq(id.as_str()))
         .one(ctx.db)
         .await?
@@ -653,7 +594,7 @@ pub async fn source<C: ConnectionTrait + TransactionTrait>(
             }
             let Some(profile) = ctx
                 .tenants
-                .active_profile_for(ctx.company_pk, ctx.mode())
+                .active_profile_for(scope.company_pk(), ctx.mode().as_str())
                 .await?
             else {
                 return Err(HandlerError::Other(format!(
@@ -677,7 +618,8 @@ pub async fn source<C: ConnectionTrait + TransactionTrait>(
                     &ord.id,
                 )
                 .await?;
-            let n = order::Entity::update_many()
+            let n = scope
+                .update::<order::Entity>()
                 .col_expr(order::Column::ChargeId, Expr::value(charge.id.clone()))
                 .col_expr(order::Column::UpdatedAt, Expr::value(now_ms()))
                 .filter(order::Column::Id.eq(ord.id.clone()))
@@ -686,12 +628,12 @@ pub async fn source<C: ConnectionTrait + TransactionTrait>(
                 .await?
                 .rows_affected;
             if n > 0 {
-                orders::advance(ctx.db, ctx.company_pk, &ord.id, "charging", created).await?;
+                orders::advance(ctx.db, scope, &ord.id, "charging", created).await?;
             }
             Ok(Outcome::Processed)
         }
         _ => {
-            orders::advance(ctx.db, ctx.company_pk, &ord.id, "canceled", created).await?;
+            orders::advance(ctx.db, scope, &ord.id, "canceled", created).await?;
             Ok(Outcome::Processed)
         }
     }
