@@ -1,18 +1,19 @@
-//! Company API keys (`pgk_…`) for the merchant API: shown once, stored as SHA-256 hashes,
-//! revocable. `POST|GET /admin/v1/companies/{companyID}/api-keys`, `DELETE …/api-keys/{id}`.
+//! Company API keys (`pgk_test_…`, `pgk_live_…`) for the merchant API: shown once, stored as
+//! SHA-256 hashes, revocable. A key belongs to one mode, like Stripe's keys: a test key reads
+//! and changes only test data, whatever the company's environment. `POST|GET /admin/v1/companies/{companyID}/api-keys`, `DELETE …/api-keys/{id}`.
 
 use actix_web::{HttpResponse, web};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder,
     Set,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use paygate_db::entities::api_key;
-use paygate_db::{new_id, now_ms};
+use paygate_db::{Mode, Scope, Tenant, new_id, now_ms};
 use paygate_web::{ApiError, rfc3339_ms};
 
 use crate::{AdminState, OperatorPrincipal};
@@ -37,6 +38,8 @@ pub fn hash_key(key: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyIn {
     name: String,
+    /// `test` or `live`; the company's environment when absent.
+    mode: Option<Mode>,
 }
 
 /// A key as listed (never the key itself).
@@ -45,6 +48,7 @@ pub struct ApiKeyOut {
     id: String,
     name: String,
     prefix: String,
+    livemode: bool,
     created_at: String,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
@@ -59,6 +63,7 @@ impl From<api_key::Model> for ApiKeyOut {
             id: m.id,
             name: m.name,
             prefix: m.prefix,
+            livemode: m.livemode,
             created_at: rfc3339_ms(m.created_at),
             last_used_at: m.last_used_at.map(rfc3339_ms),
             revoked_at: m.revoked_at.map(rfc3339_ms),
@@ -74,7 +79,8 @@ async fn create(
     body: web::Json<ApiKeyIn>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
-    let (m, key) = create_key(&state.db, &op.actor(), company.id, &body.name).await?;
+    let scope = company.scope(body.mode);
+    let (m, key) = create_key(&state.db, &op.actor(), scope, &body.name).await?;
     let mut out = ApiKeyOut::from(m);
     out.key = Some(key);
     Ok(HttpResponse::Created().json(out))
@@ -86,7 +92,7 @@ async fn list(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
-    let rows = list_keys(&state.db, company.id).await?;
+    let rows = list_keys(&state.db, company.tenant()).await?;
     let data: Vec<ApiKeyOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": data})))
 }
@@ -98,7 +104,7 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
-    revoke_key(&state.db, &op.actor(), company.id, &id).await?;
+    revoke_key(&state.db, &op.actor(), company.tenant(), &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -127,12 +133,12 @@ impl From<ApiKeyError> for ApiError {
     }
 }
 
-/// Makes a key for a company (audited as `api_key.created` by `actor`): the stored row and the
-/// key itself, which exists nowhere else and is shown only once.
+/// Makes a key for a company in one mode (audited as `api_key.created` by `actor`): the stored
+/// row and the key itself, which exists nowhere else and is shown only once.
 pub async fn create_key<C: ConnectionTrait>(
     db: &C,
     actor: &str,
-    company_pk: i64,
+    scope: Scope,
     name: &str,
 ) -> Result<(api_key::Model, String), ApiKeyError> {
     let name = name.trim();
@@ -140,12 +146,14 @@ pub async fn create_key<C: ConnectionTrait>(
         return Err(ApiKeyError::InvalidName);
     }
     let secret: [u8; 32] = rand::rngs::OsRng.r#gen();
-    let key = format!("pgk_{}", hex::encode(secret));
+    let key = format!("pgk_{}_{}", scope.mode(), hex::encode(secret));
+    let company_pk = scope.company_pk();
     let m = api_key::ActiveModel {
         id: Set(new_id("key")),
         company_pk: Set(company_pk),
+        livemode: Set(scope.livemode()),
         name: Set(name.to_owned()),
-        prefix: Set(key[..12].to_owned()),
+        prefix: Set(key[..17].to_owned()),
         key_hash: Set(hash_key(&key)),
         created_at: Set(now_ms()),
         last_used_at: Set(None),
@@ -159,7 +167,7 @@ pub async fn create_key<C: ConnectionTrait>(
         Some(company_pk),
         "api_key.created",
         &m.id,
-        serde_json::json!({"name": m.name, "prefix": m.prefix}),
+        serde_json::json!({"name": m.name, "prefix": m.prefix, "livemode": m.livemode}),
     )
     .await?;
     Ok((m, key))
@@ -168,10 +176,10 @@ pub async fn create_key<C: ConnectionTrait>(
 /// Every key of a company (revoked ones too), oldest first.
 pub async fn list_keys<C: ConnectionTrait>(
     db: &C,
-    company_pk: i64,
+    tenant: Tenant,
 ) -> Result<Vec<api_key::Model>, DbErr> {
-    api_key::Entity::find()
-        .filter(api_key::Column::CompanyPk.eq(company_pk))
+    tenant
+        .find::<api_key::Entity>()
         .order_by_asc(api_key::Column::CreatedAt)
         .order_by_asc(api_key::Column::Id)
         .all(db)
@@ -183,12 +191,12 @@ pub async fn list_keys<C: ConnectionTrait>(
 pub async fn revoke_key<C: ConnectionTrait>(
     db: &C,
     actor: &str,
-    company_pk: i64,
+    tenant: Tenant,
     id: &str,
 ) -> Result<(), ApiKeyError> {
-    let n = api_key::Entity::update_many()
+    let n = tenant
+        .update::<api_key::Entity>()
         .col_expr(api_key::Column::RevokedAt, Expr::value(now_ms()))
-        .filter(api_key::Column::CompanyPk.eq(company_pk))
         .filter(api_key::Column::Id.eq(id))
         .filter(api_key::Column::RevokedAt.is_null())
         .exec(db)
@@ -200,7 +208,7 @@ pub async fn revoke_key<C: ConnectionTrait>(
     paygate_tenant::audit::record(
         db,
         actor,
-        Some(company_pk),
+        Some(tenant.company_pk()),
         "api_key.revoked",
         id,
         serde_json::json!({}),

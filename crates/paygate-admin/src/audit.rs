@@ -40,13 +40,13 @@ async fn list(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(q.limit);
-    let mut sel = audit_log::Entity::find()
-        .order_by_desc(audit_log::Column::Id)
-        .limit(limit + 1);
-    if let Some(c) = q.company.as_deref() {
-        let company = state.tenants.company(c).await?;
-        sel = sel.filter(audit_log::Column::CompanyPk.eq(company.id));
+    // The whole installation's log, or one company's.
+    let mut sel = match q.company.as_deref() {
+        Some(c) => state.tenants.company(c).await?.tenant().find(),
+        None => audit_log::Entity::find(),
     }
+    .order_by_desc(audit_log::Column::Id)
+    .limit(limit + 1);
     if let Some(c) = q.cursor.as_deref() {
         sel = sel.filter(audit_log::Column::Id.lt(decode_cursor(c)?));
     }

@@ -18,9 +18,10 @@ use paygate_db::entities::{
     charge, checkout_session, dispute, fulfillment, issuing_object, line_item, order,
     payment_intent, payment_method, stripe_account,
 };
+use paygate_db::{Mode, Scope};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
 
-use crate::{AdminState, OperatorPrincipal, page_limit};
+use crate::{AdminState, ModeQuery, OperatorPrincipal, page_limit};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -74,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// `test` or `live`; the company's environment when absent.
+    mode: Option<Mode>,
     status: Option<String>,
     limit: Option<u64>,
     cursor: Option<String>,
@@ -260,6 +263,8 @@ impl From<&stripe_account::Model> for StripeAccountOut {
 #[derive(Debug, Serialize)]
 pub struct PaymentMethodOut {
     pub id: String,
+    pub object: &'static str,
+    pub livemode: bool,
     pub customer: Option<String>,
     pub card: CardOut,
     pub updated_at: String,
@@ -278,6 +283,7 @@ pub struct CardOut {
 #[derive(Debug, Serialize)]
 pub struct IssuingObjectOut {
     pub id: String,
+    pub livemode: bool,
     /// `card` or `cardholder`.
     pub kind: String,
     pub status: Option<String>,
@@ -288,10 +294,11 @@ async fn replay(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, event_id) = path.into_inner();
     let company = state.tenants.company(&company_id).await?;
-    if !paygate_router::worker::replay(&state.db, company.id, &event_id).await? {
+    if !paygate_router::worker::replay(&state.db, company.scope(mode.mode), &event_id).await? {
         return Err(nf("event"));
     }
     paygate_tenant::audit::record(
@@ -314,8 +321,9 @@ async fn list_payment_intents(
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
     let limit = page_limit(q.limit);
-    let mut sel = payment_intent::Entity::find()
-        .filter(payment_intent::Column::CompanyPk.eq(company.id))
+    let mut sel = company
+        .scope(q.mode)
+        .payment_intents()
         .order_by_desc(payment_intent::Column::Id)
         .limit(limit + 1);
     if let Some(s) = &q.status {
@@ -343,11 +351,13 @@ async fn get_payment_intent(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
-    let m = payment_intent::Entity::find()
-        .filter(payment_intent::Column::CompanyPk.eq(company.id))
+    let m = company
+        .scope(mode.mode)
+        .payment_intents()
         .filter(payment_intent::Column::StripeId.eq(id))
         .one(&state.db)
         .await?
@@ -359,11 +369,13 @@ async fn get_charge(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
-    let m = charge::Entity::find()
-        .filter(charge::Column::CompanyPk.eq(company.id))
+    let m = company
+        .scope(mode.mode)
+        .charges()
         .filter(charge::Column::StripeId.eq(id))
         .one(&state.db)
         .await?
@@ -416,8 +428,9 @@ async fn list_disputes(
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
     let limit = page_limit(q.limit);
-    let mut sel = dispute::Entity::find()
-        .filter(dispute::Column::CompanyPk.eq(company.id))
+    let mut sel = company
+        .scope(q.mode)
+        .disputes()
         .order_by(Expr::cust(DISPUTE_BUCKET), Order::Asc)
         .order_by(Expr::cust(DISPUTE_ORDER), Order::Asc)
         .order_by(dispute::Column::Id, Order::Asc)
@@ -457,11 +470,13 @@ async fn get_dispute(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
-    let m = dispute::Entity::find()
-        .filter(dispute::Column::CompanyPk.eq(company.id))
+    let m = company
+        .scope(mode.mode)
+        .disputes()
         .filter(dispute::Column::StripeId.eq(id))
         .one(&state.db)
         .await?
@@ -474,17 +489,19 @@ pub async fn order_out(
     db: &sea_orm::DatabaseConnection,
     m: &order::Model,
 ) -> Result<Value, ApiError> {
+    // Everything the order relates to is of its own company and mode.
+    let scope = Scope::of_livemode(m.company_pk, m.livemode);
     let pi = match &m.payment_intent_id {
         Some(p) => {
-            payment_intent::Entity::find()
-                .filter(payment_intent::Column::CompanyPk.eq(m.company_pk))
+            scope
+                .payment_intents()
                 .filter(payment_intent::Column::StripeId.eq(p.as_str()))
                 .one(db)
                 .await?
         }
         None => None,
     };
-    let mut charges = charge::Entity::find().filter(charge::Column::CompanyPk.eq(m.company_pk));
+    let mut charges = scope.charges();
     charges = match (&m.payment_intent_id, &m.charge_id) {
         (Some(p), _) => charges.filter(charge::Column::PaymentIntentId.eq(p.as_str())),
         (None, Some(c)) => charges.filter(charge::Column::StripeId.eq(c.as_str())),
@@ -494,16 +511,16 @@ pub async fn order_out(
     let mut disputes = Vec::new();
     for ch in &charges {
         disputes.extend(
-            dispute::Entity::find()
-                .filter(dispute::Column::CompanyPk.eq(m.company_pk))
+            scope
+                .disputes()
                 .filter(dispute::Column::ChargeId.eq(ch.stripe_id.as_str()))
                 .all(db)
                 .await?,
         );
     }
     if let Some(p) = &m.payment_intent_id {
-        for d in dispute::Entity::find()
-            .filter(dispute::Column::CompanyPk.eq(m.company_pk))
+        for d in scope
+            .disputes()
             .filter(dispute::Column::PaymentIntentId.eq(p.as_str()))
             .all(db)
             .await?
@@ -515,13 +532,13 @@ pub async fn order_out(
     }
     let (fulfillment, items) = match &m.checkout_session_id {
         Some(cs) => (
-            fulfillment::Entity::find()
-                .filter(fulfillment::Column::CompanyPk.eq(m.company_pk))
+            scope
+                .fulfillments()
                 .filter(fulfillment::Column::SessionId.eq(cs.as_str()))
                 .one(db)
                 .await?,
-            line_item::Entity::find()
-                .filter(line_item::Column::CompanyPk.eq(m.company_pk))
+            scope
+                .line_items()
                 .filter(line_item::Column::SessionId.eq(cs.as_str()))
                 .order_by_asc(line_item::Column::Id)
                 .all(db)
@@ -556,11 +573,14 @@ async fn get_order(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
-    let m = order::Entity::find_by_id(id)
-        .filter(order::Column::CompanyPk.eq(company.id))
+    let m = company
+        .scope(mode.mode)
+        .orders()
+        .filter(order::Column::Id.eq(id))
         .one(&state.db)
         .await?
         .ok_or_else(|| nf("order"))?;
@@ -571,11 +591,13 @@ async fn get_checkout_session(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
-    let s = checkout_session::Entity::find()
-        .filter(checkout_session::Column::CompanyPk.eq(company.id))
+    let s = company
+        .scope(mode.mode)
+        .checkout_sessions()
         .filter(checkout_session::Column::SessionId.eq(id))
         .one(&state.db)
         .await?
@@ -597,10 +619,12 @@ async fn list_accounts(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
-    let rows = stripe_account::Entity::find()
-        .filter(stripe_account::Column::CompanyPk.eq(company.id))
+    let rows = company
+        .scope(mode.mode)
+        .stripe_accounts()
         .order_by_asc(stripe_account::Column::Id)
         .all(&state.db)
         .await?;
@@ -612,17 +636,21 @@ async fn get_payment_method(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
-    let m = payment_method::Entity::find()
-        .filter(payment_method::Column::CompanyPk.eq(company.id))
+    let m = company
+        .scope(mode.mode)
+        .payment_methods()
         .filter(payment_method::Column::StripeId.eq(id))
         .one(&state.db)
         .await?
         .ok_or_else(|| nf("payment_method"))?;
     Ok(HttpResponse::Ok().json(PaymentMethodOut {
         id: m.stripe_id,
+        object: "payment_method",
+        livemode: m.livemode,
         customer: m.customer,
         card: CardOut {
             brand: m.brand,
@@ -638,17 +666,20 @@ async fn get_issuing(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let company = state.tenants.company(&c).await?;
-    let m = issuing_object::Entity::find()
-        .filter(issuing_object::Column::CompanyPk.eq(company.id))
+    let m = company
+        .scope(mode.mode)
+        .issuing_objects()
         .filter(issuing_object::Column::StripeId.eq(id))
         .one(&state.db)
         .await?
         .ok_or_else(|| nf("issuing_object"))?;
     Ok(HttpResponse::Ok().json(IssuingObjectOut {
         id: m.stripe_id,
+        livemode: m.livemode,
         kind: m.kind,
         status: m.status,
         updated_at: rfc3339_ms(m.updated_at),

@@ -2,14 +2,15 @@
 //! refused.
 
 use actix_web::{HttpResponse, web};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use paygate_db::entities::{delivery_failure, inbox_event, inbox_payload};
+use paygate_db::Mode;
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
 
-use crate::{AdminState, OperatorPrincipal, page_limit};
+use crate::{AdminState, ModeQuery, OperatorPrincipal, page_limit};
 
 /// Registers the event routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
+    /// `test` or `live`; the company's environment when absent.
+    mode: Option<Mode>,
     #[serde(rename = "type")]
     event_type: Option<String>,
     status: Option<String>,
@@ -89,8 +92,9 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
     let limit = page_limit(q.limit);
-    let mut sel = inbox_event::Entity::find()
-        .filter(inbox_event::Column::CompanyPk.eq(company.id))
+    let mut sel = company
+        .scope(q.mode)
+        .inbox_events()
         .order_by_desc(inbox_event::Column::Id)
         .limit(limit + 1);
     if let Some(t) = q.event_type.as_deref().filter(|t| !t.is_empty()) {
@@ -129,17 +133,19 @@ async fn stats(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     use sea_orm::sea_query::{Expr, Func};
     let company = state.tenants.company(&path).await?;
-    let rows: Vec<(String, i64)> = inbox_event::Entity::find()
+    let rows: Vec<(String, i64)> = company
+        .scope(mode.mode)
+        .inbox_events()
         .select_only()
         .column(inbox_event::Column::Status)
         .column_as(
             Expr::from(Func::count(Expr::col(inbox_event::Column::Id))),
             "n",
         )
-        .filter(inbox_event::Column::CompanyPk.eq(company.id))
         .group_by(inbox_event::Column::Status)
         .into_tuple()
         .all(&state.db)
@@ -161,12 +167,14 @@ async fn get(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
+    mode: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, event_id) = path.into_inner();
     let company = state.tenants.company(&company_id).await?;
-    let (m, body) = inbox_event::Entity::find()
+    let (m, body) = company
+        .scope(mode.mode)
+        .inbox_events()
         .find_also_related(inbox_payload::Entity)
-        .filter(inbox_event::Column::CompanyPk.eq(company.id))
         .filter(inbox_event::Column::StripeEventId.eq(&event_id))
         .one(&state.db)
         .await?
@@ -232,8 +240,9 @@ async fn failures(
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
     state.failures.flush().await;
-    let rows = delivery_failure::Entity::find()
-        .filter(delivery_failure::Column::CompanyPk.eq(company.id))
+    let rows = company
+        .tenant()
+        .find::<delivery_failure::Entity>()
         .order_by_desc(delivery_failure::Column::Id)
         .all(&state.db)
         .await?;

@@ -83,6 +83,15 @@ pub fn configure_public(cfg: &mut web::ServiceConfig) {
         .configure(shopper::configure);
 }
 
+/// `?mode=test|live` on reads of objects that mirror Stripe: which of the company's two worlds
+/// to read. Absent, the company's current environment (operators) or the API key's mode
+/// (merchant API).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeQuery {
+    pub mode: Option<paygate_db::Mode>,
+}
+
 /// Page size bounds of list endpoints.
 pub(crate) fn page_limit(limit: Option<u64>) -> u64 {
     limit.unwrap_or(50).clamp(1, 200)

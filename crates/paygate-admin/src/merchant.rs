@@ -1,6 +1,10 @@
 //! The merchant API under `/api/v1`, for the company's own servers, authenticated with the
-//! company's API key (`Authorization: Bearer pgk_…`). A key reaches only its own company:
-//! another company's order is simply "not found".
+//! company's API key (`Authorization: Bearer pgk_test_…` / `pgk_live_…`).
+//!
+//! Policy: a key reaches only its own company *and its own mode*: another company's order, or
+//! an order of the other mode, is simply "not found"; `?mode=` naming the other mode is 403.
+//! Orders are created in the company's environment, and only with a key of that mode (a test
+//! key never creates, reads or changes anything live).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -13,18 +17,52 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, Tran
 use serde::Deserialize;
 
 use paygate_db::entities::{api_key, checkout_session, company, order};
-use paygate_db::{new_id, now_ms};
+use paygate_db::{Mode, Scope, new_id, now_ms};
 use paygate_stripe::{CreateCheckoutSession, LineItemParam, PriceData, ProductData};
 use paygate_web::ApiError;
 
-use crate::AdminState;
 use crate::api_keys::hash_key;
+use crate::{AdminState, ModeQuery};
 use crate::domain::order_out;
 
-/// The company behind a valid API key.
+/// The company behind a valid API key, and the key's mode.
 #[derive(Clone, Debug)]
 pub struct MerchantPrincipal {
     pub company: company::Model,
+    /// The company in the key's mode: everything the key may reach.
+    pub scope: Scope,
+}
+
+impl MerchantPrincipal {
+    /// The key's scope, after checking a `?mode=` the request may name.
+    pub fn scope_for(&self, asked: Option<Mode>) -> Result<Scope, ApiError> {
+        match asked {
+            Some(m) if m != self.scope.mode() => Err(ApiError::forbidden(
+                "mode_not_allowed",
+                format!(
+                    "this is a {} key: it reads and changes {} data only",
+                    self.scope.mode(),
+                    self.scope.mode()
+                ),
+            )),
+            _ => Ok(self.scope),
+        }
+    }
+
+    /// The key's scope, when it is also the company's environment (where new orders go).
+    fn scope_to_create(&self) -> Result<Scope, ApiError> {
+        let env = self.company.environment_mode();
+        if env != self.scope.mode() {
+            return Err(ApiError::conflict(
+                "environment_mismatch",
+                format!(
+                    "the company works in {env} mode: orders are created with a {env} key, this is a {} key",
+                    self.scope.mode()
+                ),
+            ));
+        }
+        Ok(self.scope)
+    }
 }
 
 impl FromRequest for MerchantPrincipal {
@@ -66,7 +104,8 @@ impl FromRequest for MerchantPrincipal {
                 .filter(api_key::Column::Id.eq(k.id))
                 .exec(&state.db)
                 .await?;
-            Ok(MerchantPrincipal { company: c })
+            let scope = c.tenant().in_mode(Mode::from_livemode(k.livemode));
+            Ok(MerchantPrincipal { company: c, scope })
         })
     }
 }
@@ -150,6 +189,7 @@ async fn create_checkout_session(
     body: web::Json<CheckoutSessionIn>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
+    let scope = who.scope_to_create()?;
     let company = who.company;
     if input.line_items.is_empty() {
         return Err(invalid("line_items", "at least one line item is required"));
@@ -211,12 +251,12 @@ async fn create_checkout_session(
     }
     let profile = state
         .tenants
-        .active_profile(&company)
+        .active_profile_for(company.id, scope.mode().as_str())
         .await?
         .ok_or_else(|| {
             ApiError::unprocessable(
                 "active_profile_missing",
-                format!("the company has no active {} profile", company.environment),
+                format!("the company has no active {} profile", scope.mode()),
             )
         })?;
     let order_id = new_id("ord");
@@ -251,7 +291,7 @@ async fn create_checkout_session(
             )
         })?;
     let now = now_ms();
-    let livemode = company.environment == "live";
+    let livemode = scope.livemode();
     let txn = state.db.begin().await?;
     order::ActiveModel {
         id: Set(order_id.clone()),
@@ -331,9 +371,9 @@ async fn create_source_order(
         ));
     }
     check_url("return_url", &input.return_url)?;
-    let c = &who.company;
-    let taken = order::Entity::find()
-        .filter(order::Column::CompanyPk.eq(c.id))
+    let scope = who.scope_to_create()?;
+    let taken = scope
+        .orders()
         .filter(order::Column::SourceId.eq(input.source.as_str()))
         .one(&state.db)
         .await?;
@@ -346,8 +386,8 @@ async fn create_source_order(
     let now = now_ms();
     let m = order::ActiveModel {
         id: Set(new_id("ord")),
-        company_pk: Set(c.id),
-        livemode: Set(c.environment == "live"),
+        company_pk: Set(scope.company_pk()),
+        livemode: Set(scope.livemode()),
         kind: Set("source".into()),
         status: Set("awaiting_payment".into()),
         source_id: Set(Some(input.source)),
@@ -371,9 +411,12 @@ async fn get_order(
     state: web::Data<AdminState>,
     who: MerchantPrincipal,
     path: web::Path<String>,
+    q: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = order::Entity::find_by_id(path.into_inner())
-        .filter(order::Column::CompanyPk.eq(who.company.id))
+    let m = who
+        .scope_for(q.mode)?
+        .orders()
+        .filter(order::Column::Id.eq(path.into_inner()))
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("order_not_found", "no such order"))?;
@@ -385,6 +428,8 @@ async fn get_order(
 #[serde(deny_unknown_fields)]
 pub struct OrdersQuery {
     checkout_session: Option<String>,
+    /// The key's own mode (another is 403).
+    mode: Option<Mode>,
 }
 
 async fn find_orders(
@@ -395,8 +440,9 @@ async fn find_orders(
     let cs = q.checkout_session.as_deref().ok_or_else(|| {
         ApiError::bad_request("invalid_query", "checkout_session=cs_… is required")
     })?;
-    let rows = order::Entity::find()
-        .filter(order::Column::CompanyPk.eq(who.company.id))
+    let rows = who
+        .scope_for(q.mode)?
+        .orders()
         .filter(order::Column::CheckoutSessionId.eq(cs))
         .all(&state.db)
         .await?;

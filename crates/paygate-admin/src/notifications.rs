@@ -1,7 +1,8 @@
 //! Notification endpoints, messages, replays and shopper e-mail settings, for operators
 //! (`/admin/v1/companies/{company_id}/…`) and for merchants with an API key (`/api/v1/…`).
-//! One set of handlers serves both: `Scope` resolves the company from the operator's path or
-//! from the merchant's key, so a merchant can only ever name its own company.
+//! One set of handlers serves both: `Requester` resolves the company from the operator's path or
+//! from the merchant's key, so a merchant can only ever name its own company; messages are read
+//! in one mode (a key's own; for operators `?mode=`, the company's environment by default).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,20 +13,38 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use paygate_db::entities::company;
+use paygate_db::{Mode, Scope as DataScope};
 use paygate_notify::service::{EndpointIn, EndpointPatch, SettingsIo};
 use paygate_web::ApiError;
 
 use crate::merchant::MerchantPrincipal;
-use crate::{AdminState, OperatorPrincipal};
+use crate::{AdminState, ModeQuery, OperatorPrincipal};
 
 /// The company a request is about, and who is asking (for the audit log).
 #[derive(Debug)]
-pub struct Scope {
+pub struct Requester {
     pub company: company::Model,
     pub actor: String,
+    /// The merchant key's mode (`None` for operators, who may read either).
+    pub key_mode: Option<Mode>,
 }
 
-impl FromRequest for Scope {
+impl Requester {
+    /// The company in the mode `asked` (operators; the company's environment by default), or in
+    /// the key's own mode (merchants: naming the other one is 403).
+    pub fn data_scope(&self, asked: Option<Mode>) -> Result<DataScope, ApiError> {
+        match self.key_mode {
+            None => Ok(self.company.scope(asked)),
+            Some(key) if asked.is_none_or(|m| m == key) => Ok(self.company.tenant().in_mode(key)),
+            Some(key) => Err(ApiError::forbidden(
+                "mode_not_allowed",
+                format!("this is a {key} key: it reads and changes {key} data only"),
+            )),
+        }
+    }
+}
+
+impl FromRequest for Requester {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -43,16 +62,18 @@ impl FromRequest for Scope {
                     .tenants
                     .company(company_id.as_deref().unwrap_or_default())
                     .await?;
-                Ok(Scope {
+                Ok(Requester {
                     company,
                     actor: op.actor(),
+                    key_mode: None,
                 })
             })
         } else {
             let m = MerchantPrincipal::from_request(req, payload);
             Box::pin(async move {
                 let m = m.await?;
-                Ok(Scope {
+                Ok(Requester {
+                    key_mode: Some(m.scope.mode()),
                     company: m.company,
                     actor: "merchant_api".into(),
                 })
@@ -103,7 +124,7 @@ fn routes(cfg: &mut web::ServiceConfig, base: &str) {
 
 async fn audit(
     state: &AdminState,
-    scope: &Scope,
+    scope: &Requester,
     action: &str,
     target: &str,
     detail: serde_json::Value,
@@ -122,7 +143,7 @@ async fn audit(
 
 async fn create(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     body: web::Json<EndpointIn>,
 ) -> Result<HttpResponse, ApiError> {
     let out = state
@@ -140,14 +161,14 @@ async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
-async fn list(state: web::Data<AdminState>, scope: Scope) -> Result<HttpResponse, ApiError> {
+async fn list(state: web::Data<AdminState>, scope: Requester) -> Result<HttpResponse, ApiError> {
     let data = state.notify.list(scope.company.id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": data})))
 }
 
 async fn get(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let out = state
@@ -159,7 +180,7 @@ async fn get(
 
 async fn update(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     req: HttpRequest,
     body: web::Json<EndpointPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -188,7 +209,7 @@ async fn update(
 
 async fn delete(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = param(&req, "endpoint_id");
@@ -215,7 +236,7 @@ pub struct RotateIn {
 
 async fn rotate(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     req: HttpRequest,
     body: Option<web::Json<RotateIn>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -245,7 +266,7 @@ async fn rotate(
 
 async fn test(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = state
@@ -288,7 +309,7 @@ fn since_ms(v: Option<&serde_json::Value>) -> Result<i64, ApiError> {
 
 async fn replay_failed(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     req: HttpRequest,
     body: Option<web::Json<ReplayIn>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -304,6 +325,9 @@ async fn replay_failed(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessagesQuery {
+    /// `test` or `live` (see [`Requester::data_scope`]).
+    #[serde(default)]
+    pub mode: Option<Mode>,
     #[serde(rename = "type", default)]
     pub event_type: Option<String>,
     #[serde(default)]
@@ -314,14 +338,14 @@ pub struct MessagesQuery {
 
 async fn messages(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     q: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = crate::page_limit(q.limit);
     let page = state
         .notify
         .messages(
-            scope.company.id,
+            scope.data_scope(q.mode)?,
             q.event_type.as_deref(),
             limit,
             q.cursor.as_deref(),
@@ -332,35 +356,37 @@ async fn messages(
 
 async fn message(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     req: HttpRequest,
+    q: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let m = state
         .notify
-        .message(scope.company.id, &param(&req, "message_id"))
+        .message(scope.data_scope(q.mode)?, &param(&req, "message_id"))
         .await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
 async fn replay_message(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     req: HttpRequest,
+    q: web::Query<ModeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let n = state
         .notify
-        .replay_message(scope.company.id, &param(&req, "message_id"))
+        .replay_message(scope.data_scope(q.mode)?, &param(&req, "message_id"))
         .await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"replayed": n})))
 }
 
-async fn settings(state: web::Data<AdminState>, scope: Scope) -> Result<HttpResponse, ApiError> {
+async fn settings(state: web::Data<AdminState>, scope: Requester) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.notify.settings(scope.company.id).await?))
 }
 
 async fn save_settings(
     state: web::Data<AdminState>,
-    scope: Scope,
+    scope: Requester,
     body: web::Json<SettingsIo>,
 ) -> Result<HttpResponse, ApiError> {
     let out = state

@@ -8,9 +8,10 @@
 
 use actix_web::{HttpResponse, web};
 use base64::Engine;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
+use paygate_db::Mode;
 use paygate_db::entities::{checkout_session, order};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms};
 
@@ -54,6 +55,8 @@ fn check(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), ApiEr
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderQuery {
+    /// `test` or `live`; the company's environment when absent.
+    mode: Option<Mode>,
     status: Option<String>,
     kind: Option<String>,
     limit: Option<u64>,
@@ -131,8 +134,9 @@ async fn list_orders(
     check("status", status, ORDER_STATUSES)?;
     check("kind", kind, ORDER_KINDS)?;
     let limit = page_limit(q.limit);
-    let mut sel = order::Entity::find()
-        .filter(order::Column::CompanyPk.eq(company.id))
+    let mut sel = company
+        .scope(q.mode)
+        .orders()
         .order_by_desc(order::Column::CreatedAt)
         .order_by_desc(order::Column::Id)
         .limit(limit + 1);
@@ -171,6 +175,8 @@ async fn list_orders(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutSessionQuery {
+    /// `test` or `live`; the company's environment when absent.
+    mode: Option<Mode>,
     fulfillment_status: Option<String>,
     payment_status: Option<String>,
     limit: Option<u64>,
@@ -227,8 +233,9 @@ async fn list_checkout_sessions(
     check("fulfillment_status", fulfillment, FULFILLMENT_STATUSES)?;
     check("payment_status", payment, PAYMENT_STATUSES)?;
     let limit = page_limit(q.limit);
-    let mut sel = checkout_session::Entity::find()
-        .filter(checkout_session::Column::CompanyPk.eq(company.id))
+    let mut sel = company
+        .scope(q.mode)
+        .checkout_sessions()
         .order_by_desc(checkout_session::Column::Id)
         .limit(limit + 1);
     if let Some(f) = fulfillment {

@@ -13,10 +13,11 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
-use paygate_db::entities::{checkout_session, order};
+use paygate_db::entities::{checkout_session, company, order};
+use paygate_db::{Mode, Scope};
 use paygate_router::fulfillment::{FulfillOutcome, fulfill_checkout};
 use paygate_web::ApiError;
 
@@ -215,21 +216,28 @@ pub struct SessionStatusOut {
     message: &'static str,
 }
 
+/// The scope of a session: its id says its mode (`cs_live_…`, `cs_test_…`); the company's
+/// environment decides otherwise.
+fn session_scope(company: &company::Model, session_id: &str) -> Scope {
+    company.scope(Mode::of_stripe_id(session_id))
+}
+
 async fn find(
     state: &AdminState,
-    company_pk: i64,
+    scope: Scope,
     session_id: &str,
 ) -> Result<Option<(checkout_session::Model, order::Model)>, ApiError> {
-    let Some(s) = checkout_session::Entity::find()
-        .filter(checkout_session::Column::CompanyPk.eq(company_pk))
+    let Some(s) = scope
+        .checkout_sessions()
         .filter(checkout_session::Column::SessionId.eq(session_id))
         .one(&state.db)
         .await?
     else {
         return Ok(None);
     };
-    let o = order::Entity::find_by_id(s.order_id.clone())
-        .filter(order::Column::CompanyPk.eq(company_pk))
+    let o = scope
+        .orders()
+        .filter(order::Column::Id.eq(s.order_id.clone()))
         .one(&state.db)
         .await?;
     Ok(o.map(|o| (s, o)))
@@ -251,14 +259,7 @@ async fn landing(
         })?;
     let lang = language(&req);
     let t = texts(lang);
-    // The session's own id says its mode; the company's environment decides otherwise.
-    let livemode = if session_id.starts_with("cs_live_") {
-        true
-    } else if session_id.starts_with("cs_test_") {
-        false
-    } else {
-        company.environment == "live"
-    };
+    let scope = session_scope(&company, session_id);
     // Fulfill now if the payment is through; whatever happens, show the order's state.
     let attempt = tokio::time::timeout(
         LANDING_FULFILLMENT_TIMEOUT,
@@ -266,9 +267,8 @@ async fn landing(
             &state.db,
             &state.tenants,
             &state.stripe,
-            company.id,
+            scope,
             session_id,
-            livemode,
             "landing",
         ),
     )
@@ -293,7 +293,7 @@ async fn landing(
             tracing::warn!(company_id = %company.company_id, session_id, "landing-page fulfillment timed out");
         }
     }
-    let found = find(&state, company.id, session_id).await?;
+    let found = find(&state, scope, session_id).await?;
     let (status, order_id, return_url) = match &found {
         Some((_, o)) => (
             o.status.as_str(),
@@ -334,7 +334,7 @@ async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, session_id) = path.into_inner();
     let company = state.tenants.company(&company_id).await?;
-    let (_, o) = find(&state, company.id, &session_id)
+    let (_, o) = find(&state, session_scope(&company, &session_id), &session_id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found("checkout_session_not_found", "no such checkout session")

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use paygate_db::entities::{company_user, user_invitation, web_session};
-use paygate_db::{new_id, now_ms};
+use paygate_db::{Tenant, new_id, now_ms};
 use paygate_web::{ApiError, rfc3339_ms};
 
 use crate::operators::{OperatorError, hash_password, normalize_email};
@@ -223,8 +223,8 @@ pub async fn create_user(
     };
     let now = now_ms();
     let txn = db.begin().await?;
-    let taken = company_user::Entity::find()
-        .filter(company_user::Column::CompanyPk.eq(company_pk))
+    let taken = Tenant::new(company_pk)
+        .find::<company_user::Entity>()
         .filter(company_user::Column::Email.eq(&email))
         .one(&txn)
         .await?
@@ -303,8 +303,8 @@ pub async fn list_users<C: ConnectionTrait>(
     db: &C,
     company_pk: i64,
 ) -> Result<Vec<company_user::Model>, DbErr> {
-    company_user::Entity::find()
-        .filter(company_user::Column::CompanyPk.eq(company_pk))
+    Tenant::new(company_pk)
+        .find::<company_user::Entity>()
         .order_by_asc(company_user::Column::CreatedAt)
         .order_by_asc(company_user::Column::Id)
         .all(db)
@@ -317,8 +317,9 @@ pub async fn find_user<C: ConnectionTrait>(
     company_pk: i64,
     user_id: &str,
 ) -> Result<Option<company_user::Model>, DbErr> {
-    company_user::Entity::find_by_id(user_id.to_owned())
-        .filter(company_user::Column::CompanyPk.eq(company_pk))
+    Tenant::new(company_pk)
+        .find::<company_user::Entity>()
+        .filter(company_user::Column::Id.eq(user_id))
         .one(db)
         .await
 }

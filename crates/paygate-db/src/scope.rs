@@ -286,6 +286,25 @@ impl Scope {
     }
 }
 
+impl company::Model {
+    /// The company, as the start of queries of its configuration.
+    pub fn tenant(&self) -> Tenant {
+        Tenant::new(self.id)
+    }
+
+    /// The mode the company works in now (its Test / Live environment): the default mode of
+    /// reads that do not name one, and the mode of orders the merchant API creates.
+    pub fn environment_mode(&self) -> Mode {
+        self.environment.parse().unwrap_or(Mode::Test)
+    }
+
+    /// The company in `mode`, or in its environment's mode when `mode` is `None`.
+    pub fn scope(&self, mode: Option<Mode>) -> Scope {
+        self.tenant()
+            .in_mode(mode.unwrap_or_else(|| self.environment_mode()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

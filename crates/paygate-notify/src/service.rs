@@ -23,7 +23,7 @@ use paygate_db::entities::{
     notification_attempt, notification_delivery, notification_endpoint,
     notification_endpoint_secret, notification_message, notification_settings,
 };
-use paygate_db::{Tenant, new_id, now_ms};
+use paygate_db::{Scope, Tenant, new_id, now_ms};
 use paygate_router::outbox::{self, MESSAGE_TYPES};
 use paygate_tenant::crypto::{Keyring, mask};
 use paygate_web::{ApiError, rfc3339_ms};
@@ -555,11 +555,10 @@ impl NotifyService {
 
     /// Sends a message again to every destination it had (each delivery gets a fresh retry
     /// schedule; the webhook id stays the same, so receivers can tell it is a repeat).
-    pub async fn replay_message(&self, company_pk: i64, msg_id: &str) -> Result<u64, ApiError> {
-        // Both modes: the message id alone names the message.
-        let tenant = Tenant::new(company_pk);
-        tenant
-            .find::<notification_message::Entity>()
+    pub async fn replay_message(&self, scope: Scope, msg_id: &str) -> Result<u64, ApiError> {
+        let tenant = scope.tenant();
+        scope
+            .notification_messages()
             .filter(notification_message::Column::Id.eq(msg_id))
             .one(&self.db)
             .await?
@@ -619,16 +618,15 @@ impl NotifyService {
         Ok(n)
     }
 
-    /// The messages of a company, newest first, with their deliveries.
+    /// The messages of a company in one mode, newest first, with their deliveries.
     pub async fn messages(
         &self,
-        company_pk: i64,
+        scope: Scope,
         event_type: Option<&str>,
         limit: u64,
         cursor: Option<&str>,
     ) -> Result<MessagePage, ApiError> {
-        // Both modes: the list shows test and live messages alike, each with its `livemode`.
-        let mut q = Tenant::new(company_pk).find::<notification_message::Entity>();
+        let mut q = scope.notification_messages();
         if let Some(t) = event_type {
             q = q.filter(notification_message::Column::EventType.eq(t));
         }
@@ -685,9 +683,9 @@ impl NotifyService {
     }
 
     /// One message with its deliveries and every attempt.
-    pub async fn message(&self, company_pk: i64, msg_id: &str) -> Result<MessageOut, ApiError> {
-        let m = Tenant::new(company_pk)
-            .find::<notification_message::Entity>()
+    pub async fn message(&self, scope: Scope, msg_id: &str) -> Result<MessageOut, ApiError> {
+        let m = scope
+            .notification_messages()
             .filter(notification_message::Column::Id.eq(msg_id))
             .one(&self.db)
             .await?
