@@ -79,8 +79,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Registers the routes outside `/admin/v1`: the merchant API and the shopper's pages.
 pub fn configure_public(cfg: &mut web::ServiceConfig) {
-    cfg.configure(merchant::configure)
-        .configure(shopper::configure);
+    cfg.service(
+        web::scope("/api/v1")
+            .configure(merchant::configure)
+            .configure(notifications::configure_merchant),
+    )
+    .configure(shopper::configure);
 }
 
 /// `?mode=test|live` on reads of objects that mirror Stripe: which of the company's two worlds

@@ -24,7 +24,7 @@ use paygate_db::{Scope, new_id, now_ms};
 use paygate_stripe::{CheckoutSession, StripeClient};
 use paygate_tenant::TenantService;
 
-use crate::handlers::HandlerError;
+use crate::handlers::context::HandlerError;
 use crate::handlers::orders;
 
 /// How long a claim holds before another caller may take over.

@@ -15,59 +15,13 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::now_ms;
 
-/// Inbox row status values.
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const PROCESSED: &str = "processed";
-    pub const IGNORED: &str = "ignored";
-    pub const FAILED: &str = "failed";
-}
-
-/// An event to store.
-#[derive(Debug, Clone)]
-pub struct NewInboxEvent {
-    pub company_pk: i64,
-    pub stripe_event_id: String,
-    pub event_type: String,
-    pub livemode: bool,
-    pub api_version: Option<String>,
-    pub account_id: Option<String>,
-    pub created: i64,
-    pub payload: String,
-    /// `webhook`, `recovered` or `test`.
-    pub origin: &'static str,
-}
-
-/// What storing did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InsertOutcome {
-    Inserted,
-    /// The (company, event id) was already in the inbox.
-    Duplicate,
-}
-
-/// The inbox could not take the event (the database is unreachable, full, …).
-#[derive(Debug, thiserror::Error)]
-#[error("the inbox could not store the event")]
-pub struct InboxError(#[source] pub Option<DbErr>);
-
-pub(crate) struct Job {
-    pub(crate) event: NewInboxEvent,
-    pub(crate) reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
-}
+pub use crate::inbox_job::{InboxError, InsertOutcome, NewInboxEvent, status};
+pub(crate) use crate::inbox_job::{Job, committed};
 
 /// Handle to the writer tasks; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct InboxWriter {
     tx: mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("event", &self.event.stripe_event_id)
-            .finish()
-    }
 }
 
 impl InboxWriter {
@@ -125,25 +79,6 @@ impl InboxWriter {
             .await
             .map_err(|_| InboxError(None))?;
         rx.await.map_err(|_| InboxError(None))?
-    }
-}
-
-/// After a group commit of `size` deliveries: the metrics, and the workers woken when
-/// something new was stored, so they start at once.
-pub(crate) fn committed(
-    metrics: &paygate_web::metrics::Metrics,
-    wake: &Notify,
-    size: usize,
-    started: std::time::Instant,
-    any_new: bool,
-) {
-    metrics.inbox_commit.observe(started.elapsed());
-    metrics
-        .inbox_rows
-        .fetch_add(size as u64, std::sync::atomic::Ordering::Relaxed);
-    if any_new {
-        wake.notify_waiters();
-        wake.notify_one();
     }
 }
 

@@ -40,7 +40,7 @@ use tokio::sync::{Notify, mpsc};
 
 use paygate_db::now_ms;
 
-use crate::inbox::{InboxError, InsertOutcome, Job, committed, status};
+use crate::inbox_job::{InboxError, InsertOutcome, Job, committed, status};
 
 const INSERT: &str = "INSERT INTO inbox_events \
     (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \

@@ -4,6 +4,7 @@ pub mod failures;
 pub mod fulfillment;
 pub mod handlers;
 pub mod inbox;
+mod inbox_job;
 mod inbox_sqlite;
 pub mod intake;
 pub mod lifecycle;

@@ -31,7 +31,11 @@ use paygate_db::entities::{
     notification_settings, order, payment_intent, stripe_account,
 };
 use paygate_db::{Scope, new_id, now_ms};
+use paygate_wire::EventType;
 use paygate_web::{rfc3339_ms, rfc3339_s};
+
+/// The message about a changed Stripe account (it shares Stripe's name for the event).
+pub const ACCOUNT_UPDATED: &str = EventType::AccountUpdated.as_str();
 
 /// Every type of message Paygate emits (besides `ping`, the test message).
 pub const MESSAGE_TYPES: &[&str] = &[
@@ -49,7 +53,7 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "dispute.closed",
     "dispute.funds_withdrawn",
     "dispute.funds_reinstated",
-    "account.updated",
+    ACCOUNT_UPDATED,
 ];
 
 /// The version of the message shape.

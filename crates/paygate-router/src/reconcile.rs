@@ -64,7 +64,7 @@ pub async fn reconcile_company(
     since: Option<Duration>,
     mut progress: impl FnMut(&Summary),
 ) -> Result<Summary, ReconcileError> {
-    let wanted: HashSet<&str> = STRIPE_EVENTS_TO_SELECT.iter().copied().collect();
+    let wanted: HashSet<&str> = STRIPE_EVENTS_TO_SELECT.iter().map(|e| e.as_str()).collect();
     let mut summary = Summary::default();
     let now = chrono::Utc::now().timestamp();
     let oldest = now - STRIPE_RETENTION.as_secs() as i64;

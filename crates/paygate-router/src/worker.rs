@@ -578,6 +578,7 @@ fn meta_of(row: &ClaimedEvent) -> EventMeta {
     EventMeta {
         id: row.stripe_event_id.clone(),
         event_type: row.event_type.clone(),
+        kind: paygate_wire::EventType::parse(&row.event_type),
         created: row.created,
         livemode: row.livemode,
         account: row.account_id.clone(),

@@ -13,38 +13,13 @@ pub use crypto::{Keyring, MasterKey};
 pub use error::TenantError;
 pub use service::TenantService;
 
+use paygate_wire::EventType;
+
 /// Stripe events a company selects when it registers its Paygate endpoint in Stripe: the union
 /// of the seeds' lists (Passweb's Checkout events and `checkout.session.expired`, plenigo's
-/// list, the legacy Sources flow's `source.*` and `charge.*`).
-pub const STRIPE_EVENTS_TO_SELECT: &[&str] = &[
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-    "checkout.session.expired",
-    "account.updated",
-    "issuing_card.updated",
-    "issuing_cardholder.updated",
-    "payment_intent.created",
-    "payment_intent.processing",
-    "payment_intent.requires_action",
-    "payment_intent.amount_capturable_updated",
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.canceled",
-    "payment_method.automatically_updated",
-    "charge.dispute.created",
-    "charge.dispute.updated",
-    "charge.dispute.closed",
-    "charge.dispute.funds_withdrawn",
-    "charge.dispute.funds_reinstated",
-    "charge.pending",
-    "charge.succeeded",
-    "charge.failed",
-    "charge.refunded",
-    "source.chargeable",
-    "source.failed",
-    "source.canceled",
-];
+/// list, the legacy Sources flow's `source.*` and `charge.*`), which is every type Paygate
+/// handles ([`EventType::ALL`], the one list).
+pub const STRIPE_EVENTS_TO_SELECT: &[EventType] = EventType::ALL;
 
 /// Stripe mode of a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

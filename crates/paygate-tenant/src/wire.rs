@@ -36,7 +36,7 @@ pub struct CompanyOut {
     /// The URL to register in Stripe (Developers → Webhooks → Add endpoint).
     pub callback_url: String,
     /// The events to select when registering it.
-    pub stripe_events: &'static [&'static str],
+    pub stripe_events: &'static [paygate_wire::EventType],
     pub created_at: String,
     pub updated_at: String,
 }

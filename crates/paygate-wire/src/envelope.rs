@@ -133,7 +133,8 @@ mod tests {
         let e = e
             .as_ref()
             .map(|e| (e.id.as_ref(), e.event_type.as_ref(), e.created, e.livemode));
-        assert_eq!(e, Ok(("evt_1", "payment_intent.succeeded", 5, false)));
+        let t = crate::EventType::PaymentIntentSucceeded.as_str();
+        assert_eq!(e, Ok(("evt_1", t, 5, false)));
     }
 
     #[test]

@@ -30,10 +30,15 @@ pub struct Model {
     pub processed_at: Option<i64>,
 }
 
+/// The raw body, in `inbox_payloads` (one per event, keyed by the event's id). Written from
+/// this side only, so the payload's module does not need to know the inbox.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    /// The raw body, in `inbox_payloads`.
-    #[sea_orm(has_one = "super::inbox_payload::Entity")]
+    #[sea_orm(
+        belongs_to = "super::inbox_payload::Entity",
+        from = "Column::Id",
+        to = "super::inbox_payload::Column::InboxEventId"
+    )]
     Payload,
 }
 

@@ -12,20 +12,8 @@ pub struct Model {
     pub payload: String,
 }
 
+/// Reached from `inbox_event` (see its `Relation::Payload`).
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::inbox_event::Entity",
-        from = "Column::InboxEventId",
-        to = "super::inbox_event::Column::Id"
-    )]
-    InboxEvent,
-}
-
-impl Related<super::inbox_event::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::InboxEvent.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

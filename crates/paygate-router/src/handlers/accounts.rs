@@ -11,7 +11,7 @@ use paygate_db::now_ms;
 use crate::lifecycle;
 use crate::outbox;
 
-use super::{HandlerCtx, HandlerResult, Outcome, id_of};
+use super::context::{HandlerCtx, HandlerResult, Outcome, id_of};
 
 /// `account.updated`: charges/payouts enabled, requirements due, disabled reason.
 pub async fn account<C: ConnectionTrait + TransactionTrait>(
@@ -92,7 +92,7 @@ pub async fn account<C: ConnectionTrait + TransactionTrait>(
             ctx.db,
             outbox::Emit {
                 scope,
-                event_type: "account.updated",
+                event_type: outbox::ACCOUNT_UPDATED,
                 dedupe_key: format!("account.updated:{}", ctx.event.id),
                 object: outbox::account_object(&a),
                 shopper: None,

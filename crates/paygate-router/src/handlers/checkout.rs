@@ -13,13 +13,16 @@ use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, TransactionTrait};
 
 use paygate_db::entities::{checkout_session, order};
 use paygate_db::{Mode, now_ms};
+use paygate_wire::EventType;
 
-use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
+use super::context::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of};
+use super::orders;
 use crate::fulfillment::{FulfillOutcome, ensure_session, fulfill_checkout};
 
 /// Handles the four Checkout events.
 pub async fn handle<C: ConnectionTrait + TransactionTrait>(
     ctx: &HandlerCtx<'_, C>,
+    kind: EventType,
 ) -> HandlerResult {
     let o = ctx.object;
     let session_id = ctx.str("id")?.to_owned();
@@ -138,8 +141,8 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
             _ => Ok(Outcome::Processed),
         }
     };
-    match ctx.event.event_type.as_str() {
-        "checkout.session.completed" => match o["payment_status"].as_str() {
+    match kind {
+        EventType::CheckoutSessionCompleted => match o["payment_status"].as_str() {
             Some("paid") | Some("no_payment_required") => fulfill().await,
             _ => {
                 orders::advance(
@@ -153,8 +156,8 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
                 Ok(Outcome::Processed)
             }
         },
-        "checkout.session.async_payment_succeeded" => fulfill().await,
-        "checkout.session.async_payment_failed" => {
+        EventType::CheckoutSessionAsyncPaymentSucceeded => fulfill().await,
+        EventType::CheckoutSessionAsyncPaymentFailed => {
             orders::advance(
                 ctx.db,
                 scope,
@@ -165,7 +168,7 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
             .await?;
             Ok(Outcome::Processed)
         }
-        "checkout.session.expired" => {
+        EventType::CheckoutSessionExpired => {
             orders::advance(ctx.db, scope, &row.order_id, "expired", created).await?;
             Ok(Outcome::Processed)
         }

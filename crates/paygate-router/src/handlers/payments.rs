@@ -14,8 +14,10 @@ use paygate_db::now_ms;
 use paygate_stripe::CreateCharge;
 
 use paygate_db::Scope;
+use paygate_wire::EventType;
 
-use super::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of, orders};
+use super::context::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of};
+use super::orders;
 use crate::lifecycle::{self, Applied, Kind, is_newer, newer_than_stored, rank};
 use crate::outbox;
 
@@ -171,11 +173,11 @@ async fn emit_payment<C: ConnectionTrait>(
     p: &payment_intent::Model,
 ) -> Result<(), HandlerError> {
     let id = p.stripe_id.as_str();
-    let (t, key) = match (ctx.event.event_type.as_str(), p.status.as_str()) {
+    let (t, key) = match (ctx.event.kind, p.status.as_str()) {
         (_, "succeeded") => ("payment.succeeded", id),
         (_, "canceled") => ("payment.canceled", id),
-        ("payment_intent.payment_failed", _) => ("payment.failed", ctx.event.id.as_str()),
-        ("payment_intent.amount_capturable_updated", _) => {
+        (Some(EventType::PaymentIntentPaymentFailed), _) => ("payment.failed", ctx.event.id.as_str()),
+        (Some(EventType::PaymentIntentAmountCapturableUpdated), _) => {
             ("payment.amount_capturable_updated", ctx.event.id.as_str())
         }
         _ => return Ok(()),
@@ -200,6 +202,7 @@ async fn emit_payment<C: ConnectionTrait>(
 /// and fail on `charge.failed` (seed 004).
 pub async fn charge<C: ConnectionTrait + TransactionTrait>(
     ctx: &HandlerCtx<'_, C>,
+    kind: EventType,
 ) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
@@ -207,7 +210,7 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
     let created = ctx.event.created;
     let source_id = id_of(&o["source"]).filter(|s| s.starts_with("src_"));
     let refunded =
-        o["refunded"].as_bool().unwrap_or(false) || ctx.event.event_type == "charge.refunded";
+        o["refunded"].as_bool().unwrap_or(false) || kind == EventType::ChargeRefunded;
     let amount_refunded = i64_of(&o["amount_refunded"]);
     let disputed = o["disputed"].as_bool().unwrap_or(false);
     let scope = ctx.scope;
@@ -283,9 +286,9 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
     // The order of a legacy Source payment follows its charge: confirmed only by
     // `charge.succeeded`, failed by `charge.failed` (seed 004). A charge of a payment intent
     // belongs to a Checkout order, which follows its session instead.
-    let target = match ctx.event.event_type.as_str() {
-        "charge.succeeded" => Some("paid"),
-        "charge.failed" => Some("payment_failed"),
+    let target = match kind {
+        EventType::ChargeSucceeded => Some("paid"),
+        EventType::ChargeFailed => Some("payment_failed"),
         _ => None,
     };
     let source_payment = source_id.is_some() || id_of(&o["payment_intent"]).is_none();
@@ -313,7 +316,7 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
 
 /// Money withdrawn and reinstated, from the dispute's balance transactions (the full list rides
 /// on every later event, so the maximum seen is order-independent).
-fn dispute_funds<C>(ctx: &HandlerCtx<'_, C>) -> (i64, i64) {
+fn dispute_funds<C>(ctx: &HandlerCtx<'_, C>, kind: EventType) -> (i64, i64) {
     let mut withdrawn = 0;
     let mut reinstated = 0;
     for bt in ctx.object["balance_transactions"]
@@ -329,9 +332,11 @@ fn dispute_funds<C>(ctx: &HandlerCtx<'_, C>) -> (i64, i64) {
         }
     }
     let amount = ctx.object["amount"].as_i64().unwrap_or(0);
-    match ctx.event.event_type.as_str() {
-        "charge.dispute.funds_withdrawn" if withdrawn == 0 => (amount, reinstated),
-        "charge.dispute.funds_reinstated" if reinstated == 0 => (withdrawn.max(amount), amount),
+    match kind {
+        EventType::ChargeDisputeFundsWithdrawn if withdrawn == 0 => (amount, reinstated),
+        EventType::ChargeDisputeFundsReinstated if reinstated == 0 => {
+            (withdrawn.max(amount), amount)
+        }
         _ => (withdrawn, reinstated),
     }
 }
@@ -339,6 +344,7 @@ fn dispute_funds<C>(ctx: &HandlerCtx<'_, C>) -> (i64, i64) {
 /// `charge.dispute.*`: the dispute; its payment, charge and order are flagged disputed.
 pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
     ctx: &HandlerCtx<'_, C>,
+    kind: EventType,
 ) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
@@ -347,7 +353,7 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
     let charge_id = id_of(&o["charge"]);
     let pi_id = id_of(&o["payment_intent"]);
     let due_by = o["evidence_details"]["due_by"].as_i64();
-    let (withdrawn, reinstated) = dispute_funds(ctx);
+    let (withdrawn, reinstated) = dispute_funds(ctx, kind);
     let scope = ctx.scope;
     let applied = lifecycle::apply_forward(
         ctx.db,
@@ -424,7 +430,7 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
         Applied::Unchanged { .. } => (false, false),
     };
     if changed {
-        emit_dispute(ctx, &id, opened).await?;
+        emit_dispute(ctx, kind, &id, opened).await?;
     }
     // Flags only ever go true.
     if let Some(pi) = &pi_id {
@@ -463,6 +469,7 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
 /// Stripe event that changed it (`dispute.closed` once).
 async fn emit_dispute<C: ConnectionTrait>(
     ctx: &HandlerCtx<'_, C>,
+    kind: EventType,
     id: &str,
     opened: bool,
 ) -> Result<(), HandlerError> {
@@ -480,18 +487,18 @@ async fn emit_dispute<C: ConnectionTrait>(
         messages.push(("dispute.opened", format!("dispute.opened:{id}")));
     }
     let evt = ctx.event.id.as_str();
-    match ctx.event.event_type.as_str() {
-        "charge.dispute.updated" => {
+    match kind {
+        EventType::ChargeDisputeUpdated => {
             messages.push(("dispute.updated", format!("dispute.updated:{evt}")))
         }
-        "charge.dispute.closed" => {
+        EventType::ChargeDisputeClosed => {
             messages.push(("dispute.closed", format!("dispute.closed:{id}")))
         }
-        "charge.dispute.funds_withdrawn" => messages.push((
+        EventType::ChargeDisputeFundsWithdrawn => messages.push((
             "dispute.funds_withdrawn",
             format!("dispute.funds_withdrawn:{evt}"),
         )),
-        "charge.dispute.funds_reinstated" => messages.push((
+        EventType::ChargeDisputeFundsReinstated => messages.push((
             "dispute.funds_reinstated",
             format!("dispute.funds_reinstated:{evt}"),
         )),
@@ -519,14 +526,15 @@ async fn emit_dispute<C: ConnectionTrait>(
 /// `source.failed` / `source.canceled` cancel the order.
 pub async fn source<C: ConnectionTrait + TransactionTrait>(
     ctx: &HandlerCtx<'_, C>,
+    kind: EventType,
 ) -> HandlerResult {
     let o = ctx.object;
     let id = ctx.str("id")?.to_owned();
     // The event's type says what happened; Stripe's sample payloads carry a generic object
     // whose `status` may lag behind it (a `source.failed` holding a `pending` source).
-    let implied = match ctx.event.event_type.as_str() {
-        "source.chargeable" => "chargeable",
-        "source.failed" => "failed",
+    let implied = match kind {
+        EventType::SourceChargeable => "chargeable",
+        EventType::SourceFailed => "failed",
         _ => "canceled",
     };
     let stated = o["status"].as_str().unwrap_or(implied);
@@ -586,8 +594,8 @@ pub async fn source<C: ConnectionTrait + TransactionTrait>(
     else {
         return Ok(Outcome::Ignored);
     };
-    match ctx.event.event_type.as_str() {
-        "source.chargeable" => {
+    match kind {
+        EventType::SourceChargeable => {
             if ord.status != "awaiting_payment" || ord.charge_id.is_some() {
                 // Already charged (a repeated delivery) or no longer payable.
                 return Ok(Outcome::Processed);

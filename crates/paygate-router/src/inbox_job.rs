@@ -1,0 +1,77 @@
+//! What the inbox writers share: the event to store, a delivery waiting for its commit, the
+//! outcome, and the bookkeeping after a commit. Apart from `inbox` (the PostgreSQL writer and
+//! the handle) so the SQLite writer in `inbox_sqlite` and `inbox` both depend on it, not on
+//! each other.
+
+use tokio::sync::{Notify, oneshot};
+
+use sea_orm::DbErr;
+
+/// Inbox row status values.
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const PROCESSED: &str = "processed";
+    pub const IGNORED: &str = "ignored";
+    pub const FAILED: &str = "failed";
+}
+
+/// An event to store.
+#[derive(Debug, Clone)]
+pub struct NewInboxEvent {
+    pub company_pk: i64,
+    pub stripe_event_id: String,
+    pub event_type: String,
+    pub livemode: bool,
+    pub api_version: Option<String>,
+    pub account_id: Option<String>,
+    pub created: i64,
+    pub payload: String,
+    /// `webhook`, `recovered` or `test`.
+    pub origin: &'static str,
+}
+
+/// What storing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The (company, event id) was already in the inbox.
+    Duplicate,
+}
+
+/// The inbox could not take the event (the database is unreachable, full, …).
+#[derive(Debug, thiserror::Error)]
+#[error("the inbox could not store the event")]
+pub struct InboxError(#[source] pub Option<DbErr>);
+
+pub(crate) struct Job {
+    pub(crate) event: NewInboxEvent,
+    pub(crate) reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("event", &self.event.stripe_event_id)
+            .finish()
+    }
+}
+
+/// After a group commit of `size` deliveries: the metrics, and the workers woken when
+/// something new was stored, so they start at once.
+pub(crate) fn committed(
+    metrics: &paygate_web::metrics::Metrics,
+    wake: &Notify,
+    size: usize,
+    started: std::time::Instant,
+    any_new: bool,
+) {
+    metrics.inbox_commit.observe(started.elapsed());
+    metrics
+        .inbox_rows
+        .fetch_add(size as u64, std::sync::atomic::Ordering::Relaxed);
+    if any_new {
+        wake.notify_waiters();
+        wake.notify_one();
+    }
+}
+
