@@ -12,6 +12,7 @@ mod browser;
 mod checkout;
 mod intake;
 mod merchant;
+mod modes;
 mod notifications;
 mod observability;
 mod openapi;
