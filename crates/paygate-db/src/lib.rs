@@ -2,6 +2,7 @@
 
 pub mod entities;
 pub mod scope;
+pub mod status;
 
 use std::time::Duration;
 
@@ -14,6 +15,10 @@ use sea_orm::{
 
 pub use paygate_migrations::Migrator;
 pub use scope::{CompanyOwned, Mode, ModeOwned, Scope, Tenant};
+pub use status::{
+    ChargeStatus, DisputeStatus, Lifecycle, NotificationStatus, OrderStatus, PaymentStatus,
+    SourceStatus,
+};
 pub use sea_orm;
 
 /// How to open the database.

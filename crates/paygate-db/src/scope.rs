@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::entities::*;
 
 /// Test or live: the two worlds of a Stripe account, which never mix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Test,

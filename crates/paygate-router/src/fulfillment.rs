@@ -20,7 +20,7 @@ use sea_orm::{
 };
 
 use paygate_db::entities::{checkout_session, fulfillment, line_item, order};
-use paygate_db::{Scope, new_id, now_ms};
+use paygate_db::{OrderStatus, Scope, new_id, now_ms};
 use paygate_stripe::{CheckoutSession, StripeClient};
 use paygate_tenant::TenantService;
 
@@ -272,7 +272,7 @@ pub async fn fulfill_checkout(
     };
     if session.payment_status == "unpaid" {
         release(db, scope, row.id, claim_until).await?;
-        orders::advance(db, scope, &row.order_id, "awaiting_payment", 0).await?;
+        orders::advance(db, scope, &row.order_id, OrderStatus::AwaitingPayment, 0).await?;
         return Ok(FulfillOutcome::Unpaid);
     }
     record(db, scope, &row, &session, by).await
@@ -403,7 +403,7 @@ async fn record(
     if let Some(pi) = &session.payment_intent {
         orders::flag_if_disputed(&txn, scope, &row.order_id, pi).await?;
     }
-    orders::advance(&txn, scope, &row.order_id, "fulfilled", 0).await?;
+    orders::advance(&txn, scope, &row.order_id, OrderStatus::Fulfilled, 0).await?;
     txn.commit().await?;
     Ok(if inserted > 0 {
         FulfillOutcome::Fulfilled

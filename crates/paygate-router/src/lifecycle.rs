@@ -22,7 +22,9 @@ use sea_orm::{
 
 use crate::outbox;
 
-use paygate_db::Scope;
+use paygate_db::{
+    ChargeStatus, DisputeStatus, Lifecycle, OrderStatus, PaymentStatus, Scope, SourceStatus,
+};
 use paygate_db::entities::order;
 
 /// Kinds of Stripe object whose status has a lifecycle.
@@ -35,52 +37,26 @@ pub enum Kind {
     Order,
 }
 
-/// The rank of `status` in the lifecycle of `kind` (unknown statuses rank lowest).
+/// The rank of `status` in the lifecycle of `kind` (unknown statuses rank lowest): the ranks
+/// are written beside the statuses, in `paygate_db::status`.
 pub fn rank(kind: Kind, status: &str) -> i32 {
     match kind {
-        Kind::PaymentIntent => match status {
-            "requires_payment_method" => 0,
-            "requires_confirmation" => 1,
-            "requires_action" => 2,
-            "processing" => 3,
-            "requires_capture" => 4,
-            "canceled" => 5,
-            "succeeded" => 6,
-            _ => -1,
-        },
-        Kind::Charge => match status {
-            "pending" => 0,
-            "failed" => 1,
-            "succeeded" => 2,
-            _ => -1,
-        },
-        Kind::Dispute => match status {
-            "warning_needs_response" => 0,
-            "warning_under_review" => 1,
-            "needs_response" => 2,
-            "under_review" => 3,
-            "charge_refunded" => 4,
-            "warning_closed" | "won" | "lost" | "prevented" => 9,
-            _ => -1,
-        },
-        Kind::Source => match status {
-            "pending" => 0,
-            "chargeable" => 1,
-            "consumed" | "failed" | "canceled" => 2,
-            _ => -1,
-        },
-        Kind::Order => order_rank(status),
+        Kind::PaymentIntent => PaymentStatus::rank_of(status),
+        Kind::Charge => ChargeStatus::rank_of(status),
+        Kind::Dispute => DisputeStatus::rank_of(status),
+        Kind::Source => SourceStatus::rank_of(status),
+        Kind::Order => OrderStatus::rank_of(status),
     }
 }
 
 /// The statuses that end the lifecycle of `kind`.
-pub fn terminal_statuses(kind: Kind) -> &'static [&'static str] {
+pub fn terminal_statuses(kind: Kind) -> Vec<&'static str> {
     match kind {
-        Kind::PaymentIntent => &["succeeded", "canceled"],
-        Kind::Charge => &["succeeded", "failed"],
-        Kind::Dispute => &["warning_closed", "won", "lost", "prevented"],
-        Kind::Source => &["consumed", "failed", "canceled"],
-        Kind::Order => &["fulfilled", "payment_failed", "expired", "canceled"],
+        Kind::PaymentIntent => PaymentStatus::terminal_names(),
+        Kind::Charge => ChargeStatus::terminal_names(),
+        Kind::Dispute => DisputeStatus::terminal_names(),
+        Kind::Source => SourceStatus::terminal_names(),
+        Kind::Order => OrderStatus::terminal_names(),
     }
 }
 
@@ -118,7 +94,7 @@ where
     let grows = excluded(created).gt(old(created)).or(excluded(created)
         .eq(old(created))
         .and(excluded(rank).gt(old(rank))));
-    let finals = || terminal_statuses(kind).iter().copied();
+    let finals = || terminal_statuses(kind);
     let old_final = old(status).is_in(finals());
     let new_final = excluded(status).is_in(finals());
     // Stored not final: a final one replaces it, or a newer one. Stored final: only a newer
@@ -130,20 +106,9 @@ where
         .or(old_final.and(new_final).and(grows))
 }
 
-/// Order statuses: `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`,
-/// `canceled`, `paid`, `fulfilled`. Money that moved outranks a failure report, and a failure
-/// report outranks waiting. `charging` (a Source charge created, its outcome not known yet)
-/// ranks above `awaiting_payment` so the order can move there, and below every outcome.
+/// The rank of an order status ([`OrderStatus`]; unknown ones lowest).
 pub fn order_rank(status: &str) -> i32 {
-    match status {
-        "open" => 0,
-        "awaiting_payment" => 1,
-        "charging" => 2,
-        "payment_failed" | "expired" | "canceled" => 3,
-        "paid" => 4,
-        "fulfilled" => 5,
-        _ => -1,
-    }
+    OrderStatus::rank_of(status)
 }
 
 /// Whether an order may move from `old` to `new`: only to a higher rank (on the same rank the
@@ -289,25 +254,25 @@ pub async fn advance_order_status<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     scope: Scope,
     order_id: &str,
-    new_status: &str,
+    new_status: OrderStatus,
     event_created: i64,
 ) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
     let find = scope.orders().filter(order::Column::Id.eq(order_id));
     let moved = change_forward(&txn, find.clone(), |o| {
-        if !order_advances(&o.status, new_status) {
+        if !order_advances(&o.status, new_status.as_str()) {
             return None;
         }
         let now = paygate_db::now_ms();
         let mut q = scope
             .update::<order::Entity>()
-            .col_expr(order::Column::Status, Expr::value(new_status))
+            .col_expr(order::Column::Status, Expr::value(new_status.as_str()))
             .col_expr(
                 order::Column::StatusCreated,
                 Expr::value(Ord::max(event_created, o.status_created)),
             )
             .col_expr(order::Column::UpdatedAt, Expr::value(now));
-        if new_status == "fulfilled" {
+        if new_status == OrderStatus::Fulfilled {
             q = q.col_expr(order::Column::FulfilledAt, Expr::value(now));
         }
         Some(q)
@@ -319,7 +284,10 @@ pub async fn advance_order_status<C: ConnectionTrait + TransactionTrait>(
     if let Some(t) = outbox::order_message_type(new_status) {
         let moved = find.one(&txn).await?.unwrap_or(o.clone());
         // Seed 004: a shopper whose payment was pending learns by e-mail how it ended.
-        let was_waiting = matches!(o.status.as_str(), "awaiting_payment" | "charging");
+        let was_waiting = matches!(
+            OrderStatus::parse(&o.status),
+            Some(OrderStatus::AwaitingPayment | OrderStatus::Charging)
+        );
         let shopper = moved
             .customer_email
             .clone()

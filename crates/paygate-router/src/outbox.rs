@@ -30,7 +30,7 @@ use paygate_db::entities::{
     company, dispute, notification_delivery, notification_endpoint, notification_message,
     notification_settings, order, payment_intent, stripe_account,
 };
-use paygate_db::{Scope, new_id, now_ms};
+use paygate_db::{OrderStatus, Scope, new_id, now_ms};
 use paygate_wire::EventType;
 use paygate_web::{rfc3339_ms, rfc3339_s};
 
@@ -446,14 +446,14 @@ pub fn account_object(a: &stripe_account::Model) -> Value {
 }
 
 /// The message type of an order reaching `status`, if any is sent for it.
-pub fn order_message_type(status: &str) -> Option<&'static str> {
+pub fn order_message_type(status: OrderStatus) -> Option<&'static str> {
     Some(match status {
-        "paid" => "order.paid",
-        "fulfilled" => "order.fulfilled",
-        "payment_failed" => "order.payment_failed",
-        "expired" => "order.expired",
-        "canceled" => "order.canceled",
-        _ => return None,
+        OrderStatus::Paid => "order.paid",
+        OrderStatus::Fulfilled => "order.fulfilled",
+        OrderStatus::PaymentFailed => "order.payment_failed",
+        OrderStatus::Expired => "order.expired",
+        OrderStatus::Canceled => "order.canceled",
+        OrderStatus::Open | OrderStatus::AwaitingPayment | OrderStatus::Charging => return None,
     })
 }
 

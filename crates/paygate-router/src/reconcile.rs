@@ -26,7 +26,7 @@ pub const SAFETY_MARGIN: Duration = Duration::from_secs(15 * 60);
 pub const STRIPE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What a run did, per company.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Summary {
     /// Profiles (modes) looked at.
     pub profiles: usize,

@@ -12,7 +12,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, TransactionTrait};
 
 use paygate_db::entities::{checkout_session, order};
-use paygate_db::{Mode, now_ms};
+use paygate_db::{Mode, OrderStatus, now_ms};
 use paygate_wire::EventType;
 
 use super::context::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of};
@@ -149,7 +149,7 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
                     ctx.db,
                     scope,
                     &row.order_id,
-                    "awaiting_payment",
+                    OrderStatus::AwaitingPayment,
                     created,
                 )
                 .await?;
@@ -162,14 +162,14 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
                 ctx.db,
                 scope,
                 &row.order_id,
-                "payment_failed",
+                OrderStatus::PaymentFailed,
                 created,
             )
             .await?;
             Ok(Outcome::Processed)
         }
         EventType::CheckoutSessionExpired => {
-            orders::advance(ctx.db, scope, &row.order_id, "expired", created).await?;
+            orders::advance(ctx.db, scope, &row.order_id, OrderStatus::Expired, created).await?;
             Ok(Outcome::Processed)
         }
         _ => Ok(Outcome::Ignored),

@@ -13,7 +13,7 @@ use paygate_db::entities::{charge, dispute, order, payment_intent, source};
 use paygate_db::now_ms;
 use paygate_stripe::CreateCharge;
 
-use paygate_db::Scope;
+use paygate_db::{OrderStatus, PaymentStatus, Scope};
 use paygate_wire::EventType;
 
 use super::context::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of};
@@ -174,8 +174,8 @@ async fn emit_payment<C: ConnectionTrait>(
 ) -> Result<(), HandlerError> {
     let id = p.stripe_id.as_str();
     let (t, key) = match (ctx.event.kind, p.status.as_str()) {
-        (_, "succeeded") => ("payment.succeeded", id),
-        (_, "canceled") => ("payment.canceled", id),
+        (_, s) if s == PaymentStatus::Succeeded.as_str() => ("payment.succeeded", id),
+        (_, s) if s == PaymentStatus::Canceled.as_str() => ("payment.canceled", id),
         (Some(EventType::PaymentIntentPaymentFailed), _) => ("payment.failed", ctx.event.id.as_str()),
         (Some(EventType::PaymentIntentAmountCapturableUpdated), _) => {
             ("payment.amount_capturable_updated", ctx.event.id.as_str())
@@ -287,8 +287,8 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
     // `charge.succeeded`, failed by `charge.failed` (seed 004). A charge of a payment intent
     // belongs to a Checkout order, which follows its session instead.
     let target = match kind {
-        EventType::ChargeSucceeded => Some("paid"),
-        EventType::ChargeFailed => Some("payment_failed"),
+        EventType::ChargeSucceeded => Some(OrderStatus::Paid),
+        EventType::ChargeFailed => Some(OrderStatus::PaymentFailed),
         _ => None,
     };
     let source_payment = source_id.is_some() || id_of(&o["payment_intent"]).is_none();
@@ -596,7 +596,7 @@ pub async fn source<C: ConnectionTrait + TransactionTrait>(
     };
     match kind {
         EventType::SourceChargeable => {
-            if ord.status != "awaiting_payment" || ord.charge_id.is_some() {
+            if ord.status != OrderStatus::AwaitingPayment || ord.charge_id.is_some() {
                 // Already charged (a repeated delivery) or no longer payable.
                 return Ok(Outcome::Processed);
             }
@@ -636,12 +636,12 @@ pub async fn source<C: ConnectionTrait + TransactionTrait>(
                 .await?
                 .rows_affected;
             if n > 0 {
-                orders::advance(ctx.db, scope, &ord.id, "charging", created).await?;
+                orders::advance(ctx.db, scope, &ord.id, OrderStatus::Charging, created).await?;
             }
             Ok(Outcome::Processed)
         }
         _ => {
-            orders::advance(ctx.db, scope, &ord.id, "canceled", created).await?;
+            orders::advance(ctx.db, scope, &ord.id, OrderStatus::Canceled, created).await?;
             Ok(Outcome::Processed)
         }
     }
