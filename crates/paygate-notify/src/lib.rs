@@ -2,6 +2,7 @@
 
 pub mod email;
 pub mod outbound;
+pub mod outbox;
 pub mod service;
 pub mod signing;
 pub mod worker;

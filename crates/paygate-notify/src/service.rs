@@ -24,7 +24,7 @@ use paygate_db::entities::{
     notification_endpoint_secret, notification_message, notification_settings,
 };
 use paygate_db::{Scope, Tenant, new_id, now_ms};
-use paygate_router::outbox::{self, MESSAGE_TYPES};
+use crate::outbox::{self, MESSAGE_TYPES};
 use paygate_tenant::crypto::{Keyring, mask};
 use paygate_web::{ApiError, rfc3339_ms};
 
@@ -35,7 +35,7 @@ use crate::signing::generate_secret;
 pub const SECRET_PURPOSE: &str = "notification endpoint secret";
 
 /// A new endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
     pub url: String,
@@ -48,7 +48,7 @@ pub struct EndpointIn {
 }
 
 /// Changes to an endpoint.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     #[serde(default)]
@@ -62,7 +62,7 @@ pub struct EndpointPatch {
 }
 
 /// An endpoint as shown.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EndpointOut {
     pub id: String,
     pub url: String,
@@ -80,7 +80,7 @@ pub struct EndpointOut {
 }
 
 /// A message as listed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageOut {
     pub id: String,
     #[serde(rename = "type")]
@@ -92,7 +92,7 @@ pub struct MessageOut {
 }
 
 /// A delivery of a message.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryOut {
     pub id: i64,
     pub channel: String,
@@ -110,7 +110,7 @@ pub struct DeliveryOut {
 }
 
 /// One attempt.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AttemptOut {
     pub attempted_at: String,
     pub status_code: Option<i32>,
@@ -120,7 +120,7 @@ pub struct AttemptOut {
 }
 
 /// The shopper e-mail settings of a company.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsIo {
     pub shopper_emails: bool,
@@ -129,7 +129,7 @@ pub struct SettingsIo {
 }
 
 /// A page of messages.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessagePage {
     pub data: Vec<MessageOut>,
     pub has_more: bool,

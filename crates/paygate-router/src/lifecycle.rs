@@ -20,7 +20,7 @@ use sea_orm::{
     QueryFilter, Select, TransactionSession, TransactionTrait, TryInsertResult, UpdateMany,
 };
 
-use crate::outbox;
+use paygate_notify::outbox;
 
 use paygate_db::{
     ChargeStatus, DisputeStatus, Lifecycle, OrderStatus, PaymentStatus, Scope, SourceStatus,

@@ -41,7 +41,7 @@ use crate::handlers::{
     dispatch_many,
 };
 use crate::inbox::status;
-use crate::outbox::OutboxBatch;
+use paygate_notify::outbox::OutboxBatch;
 
 /// A claimed inbox event: what its handler and its outcome need, with the raw body.
 #[derive(Clone, Debug, FromQueryResult)]

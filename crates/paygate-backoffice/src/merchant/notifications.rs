@@ -8,6 +8,12 @@
 //! like the admin API's. An endpoint's secret is shown in full only on the page that answers its
 //! creation or rotation.
 //!
+//! The messages are data of one mode ([`super::mode`]): the page lists those of its mode
+//! (`?mode=test|live`, the company's environment by default), and *Replay* of one message finds
+//! it only in the mode of the form's hidden `mode` field. Every form carries that field and its
+//! redirect comes back to the page in the same mode — but the endpoint's *Send test message*,
+//! whose `ping` is test data, comes back in test mode, where its message is listed.
+//!
 //! | path | what |
 //! | --- | --- |
 //! | `GET /app/notifications` | endpoints, messages, settings |
@@ -29,13 +35,18 @@ use askama::Template;
 use serde::Deserialize;
 
 use paygate_notify::service::{EndpointIn, EndpointOut, EndpointPatch, MessageOut, SettingsIo};
-use paygate_router::outbox::MESSAGE_TYPES;
+use paygate_notify::outbox::MESSAGE_TYPES;
 use paygate_web::ApiError;
+
+use paygate_db::Mode;
 
 use crate::MerchantSession;
 use crate::i18n::Lang;
+use crate::merchant::mode::{ModeParam, View};
 use crate::merchant::stripe_settings::GRACE_PERIODS;
-use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};
+use crate::page::{
+    FieldErrors, Page, PageError, mode_href, redirect_with_flash, render, render_status,
+};
 
 /// Registers `/app/notifications…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -135,6 +146,8 @@ pub struct DeliveryRow {
 pub struct MessageRow {
     pub id: String,
     pub event_type: String,
+    /// Caused by the Connect page's *Send test event* (`"test_event": true`).
+    pub test_event: bool,
     pub created_at: Option<i64>,
     pub deliveries: Vec<DeliveryRow>,
 }
@@ -150,6 +163,7 @@ pub fn delivery_status_key(status: &str) -> &'static str {
 
 fn message_row(m: MessageOut, urls: &HashMap<String, String>, lang: Lang) -> MessageRow {
     MessageRow {
+        test_event: m.payload["test_event"].as_bool().unwrap_or(false),
         created_at: ms(&m.created_at),
         deliveries: m
             .deliveries
@@ -210,6 +224,7 @@ struct NotificationsTemplate {
 
 async fn page(
     s: &MerchantSession,
+    v: &View,
     form: AddValues,
     errors: FieldErrors,
     created: Option<ShownSecret>,
@@ -229,7 +244,7 @@ async fn page(
         .map(|e| (e.id.clone(), e.url.clone()))
         .collect();
     let messages = notify
-        .messages(s.company_pk, None, RECENT_MESSAGES, None)
+        .messages(v.scope, None, RECENT_MESSAGES, None)
         .await
         .map_err(api_error)?
         .data
@@ -241,7 +256,7 @@ async fn page(
         None => notify.settings(s.company_pk).await.map_err(api_error)?,
     };
     Ok(NotificationsTemplate {
-        ctx: s.page("notifications.title"),
+        ctx: v.page(s, "notifications.title", "/app/notifications"),
         is_admin: s.is_admin(),
         disabled_count: endpoints.iter().filter(|e| e.disabled_by_paygate).count(),
         endpoints,
@@ -288,10 +303,12 @@ fn field_errors(lang: Lang, e: ApiError) -> Result<FieldErrors, PageError> {
     Ok(fe)
 }
 
-async fn list(s: MerchantSession) -> Result<HttpResponse, PageError> {
+async fn list(s: MerchantSession, mode: web::Query<ModeParam>) -> Result<HttpResponse, PageError> {
+    let v = View::of(&s, &mode).await?;
     render(
         &page(
             &s,
+            &v,
             AddValues::default(),
             FieldErrors::new(),
             None,
@@ -328,14 +345,17 @@ fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, PageError> {
 async fn create(s: MerchantSession, body: web::Bytes) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     let mut form = AddValues::default();
+    let mut mode = ModeParam::default();
     for (k, v) in form_pairs(&body)? {
         match k.as_str() {
             "url" => form.url = v,
             "description" => form.description = v,
             "event_types" => form.event_types.push(v),
+            "mode" => mode.mode = v,
             _ => {}
         }
     }
+    let v = View::of(&s, &mode).await?;
     let input = EndpointIn {
         url: form.url.clone(),
         description: Some(form.description.trim().to_owned()).filter(|d| !d.is_empty()),
@@ -356,6 +376,7 @@ async fn create(s: MerchantSession, body: web::Bytes) -> Result<HttpResponse, Pa
             render(
                 &page(
                     &s,
+                    &v,
                     AddValues::default(),
                     FieldErrors::new(),
                     created,
@@ -369,7 +390,7 @@ async fn create(s: MerchantSession, body: web::Bytes) -> Result<HttpResponse, Pa
             let errors = field_errors(s.lang, e)?;
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &page(&s, form, errors, None, None, None).await?,
+                &page(&s, &v, form, errors, None, None, None).await?,
             )
         }
     }
@@ -377,10 +398,12 @@ async fn create(s: MerchantSession, body: web::Bytes) -> Result<HttpResponse, Pa
 
 async fn switch(
     s: MerchantSession,
+    mode: ModeParam,
     endpoint_id: String,
     enabled: bool,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    let v = View::of(&s, &mode).await?;
     let patch = EndpointPatch {
         enabled: Some(enabled),
         ..EndpointPatch::default()
@@ -398,7 +421,7 @@ async fn switch(
     )
     .await?;
     Ok(redirect_with_flash(
-        "/app/notifications",
+        &v.href("/app/notifications"),
         if enabled {
             "notifications.flash_enabled"
         } else {
@@ -407,12 +430,20 @@ async fn switch(
     ))
 }
 
-async fn enable(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
-    switch(s, path.into_inner(), true).await
+async fn enable(
+    s: MerchantSession,
+    path: web::Path<String>,
+    mode: web::Form<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    switch(s, mode.into_inner(), path.into_inner(), true).await
 }
 
-async fn disable(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
-    switch(s, path.into_inner(), false).await
+async fn disable(
+    s: MerchantSession,
+    path: web::Path<String>,
+    mode: web::Form<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    switch(s, mode.into_inner(), path.into_inner(), false).await
 }
 
 /// The rotation form.
@@ -420,6 +451,9 @@ async fn disable(s: MerchantSession, path: web::Path<String>) -> Result<HttpResp
 struct RotateForm {
     #[serde(default)]
     grace_secs: String,
+    /// The page's mode.
+    #[serde(default)]
+    mode: String,
 }
 
 async fn rotate(
@@ -428,6 +462,13 @@ async fn rotate(
     form: web::Form<RotateForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    let v = View::of(
+        &s,
+        &ModeParam {
+            mode: form.mode.clone(),
+        },
+    )
+    .await?;
     let endpoint_id = path.into_inner();
     let grace = match form.grace_secs.trim() {
         "" => 86_400,
@@ -449,7 +490,7 @@ async fn rotate(
             .map_err(api_error)?;
         return render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &page(&s, AddValues::default(), errors, None, None, None).await?,
+            &page(&s, &v, AddValues::default(), errors, None, None, None).await?,
         );
     }
     let out = s
@@ -469,6 +510,7 @@ async fn rotate(
     render(
         &page(
             &s,
+            &v,
             AddValues::default(),
             FieldErrors::new(),
             None,
@@ -479,15 +521,21 @@ async fn rotate(
     )
 }
 
-async fn test(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn test(
+    s: MerchantSession,
+    path: web::Path<String>,
+    mode: web::Form<ModeParam>,
+) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    mode.parse()?;
     s.state
         .notify
         .send_test(s.company_pk, &path)
         .await
         .map_err(api_error)?;
+    // The `ping` is a test-mode message: back to the test-mode list, where it shows.
     Ok(redirect_with_flash(
-        "/app/notifications",
+        &mode_href("/app/notifications", Mode::Test),
         "notifications.flash_test_queued",
     ))
 }
@@ -497,6 +545,9 @@ async fn test(s: MerchantSession, path: web::Path<String>) -> Result<HttpRespons
 struct ReplayFailedForm {
     #[serde(default)]
     since_hours: String,
+    /// The page's mode.
+    #[serde(default)]
+    mode: String,
 }
 
 async fn replay_failed(
@@ -505,6 +556,13 @@ async fn replay_failed(
     form: web::Form<ReplayFailedForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    let v = View::of(
+        &s,
+        &ModeParam {
+            mode: form.mode.clone(),
+        },
+    )
+    .await?;
     let hours = form
         .since_hours
         .trim()
@@ -526,7 +584,7 @@ async fn replay_failed(
     )
     .await?;
     Ok(redirect_with_flash(
-        "/app/notifications",
+        &v.href("/app/notifications"),
         if n == 0 {
             "notifications.flash_nothing_to_replay"
         } else {
@@ -538,11 +596,15 @@ async fn replay_failed(
 async fn replay_message(
     s: MerchantSession,
     path: web::Path<String>,
+    mode: web::Form<ModeParam>,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    // The message of the session's company in the form's mode: another company's message, or
+    // one of the other mode, is not found.
+    let v = View::of(&s, &mode).await?;
     s.state
         .notify
-        .replay_message(s.company_pk, &path)
+        .replay_message(v.scope, &path)
         .await
         .map_err(api_error)?;
     audit(
@@ -553,13 +615,18 @@ async fn replay_message(
     )
     .await?;
     Ok(redirect_with_flash(
-        "/app/notifications",
+        &v.href("/app/notifications"),
         "notifications.flash_replayed",
     ))
 }
 
-async fn delete(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn delete(
+    s: MerchantSession,
+    path: web::Path<String>,
+    mode: web::Form<ModeParam>,
+) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    let v = View::of(&s, &mode).await?;
     s.state
         .notify
         .delete(s.company_pk, &path)
@@ -573,7 +640,7 @@ async fn delete(s: MerchantSession, path: web::Path<String>) -> Result<HttpRespo
     )
     .await?;
     Ok(redirect_with_flash(
-        "/app/notifications",
+        &v.href("/app/notifications"),
         "notifications.flash_deleted",
     ))
 }
@@ -586,6 +653,9 @@ struct SettingsForm {
     shopper_emails: Option<String>,
     #[serde(default)]
     sender_name: String,
+    /// The page's mode.
+    #[serde(default)]
+    mode: String,
 }
 
 async fn save_settings(
@@ -594,6 +664,13 @@ async fn save_settings(
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     let f = form.into_inner();
+    let v = View::of(
+        &s,
+        &ModeParam {
+            mode: f.mode.clone(),
+        },
+    )
+    .await?;
     let input = SettingsIo {
         shopper_emails: f.shopper_emails.is_some(),
         sender_name: Some(f.sender_name.clone()),
@@ -608,7 +685,7 @@ async fn save_settings(
             )
             .await?;
             Ok(redirect_with_flash(
-                "/app/notifications",
+                &v.href("/app/notifications"),
                 "notifications.flash_settings_saved",
             ))
         }
@@ -620,7 +697,16 @@ async fn save_settings(
             };
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &page(&s, AddValues::default(), errors, None, None, Some(typed)).await?,
+                &page(
+                    &s,
+                    &v,
+                    AddValues::default(),
+                    errors,
+                    None,
+                    None,
+                    Some(typed),
+                )
+                .await?,
             )
         }
     }

@@ -9,7 +9,7 @@ use paygate_db::entities::{issuing_object, payment_method, stripe_account};
 use paygate_db::now_ms;
 
 use crate::lifecycle;
-use crate::outbox;
+use paygate_notify::outbox;
 
 use super::context::{HandlerCtx, HandlerResult, Outcome, id_of};
 

@@ -50,7 +50,7 @@ pub struct HandlerCtx<'a, C = DatabaseConnection> {
     pub object: &'a Value,
     pub previous_attributes: Option<&'a Value>,
     /// The batch of messages of the unit of work `db` belongs to, if it has one.
-    pub outbox: Option<&'a crate::outbox::OutboxBatch>,
+    pub outbox: Option<&'a paygate_notify::outbox::OutboxBatch>,
 }
 
 impl<C> HandlerCtx<'_, C> {

@@ -19,7 +19,7 @@ use paygate_wire::EventType;
 use super::context::{HandlerCtx, HandlerError, HandlerResult, Outcome, id_of};
 use super::orders;
 use crate::lifecycle::{self, Applied, Kind, is_newer, newer_than_stored, rank};
-use crate::outbox;
+use paygate_notify::outbox;
 
 fn i64_of(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
@@ -151,7 +151,7 @@ async fn upsert_payment_intents<C: ConnectionTrait>(
         ))
         .to_owned();
     let mut changed = Vec::new();
-    for chunk in crate::chunked(&rows) {
+    for chunk in paygate_db::chunked(&rows) {
         match payment_intent::Entity::insert_many(chunk.iter().cloned())
             .on_conflict(upsert.clone())
             .exec_with_returning(db)

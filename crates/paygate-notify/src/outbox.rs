@@ -24,7 +24,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Query};
 use sea_orm::{Condition, ConnectionTrait, DbErr, EntityTrait, Set};
 use serde_json::{Value, json};
 
-use crate::chunked;
+use paygate_db::chunked;
 
 use paygate_db::entities::{
     company, dispute, notification_delivery, notification_endpoint, notification_message,
