@@ -1,6 +1,5 @@
 //! Errors of tenant configuration, and how they leave over HTTP.
 
-use actix_web::http::StatusCode;
 use paygate_web::ApiError;
 
 /// What can go wrong when changing tenant configuration.
@@ -54,7 +53,7 @@ impl From<TenantError> for ApiError {
                 ApiError::not_found(code, format!("no such {what}"))
             }
             TenantError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
+                ApiError::conflict(code, message)
             }
             TenantError::Crypto => ApiError::internal(TenantError::Crypto),
             TenantError::Db(e) => ApiError::from(e),

@@ -7,7 +7,7 @@ use paygate_db::entities::{company, signing_secret, stripe_profile};
 use paygate_web::rfc3339_ms;
 
 /// `POST /admin/v1/companies`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyIn {
     /// Chosen by the operator, or generated (`cmp_…`).
@@ -16,26 +16,29 @@ pub struct CompanyIn {
 }
 
 /// `PATCH /admin/v1/companies/{companyID}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyPatch {
     pub name: Option<String>,
     pub status: Option<String>,
     pub stripe_enabled: Option<bool>,
+    #[schema(value_type = Option<paygate_db::Mode>)]
     pub environment: Option<String>,
 }
 
 /// A company as operators and merchants see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CompanyOut {
     pub company_id: String,
     pub name: String,
     pub status: String,
     pub stripe_enabled: bool,
+    #[schema(value_type = paygate_db::Mode)]
     pub environment: String,
     /// The URL to register in Stripe (Developers → Webhooks → Add endpoint).
     pub callback_url: String,
     /// The events to select when registering it.
+    #[schema(value_type = Vec<String>)]
     pub stripe_events: &'static [paygate_wire::EventType],
     pub created_at: String,
     pub updated_at: String,
@@ -62,10 +65,11 @@ impl CompanyOut {
 }
 
 /// `POST /admin/v1/companies/{companyID}/profiles`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileIn {
     pub name: String,
+    #[schema(value_type = paygate_db::Mode)]
     pub mode: String,
     pub account_id: Option<String>,
     pub publishable_key: String,
@@ -78,7 +82,7 @@ pub struct ProfileIn {
 }
 
 /// `PATCH …/profiles/{profileID}`. The mode cannot change: keys belong to a mode.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     pub name: Option<String>,
@@ -89,7 +93,7 @@ pub struct ProfilePatch {
 }
 
 /// `POST …/profiles/{profileID}/signing-secrets`: rotate.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SigningSecretIn {
     pub webhook_secret: String,
@@ -98,10 +102,11 @@ pub struct SigningSecretIn {
 }
 
 /// A profile, secrets masked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProfileOut {
     pub id: String,
     pub name: String,
+    #[schema(value_type = paygate_db::Mode)]
     pub mode: String,
     pub active: bool,
     pub account_id: Option<String>,
@@ -114,7 +119,7 @@ pub struct ProfileOut {
 }
 
 /// A signing secret, masked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SigningSecretOut {
     pub id: String,
     /// Masked: `whsec_…wxyz`.
