@@ -17,7 +17,7 @@ use sea_orm::{ColumnTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use paygate_db::entities::{checkout_session, company, order};
-use paygate_db::{Mode, Scope};
+use paygate_db::{Mode, OrderStatus, Scope};
 use paygate_router::fulfillment::{FulfillOutcome, fulfill_checkout};
 use paygate_web::ApiError;
 
@@ -57,36 +57,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The shopper's language from `Accept-Language`: Italian, German or English.
+/// The shopper's language from `Accept-Language` (the one reader, as in the back office):
+/// Italian, German or English.
 pub fn language(req: &HttpRequest) -> &'static str {
     let header = req
         .headers()
         .get("accept-language")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    for part in header.split(',') {
-        let tag = part
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match tag.split('-').next() {
-            Some("it") => return "it",
-            Some("de") => return "de",
-            Some("en") => return "en",
-            _ => {}
-        }
-    }
-    "en"
+    paygate_web::accept_language::preferred(header, &["en", "it", "de"]).unwrap_or("en")
 }
 
 /// `confirmed`, `pending` or `failed`, from an order status.
 fn state_of(status: &str) -> &'static str {
-    match status {
-        "paid" | "fulfilled" => "confirmed",
-        "payment_failed" | "canceled" | "expired" => "failed",
-        _ => "pending",
+    use OrderStatus as S;
+    match OrderStatus::parse(status) {
+        Some(S::Paid | S::Fulfilled) => "confirmed",
+        Some(S::PaymentFailed | S::Canceled | S::Expired) => "failed",
+        Some(S::Open | S::AwaitingPayment | S::Charging) | None => "pending",
     }
 }
 

@@ -59,25 +59,7 @@ impl Lang {
     /// The preferred supported language of an `Accept-Language` header (quality values
     /// honoured), if any.
     pub fn from_accept_language(header: &str) -> Option<Self> {
-        let mut best: Option<(f32, usize, Lang)> = None;
-        for (pos, part) in header.split(',').enumerate() {
-            let mut pieces = part.split(';');
-            let Some(lang) = pieces.next().and_then(Lang::parse) else {
-                continue;
-            };
-            let q = pieces
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if q <= 0.0 {
-                continue;
-            }
-            // Highest quality wins; among equals, the first listed.
-            if best.is_none_or(|(bq, bpos, _)| q > bq || (q == bq && pos < bpos)) {
-                best = Some((q, pos, lang));
-            }
-        }
-        best.map(|(_, _, l)| l)
+        paygate_web::accept_language::preferred(header, &["en", "it", "de"]).and_then(Lang::parse)
     }
 
     fn index(self) -> usize {

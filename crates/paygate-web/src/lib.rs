@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod accept_language;
 pub mod metrics;
 pub mod request_id;
 pub mod throttle;
@@ -281,7 +282,7 @@ pub fn rfc3339_s(s: i64) -> String {
 }
 
 /// A page of a list: `data`, `has_more` and the cursor of the next page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub has_more: bool,
