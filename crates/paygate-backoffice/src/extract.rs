@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use paygate_admin::users::Role;
+use paygate_db::Tenant;
+use paygate_db::entities::company;
 
 use crate::BackofficeState;
 use crate::guard::encode;
@@ -75,8 +77,9 @@ impl FromRequest for Visitor {
     }
 }
 
-/// A signed-in company user. Every query a merchant page makes is scoped by `company_pk`, taken
-/// from here and never from the URL.
+/// A signed-in company user. Every query a merchant page makes starts from its company —
+/// [`tenant`](Self::tenant) for configuration, a [`Scope`](paygate_db::Scope) of the company in
+/// one mode for the data that mirrors Stripe — taken from here and never from the URL.
 #[derive(Clone, Debug)]
 pub struct MerchantSession {
     pub user_id: String,
@@ -118,6 +121,17 @@ impl MerchantSession {
     }
     pub fn db(&self) -> &DatabaseConnection {
         &self.state.db
+    }
+    /// The company, as the start of every query of its configuration.
+    pub fn tenant(&self) -> Tenant {
+        Tenant::new(self.company_pk)
+    }
+    /// The company, fresh from the database (the session carries only what every page needs).
+    pub async fn company(&self) -> Result<company::Model, PageError> {
+        company::Entity::find_by_id(self.company_pk)
+            .one(self.db())
+            .await?
+            .ok_or(PageError::NotFound)
     }
     /// The tenant configuration service (companies, profiles, secrets: validated, audited,
     /// caches invalidated).

@@ -191,6 +191,7 @@ pub(crate) fn error_page(rc: &RequestCtx, err: &PageError) -> HttpResponse {
     let title_key = match status {
         StatusCode::NOT_FOUND => "errors.not_found_title",
         StatusCode::FORBIDDEN => "errors.forbidden_title",
+        StatusCode::BAD_REQUEST => "errors.bad_request_title",
         _ => "errors.internal_title",
     };
     let mut rc = rc.clone();

@@ -11,7 +11,7 @@
 //! | `POST /signout` | signed in | ends the session |
 //! | `POST /language` | anyone | the language switch (remembered in a cookie and the session) |
 //! | `GET, POST /invitations/{token}` | invited user | choose a password (one-time link, 7 days) |
-//! | `/app`, `/app/…` | company users | the merchant pages ([`merchant`]) |
+//! | `/app`, `/app/…` | company users | the merchant pages ([`merchant`]); the data pages in one mode, `?mode=test\|live` ([`merchant::mode`]) |
 //! | `/console/…` | operators | the operator console ([`console`]) |
 //! | `/static/backoffice.css`, `/static/backoffice.js` | anyone | the stylesheet, the copy buttons |
 //!
@@ -51,9 +51,15 @@
 //! (the [`paygate_tenant::TenantService`]: use it for companies, profiles and signing secrets so
 //! validation, encryption, audit and cache invalidation happen), `actor()` (for the audit log),
 //! `page(title_key)` and `require_admin()`.
-//! **Scope every query by `s.company_pk`** — never by an id from the URL alone: look an object
-//! up by `(company_pk, id)`, and answer [`PageError::NotFound`] when it is not the company's
-//! (e.g. `find_by_id(id).filter(Column::CompanyPk.eq(s.company_pk))`).
+//! **Start every query from the company** — never from an entity and an id from the URL alone:
+//! configuration from `s.tenant()` (`s.tenant().find::<api_key::Entity>()`), the data that
+//! mirrors Stripe from a [`paygate_db::Scope`] in the page's mode. A data page takes
+//! `web::Query<`[`merchant::mode::ModeParam`]`>` and makes a [`merchant::mode::View`]
+//! (`View::of(&s, &mode).await?`): `v.scope.orders().filter(order::Column::Id.eq(id))`, its
+//! layout from `v.page(&s, title_key, list_path)` (the mode, the "Test data" banner, the switch)
+//! and its links from `v.href(path)` (they keep the mode; forms carry a hidden `mode` field).
+//! Answer [`PageError::NotFound`] when the object is not found there (another company's, or
+//! the other mode's). `.ci/lint-structure` refuses a hand-written `CompanyPk` filter.
 //! **Call `s.require_admin()?` first in every handler that changes something**: a viewer sees
 //! everything and changes nothing (403 page). Hide the forms from viewers with `s.is_admin()`.
 //! Operator pages take an [`OperatorSession`] instead; pages for anyone a [`Visitor`].
@@ -86,7 +92,7 @@
 //! struct ApiKeysTemplate { ctx: Page, keys: Vec<KeyRow>, is_admin: bool, form_name: String, errors: FieldErrors }
 //!
 //! async fn list(s: MerchantSession) -> Result<HttpResponse, PageError> {
-//!     let keys = /* query scoped by s.company_pk */;
+//!     let keys = s.tenant().find::<api_key::Entity>().all(s.db()).await?;
 //!     render(&ApiKeysTemplate { ctx: s.page("api_keys.title"), keys, is_admin: s.is_admin(),
 //!                               form_name: String::new(), errors: FieldErrors::new() })
 //! }

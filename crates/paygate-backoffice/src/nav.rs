@@ -8,6 +8,9 @@ pub struct NavItem {
     pub href: &'static str,
     /// Catalogue key of its label.
     pub key: &'static str,
+    /// A data page (it shows objects of one mode, test or live): a link to it keeps the mode
+    /// the merchant chose (see [`crate::merchant::mode`]).
+    pub data: bool,
 }
 
 /// The merchant pages (`/app/…`), in menu order.
@@ -15,38 +18,47 @@ pub const MERCHANT: &[NavItem] = &[
     NavItem {
         href: "/app",
         key: "nav.dashboard",
+        data: true,
     },
     NavItem {
         href: "/app/connect",
         key: "nav.connect",
+        data: true,
     },
     NavItem {
         href: "/app/stripe",
         key: "nav.stripe",
+        data: false,
     },
     NavItem {
         href: "/app/events",
         key: "nav.events",
+        data: true,
     },
     NavItem {
         href: "/app/orders",
         key: "nav.orders",
+        data: true,
     },
     NavItem {
         href: "/app/disputes",
         key: "nav.disputes",
+        data: true,
     },
     NavItem {
         href: "/app/notifications",
         key: "nav.notifications",
+        data: true,
     },
     NavItem {
         href: "/app/api-keys",
         key: "nav.api_keys",
+        data: false,
     },
     NavItem {
         href: "/app/users",
         key: "nav.users",
+        data: false,
     },
 ];
 
@@ -55,14 +67,17 @@ pub const CONSOLE: &[NavItem] = &[
     NavItem {
         href: "/console/companies",
         key: "nav.companies",
+        data: false,
     },
     NavItem {
         href: "/console/operators",
         key: "nav.operators",
+        data: false,
     },
     NavItem {
         href: "/console/system",
         key: "nav.system",
+        data: false,
     },
 ];
 

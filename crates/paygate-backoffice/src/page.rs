@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
+use paygate_db::Mode;
 use paygate_tenant::TenantError;
 
 use crate::i18n::Lang;
@@ -34,10 +35,46 @@ pub struct RequestCtx {
 /// One link of the navigation.
 #[derive(Clone, Debug)]
 pub struct NavLink {
-    pub href: &'static str,
+    /// The page it goes to.
+    pub path: &'static str,
+    /// The link: the path, with `?mode=` when the merchant chose a mode other than the
+    /// company's environment and the page shows data (see [`Page::set_mode`]).
+    pub href: String,
     pub label: String,
     pub current: bool,
+    /// A data page (shows objects of one mode).
+    pub data: bool,
 }
+
+/// The mode a data page shows, for the layout: the banner ("Test data") or the label ("Live
+/// data"), and the link to the same page in the other mode.
+#[derive(Clone, Debug)]
+pub struct ModeBar {
+    pub mode: Mode,
+    /// The page in the other mode (its list, for the page of one object).
+    pub switch_href: String,
+}
+
+impl ModeBar {
+    /// Whether the page shows test data (the banner).
+    pub fn is_test(&self) -> bool {
+        self.mode == Mode::Test
+    }
+    /// `test` or `live`, for the hidden `mode` field of forms.
+    pub fn code(&self) -> &'static str {
+        self.mode.as_str()
+    }
+}
+
+/// `path` with `mode=…` in its query (after what it already has).
+pub fn mode_href(path: &str, mode: Mode) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}mode={}", mode.as_str())
+}
+
+/// Query parameters a link to the other mode drops: the mode itself and the cursors of the
+/// lists (a cursor is a position in one mode's list).
+const NOT_KEPT_ACROSS_MODES: [&str; 3] = ["mode", "before", "after"];
 
 /// One button of the language switch.
 #[derive(Clone, Debug)]
@@ -69,6 +106,8 @@ pub struct Page {
     pub next: String,
     /// The operator console's pages have a different accent.
     pub console: bool,
+    /// The mode of a data page; `None` on the other pages.
+    pub mode: Option<ModeBar>,
 }
 
 impl Page {
@@ -102,9 +141,11 @@ impl Page {
             nav: items
                 .iter()
                 .map(|i| NavLink {
-                    href: i.href,
+                    path: i.href,
+                    href: i.href.to_owned(),
                     label: lang.t(i.key).to_owned(),
                     current: current == Some(i.href),
+                    data: i.data,
                 })
                 .collect(),
             langs: Lang::ALL
@@ -121,6 +162,48 @@ impl Page {
             flash: rc.flash.as_deref().map(|k| lang.t(k).to_owned()),
             next: rc.path.clone(),
             console,
+            mode: None,
+        }
+    }
+
+    /// Marks the page as showing data of `mode` (the company works in `environment`): the
+    /// layout shows the mode, the "Test data" banner in test mode, and a link to the other mode
+    /// — to the same page with the same filters when `switch_path` is this page's path, else to
+    /// `switch_path` (the list, from the page of one object, which the other mode does not
+    /// have). When `mode` is not the environment's, the menu's data pages keep it.
+    pub fn set_mode(&mut self, mode: Mode, environment: Mode, switch_path: &str) {
+        let other = match mode {
+            Mode::Test => Mode::Live,
+            Mode::Live => Mode::Test,
+        };
+        let (path, query) = self.next.split_once('?').unwrap_or((&self.next, ""));
+        let mut kept: Vec<(String, String)> = if path == switch_path {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, v)| !v.is_empty() && !NOT_KEPT_ACROSS_MODES.contains(&k.as_str()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        kept.insert(0, ("mode".to_owned(), other.as_str().to_owned()));
+        let switch_href = match serde_urlencoded::to_string(&kept) {
+            Ok(q) => format!("{switch_path}?{q}"),
+            Err(_) => mode_href(switch_path, other),
+        };
+        if mode != environment {
+            for item in self.nav.iter_mut().filter(|i| i.data) {
+                item.href = mode_href(item.path, mode);
+            }
+        }
+        self.mode = Some(ModeBar { mode, switch_href });
+    }
+
+    /// `path` in this page's mode (`path?mode=test`); `path` itself on a page without one.
+    pub fn in_mode(&self, path: &str) -> String {
+        match &self.mode {
+            Some(m) => mode_href(path, m.mode),
+            None => path.to_owned(),
         }
     }
 
@@ -282,6 +365,10 @@ pub enum PageError {
     /// The form's CSRF token was missing or wrong.
     #[error("the form's security token is missing or wrong")]
     Csrf,
+    /// A data page was asked for a mode that is neither `test` nor `live` (`?mode=…` or the
+    /// hidden `mode` field): 400, rather than silently showing the other mode's data.
+    #[error("mode must be test or live")]
+    BadMode,
     /// Go elsewhere (303), e.g. to the sign-in page.
     #[error("redirect to {0}")]
     Redirect(String),
@@ -301,6 +388,7 @@ impl PageError {
             PageError::Forbidden => "errors.forbidden",
             PageError::ViewerForbidden => "errors.viewer_forbidden",
             PageError::Csrf => "errors.csrf",
+            PageError::BadMode => "errors.bad_mode",
             PageError::Redirect(_) => "errors.not_found",
             PageError::Internal(_) => "errors.internal",
         }
@@ -314,6 +402,7 @@ impl ResponseError for PageError {
             PageError::Forbidden | PageError::ViewerForbidden | PageError::Csrf => {
                 StatusCode::FORBIDDEN
             }
+            PageError::BadMode => StatusCode::BAD_REQUEST,
             PageError::Redirect(_) => StatusCode::SEE_OTHER,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -425,4 +514,47 @@ pub struct ErrorTemplate {
     pub ctx: Page,
     pub message: String,
     pub status: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+
+    fn page_at(path: &str) -> Page {
+        let rc = RequestCtx {
+            lang: Lang::En,
+            csrf: String::new(),
+            session: None,
+            flash: None,
+            path: path.to_owned(),
+            secure: false,
+        };
+        Page::new(&rc, "events.title")
+    }
+
+    #[test]
+    fn the_switch_keeps_the_filters_but_not_the_cursor() {
+        let mut p = page_at("/app/events?mode=live&type=charge.failed&before=Yz0x&status=");
+        p.set_mode(Mode::Live, Mode::Test, "/app/events");
+        let m = p.mode.as_ref().unwrap();
+        assert!(!m.is_test());
+        assert_eq!(m.switch_href, "/app/events?mode=test&type=charge.failed");
+        assert_eq!(p.in_mode("/app/events"), "/app/events?mode=live");
+    }
+
+    #[test]
+    fn from_one_object_the_switch_goes_to_the_list() {
+        let mut p = page_at("/app/orders/ord_1?mode=test");
+        p.set_mode(Mode::Test, Mode::Test, "/app/orders");
+        let m = p.mode.as_ref().unwrap();
+        assert!(m.is_test());
+        assert_eq!(m.code(), "test");
+        assert_eq!(m.switch_href, "/app/orders?mode=live");
+    }
+
+    #[test]
+    fn pages_without_a_mode_link_plainly() {
+        assert_eq!(page_at("/app/users").in_mode("/app/users"), "/app/users");
+    }
 }

@@ -68,7 +68,7 @@ async fn page(
     errors: FieldErrors,
     created: Option<NewKey>,
 ) -> Result<ApiKeysTemplate, PageError> {
-    let keys = domain::list_keys(s.db(), s.company_pk)
+    let keys = domain::list_keys(s.db(), s.tenant())
         .await?
         .into_iter()
         .rev()
@@ -112,7 +112,9 @@ async fn create(
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     let name = form.into_inner().name;
-    match domain::create_key(s.db(), &s.actor(), s.company_pk, &name).await {
+    // The key is of the company's current environment's mode (`pgk_test_…` / `pgk_live_…`).
+    let scope = s.company().await?.scope(None);
+    match domain::create_key(s.db(), &s.actor(), scope, &name).await {
         Ok((m, key)) => {
             let created = NewKey { name: m.name, key };
             // Rendered, not redirected: the key exists nowhere else and is shown only now.
@@ -133,7 +135,7 @@ async fn create(
 async fn revoke(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     // Scoped by the session's company: another company's key is "not found".
-    domain::revoke_key(s.db(), &s.actor(), s.company_pk, &path)
+    domain::revoke_key(s.db(), &s.actor(), s.tenant(), &path)
         .await
         .map_err(key_error)?;
     Ok(redirect_with_flash(

@@ -1,17 +1,25 @@
 //! `/app/connect`: connecting the company's Stripe account, step by step as the seeds describe
 //! it — the callback URL to register in Stripe (with a copy button), the events to select,
 //! where the signing secret goes, and a **Send test event** button that proves the whole chain.
-//! Below: the account status Stripe last reported (`account.updated`) and the deliveries the
-//! intake recently rejected, each with its reason in plain words.
+//! Below: the account status Stripe last reported (`account.updated`) in the page's mode
+//! ([`super::mode`]), and the deliveries the intake recently rejected (of either mode: a
+//! rejected delivery has no trusted mode), each with its reason in plain words.
 //!
-//! *Send test event* (`POST /app/connect/test-event`, company admins) builds a realistic
-//! `payment_intent.succeeded` event with a fresh `evt_` id and the `livemode` of the company's
-//! current environment, signs it with the newest valid signing secret of that environment's
-//! active profile exactly as Stripe does (`Stripe-Signature: t=…,v1=…`), and posts it over real
-//! HTTP to the company's callback path on this process's own address
+//! *Send test event* (`POST /app/connect/test-event`, company admins) is a test, always: whatever
+//! the company's environment, it builds a realistic `payment_intent.succeeded` event in **test
+//! mode** (`livemode: false`) whose id starts with
+//! [`TEST_EVENT_ID_PREFIX`](paygate_router::handlers::TEST_EVENT_ID_PREFIX) (`evt_test_paygate_…`)
+//! and whose objects are recognisable too (`pi_test_paygate_…`), signs it with the newest valid
+//! signing secret of the company's active **test** profile exactly as Stripe does
+//! (`Stripe-Signature: t=…,v1=…`), and posts it over real HTTP to the company's callback path on
+//! this process's own address
 //! ([`BackofficeState::intake_base_url`](crate::BackofficeState::intake_base_url)). Nothing is
-//! short-circuited: the intake verifies, stores and answers as for Stripe. The page then shows
-//! the intake's status code and whether the event is in the company's inbox.
+//! short-circuited: the intake verifies, stores and answers as for Stripe, and the router handles
+//! it in test mode, so it reads, changes and notifies nothing live (its notifications say
+//! `"test_event": true`). Without an active test profile, or one without a valid signing
+//! secret, it is refused (422) with the reason and nothing is sent. The page then shows, labelled
+//! as test data, the intake's status code, whether the event is in the company's test-mode
+//! events, and a link to it there.
 
 use std::time::Duration;
 
@@ -20,18 +28,24 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use rand::Rng;
 use rand::distributions::Alphanumeric;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use paygate_db::entities::{delivery_failure, inbox_event, signing_secret, stripe_account};
-use paygate_db::now_ms;
+use paygate_db::entities::{
+    delivery_failure, inbox_event, signing_secret, stripe_account, stripe_profile,
+};
+use paygate_db::{Mode, now_ms};
+use paygate_router::handlers::TEST_EVENT_ID_PREFIX;
 use paygate_tenant::STRIPE_EVENTS_TO_SELECT;
 use paygate_tenant::crypto::purpose;
+use paygate_wire::EventType;
 
 use crate::MerchantSession;
-use crate::merchant::stripe_settings::{company_of, mode_key};
-use crate::page::{Page, PageError, rejection_text, render, render_status};
+use crate::merchant::listing::segment;
+use crate::merchant::mode::{ModeParam, View};
+use crate::merchant::stripe_settings::mode_key;
+use crate::page::{Page, PageError, mode_href, rejection_text, render, render_status};
 
 /// Registers `/app/connect…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,10 +56,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Rejected deliveries the page lists.
 const RECENT_REJECTIONS: u64 = 20;
 
-/// The account status from the last `account.updated`.
+/// The account status from the last `account.updated` (of the page's mode).
 pub struct AccountRow {
     pub account_id: String,
-    pub mode_key: &'static str,
     pub charges_enabled: bool,
     pub payouts_enabled: bool,
     pub details_submitted: bool,
@@ -64,11 +77,13 @@ pub struct RejectionRow {
     pub remote_addr: Option<String>,
 }
 
-/// What *Send test event* found out.
+/// What *Send test event* found out (always about test data).
 pub struct TestResult {
     pub event_id: String,
+    /// The event's page, in test mode.
+    pub event_href: String,
     pub event_type: &'static str,
-    pub mode_key: &'static str,
+    /// The name of the test profile that signed it.
     pub profile_name: String,
     /// The intake's answer; `None` when it could not be reached at all.
     pub status: Option<u16>,
@@ -84,11 +99,13 @@ struct ConnectTemplate {
     ctx: Page,
     is_admin: bool,
     callback_url: String,
-    events: &'static [&'static str],
+    events: &'static [paygate_wire::EventType],
+    /// The company's environment (what Stripe's live traffic is checked against).
     environment_key: &'static str,
     stripe_enabled: bool,
-    /// The active profile of the current environment and whether it has a valid signing secret.
-    active_profile: Option<(String, String, bool)>,
+    /// The active test profile (the test event's signer): its name and whether it has a valid
+    /// signing secret.
+    test_profile: Option<(String, bool)>,
     accounts: Vec<AccountRow>,
     rejections: Vec<RejectionRow>,
     result: Option<TestResult>,
@@ -98,24 +115,23 @@ struct ConnectTemplate {
 
 async fn page(
     s: &MerchantSession,
+    v: &View,
     result: Option<TestResult>,
     test_error: Option<String>,
 ) -> Result<ConnectTemplate, PageError> {
-    let c = company_of(s).await?;
-    let out = s.tenants().company_out(&c);
-    let active = active_profile(s, &c.environment).await?;
-    let active_profile = match active {
-        Some((p, secret)) => Some((p.id, p.name, secret.is_some())),
-        None => None,
-    };
-    let accounts = stripe_account::Entity::find()
-        .filter(stripe_account::Column::CompanyPk.eq(s.company_pk))
+    let c = &v.company;
+    let out = s.tenants().company_out(c);
+    let test_profile = active_profile(s, Mode::Test)
+        .await?
+        .map(|(p, secret)| (p.name, secret.is_some()));
+    let accounts = v
+        .scope
+        .stripe_accounts()
         .order_by_desc(stripe_account::Column::UpdatedAt)
         .all(s.db())
         .await?
         .into_iter()
         .map(|a| AccountRow {
-            mode_key: mode_key(if a.livemode { "live" } else { "test" }),
             currently_due: serde_json::from_str(&a.currently_due).unwrap_or_default(),
             account_id: a.account_id,
             charges_enabled: a.charges_enabled,
@@ -125,8 +141,9 @@ async fn page(
             reported_at: a.state_created,
         })
         .collect();
-    let rejections = delivery_failure::Entity::find()
-        .filter(delivery_failure::Column::CompanyPk.eq(s.company_pk))
+    let rejections = s
+        .tenant()
+        .find::<delivery_failure::Entity>()
         .order_by_desc(delivery_failure::Column::Id)
         .limit(RECENT_REJECTIONS)
         .all(s.db())
@@ -140,13 +157,13 @@ async fn page(
         })
         .collect();
     Ok(ConnectTemplate {
-        ctx: s.page("connect.title"),
+        ctx: v.page(s, "connect.title", "/app/connect"),
         is_admin: s.is_admin(),
         callback_url: out.callback_url,
         events: STRIPE_EVENTS_TO_SELECT,
         environment_key: mode_key(&c.environment),
         stripe_enabled: c.stripe_enabled,
-        active_profile,
+        test_profile,
         accounts,
         rejections,
         result,
@@ -154,32 +171,31 @@ async fn page(
     })
 }
 
-async fn connect(s: MerchantSession) -> Result<HttpResponse, PageError> {
-    render(&page(&s, None, None).await?)
+async fn connect(
+    s: MerchantSession,
+    mode: web::Query<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    let v = View::of(&s, &mode).await?;
+    render(&page(&s, &v, None, None).await?)
 }
 
 /// The active profile of `mode` and its newest signing secret that the intake accepts now.
 async fn active_profile(
     s: &MerchantSession,
-    mode: &str,
-) -> Result<
-    Option<(
-        paygate_db::entities::stripe_profile::Model,
-        Option<signing_secret::Model>,
-    )>,
-    PageError,
-> {
-    use paygate_db::entities::stripe_profile;
-    let Some(p) = stripe_profile::Entity::find()
-        .filter(stripe_profile::Column::CompanyPk.eq(s.company_pk))
-        .filter(stripe_profile::Column::ActiveMode.eq(mode))
+    mode: Mode,
+) -> Result<Option<(stripe_profile::Model, Option<signing_secret::Model>)>, PageError> {
+    let Some(p) = s
+        .tenant()
+        .find::<stripe_profile::Entity>()
+        .filter(stripe_profile::Column::ActiveMode.eq(mode.as_str()))
         .one(s.db())
         .await?
     else {
         return Ok(None);
     };
-    let secret = signing_secret::Entity::find()
-        .filter(signing_secret::Column::CompanyPk.eq(s.company_pk))
+    let secret = s
+        .tenant()
+        .find::<signing_secret::Entity>()
         .filter(signing_secret::Column::ProfileId.eq(&p.id))
         .filter(
             Condition::any()
@@ -204,12 +220,14 @@ fn stripe_id(prefix: &str) -> String {
 }
 
 /// The test event: `payment_intent.succeeded` shaped as Stripe sends it (API version
-/// 2024-06-20), marked as a Paygate test in its metadata and description.
-pub fn test_event(livemode: bool, now_secs: i64) -> (String, Value) {
-    let evt = stripe_id("evt_");
-    let pi = stripe_id("pi_");
-    let ch = stripe_id("ch_");
-    let pm = stripe_id("pm_");
+/// 2024-06-20), in test mode, its id starting with [`TEST_EVENT_ID_PREFIX`] and its objects'
+/// ids with `…_test_paygate_`, marked as a Paygate test in its metadata and description.
+pub fn test_event(now_secs: i64) -> (String, Value) {
+    let evt = stripe_id(TEST_EVENT_ID_PREFIX);
+    let pi = stripe_id("pi_test_paygate_");
+    let ch = stripe_id("ch_test_paygate_");
+    let pm = stripe_id("pm_test_paygate_");
+    let livemode = Mode::Test.livemode();
     let object = json!({
         "id": pi,
         "object": "payment_intent",
@@ -260,27 +278,33 @@ pub fn test_event(livemode: bool, now_secs: i64) -> (String, Value) {
         "livemode": livemode,
         "pending_webhooks": 1,
         "request": {"id": null, "idempotency_key": null},
-        "type": "payment_intent.succeeded",
+        "type": EventType::PaymentIntentSucceeded.as_str(),
     });
     (evt, body)
 }
 
-/// The page with why no test event could be sent (422).
-async fn refuse(s: &MerchantSession, key: &str, env_key: &str) -> Result<HttpResponse, PageError> {
-    let text = s.lang.format(key, &[s.lang.t(env_key)]);
+/// The page with why no test event could be sent (422); nothing was sent.
+async fn refuse(s: &MerchantSession, v: &View, key: &str) -> Result<HttpResponse, PageError> {
+    let text = s
+        .lang
+        .format(key, &[s.lang.t(mode_key(Mode::Test.as_str()))]);
     render_status(
         StatusCode::UNPROCESSABLE_ENTITY,
-        &page(s, None, Some(text)).await?,
+        &page(s, v, None, Some(text)).await?,
     )
 }
 
-async fn send_test_event(s: MerchantSession) -> Result<HttpResponse, PageError> {
+async fn send_test_event(
+    s: MerchantSession,
+    mode: web::Form<ModeParam>,
+) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
-    let c = company_of(&s).await?;
-    let env_key = mode_key(&c.environment);
-    let (profile, secret) = match active_profile(&s, &c.environment).await? {
-        None => return refuse(&s, "connect.test_no_profile", env_key).await,
-        Some((_, None)) => return refuse(&s, "connect.test_no_secret", env_key).await,
+    // The page comes back in the mode it was in; the event itself is test data, always.
+    let v = View::of(&s, &mode).await?;
+    let c = &v.company;
+    let (profile, secret) = match active_profile(&s, Mode::Test).await? {
+        None => return refuse(&s, &v, "connect.test_no_profile").await,
+        Some((_, None)) => return refuse(&s, &v, "connect.test_no_secret").await,
         Some((p, Some(secret))) => (p, secret),
     };
     let plain = s
@@ -288,9 +312,8 @@ async fn send_test_event(s: MerchantSession) -> Result<HttpResponse, PageError> 
         .keyring()
         .open(purpose::SIGNING_SECRET, &secret.secret_enc)
         .map_err(PageError::internal)?;
-    let livemode = profile.mode == "live";
     let now = chrono::Utc::now().timestamp();
-    let (event_id, event) = test_event(livemode, now);
+    let (event_id, event) = test_event(now);
     let body = serde_json::to_vec(&event).map_err(PageError::internal)?;
     let signature = paygate_router::signature::sign(plain.expose_secret(), now, &body);
     let url = format!(
@@ -326,22 +349,24 @@ async fn send_test_event(s: MerchantSession) -> Result<HttpResponse, PageError> 
             (None, Some(s.lang.t("connect.test_unreachable").to_owned()))
         }
     };
-    // The intake answers 200 only once the event is committed to the inbox: look for it there.
-    let arrived = inbox_event::Entity::find()
-        .filter(inbox_event::Column::CompanyPk.eq(s.company_pk))
+    // The intake answers 200 only once the event is committed to the inbox: look for it among
+    // the company's test-mode events.
+    let test = c.tenant().in_mode(Mode::Test);
+    let arrived = test
+        .inbox_events()
         .filter(inbox_event::Column::StripeEventId.eq(&event_id))
         .one(s.db())
         .await?
         .is_some();
     tracing::info!(company_id = %c.company_id, event_id, ?status, arrived, "test event sent from the back office");
     let result = TestResult {
+        event_href: mode_href(&format!("/app/events/{}", segment(&event_id)), test.mode()),
         event_id,
-        event_type: "payment_intent.succeeded",
-        mode_key: env_key,
+        event_type: EventType::PaymentIntentSucceeded.as_str(),
         profile_name: profile.name,
         status,
         arrived,
         reason,
     };
-    render(&page(&s, Some(result), None).await?)
+    render(&page(&s, &v, Some(result), None).await?)
 }

@@ -1,22 +1,32 @@
 //! `/app/disputes`: the company's disputes, the ones waiting for the merchant's evidence
 //! (`needs_response`, `warning_needs_response`) first, soonest due first, then the others newest
 //! first; each links to its order when Paygate has one. `/app/disputes/{id}` shows one (by
-//! Stripe id). Every query is scoped by the session's company: another company's dispute is
+//! Stripe id).
+//!
+//! Every page shows the disputes of one mode ([`super::mode`]): every query starts from the
+//! session's company in that mode, so another company's dispute, or one of the other mode, is
 //! "not found".
+
+use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, Order, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde::Deserialize;
 
-use paygate_db::entities::dispute;
+use paygate_db::Scope;
+use paygate_db::entities::{dispute, order};
 
 use crate::MerchantSession;
 use crate::i18n::Lang;
-use crate::merchant::listing::{PAGE_SIZE, decode_cursor, encode_cursor, label, segment};
-use crate::merchant::orders::{order_href, orders_by_payment};
-use crate::page::{Page, PageError, render};
+use crate::merchant::listing::{
+    PAGE_SIZE, decode_cursor, encode_cursor, label, order_href, segment,
+};
+use crate::merchant::mode::{ModeParam, View};
+use crate::page::{Page, PageError, mode_href, render};
 
 /// Registers `/app/disputes…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -61,11 +71,15 @@ pub struct DisputeRow {
 }
 
 impl DisputeRow {
-    /// The row of `d`, linking to the order `order_id` when there is one.
-    pub fn new(lang: Lang, d: &dispute::Model, order_id: Option<String>) -> Self {
+    /// The row of `d` (found in `scope`), linking to the order `order_id` when there is one;
+    /// the links stay in the mode of `scope`.
+    pub fn new(lang: Lang, scope: Scope, d: &dispute::Model, order_id: Option<String>) -> Self {
         Self {
             id: d.stripe_id.clone(),
-            href: format!("/app/disputes/{}", segment(&d.stripe_id)),
+            href: mode_href(
+                &format!("/app/disputes/{}", segment(&d.stripe_id)),
+                scope.mode(),
+            ),
             status_label: label(lang, "dispute_status", &d.status),
             reason_label: d
                 .reason
@@ -74,12 +88,52 @@ impl DisputeRow {
             amount: lang.money(d.amount, &d.currency),
             needs_response: NEEDS_RESPONSE.contains(&d.status.as_str()),
             evidence_due_by: d.evidence_due_by,
-            order_href: order_id.as_deref().map(order_href),
+            order_href: order_id.as_deref().map(|o| order_href(scope, o)),
             order_id,
             livemode: d.livemode,
             created_at: d.created_at,
         }
     }
+}
+
+/// The orders of the company in the mode of `scope` whose payment intent or charge is among
+/// `payment_intents` / `charges`, by payment intent and by charge (for the dispute list's links).
+pub async fn orders_by_payment(
+    db: &DatabaseConnection,
+    scope: Scope,
+    payment_intents: Vec<String>,
+    charges: Vec<String>,
+) -> Result<(HashMap<String, String>, HashMap<String, String>), DbErr> {
+    let (mut by_pi, mut by_charge) = (HashMap::new(), HashMap::new());
+    if payment_intents.is_empty() && charges.is_empty() {
+        return Ok((by_pi, by_charge));
+    }
+    let mut on = Condition::any();
+    if !payment_intents.is_empty() {
+        on = on.add(order::Column::PaymentIntentId.is_in(payment_intents));
+    }
+    if !charges.is_empty() {
+        on = on.add(order::Column::ChargeId.is_in(charges));
+    }
+    let rows: Vec<(String, Option<String>, Option<String>)> = scope
+        .orders()
+        .select_only()
+        .column(order::Column::Id)
+        .column(order::Column::PaymentIntentId)
+        .column(order::Column::ChargeId)
+        .filter(on)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (id, pi, ch) in rows {
+        if let Some(pi) = pi {
+            by_pi.insert(pi, id.clone());
+        }
+        if let Some(ch) = ch {
+            by_charge.insert(ch, id);
+        }
+    }
+    Ok((by_pi, by_charge))
 }
 
 /// The list's paging.
@@ -101,6 +155,7 @@ struct DisputesTemplate {
 /// The order of each dispute, by its payment intent or else its charge.
 async fn with_orders(
     s: &MerchantSession,
+    scope: Scope,
     rows: &[dispute::Model],
 ) -> Result<Vec<DisputeRow>, PageError> {
     let pis = rows
@@ -108,7 +163,7 @@ async fn with_orders(
         .filter_map(|d| d.payment_intent_id.clone())
         .collect();
     let chs = rows.iter().filter_map(|d| d.charge_id.clone()).collect();
-    let (by_pi, by_charge) = orders_by_payment(s.db(), s.company_pk, pis, chs).await?;
+    let (by_pi, by_charge) = orders_by_payment(s.db(), scope, pis, chs).await?;
     Ok(rows
         .iter()
         .map(|d| {
@@ -118,14 +173,20 @@ async fn with_orders(
                 .and_then(|p| by_pi.get(p))
                 .or_else(|| d.charge_id.as_ref().and_then(|c| by_charge.get(c)))
                 .cloned();
-            DisputeRow::new(s.lang, d, order)
+            DisputeRow::new(s.lang, scope, d, order)
         })
         .collect())
 }
 
-async fn list(s: MerchantSession, q: web::Query<Paging>) -> Result<HttpResponse, PageError> {
-    let mut sel = dispute::Entity::find()
-        .filter(dispute::Column::CompanyPk.eq(s.company_pk))
+async fn list(
+    s: MerchantSession,
+    q: web::Query<Paging>,
+    mode: web::Query<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    let v = View::of(&s, &mode).await?;
+    let mut sel = v
+        .scope
+        .disputes()
         .order_by(Expr::cust(BUCKET), Order::Asc)
         .order_by(Expr::cust(WITHIN), Order::Asc)
         .order_by(dispute::Column::Id, Order::Asc)
@@ -149,14 +210,15 @@ async fn list(s: MerchantSession, q: web::Query<Paging>) -> Result<HttpResponse,
     rows.truncate(PAGE_SIZE as usize);
     let more = match rows.last() {
         Some(last) if more => Some(format!(
-            "/app/disputes?after={}",
+            "/app/disputes?mode={}&after={}",
+            v.mode().as_str(),
             encode_cursor(&sort_key(last).map(|n| n.to_string()))
         )),
         _ => None,
     };
     render(&DisputesTemplate {
-        ctx: s.page("disputes.title"),
-        rows: with_orders(&s, &rows).await?,
+        ctx: v.page(&s, "disputes.title", "/app/disputes"),
+        rows: with_orders(&s, v.scope, &rows).await?,
         more,
     })
 }
@@ -173,18 +235,24 @@ struct DisputeTemplate {
     updated_at: i64,
 }
 
-async fn detail(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let d = dispute::Entity::find()
-        .filter(dispute::Column::CompanyPk.eq(s.company_pk))
+async fn detail(
+    s: MerchantSession,
+    path: web::Path<String>,
+    mode: web::Query<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    let v = View::of(&s, &mode).await?;
+    let d = v
+        .scope
+        .disputes()
         .filter(dispute::Column::StripeId.eq(path.into_inner()))
         .one(s.db())
         .await?
         .ok_or(PageError::NotFound)?;
-    let row = with_orders(&s, std::slice::from_ref(&d))
+    let row = with_orders(&s, v.scope, std::slice::from_ref(&d))
         .await?
         .pop()
         .ok_or(PageError::NotFound)?;
-    let mut ctx = s.page("disputes.detail_title");
+    let mut ctx = v.page(&s, "disputes.detail_title", "/app/disputes");
     ctx.title = s.lang.format("disputes.detail_title", &[&d.stripe_id]);
     render(&DisputeTemplate {
         ctx,

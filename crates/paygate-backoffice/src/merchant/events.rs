@@ -6,21 +6,27 @@
 //! Replay does what the operators' `POST …/events/{id}/replay` does
 //! ([`paygate_router::worker::replay`]): the stored event is due again, the workers process it
 //! once more (the handlers are idempotent, so an applied event changes nothing), and the audit
-//! log names the user. Every query is scoped by the session's company: another company's event
-//! is "not found".
+//! log names the user.
+//!
+//! Every page shows the events of one mode ([`super::mode`]): every query starts from the
+//! session's company in that mode, so another company's event, or one of the other mode, is
+//! "not found". Replay takes the mode from the form's hidden `mode` field and goes back to the
+//! event in that mode.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
+use paygate_db::Scope;
 use paygate_db::entities::{inbox_event, inbox_payload};
 
 use crate::MerchantSession;
 use crate::merchant::listing::{
     Choice, PAGE_SIZE, choices, day_start_secs, label, parse_day, segment, with_query,
 };
+use crate::merchant::mode::{ModeParam, View};
 use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};
 
 /// Registers `/app/events…`.
@@ -62,9 +68,9 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    fn new(s: &MerchantSession, m: inbox_event::Model) -> Self {
+    fn new(s: &MerchantSession, v: &View, m: inbox_event::Model) -> Self {
         Self {
-            href: format!("/app/events/{}", segment(&m.stripe_event_id)),
+            href: v.href(&format!("/app/events/{}", segment(&m.stripe_event_id))),
             status_label: label(s.lang, "event_status", &m.status),
             origin_label: label(s.lang, "event_origin", &m.origin),
             id: m.stripe_event_id,
@@ -94,7 +100,12 @@ struct EventsTemplate {
     errors: FieldErrors,
 }
 
-async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse, PageError> {
+async fn list(
+    s: MerchantSession,
+    q: web::Query<Filters>,
+    m: web::Query<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    let v = View::of(&s, &m).await?;
     let f = q.into_inner();
     let mut errors = FieldErrors::new();
     let event_type = f.event_type.trim();
@@ -117,8 +128,9 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
         errors.add_text("to", s.lang.t("events.range_invalid").to_owned());
     }
 
-    let mut sel = inbox_event::Entity::find()
-        .filter(inbox_event::Column::CompanyPk.eq(s.company_pk))
+    let mut sel = v
+        .scope
+        .inbox_events()
         .order_by_desc(inbox_event::Column::Id)
         .limit(PAGE_SIZE + 1);
     if !event_type.is_empty() {
@@ -144,6 +156,7 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
         Some(last) if more => Some(with_query(
             "/app/events",
             &[
+                ("mode", v.mode().as_str()),
                 ("type", event_type),
                 ("status", status),
                 ("from", f.from.trim()),
@@ -153,18 +166,19 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
         )),
         _ => None,
     };
-    let types: Vec<String> = inbox_event::Entity::find()
+    let types: Vec<String> = v
+        .scope
+        .inbox_events()
         .select_only()
         .column(inbox_event::Column::EventType)
         .distinct()
-        .filter(inbox_event::Column::CompanyPk.eq(s.company_pk))
         .order_by_asc(inbox_event::Column::EventType)
         .into_tuple()
         .all(s.db())
         .await?;
     let tpl = EventsTemplate {
-        ctx: s.page("events.title"),
-        rows: rows.into_iter().map(|m| EventRow::new(&s, m)).collect(),
+        ctx: v.page(&s, "events.title", "/app/events"),
+        rows: rows.into_iter().map(|m| EventRow::new(&s, &v, m)).collect(),
         types,
         statuses: choices(s.lang, "event_status", STATUSES, status),
         f_type: event_type.to_owned(),
@@ -184,14 +198,16 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
     }
 }
 
-/// The company's event with Stripe id `event_id`, if it has one, with its stored body.
+/// The event with Stripe id `event_id` of the company in the mode of `scope`, if it has one,
+/// with its stored body.
 async fn find_event(
     s: &MerchantSession,
+    scope: Scope,
     event_id: &str,
 ) -> Result<Option<(inbox_event::Model, Option<inbox_payload::Model>)>, PageError> {
-    Ok(inbox_event::Entity::find()
+    Ok(scope
+        .inbox_events()
         .find_also_related(inbox_payload::Entity)
-        .filter(inbox_event::Column::CompanyPk.eq(s.company_pk))
         .filter(inbox_event::Column::StripeEventId.eq(event_id))
         .one(s.db())
         .await?)
@@ -220,9 +236,16 @@ struct EventTemplate {
     is_admin: bool,
 }
 
-async fn detail(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let (m, body) = find_event(&s, &path).await?.ok_or(PageError::NotFound)?;
-    let mut ctx = s.page("events.detail_title");
+async fn detail(
+    s: MerchantSession,
+    path: web::Path<String>,
+    mode: web::Query<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    let v = View::of(&s, &mode).await?;
+    let (m, body) = find_event(&s, v.scope, &path)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let mut ctx = v.page(&s, "events.detail_title", "/app/events");
     ctx.title = s.lang.format("events.detail_title", &[&m.stripe_event_id]);
     let tpl = EventTemplate {
         ctx,
@@ -234,16 +257,22 @@ async fn detail(s: MerchantSession, path: web::Path<String>) -> Result<HttpRespo
         payload: body.map(|b| pretty(&b.payload)).unwrap_or_default(),
         replay_action: format!("/app/events/{}/replay", segment(&m.stripe_event_id)),
         is_admin: s.is_admin(),
-        row: EventRow::new(&s, m),
+        row: EventRow::new(&s, &v, m),
     };
     render(&tpl)
 }
 
-async fn replay(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn replay(
+    s: MerchantSession,
+    path: web::Path<String>,
+    mode: web::Form<ModeParam>,
+) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    let v = View::of(&s, &mode).await?;
     let event_id = path.into_inner();
-    // Scoped by the session's company: another company's event is not found.
-    if !paygate_router::worker::replay(s.db(), s.company_pk, &event_id).await? {
+    // The session's company in the form's mode: another company's event, or one of the other
+    // mode, is not found.
+    if !paygate_router::worker::replay(s.db(), v.scope, &event_id).await? {
         return Err(PageError::NotFound);
     }
     paygate_tenant::audit::record(
@@ -256,7 +285,7 @@ async fn replay(s: MerchantSession, path: web::Path<String>) -> Result<HttpRespo
     )
     .await?;
     Ok(redirect_with_flash(
-        &format!("/app/events/{}", segment(&event_id)),
+        &v.href(&format!("/app/events/{}", segment(&event_id))),
         "events.flash_replayed",
     ))
 }

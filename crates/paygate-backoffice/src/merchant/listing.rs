@@ -1,6 +1,6 @@
 //! What the data pages (events, orders, disputes) share: the page size, words for the status and
-//! reason codes of Stripe and Paygate, links that keep a list's filters, path segments, opaque
-//! cursors and the days of a date filter.
+//! reason codes of Stripe and Paygate, links that keep a list's filters (and its mode), path
+//! segments, opaque cursors and the days of a date filter.
 //!
 //! Policy: a code the catalogue does not know (Stripe adds statuses and reasons from time to
 //! time) is shown as the code itself rather than hidden; a cursor that does not parse shows the
@@ -9,7 +9,10 @@
 use base64::Engine as _;
 use chrono::NaiveDate;
 
+use paygate_db::Scope;
+
 use crate::i18n::Lang;
+use crate::page::mode_href;
 
 /// Rows per page of a list.
 pub const PAGE_SIZE: u64 = 50;
@@ -37,6 +40,11 @@ pub fn segment(s: &str) -> String {
         }
     }
     out
+}
+
+/// The link to an order's page in the mode of `scope` (the order's own).
+pub fn order_href(scope: Scope, id: &str) -> String {
+    mode_href(&format!("/app/orders/{}", segment(id)), scope.mode())
 }
 
 /// `path?k=v&…` with the pairs whose value is not empty, urlencoded.
@@ -106,6 +114,7 @@ pub fn choices(lang: Lang, section: &str, codes: &[&str], current: &str) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use paygate_wire::EventType;
 
     #[test]
     fn segments_keep_stripe_ids_and_encode_the_rest() {
@@ -120,16 +129,26 @@ mod tests {
             with_query("/app/events", &[("type", ""), ("status", "")]),
             "/app/events"
         );
+        let charge_succeeded = EventType::ChargeSucceeded.as_str();
         assert_eq!(
             with_query(
                 "/app/events",
                 &[
-                    ("type", "charge.succeeded"),
+                    ("mode", "live"),
+                    ("type", charge_succeeded),
                     ("status", ""),
                     ("to", "2026-01-02")
                 ]
             ),
-            "/app/events?type=charge.succeeded&to=2026-01-02"
+            format!("/app/events?mode=live&type={charge_succeeded}&to=2026-01-02")
+        );
+    }
+
+    #[test]
+    fn order_links_name_the_orders_mode() {
+        assert_eq!(
+            order_href(Scope::new(1, paygate_db::Mode::Live), "ord_1"),
+            "/app/orders/ord_1?mode=live"
         );
     }
 

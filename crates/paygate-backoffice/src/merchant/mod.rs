@@ -1,5 +1,7 @@
 //! The merchant pages under `/app`: what a company user sees. Every handler takes a
-//! [`MerchantSession`](crate::MerchantSession) and scopes every query by its `company_pk`.
+//! [`MerchantSession`](crate::MerchantSession); every query starts from its company — a
+//! [`Tenant`](paygate_db::Tenant) for configuration, a [`Scope`](paygate_db::Scope) in the
+//! page's mode for the data mirroring Stripe ([`mode`]).
 //!
 //! A new page: a module here with its own `configure`, one `.configure(...)` line in
 //! [`configure`], and (for a menu entry) a line in [`crate::nav::MERCHANT`].
@@ -10,6 +12,7 @@ pub mod dashboard;
 pub mod disputes;
 pub mod events;
 pub mod listing;
+pub mod mode;
 pub mod notifications;
 pub mod orders;
 pub mod stripe_settings;

@@ -34,8 +34,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use paygate_notify::service::{EndpointIn, EndpointOut, EndpointPatch, MessageOut, SettingsIo};
 use paygate_notify::outbox::MESSAGE_TYPES;
+use paygate_notify::service::{EndpointIn, EndpointOut, EndpointPatch, MessageOut, SettingsIo};
 use paygate_web::ApiError;
 
 use paygate_db::Mode;

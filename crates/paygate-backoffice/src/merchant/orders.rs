@@ -5,29 +5,33 @@
 //! An order relates to the rest as the operators' API reads it (`paygate_admin::domain`): a
 //! Checkout order has its session's line items and fulfillment; its payment intent's charges (or,
 //! for a Source order, its one charge) are its payments; the disputes are those on those charges
-//! or on the payment intent. Every query is scoped by the session's company: another company's
-//! order is "not found".
+//! or on the payment intent.
+//!
+//! Every page shows the orders of one mode ([`super::mode`]): every query — the order and the
+//! objects around it — starts from the session's company in that mode, so another company's
+//! order, or one of the other mode, is "not found".
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Deserialize;
 
 use paygate_admin::orders::ORDER_STATUSES;
+use paygate_db::Scope;
 use paygate_db::entities::{charge, dispute, fulfillment, line_item, order, payment_intent};
 
 use crate::MerchantSession;
 use crate::i18n::Lang;
 use crate::merchant::disputes::DisputeRow;
 use crate::merchant::listing::{
-    Choice, PAGE_SIZE, choices, decode_cursor, encode_cursor, label, segment, with_query,
+    Choice, PAGE_SIZE, choices, decode_cursor, encode_cursor, label, order_href, with_query,
 };
+use crate::merchant::mode::{ModeParam, View};
 use crate::page::{FieldErrors, Page, PageError, render, render_status};
 
 /// Registers `/app/orders…`.
@@ -53,11 +57,6 @@ fn money(lang: Lang, amount: Option<i64>, currency: Option<&str>) -> Option<Stri
     }
 }
 
-/// The path of an order's page.
-pub fn order_href(id: &str) -> String {
-    format!("/app/orders/{}", segment(id))
-}
-
 /// An order as the list shows it.
 pub struct OrderRow {
     pub id: String,
@@ -74,10 +73,10 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    fn new(lang: Lang, m: &order::Model) -> Self {
+    fn new(lang: Lang, scope: Scope, m: &order::Model) -> Self {
         Self {
             id: m.id.clone(),
-            href: order_href(&m.id),
+            href: order_href(scope, &m.id),
             status: m.status.clone(),
             status_label: label(lang, "order_status", &m.status),
             kind_label: label(lang, "order_kind", &m.kind),
@@ -102,7 +101,12 @@ struct OrdersTemplate {
     errors: FieldErrors,
 }
 
-async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse, PageError> {
+async fn list(
+    s: MerchantSession,
+    q: web::Query<Filters>,
+    mode: web::Query<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    let v = View::of(&s, &mode).await?;
     let f = q.into_inner();
     let mut errors = FieldErrors::new();
     let mut status = f.status.trim();
@@ -111,8 +115,9 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
         status = "";
     }
     // Newest first by (created_at, id); the cursor is the last pair of a page.
-    let mut sel = order::Entity::find()
-        .filter(order::Column::CompanyPk.eq(s.company_pk))
+    let mut sel = v
+        .scope
+        .orders()
         .order_by_desc(order::Column::CreatedAt)
         .order_by_desc(order::Column::Id)
         .limit(PAGE_SIZE + 1);
@@ -138,6 +143,7 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
         Some(last) if more => Some(with_query(
             "/app/orders",
             &[
+                ("mode", v.mode().as_str()),
                 ("status", status),
                 (
                     "before",
@@ -147,13 +153,13 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
         )),
         _ => None,
     };
-    let disputed = disputed_orders(s.db(), s.company_pk, &rows).await?;
+    let disputed = disputed_orders(s.db(), v.scope, &rows).await?;
     let tpl = OrdersTemplate {
-        ctx: s.page("orders.title"),
+        ctx: v.page(&s, "orders.title", "/app/orders"),
         rows: rows
             .iter()
             .map(|m| {
-                let mut row = OrderRow::new(s.lang, m);
+                let mut row = OrderRow::new(s.lang, v.scope, m);
                 row.disputed |= disputed.contains(&m.id);
                 row
             })
@@ -176,7 +182,7 @@ async fn list(s: MerchantSession, q: web::Query<Filters>) -> Result<HttpResponse
 /// flag stays false, so the page asks the disputes themselves.
 async fn disputed_orders(
     db: &DatabaseConnection,
-    company_pk: i64,
+    scope: Scope,
     orders: &[order::Model],
 ) -> Result<HashSet<String>, DbErr> {
     let pis: Vec<&str> = orders
@@ -197,11 +203,11 @@ async fn disputed_orders(
     if on.is_empty() {
         return Ok(HashSet::new());
     }
-    let found: Vec<(Option<String>, Option<String>)> = dispute::Entity::find()
+    let found: Vec<(Option<String>, Option<String>)> = scope
+        .disputes()
         .select_only()
         .column(dispute::Column::PaymentIntentId)
         .column(dispute::Column::ChargeId)
-        .filter(dispute::Column::CompanyPk.eq(company_pk))
         .filter(on)
         .into_tuple()
         .all(db)
@@ -284,18 +290,18 @@ fn payment_error(raw: Option<&str>) -> Option<String> {
     Some(msg.to_owned())
 }
 
-/// The payment intent, charges, disputes, fulfillment and line items of an order (all of the
-/// order's own company).
+/// The payment intent, charges, disputes, fulfillment and line items of an order, all of the
+/// order's own company and mode (`scope`, where the order was found).
 async fn load(
     db: &DatabaseConnection,
     lang: Lang,
+    scope: Scope,
     m: &order::Model,
 ) -> Result<OrderTemplateParts, DbErr> {
-    let pk = m.company_pk;
     let pi = match &m.payment_intent_id {
         Some(p) => {
-            payment_intent::Entity::find()
-                .filter(payment_intent::Column::CompanyPk.eq(pk))
+            scope
+                .payment_intents()
                 .filter(payment_intent::Column::StripeId.eq(p.as_str()))
                 .one(db)
                 .await?
@@ -304,16 +310,16 @@ async fn load(
     };
     let charges = match (&m.payment_intent_id, &m.charge_id) {
         (Some(p), _) => {
-            charge::Entity::find()
-                .filter(charge::Column::CompanyPk.eq(pk))
+            scope
+                .charges()
                 .filter(charge::Column::PaymentIntentId.eq(p.as_str()))
                 .order_by_asc(charge::Column::Id)
                 .all(db)
                 .await?
         }
         (None, Some(c)) => {
-            charge::Entity::find()
-                .filter(charge::Column::CompanyPk.eq(pk))
+            scope
+                .charges()
                 .filter(charge::Column::StripeId.eq(c.as_str()))
                 .all(db)
                 .await?
@@ -331,8 +337,8 @@ async fn load(
     let disputes = if on.is_empty() {
         Vec::new()
     } else {
-        dispute::Entity::find()
-            .filter(dispute::Column::CompanyPk.eq(pk))
+        scope
+            .disputes()
             .filter(on)
             .order_by_asc(dispute::Column::Id)
             .all(db)
@@ -340,13 +346,13 @@ async fn load(
     };
     let (fulfilled, lines) = match &m.checkout_session_id {
         Some(cs) => (
-            fulfillment::Entity::find()
-                .filter(fulfillment::Column::CompanyPk.eq(pk))
+            scope
+                .fulfillments()
                 .filter(fulfillment::Column::SessionId.eq(cs.as_str()))
                 .one(db)
                 .await?,
-            line_item::Entity::find()
-                .filter(line_item::Column::CompanyPk.eq(pk))
+            scope
+                .line_items()
                 .filter(line_item::Column::SessionId.eq(cs.as_str()))
                 .order_by_asc(line_item::Column::Id)
                 .all(db)
@@ -399,7 +405,7 @@ async fn load(
         }),
         disputes: disputes
             .iter()
-            .map(|d| DisputeRow::new(lang, d, Some(m.id.clone())))
+            .map(|d| DisputeRow::new(lang, scope, d, Some(m.id.clone())))
             .collect(),
     })
 }
@@ -413,56 +419,23 @@ struct OrderTemplateParts {
     disputes: Vec<DisputeRow>,
 }
 
-/// The company's orders whose payment intent or charge is among `payment_intents` / `charges`,
-/// by payment intent and by charge (for the dispute list's links).
-pub async fn orders_by_payment(
-    db: &DatabaseConnection,
-    company_pk: i64,
-    payment_intents: Vec<String>,
-    charges: Vec<String>,
-) -> Result<(HashMap<String, String>, HashMap<String, String>), DbErr> {
-    let (mut by_pi, mut by_charge) = (HashMap::new(), HashMap::new());
-    if payment_intents.is_empty() && charges.is_empty() {
-        return Ok((by_pi, by_charge));
-    }
-    let mut on = Condition::any();
-    if !payment_intents.is_empty() {
-        on = on.add(order::Column::PaymentIntentId.is_in(payment_intents));
-    }
-    if !charges.is_empty() {
-        on = on.add(order::Column::ChargeId.is_in(charges));
-    }
-    let rows: Vec<(String, Option<String>, Option<String>)> = order::Entity::find()
-        .select_only()
-        .column(order::Column::Id)
-        .column(order::Column::PaymentIntentId)
-        .column(order::Column::ChargeId)
-        .filter(order::Column::CompanyPk.eq(company_pk))
-        .filter(on)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (id, pi, ch) in rows {
-        if let Some(pi) = pi {
-            by_pi.insert(pi, id.clone());
-        }
-        if let Some(ch) = ch {
-            by_charge.insert(ch, id);
-        }
-    }
-    Ok((by_pi, by_charge))
-}
-
-async fn detail(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let m = order::Entity::find_by_id(path.into_inner())
-        .filter(order::Column::CompanyPk.eq(s.company_pk))
+async fn detail(
+    s: MerchantSession,
+    path: web::Path<String>,
+    mode: web::Query<ModeParam>,
+) -> Result<HttpResponse, PageError> {
+    let v = View::of(&s, &mode).await?;
+    let m = v
+        .scope
+        .orders()
+        .filter(order::Column::Id.eq(path.into_inner()))
         .one(s.db())
         .await?
         .ok_or(PageError::NotFound)?;
-    let parts = load(s.db(), s.lang, &m).await?;
-    let mut ctx = s.page("orders.detail_title");
+    let parts = load(s.db(), s.lang, v.scope, &m).await?;
+    let mut ctx = v.page(&s, "orders.detail_title", "/app/orders");
     ctx.title = s.lang.format("orders.detail_title", &[&m.id]);
-    let mut row = OrderRow::new(s.lang, &m);
+    let mut row = OrderRow::new(s.lang, v.scope, &m);
     // The order's own flag may lag behind its disputes (see `disputed_orders`).
     row.disputed |= !parts.disputes.is_empty();
     render(&OrderTemplate {

@@ -22,7 +22,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
 use paygate_db::entities::{company, signing_secret, stripe_profile};
@@ -129,10 +129,7 @@ impl ProfileRow {
 
 /// The company, fresh from the database (the session carries only what every page needs).
 pub async fn company_of(s: &MerchantSession) -> Result<company::Model, PageError> {
-    company::Entity::find_by_id(s.company_pk)
-        .one(s.db())
-        .await?
-        .ok_or(PageError::NotFound)
+    s.company().await
 }
 
 /// The company's profiles (oldest first), or only `only`, with their secrets masked.
@@ -140,12 +137,12 @@ pub async fn profile_rows(
     s: &MerchantSession,
     only: Option<&str>,
 ) -> Result<Vec<ProfileRow>, PageError> {
-    let mut q = stripe_profile::Entity::find()
-        .filter(stripe_profile::Column::CompanyPk.eq(s.company_pk))
+    let mut q = s
+        .tenant()
+        .find::<stripe_profile::Entity>()
         .order_by_asc(stripe_profile::Column::CreatedAt)
         .order_by_asc(stripe_profile::Column::Id);
-    let mut sq =
-        signing_secret::Entity::find().filter(signing_secret::Column::CompanyPk.eq(s.company_pk));
+    let mut sq = s.tenant().find::<signing_secret::Entity>();
     if let Some(id) = only {
         q = q.filter(stripe_profile::Column::Id.eq(id));
         sq = sq.filter(signing_secret::Column::ProfileId.eq(id));

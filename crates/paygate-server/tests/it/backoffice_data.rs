@@ -1,7 +1,8 @@
 //! The merchant's data pages over real HTTP: Events (filters, paging, the payload as text,
 //! Replay), Orders (list and detail with line items, payments, fulfillment and disputes, amounts
-//! in the merchant's language) and Disputes (the ones needing a response first). Every object is
-//! made through the real intake and the real workers; the tests read what a merchant sees.
+//! in the merchant's language) and Disputes (the ones needing a response first), each showing one
+//! mode, test or live, with links that keep it. Every object is made through the real intake and
+//! the real workers; the tests read what a merchant sees.
 
 use paygate_backoffice::i18n::Lang;
 use paygate_db::entities::{audit_log, inbox_event, order};
@@ -87,6 +88,16 @@ impl Fixture {
     async fn event_row(&self, id: &str) -> inbox_event::Model {
         inbox_event::Entity::find()
             .filter(inbox_event::Column::StripeEventId.eq(id))
+            .one(&self.app.app.db)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The company's (first) stored event of type `event_type`.
+    async fn event_row_of_type(&self, event_type: &str) -> inbox_event::Model {
+        inbox_event::Entity::find()
+            .filter(inbox_event::Column::EventType.eq(event_type))
             .one(&self.app.app.db)
             .await
             .unwrap()
@@ -372,10 +383,11 @@ async fn replay_by_an_admin_processes_the_event_again_and_nobody_else_can(backen
     assert_eq!(p.status, StatusCode::NOT_FOUND);
     assert_eq!(f.event_row(&id).await, before, "nothing changed");
 
-    // The admin replays: the event is pending again, then processed once more.
-    let p = f.admin.post_form(&action, &[]).await;
+    // The admin replays (the form names the page's mode): the event is pending again, then
+    // processed once more; back to the event in the same mode.
+    let p = f.admin.post_form(&action, &[("mode", "test")]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    assert_eq!(p.location(), Some(page.as_str()));
+    assert_eq!(p.location(), Some(format!("{page}?mode=test").as_str()));
     let p = ok(&f.admin, &page).await;
     assert!(p.text().contains(Lang::En.t("events.flash_replayed")));
     assert!(p.contains("id=\"event-status\">Pending<"), "{}", p.body);
@@ -500,7 +512,10 @@ async fn orders_show_payments_fulfillment_and_disputes_in_the_merchants_language
             p.body
         );
     }
-    assert!(p.links().contains(&"/app/disputes/dp_paid".to_owned()));
+    assert!(
+        p.links()
+            .contains(&"/app/disputes/dp_paid?mode=test".to_owned())
+    );
     // The waiting order: no payment, not fulfilled.
     let p = ok(&f.viewer, &format!("/app/orders/{waiting}")).await;
     assert!(p.text().contains(Lang::En.t("orders.not_fulfilled")));
@@ -603,7 +618,7 @@ async fn disputes_needing_a_response_come_first_and_link_to_their_order(backend:
     assert!(r[3].contains(Lang::En.t("dispute_status.won")));
     // Each links to its order when Paygate has one.
     assert!(
-        r[1].contains(&format!("href=\"/app/orders/{paid}\"")),
+        r[1].contains(&format!("href=\"/app/orders/{paid}?mode=test\"")),
         "{}",
         r[1]
     );
@@ -617,7 +632,7 @@ async fn disputes_needing_a_response_come_first_and_link_to_their_order(backend:
         &[&Lang::En.datetime(1_900_000_000_000)]
     )));
     assert!(text.contains("€19.99"));
-    assert!(p.links().contains(&format!("/app/orders/{paid}")));
+    assert!(p.links().contains(&format!("/app/orders/{paid}?mode=test")));
 
     // In Italian.
     f.admin
@@ -667,6 +682,234 @@ async fn another_companys_user_gets_not_found_for_events_orders_and_disputes(bac
     assert_eq!(f.event_row(&ev.stripe_event_id).await.status, "processed");
 }
 
+/// `ev` as a live-mode event (its object live too), with a live-looking id.
+fn live(mut ev: Value) -> Value {
+    ev["id"] = json!(unique("evt_live_"));
+    ev["livemode"] = json!(true);
+    if ev["data"]["object"].is_object() {
+        ev["data"]["object"]["livemode"] = json!(true);
+    }
+    ev
+}
+
+/// The live Checkout Session of the company's one live order (25.00 EUR, paid).
+fn live_session() -> Value {
+    let mut s = checkout_session("cs_live_paid", "paid", 2500);
+    s["livemode"] = json!(true);
+    s
+}
+
+const TEST_BANNER: &str = "id=\"test-data-banner\"";
+const LIVE_LABEL: &str = "id=\"live-data-label\"";
+
+async fn data_pages_show_one_mode_and_their_links_keep_it(backend: Backend) {
+    let f = start(backend, checkout_1999().with_session(live_session())).await;
+    // Test data (the company's environment is Test) ...
+    let (paid, waiting) = seed_orders(&f).await;
+    let test_event = f
+        .event_row_of_type("checkout.session.completed")
+        .await
+        .stripe_event_id;
+    // ... and live data, through a live profile: a paid order and a dispute on it.
+    let live_secret = new_secret();
+    f.app.create_profile(&f.company, "live", &live_secret).await;
+    let mut dp = dispute(
+        "dp_live",
+        "needs_response",
+        "ch_live",
+        "pi_for_cs_live_paid",
+        2500,
+        true,
+        false,
+    );
+    dp["livemode"] = json!(true);
+    let live_events = [
+        live(event("checkout.session.completed", live_session())),
+        live(event("charge.dispute.created", dp)),
+    ];
+    for ev in &live_events {
+        let (s, b) = f.app.deliver(&f.company, &live_secret, ev).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    f.app.drain().await;
+    let live_order = f.order_of("cs_live_paid").await;
+    let live_event = id_of(&live_events[1]);
+    let orders = [paid.as_str(), waiting.as_str(), live_order.as_str()];
+
+    // Orders, in the environment's mode (test): the test orders only, under the banner, with a
+    // switch to live data.
+    let p = ok(&f.viewer, "/app/orders").await;
+    assert_eq!(shown(&p, &orders), [paid.as_str(), waiting.as_str()]);
+    assert!(
+        p.contains(TEST_BANNER) && !p.contains(LIVE_LABEL),
+        "{}",
+        p.body
+    );
+    assert!(p.text().contains(Lang::En.t("mode.test_banner")));
+    assert!(p.links().contains(&"/app/orders?mode=live".to_owned()));
+    assert!(p.links().contains(&format!("/app/orders/{paid}?mode=test")));
+    // `?mode=live`: the live order only, said to be live, no banner.
+    let p = ok(&f.viewer, "/app/orders?mode=live").await;
+    assert_eq!(shown(&p, &orders), [live_order.as_str()]);
+    assert!(
+        p.contains(LIVE_LABEL) && !p.contains(TEST_BANNER),
+        "{}",
+        p.body
+    );
+    assert!(!p.text().contains(Lang::En.t("mode.test_banner")));
+    assert!(p.links().contains(&"/app/orders?mode=test".to_owned()));
+    // Its links keep the mode: to the order, from there back and to its dispute.
+    let href = format!("/app/orders/{live_order}?mode=live");
+    assert!(p.links().contains(&href), "{:?}", p.links());
+    let o = ok(&f.viewer, &href).await;
+    assert!(o.contains(LIVE_LABEL) && !o.contains(TEST_BANNER));
+    assert!(o.text().contains("€25.00"), "{}", o.body);
+    assert!(o.links().contains(&"/app/orders?mode=live".to_owned()));
+    assert!(
+        o.links()
+            .contains(&"/app/disputes/dp_live?mode=live".to_owned())
+    );
+    // The filter form carries the mode; the switch keeps the filter.
+    let p = ok(&f.viewer, "/app/orders?mode=live&status=fulfilled").await;
+    assert_eq!(shown(&p, &orders), [live_order.as_str()]);
+    let form = p
+        .forms()
+        .into_iter()
+        .find(|fm| fm.action == "/app/orders")
+        .expect("the filter form");
+    assert_eq!(form.method, "get");
+    assert!(
+        form.fields
+            .contains(&("mode".to_owned(), "live".to_owned())),
+        "{form:?}"
+    );
+    assert!(
+        p.links()
+            .contains(&"/app/orders?mode=test&status=fulfilled".to_owned())
+    );
+    let p = ok(&f.viewer, "/app/orders?mode=test&status=fulfilled").await;
+    assert_eq!(shown(&p, &orders), [paid.as_str()]);
+
+    // Events: the same.
+    let p = ok(&f.viewer, "/app/events").await;
+    assert_eq!(rows(&p, "event-row").len(), 5, "{}", p.body);
+    assert!(p.contains(&test_event) && !p.contains(&live_event));
+    assert!(p.contains(TEST_BANNER));
+    let p = ok(&f.viewer, "/app/events?mode=live").await;
+    assert_eq!(rows(&p, "event-row").len(), 2, "{}", p.body);
+    assert!(p.contains(&live_event) && !p.contains(&test_event));
+    assert!(p.contains(LIVE_LABEL) && !p.contains(TEST_BANNER));
+    let href = format!("/app/events/{live_event}?mode=live");
+    assert!(p.links().contains(&href), "{:?}", p.links());
+    let p = ok(
+        &f.viewer,
+        "/app/events?mode=live&type=charge.dispute.created",
+    )
+    .await;
+    assert_eq!(rows(&p, "event-row").len(), 1);
+    assert!(
+        p.links()
+            .contains(&"/app/events?mode=test&type=charge.dispute.created".to_owned())
+    );
+    let e = ok(&f.admin, &href).await;
+    assert!(e.links().contains(&"/app/events?mode=live".to_owned()));
+    assert!(
+        e.links().contains(&"/app/events?mode=test".to_owned()),
+        "the switch"
+    );
+
+    // Disputes: the live one on the live page only, linking to its order in live mode.
+    let p = ok(&f.viewer, "/app/disputes").await;
+    assert!(p.contains("dp_paid") && !p.contains("dp_live"));
+    let p = ok(&f.viewer, "/app/disputes?mode=live").await;
+    let r = rows(&p, "dispute-row");
+    assert_eq!(r.len(), 1, "{}", p.body);
+    assert!(r[0].contains("dp_live"));
+    assert!(r[0].contains(&format!("href=\"/app/orders/{live_order}?mode=live\"")));
+
+    // An object of the other mode is not found on its page.
+    for url in [
+        format!("/app/orders/{live_order}"),
+        format!("/app/orders/{live_order}?mode=test"),
+        format!("/app/orders/{paid}?mode=live"),
+        format!("/app/events/{live_event}"),
+        format!("/app/events/{live_event}?mode=test"),
+        format!("/app/events/{test_event}?mode=live"),
+        "/app/disputes/dp_live".to_owned(),
+        "/app/disputes/dp_paid?mode=live".to_owned(),
+    ] {
+        assert_eq!(
+            f.viewer.get(&url).await.status,
+            StatusCode::NOT_FOUND,
+            "{url}"
+        );
+    }
+
+    // Replay: the form names its mode; asked in the other mode, the event is not found and
+    // nothing changes; in its own, it goes back to the event in that mode.
+    let action = format!("/app/events/{live_event}/replay");
+    let form = e
+        .forms()
+        .into_iter()
+        .find(|fm| fm.action == action)
+        .expect("the Replay form");
+    assert!(
+        form.fields
+            .contains(&("mode".to_owned(), "live".to_owned()))
+    );
+    let before = f.event_row(&live_event).await;
+    let p = f.admin.post_form(&action, &[("mode", "test")]).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(f.event_row(&live_event).await, before);
+    let p = f
+        .admin
+        .post_form(&action, &form.fields_without_csrf())
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.location(), Some(href.as_str()));
+    assert_eq!(f.event_row(&live_event).await.status, "pending");
+    f.app.drain().await;
+
+    // The overview counts one mode's data; chosen against the environment, the mode stays on
+    // the menu's data pages.
+    let p = ok(&f.viewer, "/app").await;
+    assert!(p.contains("id=\"count-orders\">2<"), "{}", p.body);
+    assert!(p.contains(TEST_BANNER));
+    let p = ok(&f.viewer, "/app?mode=live").await;
+    assert!(p.contains("id=\"count-orders\">1<"), "{}", p.body);
+    assert!(p.contains("id=\"count-events\">2<"));
+    assert!(p.contains(LIVE_LABEL) && !p.contains(TEST_BANNER));
+    for link in [
+        "/app/events?mode=live",
+        "/app/orders?mode=live",
+        "/app/disputes?mode=live",
+    ] {
+        assert!(
+            p.links().contains(&link.to_owned()),
+            "{link}: {:?}",
+            p.links()
+        );
+    }
+
+    // A mode that does not exist: a clear 400 page, no data.
+    let p = f.viewer.get("/app/orders?mode=production").await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(
+        p.text().contains(Lang::En.t("errors.bad_mode")),
+        "{}",
+        p.body
+    );
+    assert!(!p.contains(&paid) && !p.contains(&live_order));
+
+    // The banner in the merchant's language.
+    f.admin
+        .post_form("/language", &[("lang", "it"), ("next", "/app/orders")])
+        .await;
+    let p = ok(&f.admin, "/app/orders").await;
+    assert!(p.text().contains(Lang::It.t("mode.test_banner")));
+    assert!(p.text().contains(Lang::It.t("mode.switch_to_live")));
+}
+
 db_tests!(
     events_list_filters_by_type_status_and_day,
     events_list_pages_with_an_older_link_keeping_the_filters,
@@ -675,4 +918,5 @@ db_tests!(
     orders_show_payments_fulfillment_and_disputes_in_the_merchants_language,
     disputes_needing_a_response_come_first_and_link_to_their_order,
     another_companys_user_gets_not_found_for_events_orders_and_disputes,
+    data_pages_show_one_mode_and_their_links_keep_it,
 );

@@ -5,12 +5,15 @@
 
 use std::time::Duration;
 
+use paygate_backoffice::i18n::Lang;
 use paygate_db::entities::{inbox_event, inbox_payload};
+use paygate_db::{Mode, Scope};
+use paygate_router::handlers::TEST_EVENT_ID_PREFIX;
 use paygate_testkit::backoffice::Browser;
 use paygate_testkit::receivers::Receiver;
 use paygate_testkit::{Backend, Options, TestApp, db_tests, event, new_secret, unique};
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 /// Keys of `mode` that the foundation accepts, unique per call.
@@ -768,6 +771,11 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     assert_eq!(rows.len(), 1);
     let ev = &rows[0];
     assert!(p.contains(&ev.stripe_event_id), "the page names the event");
+    assert!(
+        ev.stripe_event_id.starts_with(TEST_EVENT_ID_PREFIX),
+        "{}",
+        ev.stripe_event_id
+    );
     assert_eq!(ev.event_type, "payment_intent.succeeded");
     assert!(!ev.livemode);
     assert_eq!(ev.origin, "webhook", "it came through the intake");
@@ -779,6 +787,13 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     let payload: Value = serde_json::from_str(&body.payload).unwrap();
     assert_eq!(payload["data"]["object"]["object"], "payment_intent");
     assert_eq!(payload["data"]["object"]["livemode"], false);
+    assert!(
+        payload["data"]["object"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("pi_test_paygate_"),
+        "{payload}"
+    );
     // Realistic enough for the router to handle it.
     app.drain().await;
     let ev = inbox_event::Entity::find_by_id(ev.id)
@@ -791,7 +806,9 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     let p = admin.post_form("/app/connect/test-event", &[]).await;
     assert!(p.contains("The test event arrived"));
     assert_eq!(app.inbox_count(&company).await, 2);
-    // In the live environment the event is a live one, signed with the live profile's secret.
+    // In the live environment too the event is a test one, signed with the test profile's
+    // secret: nothing live is stored (see
+    // `send_test_event_in_the_live_environment_is_test_data_and_touches_nothing_live`).
     add_profile(&admin, "live", &new_secret()).await;
     let p = admin
         .post_form("/app/stripe/environment", &[("environment", "live")])
@@ -805,7 +822,7 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
         .all(&app.app.db)
         .await
         .unwrap();
-    assert_eq!(live.len(), 1);
+    assert!(live.is_empty(), "{live:?}");
     // A suspended company's delivery is refused: the page says so, in plain words.
     let (s, _) = app
         .admin_patch(
@@ -821,6 +838,135 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     assert!(p.contains("id=\"test-arrived\">No<"));
     assert!(p.contains("id=\"test-reason\">The company is suspended.<"));
     assert_eq!(app.inbox_count(&company).await, 3);
+}
+
+/// In the live environment, with a test and a live profile: *Send test event* is still a test —
+/// a test-mode event (`evt_test_paygate_…`), signed with the test profile's secret, handled in
+/// test mode — and nothing live appears, neither in the database nor on the live pages.
+async fn send_test_event_in_the_live_environment_is_test_data_and_touches_nothing_live(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, _viewer) = app.company_with_users().await;
+    admin.get("/app/stripe").await;
+    add_profile(&admin, "test", &new_secret()).await;
+    add_profile(&admin, "live", &new_secret()).await;
+    let p = admin
+        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let pk = app.app.tenants.company(&company).await.unwrap().id;
+    let (test, live) = (Scope::new(pk, Mode::Test), Scope::new(pk, Mode::Live));
+    let db = &app.app.db;
+
+    // The Connect page shows live data (the environment's) and says the test event is a test.
+    let page = admin.get("/app/connect").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.contains("id=\"live-data-label\""), "{}", page.body);
+    assert!(!page.contains("id=\"test-data-banner\""));
+    assert!(page.text().contains(Lang::En.t("connect.step4")));
+    let form = page
+        .forms()
+        .into_iter()
+        .find(|f| f.action == "/app/connect/test-event")
+        .expect("the Send test event form");
+    let p = admin
+        .post_form(&form.action, &form.fields_without_csrf())
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.text().contains(Lang::En.t("connect.test_arrived_title")));
+    assert!(p.contains("id=\"test-arrived\">Yes<"));
+    // Labelled as test data, with a link to the event in test mode.
+    assert!(
+        p.contains(&format!(
+            "id=\"test-result-mode\">{}<",
+            Lang::En.t("mode.test_banner")
+        )),
+        "{}",
+        p.body
+    );
+    assert!(p.text().contains(Lang::En.t("connect.test_is_test_data")));
+    let events = test.inbox_events().all(db).await.unwrap();
+    assert_eq!(events.len(), 1);
+    let ev = &events[0];
+    assert!(
+        ev.stripe_event_id.starts_with(TEST_EVENT_ID_PREFIX),
+        "{}",
+        ev.stripe_event_id
+    );
+    assert!(!ev.livemode);
+    let link = format!("/app/events/{}?mode=test", ev.stripe_event_id);
+    assert!(p.links().contains(&link), "{:?}", p.links());
+
+    // Handled in test mode: a test payment intent, nothing live at all.
+    app.drain().await;
+    let ev = inbox_event::Entity::find_by_id(ev.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.status, "processed", "{:?}", ev.last_error);
+    let pis = test.payment_intents().all(db).await.unwrap();
+    assert_eq!(pis.len(), 1);
+    assert!(pis[0].stripe_id.starts_with("pi_test_paygate_"), "{pis:?}");
+    assert_eq!(live.inbox_events().count(db).await.unwrap(), 0);
+    assert_eq!(live.payment_intents().count(db).await.unwrap(), 0);
+    assert_eq!(live.charges().count(db).await.unwrap(), 0);
+    assert_eq!(live.orders().count(db).await.unwrap(), 0);
+    assert_eq!(live.notification_messages().count(db).await.unwrap(), 0);
+
+    // What the merchant sees: the events list (live, the environment's) is still empty; the
+    // link shows the event under the "Test data" banner.
+    let list = admin.get("/app/events").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.contains("id=\"live-data-label\""));
+    assert!(!list.contains(&ev.stripe_event_id));
+    assert!(list.text().contains(Lang::En.t("events.none")));
+    let list = admin.get("/app/events?mode=test").await;
+    assert!(list.contains(&ev.stripe_event_id));
+    assert!(list.contains("id=\"test-data-banner\""));
+    let detail = admin.get(&link).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(detail.contains("id=\"test-data-banner\""));
+    assert!(detail.text().contains(&ev.stripe_event_id));
+    let in_live = admin
+        .get(&format!("/app/events/{}?mode=live", ev.stripe_event_id))
+        .await;
+    assert_eq!(in_live.status, StatusCode::NOT_FOUND);
+}
+
+/// Without an active test profile (only a live one, the live environment), *Send test event*
+/// is refused with the reason, and nothing is sent or stored.
+async fn send_test_event_without_a_test_profile_is_refused_and_sends_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (company, admin, _viewer) = app.company_with_users().await;
+    admin.get("/app/stripe").await;
+    add_profile(&admin, "live", &new_secret()).await;
+    let p = admin
+        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let refusal = Lang::En.format("connect.test_no_profile", &[Lang::En.t("environment.test")]);
+    assert!(
+        refusal.starts_with("There is no active Test profile"),
+        "{refusal}"
+    );
+    // Said before the button is pressed ...
+    let page = admin.get("/app/connect").await;
+    assert!(page.text().contains(&refusal), "{}", page.body);
+    // ... and when it is: 422, the reason next to the button, no result.
+    let p = admin
+        .post_form("/app/connect/test-event", &[("mode", "live")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(p.field_error("form").as_deref(), Some(refusal.as_str()));
+    assert!(!p.contains("id=\"test-result\""));
+    assert_eq!(app.inbox_count(&company).await, 0);
+    // Nothing reached the callback URL either: no rejected delivery.
+    app.app.admin.failures.flush().await;
+    let page = admin.get("/app/connect").await;
+    assert!(page.text().contains(Lang::En.t("connect.rejections_none")));
+    assert_eq!(app.inbox_count(&company).await, 0);
 }
 
 async fn rejected_deliveries_show_their_reason_in_plain_words(backend: Backend) {
@@ -945,10 +1091,16 @@ async fn an_api_key_made_on_the_page_works_until_revoked(backend: Backend) {
     let (s, body) = orders(key.clone()).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["data"], json!([]));
-    // Listed with its prefix and last use, never in full.
+    // Listed with its prefix (the key's first characters) and last use, never in full.
     let list = viewer.get("/app/api-keys").await;
     assert!(list.contains("web shop"));
-    assert!(list.contains(&format!("<code>{}…</code>", &key[..12])));
+    let prefix = list
+        .body
+        .split("<code>")
+        .filter_map(|c| c.split_once("…</code>").map(|(p, _)| p))
+        .find(|p| p.len() >= 12 && key.starts_with(p))
+        .unwrap_or_else(|| panic!("no prefix of {key} on the page: {}", list.body));
+    assert!(prefix.len() < key.len() / 2, "{prefix}");
     assert!(!list.contains(&key));
     assert!(!list.contains("never"), "the key was used");
     let (_, keys) = app
@@ -1164,9 +1316,14 @@ async fn notification_endpoints_are_added_tested_switched_rotated_and_deleted(ba
         .post_form(&format!("/app/notifications/{id}/test"), &[])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
+    // The ping is a test-mode message: back to the test-mode list, where it shows.
+    assert_eq!(p.location(), Some("/app/notifications?mode=test"));
     let page = admin.get("/app/notifications").await;
     assert!(page.contains("A test message is on its way"));
     assert!(page.contains("<code>ping</code>"));
+    assert!(page.contains("id=\"test-data-banner\""));
+    let live = viewer.get("/app/notifications?mode=live").await;
+    assert!(!live.contains("<code>ping</code>"), "{}", live.body);
     assert!(page.contains(">Pending<"), "{}", page.body);
     app.drain_notifications().await;
     let got = rx.requests().await;
@@ -1179,11 +1336,14 @@ async fn notification_endpoints_are_added_tested_switched_rotated_and_deleted(ba
     assert!(page.contains(&format!("id=\"message-{msg}\"")));
     assert!(page.contains(">Delivered<"), "{}", page.body);
     assert!(page.contains("attempts: 1 · HTTP 200"));
-    // Replayed: delivered a second time, same message id.
-    let p = admin
-        .post_form(&format!("/app/notifications/messages/{msg}/replay"), &[])
-        .await;
+    // Replayed: delivered a second time, same message id. The form names the page's mode: in
+    // the other mode the message is not found.
+    let replay = format!("/app/notifications/messages/{msg}/replay");
+    let p = admin.post_form(&replay, &[("mode", "live")]).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let p = admin.post_form(&replay, &[("mode", "test")]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), Some("/app/notifications?mode=test"));
     app.drain_notifications().await;
     let got = rx.requests().await;
     assert_eq!(got.len(), 2);
@@ -1432,6 +1592,8 @@ db_tests!(
     viewers_cannot_change_anything,
     another_companys_objects_are_not_found,
     send_test_event_arrives_through_the_real_intake,
+    send_test_event_in_the_live_environment_is_test_data_and_touches_nothing_live,
+    send_test_event_without_a_test_profile_is_refused_and_sends_nothing,
     rejected_deliveries_show_their_reason_in_plain_words,
     account_status_comes_from_the_last_account_updated,
     an_api_key_made_on_the_page_works_until_revoked,

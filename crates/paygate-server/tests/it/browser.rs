@@ -678,6 +678,17 @@ async fn merchant_pages(app: &TestApp, web: &mut Web, company_id: &str) {
         Lang::It.t("common.yes")
     );
     assert_eq!(app.inbox_count(company_id).await, before + 1);
+    // The result is test data (whatever the environment), with a link to the event in test mode.
+    // (badges are shown in capitals)
+    assert_eq!(
+        web.find("#test-result-mode")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .to_lowercase(),
+        Lang::It.t("mode.test_banner").to_lowercase()
+    );
     let event_id = result
         .split_whitespace()
         .find(|w| w.starts_with("evt_"))
@@ -705,9 +716,21 @@ async fn events_pages(
     assert!(list.contains("payment_intent.succeeded"), "{list}");
     web.shot("app-events").await;
 
-    web.click_and_wait(&format!(r#"table.list a[href="/app/events/{event_id}"]"#))
+    // The company works in test mode: the list shows test data, under the banner, and its links
+    // keep the mode.
+    assert_eq!(
+        web.find("#test-data-banner")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .to_lowercase(),
+        Lang::It.t("mode.test_banner").to_lowercase()
+    );
+    let event_href = format!("/app/events/{event_id}?mode=test");
+    web.click_and_wait(&format!(r#"table.list a[href="{event_href}"]"#))
         .await;
-    assert_eq!(web.path().await, format!("/app/events/{event_id}"));
+    assert_eq!(web.path().await, event_href);
     let payload = web.find("#payload").await.text().await.unwrap();
     assert!(payload.contains(event_id), "{payload}");
     assert!(
