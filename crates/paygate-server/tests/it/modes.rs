@@ -10,6 +10,7 @@ use paygate_testkit::objects::{
     account, charge, checkout_session, dispute, event_at, issuing_card, issuing_cardholder,
     payment_intent, payment_method, source,
 };
+use paygate_testkit::backoffice::Browser;
 use paygate_testkit::{Backend, Options, TestApp, db_tests, new_secret, now_secs, unique};
 use paygate_wire::{EventFamily, EventType};
 use reqwest::StatusCode;
@@ -41,6 +42,8 @@ async fn world(backend: Backend) -> World {
         .await;
     let mut opts = Options::new(backend);
     opts.stripe_api_base = Some(stripe.uri());
+    // The merchant's receiver listens on loopback.
+    opts.adjust = |s| s.outbound_allow_private = true;
     let app = TestApp::start(opts).await;
     let company = unique("co");
     app.create_company(&company).await;
@@ -483,7 +486,67 @@ async fn a_test_key_cannot_read_or_change_live_orders(backend: Backend) {
     assert!(b["error"]["code"].is_string(), "{b}");
 }
 
+/// The back office's *Send test event* with the company in live: through the real intake,
+/// workers and outbox to the merchant's receiver. Its event is a test-mode event, it changes no
+/// live row, and every message it causes says `livemode: false` and `test_event: true`.
+async fn send_test_event_in_the_live_environment_touches_nothing_live(backend: Backend) {
+    let w = world(backend).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let (s, b) = w
+        .app
+        .admin_post(
+            &format!("/admin/v1/companies/{}/notification-endpoints", w.company),
+            json!({"url": format!("{}/hooks", receiver.uri()), "event_types": []}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (email, password) = w.app.company_user(&w.company, "admin").await;
+    let browser = Browser::new(&w.app);
+    browser.sign_in(&email, &password).await;
+    browser.get("/app/connect").await;
+    let sent = browser.post_form("/app/connect/test-event", &[]).await;
+    let sent = match sent.location() {
+        Some(to) if sent.status == StatusCode::SEE_OTHER => browser.get(&to.to_owned()).await,
+        _ => sent,
+    };
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    w.app.drain().await;
+    w.app.drain_notifications().await;
+
+    let (s, events) = w.read("events", "test").await;
+    assert_eq!(s, StatusCode::OK, "{events}");
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with(paygate_router::handlers::TEST_EVENT_ID_PREFIX),
+        "{events:?}"
+    );
+    assert_eq!(events[0]["livemode"], json!(false));
+    assert_eq!(events[0]["status"], json!("processed"), "{events:?}");
+    for what in ["events", "payment-intents", "notification-messages", "orders"] {
+        let (s, live) = w.read(what, "live").await;
+        assert_eq!(s, StatusCode::OK, "{live}");
+        assert_eq!(live["data"], json!([]), "no live {what}: {live}");
+    }
+    let got = receiver.received_requests().await.unwrap();
+    assert!(!got.is_empty(), "the test event's message reached the receiver");
+    for r in &got {
+        let m: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(m["livemode"], json!(false), "{m}");
+        assert_eq!(m["test_event"], json!(true), "{m}");
+        assert_eq!(m["data"]["object"]["livemode"], json!(false), "{m}");
+    }
+}
+
 db_tests!(
+    send_test_event_in_the_live_environment_touches_nothing_live,
     every_handled_type_keeps_live_objects_out_of_reach_of_test_events,
     a_test_charge_naming_a_live_source_order_moves_nothing,
     a_test_event_cannot_take_a_live_event_id,
