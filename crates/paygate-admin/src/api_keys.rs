@@ -6,8 +6,7 @@ use actix_web::{HttpResponse, web};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -16,7 +15,8 @@ use paygate_db::entities::api_key;
 use paygate_db::{Mode, Scope, Tenant, new_id, now_ms};
 use paygate_web::{ApiError, rfc3339_ms};
 
-use crate::{AdminState, OperatorPrincipal};
+use crate::openapi::ErrorBody;
+use crate::{AdminState, List, OperatorPrincipal};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -34,7 +34,7 @@ pub fn hash_key(key: &str) -> String {
 }
 
 /// `POST …/api-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyIn {
     name: String,
@@ -43,11 +43,13 @@ pub struct ApiKeyIn {
 }
 
 /// A key as listed (never the key itself).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyOut {
     id: String,
     name: String,
+    /// The key's first characters (`pgk_test_1a2b3c4d`), to recognise it.
     prefix: String,
+    /// A live key (`pgk_live_…`) or a test one.
     livemode: bool,
     created_at: String,
     last_used_at: Option<String>,
@@ -72,7 +74,19 @@ impl From<api_key::Model> for ApiKeyOut {
     }
 }
 
-async fn create(
+/// Creates an API key, shown once.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/api-keys",
+    tag = "api-keys",
+    params(("company_id" = String, Path, description = "The company")),
+    request_body = ApiKeyIn,
+    responses(
+        (status = 201, description = "The key, with `key` in full (the only time)", body = ApiKeyOut),
+        (status = 422, description = "The name is invalid (`invalid_name`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn create(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<String>,
@@ -86,7 +100,15 @@ async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
-async fn list(
+/// The company's API keys, revoked ones too (never the keys themselves).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/api-keys",
+    tag = "api-keys",
+    params(("company_id" = String, Path, description = "The company")),
+    responses((status = 200, description = "Every key, oldest first", body = List<ApiKeyOut>)),
+)]
+pub(crate) async fn list(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -94,10 +116,24 @@ async fn list(
     let company = state.tenants.company(&path).await?;
     let rows = list_keys(&state.db, company.tenant()).await?;
     let data: Vec<ApiKeyOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data})))
+    Ok(HttpResponse::Ok().json(List { data }))
 }
 
-async fn revoke(
+/// Revokes an API key.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/companies/{company_id}/api-keys/{id}",
+    tag = "api-keys",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("id" = String, Path, description = "The key's id (`key_…`)"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such active key (`api_key_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn revoke(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<(String, String)>,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use paygate_db::entities::audit_log;
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms};
 
+use crate::openapi::ErrorBody;
 use crate::{AdminState, OperatorPrincipal, page_limit};
 
 /// Registers the route.
@@ -15,26 +16,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// One company's entries only (its id).
     company: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// One entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditOut {
     id: i64,
     at: String,
+    /// `operator:<e-mail>`, `user:<e-mail>`, `merchant_api` …
     actor: String,
+    /// `company.created`, `api_key.revoked` …
     action: String,
     target: String,
+    /// What changed (free-form).
     detail: serde_json::Value,
 }
 
-async fn list(
+/// Changes to tenant configuration, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit-log",
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = Page<AuditOut>),
+        (status = 404, description = "No such company (`company_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn list(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     q: web::Query<AuditQuery>,

@@ -18,6 +18,7 @@ use paygate_db::entities::operator;
 use paygate_web::ApiError;
 
 use crate::AdminState;
+use crate::openapi::ErrorBody;
 
 const ISSUER: &str = "paygate";
 const AUDIENCE: &str = "paygate-admin";
@@ -136,10 +137,11 @@ impl FromRequest for OperatorPrincipal {
 }
 
 /// `POST /admin/v1/auth/token` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenIn {
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
@@ -151,10 +153,13 @@ impl std::fmt::Debug for TokenIn {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct TokenOut {
+/// A bearer token for the admin API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenOut {
     access_token: String,
+    /// `Bearer`.
     token_type: &'static str,
+    /// Seconds the token is valid.
     expires_in: u64,
 }
 
@@ -163,7 +168,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/token", web::post().to(token));
 }
 
-async fn token(
+/// Exchanges an operator's e-mail and password for a bearer token.
+///
+/// Failed sign-ins are throttled per e-mail and address.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/auth/token",
+    tag = "auth",
+    security(()),
+    request_body = TokenIn,
+    responses(
+        (status = 200, description = "A bearer token", body = TokenOut),
+        (status = 401, description = "The e-mail or password is wrong (`unauthorized`)", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins (`too_many_attempts`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn token(
     req: HttpRequest,
     state: web::Data<AdminState>,
     body: web::Json<TokenIn>,

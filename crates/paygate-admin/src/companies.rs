@@ -6,6 +6,7 @@ use serde::Deserialize;
 use paygate_tenant::wire::{CompanyIn, CompanyOut, CompanyPatch};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor};
 
+use crate::openapi::ErrorBody;
 use crate::{AdminState, OperatorPrincipal, page_limit};
 
 /// Registers the company routes.
@@ -18,15 +19,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query of the company list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Part of the company's id or name.
     search: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-async fn list(
+/// Lists companies.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies",
+    tag = "companies",
+    params(ListQuery),
+    responses((status = 200, description = "A page of companies", body = Page<CompanyOut>)),
+)]
+pub(crate) async fn list(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     q: web::Query<ListQuery>,
@@ -52,7 +65,19 @@ async fn list(
     }))
 }
 
-async fn create(
+/// Creates a company.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies",
+    tag = "companies",
+    request_body = CompanyIn,
+    responses(
+        (status = 201, description = "The company", body = CompanyOut),
+        (status = 409, description = "The id is taken (`company_exists`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn create(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     body: web::Json<CompanyIn>,
@@ -64,7 +89,15 @@ async fn create(
     Ok(HttpResponse::Created().json(state.tenants.company_out(&m)))
 }
 
-async fn get(
+/// A company, with its callback URL and the Stripe events to select.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}",
+    tag = "companies",
+    params(("company_id" = String, Path, description = "The company")),
+    responses((status = 200, description = "The company", body = CompanyOut)),
+)]
+pub(crate) async fn get(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -73,7 +106,20 @@ async fn get(
     Ok(HttpResponse::Ok().json(state.tenants.company_out(&m)))
 }
 
-async fn update(
+/// Changes a company's name, status, `stripe_enabled` or environment.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/companies/{company_id}",
+    tag = "companies",
+    params(("company_id" = String, Path, description = "The company")),
+    request_body = CompanyPatch,
+    responses(
+        (status = 200, description = "The company", body = CompanyOut),
+        (status = 409, description = "The change conflicts with the company's state", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn update(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<String>,
@@ -86,7 +132,15 @@ async fn update(
     Ok(HttpResponse::Ok().json(state.tenants.company_out(&m)))
 }
 
-async fn delete(
+/// Deletes a company and everything it owns.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/companies/{company_id}",
+    tag = "companies",
+    params(("company_id" = String, Path, description = "The company")),
+    responses((status = 204, description = "Deleted")),
+)]
+pub(crate) async fn delete(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<String>,

@@ -21,7 +21,8 @@ use paygate_db::entities::{
 use paygate_db::{Mode, Scope};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
 
-use crate::{AdminState, ModeQuery, OperatorPrincipal, page_limit};
+use crate::openapi::ErrorBody;
+use crate::{AdminState, List, ModeQuery, OperatorPrincipal, page_limit};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -72,13 +73,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// List filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `test` or `live`; the company's environment when absent.
     mode: Option<Mode>,
+    /// Stripe's status of the object.
     status: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -90,7 +95,7 @@ fn nf(what: &'static str) -> ApiError {
 }
 
 /// A payment intent on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentIntentOut {
     pub id: String,
     pub object: &'static str,
@@ -102,6 +107,7 @@ pub struct PaymentIntentOut {
     pub currency: String,
     pub customer: Option<String>,
     /// `{"code","decline_code","message","type"}` of the last failed attempt.
+    #[schema(value_type = Option<Object>)]
     pub last_payment_error: Option<Value>,
     pub cancellation_reason: Option<String>,
     pub disputed: bool,
@@ -134,7 +140,7 @@ pub fn payment_intent_out(m: &payment_intent::Model) -> PaymentIntentOut {
 }
 
 /// A charge on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChargeOut {
     pub id: String,
     pub object: &'static str,
@@ -178,7 +184,7 @@ pub fn charge_out(m: &charge::Model) -> ChargeOut {
 const NEEDS_RESPONSE: [&str; 2] = ["needs_response", "warning_needs_response"];
 
 /// A dispute on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DisputeOut {
     pub id: String,
     pub object: &'static str,
@@ -222,7 +228,7 @@ pub fn dispute_out(m: &dispute::Model) -> DisputeOut {
 }
 
 /// A connected Stripe account as the last `account.updated` left it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StripeAccountOut {
     pub id: String,
     pub livemode: bool,
@@ -235,7 +241,7 @@ pub struct StripeAccountOut {
 }
 
 /// What Stripe still needs from an account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RequirementsOut {
     pub currently_due: Vec<String>,
     pub disabled_reason: Option<String>,
@@ -260,7 +266,7 @@ impl From<&stripe_account::Model> for StripeAccountOut {
 }
 
 /// A card payment method's latest details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentMethodOut {
     pub id: String,
     pub object: &'static str,
@@ -271,7 +277,7 @@ pub struct PaymentMethodOut {
 }
 
 /// Card details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CardOut {
     pub brand: Option<String>,
     pub last4: Option<String>,
@@ -280,7 +286,7 @@ pub struct CardOut {
 }
 
 /// An Issuing card or cardholder's latest status.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuingObjectOut {
     pub id: String,
     pub livemode: bool,
@@ -290,7 +296,120 @@ pub struct IssuingObjectOut {
     pub updated_at: String,
 }
 
-async fn replay(
+/// The answer to a replay.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplayOut {
+    /// The event's id (`evt_…`).
+    pub id: String,
+    /// `pending`: the event is due again.
+    pub status: &'static str,
+}
+
+/// An order with its payments, fulfillment and disputes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderOut {
+    /// `ord_…`.
+    pub id: String,
+    /// `order`.
+    pub object: &'static str,
+    pub livemode: bool,
+    /// `checkout` or `source`.
+    pub kind: String,
+    /// `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`, `canceled`, `paid`
+    /// or `fulfilled`.
+    pub status: String,
+    /// The Checkout Session (`cs_…`) of a `checkout` order.
+    pub checkout_session: Option<String>,
+    /// The Source (`src_…`) of a `source` order.
+    pub source: Option<String>,
+    pub payment_intent: Option<String>,
+    pub charge: Option<String>,
+    /// In the currency's smallest unit.
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub customer_email: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub description: Option<String>,
+    /// The merchant's metadata (string values).
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub return_url: Option<String>,
+    pub disputed: bool,
+    pub fulfilled_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The payment intent.
+    pub payment: Option<PaymentIntentOut>,
+    pub charges: Vec<ChargeOut>,
+    pub disputes: Vec<DisputeOut>,
+    pub fulfillment: Option<FulfillmentOut>,
+    pub line_items: Vec<LineItemOut>,
+}
+
+/// How and when an order was fulfilled.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FulfillmentOut {
+    pub fulfilled_at: String,
+    /// What fulfilled it: the shopper's landing page or a webhook.
+    pub fulfilled_by: String,
+    pub payment_status: String,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
+    pub customer_email: Option<String>,
+}
+
+/// A line item of a Checkout Session.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LineItemOut {
+    /// Stripe's `li_…`.
+    pub id: String,
+    pub description: Option<String>,
+    pub quantity: Option<i64>,
+    pub amount_subtotal: i64,
+    pub amount_total: i64,
+    pub currency: Option<String>,
+    pub price: Option<String>,
+    pub product: Option<String>,
+}
+
+/// A Checkout Session with its order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckoutSessionOut {
+    /// Stripe's `cs_…`.
+    pub id: String,
+    /// `checkout.session`.
+    pub object: &'static str,
+    pub livemode: bool,
+    pub status: Option<String>,
+    pub payment_status: Option<String>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
+    pub customer_email: Option<String>,
+    pub payment_intent: Option<String>,
+    /// `none`, `claimed` or `fulfilled`.
+    pub fulfillment_status: String,
+    pub fulfilled_at: Option<String>,
+    pub order: OrderOut,
+}
+
+/// Processes an event again.
+///
+/// The handlers being idempotent, a replay of an applied event changes nothing.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/events/{event_id}/replay",
+    tag = "events",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("event_id" = String, Path, description = "Stripe's event id (`evt_…`)"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 202, description = "The event is due again", body = ReplayOut),
+        (status = 404, description = "No such event (`event_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn replay(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -310,10 +429,21 @@ async fn replay(
         json!({}),
     )
     .await?;
-    Ok(HttpResponse::Accepted().json(json!({"id": event_id, "status": "pending"})))
+    Ok(HttpResponse::Accepted().json(ReplayOut {
+        id: event_id,
+        status: "pending",
+    }))
 }
 
-async fn list_payment_intents(
+/// Payment intents, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/payment-intents",
+    tag = "payments",
+    params(("company_id" = String, Path, description = "The company"), ListQuery),
+    responses((status = 200, description = "A page of payment intents", body = Page<PaymentIntentOut>)),
+)]
+pub(crate) async fn list_payment_intents(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -347,7 +477,22 @@ async fn list_payment_intents(
     }))
 }
 
-async fn get_payment_intent(
+/// A payment intent.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/payment-intents/{id}",
+    tag = "payments",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("id" = String, Path, description = "Stripe's `pi_…`"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 200, description = "The payment intent", body = PaymentIntentOut),
+        (status = 404, description = "Not of this company and mode (`payment_intent_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get_payment_intent(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -365,7 +510,22 @@ async fn get_payment_intent(
     Ok(HttpResponse::Ok().json(payment_intent_out(&m)))
 }
 
-async fn get_charge(
+/// A charge.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/charges/{id}",
+    tag = "payments",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("id" = String, Path, description = "Stripe's `ch_…`"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 200, description = "The charge", body = ChargeOut),
+        (status = 404, description = "Not of this company and mode (`charge_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get_charge(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -420,7 +580,15 @@ fn decode_dispute_cursor(cursor: &str) -> Result<(i64, i64, i64), ApiError> {
     Ok(key)
 }
 
-async fn list_disputes(
+/// Disputes: the ones needing a response first (soonest due first), then the rest newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/disputes",
+    tag = "payments",
+    params(("company_id" = String, Path, description = "The company"), ListQuery),
+    responses((status = 200, description = "A page of disputes", body = Page<DisputeOut>)),
+)]
+pub(crate) async fn list_disputes(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -466,7 +634,22 @@ async fn list_disputes(
     }))
 }
 
-async fn get_dispute(
+/// A dispute.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/disputes/{id}",
+    tag = "payments",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("id" = String, Path, description = "Stripe's `dp_…`"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 200, description = "The dispute", body = DisputeOut),
+        (status = 404, description = "Not of this company and mode (`dispute_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get_dispute(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -488,7 +671,7 @@ async fn get_dispute(
 pub async fn order_out(
     db: &sea_orm::DatabaseConnection,
     m: &order::Model,
-) -> Result<Value, ApiError> {
+) -> Result<OrderOut, ApiError> {
     // Everything the order relates to is of its own company and mode.
     let scope = Scope::of_livemode(m.company_pk, m.livemode);
     let pi = match &m.payment_intent_id {
@@ -546,30 +729,70 @@ pub async fn order_out(
         ),
         None => (None, Vec::new()),
     };
-    Ok(json!({
-        "id": m.id, "object": "order", "livemode": m.livemode, "kind": m.kind, "status": m.status,
-        "checkout_session": m.checkout_session_id, "source": m.source_id, "payment_intent": m.payment_intent_id,
-        "charge": m.charge_id, "amount": m.amount, "currency": m.currency, "customer_email": m.customer_email,
-        "client_reference_id": m.client_reference_id, "description": m.description,
-        "metadata": serde_json::from_str::<Value>(&m.metadata).unwrap_or(json!({})),
-        "return_url": m.return_url, "disputed": m.disputed, "fulfilled_at": m.fulfilled_at.map(rfc3339_ms),
-        "created_at": rfc3339_ms(m.created_at), "updated_at": rfc3339_ms(m.updated_at),
-        "payment": pi.as_ref().map(payment_intent_out),
-        "charges": charges.iter().map(charge_out).collect::<Vec<_>>(),
-        "disputes": disputes.iter().map(dispute_out).collect::<Vec<_>>(),
-        "fulfillment": fulfillment.map(|f| json!({
-            "fulfilled_at": rfc3339_ms(f.fulfilled_at), "fulfilled_by": f.fulfilled_by, "payment_status": f.payment_status,
-            "amount_total": f.amount_total, "currency": f.currency, "customer_email": f.customer_email,
-        })),
-        "line_items": items.iter().map(|li| json!({
-            "id": li.stripe_line_item_id, "description": li.description, "quantity": li.quantity,
-            "amount_subtotal": li.amount_subtotal, "amount_total": li.amount_total, "currency": li.currency,
-            "price": li.price_id, "product": li.product_id,
-        })).collect::<Vec<_>>(),
-    }))
+    Ok(OrderOut {
+        id: m.id.clone(),
+        object: "order",
+        livemode: m.livemode,
+        kind: m.kind.clone(),
+        status: m.status.clone(),
+        checkout_session: m.checkout_session_id.clone(),
+        source: m.source_id.clone(),
+        payment_intent: m.payment_intent_id.clone(),
+        charge: m.charge_id.clone(),
+        amount: m.amount,
+        currency: m.currency.clone(),
+        customer_email: m.customer_email.clone(),
+        client_reference_id: m.client_reference_id.clone(),
+        description: m.description.clone(),
+        metadata: serde_json::from_str::<Value>(&m.metadata).unwrap_or(json!({})),
+        return_url: m.return_url.clone(),
+        disputed: m.disputed,
+        fulfilled_at: m.fulfilled_at.map(rfc3339_ms),
+        created_at: rfc3339_ms(m.created_at),
+        updated_at: rfc3339_ms(m.updated_at),
+        payment: pi.as_ref().map(payment_intent_out),
+        charges: charges.iter().map(charge_out).collect(),
+        disputes: disputes.iter().map(dispute_out).collect(),
+        fulfillment: fulfillment.map(|f| FulfillmentOut {
+            fulfilled_at: rfc3339_ms(f.fulfilled_at),
+            fulfilled_by: f.fulfilled_by,
+            payment_status: f.payment_status,
+            amount_total: f.amount_total,
+            currency: f.currency,
+            customer_email: f.customer_email,
+        }),
+        line_items: items
+            .into_iter()
+            .map(|li| LineItemOut {
+                id: li.stripe_line_item_id,
+                description: li.description,
+                quantity: li.quantity,
+                amount_subtotal: li.amount_subtotal,
+                amount_total: li.amount_total,
+                currency: li.currency,
+                price: li.price_id,
+                product: li.product_id,
+            })
+            .collect(),
+    })
 }
 
-async fn get_order(
+/// An order with its payments, fulfillment and disputes.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/orders/{id}",
+    tag = "orders",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("id" = String, Path, description = "The order (`ord_…`)"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 200, description = "The order", body = OrderOut),
+        (status = 404, description = "Not of this company and mode (`order_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get_order(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -587,7 +810,22 @@ async fn get_order(
     Ok(HttpResponse::Ok().json(order_out(&state.db, &m).await?))
 }
 
-async fn get_checkout_session(
+/// A Checkout Session and its order.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/checkout-sessions/{id}",
+    tag = "orders",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("id" = String, Path, description = "Stripe's `cs_…`"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 200, description = "The Checkout Session", body = CheckoutSessionOut),
+        (status = 404, description = "Not of this company and mode (`checkout_session_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get_checkout_session(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -606,16 +844,31 @@ async fn get_checkout_session(
         .one(&state.db)
         .await?
         .ok_or_else(|| nf("order"))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": s.session_id, "object": "checkout.session", "livemode": s.livemode, "status": s.status,
-        "payment_status": s.payment_status, "amount_total": s.amount_total, "currency": s.currency,
-        "customer_email": s.customer_email, "payment_intent": s.payment_intent_id,
-        "fulfillment_status": s.fulfillment_status, "fulfilled_at": s.fulfilled_at.map(rfc3339_ms),
-        "order": order_out(&state.db, &o).await?,
-    })))
+    Ok(HttpResponse::Ok().json(CheckoutSessionOut {
+        id: s.session_id,
+        object: "checkout.session",
+        livemode: s.livemode,
+        status: s.status,
+        payment_status: s.payment_status,
+        amount_total: s.amount_total,
+        currency: s.currency,
+        customer_email: s.customer_email,
+        payment_intent: s.payment_intent_id,
+        fulfillment_status: s.fulfillment_status,
+        fulfilled_at: s.fulfilled_at.map(rfc3339_ms),
+        order: order_out(&state.db, &o).await?,
+    }))
 }
 
-async fn list_accounts(
+/// The company's Stripe accounts as the last `account.updated` left them.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/accounts",
+    tag = "payments",
+    params(("company_id" = String, Path, description = "The company"), ModeQuery),
+    responses((status = 200, description = "Every account", body = List<StripeAccountOut>)),
+)]
+pub(crate) async fn list_accounts(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -629,10 +882,25 @@ async fn list_accounts(
         .all(&state.db)
         .await?;
     let data: Vec<StripeAccountOut> = rows.iter().map(StripeAccountOut::from).collect();
-    Ok(HttpResponse::Ok().json(json!({"data": data})))
+    Ok(HttpResponse::Ok().json(List { data }))
 }
 
-async fn get_payment_method(
+/// A payment method's card.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/payment-methods/{id}",
+    tag = "payments",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("id" = String, Path, description = "Stripe's `pm_…` or `card_…`"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 200, description = "The payment method", body = PaymentMethodOut),
+        (status = 404, description = "Not of this company and mode (`payment_method_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get_payment_method(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -662,7 +930,22 @@ async fn get_payment_method(
     }))
 }
 
-async fn get_issuing(
+/// An Issuing card or cardholder.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/issuing/{id}",
+    tag = "payments",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("id" = String, Path, description = "Stripe's `ic_…` or `ich_…`"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 200, description = "The Issuing object", body = IssuingObjectOut),
+        (status = 404, description = "Not of this company and mode (`issuing_object_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get_issuing(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,

@@ -6,10 +6,11 @@ use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use paygate_db::entities::{delivery_failure, inbox_event, inbox_payload};
 use paygate_db::Mode;
+use paygate_db::entities::{delivery_failure, inbox_event, inbox_payload};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
 
+use crate::openapi::ErrorBody;
 use crate::{AdminState, ModeQuery, OperatorPrincipal, page_limit};
 
 /// Registers the event routes.
@@ -27,26 +28,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Filters of the event list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// `test` or `live`; the company's environment when absent.
     mode: Option<Mode>,
+    /// Stripe's event type (`payment_intent.succeeded` …).
     #[serde(rename = "type")]
     event_type: Option<String>,
+    /// `pending`, `processed`, `ignored` or `failed`.
     status: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// An inbox event in a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventOut {
+    /// Stripe's `evt_…`.
     id: String,
     #[serde(rename = "type")]
     event_type: String,
     livemode: bool,
+    /// `pending`, `processed`, `ignored` or `failed`.
     status: String,
+    /// How it arrived: `webhook` or `reconcile`.
     origin: String,
     /// Stripe's `created`.
     created: String,
@@ -74,17 +83,52 @@ impl From<&inbox_event::Model> for EventOut {
 }
 
 /// One event with its raw payload, as Stripe sent it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventDetailOut {
     #[serde(flatten)]
     event: EventOut,
     api_version: Option<String>,
+    /// The event as Stripe sent it.
+    #[schema(value_type = Object)]
     payload: Box<RawValue>,
 }
 
+/// Counts of a company's inbox events by status (`{"pending": n, "processed": n, …, "total": n}`):
+/// every status Paygate knows is there, 0 when none.
+#[derive(Debug)]
+pub struct EventStatsOut;
+
+impl utoipa::PartialSchema for EventStatsOut {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let count = || {
+            ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+            ))
+        };
+        let mut o = ObjectBuilder::new()
+            .description(Some("Counts of inbox events by status, and their total."))
+            .additional_properties(Some(count()));
+        for s in STATUSES.iter().chain(&["total"]) {
+            o = o.property(*s, count()).required(*s);
+        }
+        o.into()
+    }
+}
+
+impl utoipa::ToSchema for EventStatsOut {}
+
 const STATUSES: &[&str] = &["pending", "processed", "ignored", "failed"];
 
-async fn list(
+/// Inbox events, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/events",
+    tag = "events",
+    params(("company_id" = String, Path, description = "The company"), EventQuery),
+    responses((status = 200, description = "A page of events", body = Page<EventOut>)),
+)]
+pub(crate) async fn list(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -128,8 +172,15 @@ async fn list(
     }))
 }
 
-/// Counts of a company's inbox events by status (`{"pending": n, "processed": n, …}`).
-async fn stats(
+/// Inbox events counted by status.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/events/stats",
+    tag = "events",
+    params(("company_id" = String, Path, description = "The company"), ModeQuery),
+    responses((status = 200, description = "Counts by status", body = EventStatsOut)),
+)]
+pub(crate) async fn stats(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -163,7 +214,22 @@ async fn stats(
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn get(
+/// One event with its raw payload.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/events/{event_id}",
+    tag = "events",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("event_id" = String, Path, description = "Stripe's event id (`evt_…`)"),
+        ModeQuery,
+    ),
+    responses(
+        (status = 200, description = "The event", body = EventDetailOut),
+        (status = 404, description = "No such event (`event_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -190,19 +256,33 @@ async fn get(
 }
 
 /// Counts by reason, with a sentence a merchant can act on.
-#[derive(Debug, Serialize)]
-struct ReasonCount {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReasonCount {
+    /// `signature_invalid`, `livemode_mismatch` …
     reason: String,
     count: u64,
+    /// The latest one.
     last_at: String,
     explanation: &'static str,
 }
 
-#[derive(Debug, Serialize)]
-struct FailureOut {
+/// A refused delivery.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FailureOut {
     reason: String,
     remote_addr: Option<String>,
     occurred_at: String,
+}
+
+/// Refused deliveries: counts by reason, and the latest ones.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryFailuresOut {
+    /// Every refused delivery kept.
+    total: usize,
+    /// By reason, the most recent reason first.
+    summary: Vec<ReasonCount>,
+    /// The latest 100, newest first.
+    data: Vec<FailureOut>,
 }
 
 /// Plain words for a rejection reason.
@@ -233,7 +313,15 @@ pub fn explain(reason: &str) -> &'static str {
     }
 }
 
-async fn failures(
+/// Refused deliveries: counts by reason and the latest ones.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/delivery-failures",
+    tag = "events",
+    params(("company_id" = String, Path, description = "The company")),
+    responses((status = 200, description = "The refused deliveries", body = DeliveryFailuresOut)),
+)]
+pub(crate) async fn failures(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -267,6 +355,9 @@ async fn failures(
             occurred_at: rfc3339_ms(r.occurred_at),
         })
         .collect();
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "total": rows.len(), "summary": summary, "data": recent })))
+    Ok(HttpResponse::Ok().json(DeliveryFailuresOut {
+        total: rows.len(),
+        summary,
+        data: recent,
+    }))
 }

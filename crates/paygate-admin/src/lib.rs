@@ -8,6 +8,7 @@ pub mod domain;
 pub mod events;
 pub mod merchant;
 pub mod notifications;
+pub mod openapi;
 pub mod operators;
 pub mod orders;
 pub mod profiles;
@@ -46,22 +47,11 @@ pub struct AdminState {
     pub notify: paygate_notify::NotifyService,
 }
 
-/// The OpenAPI 3 description of the admin and merchant APIs (kept true by a test that calls
-/// every path in it).
-pub const OPENAPI: &str = include_str!("openapi.json");
-
 /// Registers every admin route under `/admin/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
-            .route(
-                "/openapi.json",
-                web::get().to(|| async {
-                    actix_web::HttpResponse::Ok()
-                        .content_type("application/json")
-                        .body(OPENAPI)
-                }),
-            )
+            .route("/openapi.json", web::get().to(openapi::serve))
             .configure(auth::configure)
             .configure(audit::configure)
             .configure(api_keys::configure)
@@ -90,10 +80,18 @@ pub fn configure_public(cfg: &mut web::ServiceConfig) {
 /// `?mode=test|live` on reads of objects that mirror Stripe: which of the company's two worlds
 /// to read. Absent, the company's current environment (operators) or the API key's mode
 /// (merchant API).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ModeQuery {
+    /// `test` or `live`.
     pub mode: Option<paygate_db::Mode>,
+}
+
+/// A whole list, unpaged: `{"data": [...]}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct List<T> {
+    pub data: Vec<T>,
 }
 
 /// Page size bounds of list endpoints.

@@ -22,8 +22,9 @@ use paygate_stripe::{CreateCheckoutSession, LineItemParam, PriceData, ProductDat
 use paygate_web::ApiError;
 
 use crate::api_keys::hash_key;
-use crate::{AdminState, ModeQuery};
-use crate::domain::order_out;
+use crate::domain::{OrderOut, order_out};
+use crate::openapi::ErrorBody;
+use crate::{AdminState, List, ModeQuery};
 
 /// The company behind a valid API key, and the key's mode.
 #[derive(Clone, Debug)]
@@ -122,7 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Product data of an ad-hoc price.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductDataIn {
     name: String,
@@ -130,28 +131,33 @@ pub struct ProductDataIn {
 }
 
 /// An ad-hoc price.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceDataIn {
+    /// Lowercase ISO code: `eur`.
     currency: String,
+    /// In the currency's smallest unit, ≥ 0.
     unit_amount: i64,
     product_data: ProductDataIn,
 }
 
 /// A line item: a Stripe price id, or price data.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineItemIn {
+    /// A Stripe price id (`price_…`); or `price_data`.
     price: Option<String>,
     price_data: Option<PriceDataIn>,
+    /// 1 to 10000 (default 1).
     quantity: Option<i64>,
 }
 
 /// `POST /api/v1/checkout-sessions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutSessionIn {
     line_items: Vec<LineItemIn>,
+    /// Stripe's Checkout mode: `payment` (default), `subscription` or `setup`.
     mode: Option<String>,
     customer_email: Option<String>,
     client_reference_id: Option<String>,
@@ -179,7 +185,33 @@ fn currency_ok(c: &str) -> bool {
     c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase())
 }
 
-async fn create_checkout_session(
+/// The answer to `POST /api/v1/checkout-sessions`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CheckoutSessionCreatedOut {
+    /// The order made for it (`ord_…`).
+    pub order_id: String,
+    /// Stripe's Checkout Session (`cs_…`).
+    pub id: String,
+    /// Stripe's hosted payment page, to send the shopper to.
+    pub url: Option<String>,
+}
+
+/// Creates a Stripe Checkout Session, and the order it pays.
+///
+/// Only with a key of the company's environment's mode.
+#[utoipa::path(
+    post,
+    path = "/api/v1/checkout-sessions",
+    tag = "merchant",
+    request_body = CheckoutSessionIn,
+    responses(
+        (status = 201, description = "The session and its order", body = CheckoutSessionCreatedOut),
+        (status = 409, description = "The key's mode is not the company's environment (`environment_mismatch`), or Stripe is disabled for the company (`stripe_disabled`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`validation_failed`), or the company has no active profile of the mode (`active_profile_missing`)", body = ErrorBody),
+        (status = 502, description = "Stripe refused the Checkout Session (`stripe_error`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn create_checkout_session(
     state: web::Data<AdminState>,
     who: MerchantPrincipal,
     body: web::Json<CheckoutSessionIn>,
@@ -328,16 +360,22 @@ async fn create_checkout_session(
     .insert(&txn)
     .await?;
     txn.commit().await?;
-    Ok(HttpResponse::Created()
-        .json(serde_json::json!({"order_id": order_id, "id": session.id, "url": session.url})))
+    Ok(HttpResponse::Created().json(CheckoutSessionCreatedOut {
+        order_id,
+        id: session.id,
+        url: session.url,
+    }))
 }
 
 /// `POST /api/v1/orders`: an order paid with a legacy Source created in the shopper's browser.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceOrderIn {
+    /// The Source (`src_…`).
     source: String,
+    /// In the currency's smallest unit, > 0.
     amount: i64,
+    /// Lowercase ISO code: `eur`.
     currency: String,
     description: Option<String>,
     #[serde(default)]
@@ -345,7 +383,21 @@ pub struct SourceOrderIn {
     return_url: Option<String>,
 }
 
-async fn create_source_order(
+/// Creates an order paid with a legacy Source created in the shopper's browser.
+///
+/// Only with a key of the company's environment's mode.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    tag = "merchant",
+    request_body = SourceOrderIn,
+    responses(
+        (status = 201, description = "The order", body = OrderOut),
+        (status = 409, description = "The key's mode is not the company's environment (`environment_mismatch`), or an order already uses the source (`source_in_use`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`validation_failed`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn create_source_order(
     state: web::Data<AdminState>,
     who: MerchantPrincipal,
     body: web::Json<SourceOrderIn>,
@@ -403,7 +455,18 @@ async fn create_source_order(
     Ok(HttpResponse::Created().json(order_out(&state.db, &m).await?))
 }
 
-async fn get_order(
+/// An order of the key's company and mode.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{order_id}",
+    tag = "merchant",
+    params(("order_id" = String, Path, description = "The order (`ord_…`)"), ModeQuery),
+    responses(
+        (status = 200, description = "The order", body = OrderOut),
+        (status = 404, description = "No such order in the key's company and mode (`order_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get_order(
     state: web::Data<AdminState>,
     who: MerchantPrincipal,
     path: web::Path<String>,
@@ -420,15 +483,28 @@ async fn get_order(
 }
 
 /// `GET /api/v1/orders?checkout_session=cs_…`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OrdersQuery {
+    /// The Checkout Session (`cs_…`): required.
     checkout_session: Option<String>,
     /// The key's own mode (another is 403).
     mode: Option<Mode>,
 }
 
-async fn find_orders(
+/// The orders of a Checkout Session.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "merchant",
+    params(OrdersQuery),
+    responses(
+        (status = 200, description = "The orders (none when the session is not the key's)", body = List<OrderOut>),
+        (status = 400, description = "`checkout_session` is missing (`invalid_query`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn find_orders(
     state: web::Data<AdminState>,
     who: MerchantPrincipal,
     q: web::Query<OrdersQuery>,
@@ -446,5 +522,5 @@ async fn find_orders(
     for m in &rows {
         data.push(order_out(&state.db, m).await?);
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data})))
+    Ok(HttpResponse::Ok().json(List { data }))
 }

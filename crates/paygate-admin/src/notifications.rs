@@ -14,11 +14,14 @@ use serde::Deserialize;
 
 use paygate_db::entities::company;
 use paygate_db::{Mode, Scope as DataScope};
-use paygate_notify::service::{EndpointIn, EndpointPatch, SettingsIo};
+use paygate_notify::service::{
+    EndpointIn, EndpointOut, EndpointPatch, MessageOut, MessagePage, SettingsIo,
+};
 use paygate_web::ApiError;
 
 use crate::merchant::MerchantPrincipal;
-use crate::{AdminState, ModeQuery, OperatorPrincipal};
+use crate::openapi::ErrorBody;
+use crate::{AdminState, List, ModeQuery, OperatorPrincipal};
 
 /// The company a request is about, and who is asking (for the audit log).
 #[derive(Debug)]
@@ -96,6 +99,22 @@ pub fn configure_merchant(cfg: &mut web::ServiceConfig) {
     routes(cfg, "");
 }
 
+/// Answer to `POST …/test`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TestMessageOut {
+    /// The `ping` message sent (`msg_…`).
+    pub message_id: String,
+}
+
+/// Answer to the replays.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReplayedOut {
+    /// How many deliveries are due again.
+    pub replayed: u64,
+}
+
+// The operators' routes are documented here; the merchant ones (`/api/v1/notification-…`, the
+// same handlers) are derived from them in `crate::openapi`.
 fn routes(cfg: &mut web::ServiceConfig, base: &str) {
     let ep = format!("{base}/notification-endpoints");
     let one = format!("{ep}/{{endpoint_id}}");
@@ -141,7 +160,19 @@ async fn audit(
     Ok(())
 }
 
-async fn create(
+/// Creates a notification endpoint; its `whsec_` secret is shown in full only in this answer.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/notification-endpoints",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company")),
+    request_body = EndpointIn,
+    responses(
+        (status = 201, description = "The endpoint, secret in full", body = EndpointOut),
+        (status = 422, description = "A field is invalid (`invalid_parameter`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn create(
     state: web::Data<AdminState>,
     scope: Requester,
     body: web::Json<EndpointIn>,
@@ -161,12 +192,36 @@ async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
-async fn list(state: web::Data<AdminState>, scope: Requester) -> Result<HttpResponse, ApiError> {
+/// The notification endpoints (secrets masked).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/notification-endpoints",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company")),
+    responses(
+        (status = 200, description = "Every endpoint", body = List<EndpointOut>),
+    ),
+)]
+pub(crate) async fn list(
+    state: web::Data<AdminState>,
+    scope: Requester,
+) -> Result<HttpResponse, ApiError> {
     let data = state.notify.list(scope.company.id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data})))
+    Ok(HttpResponse::Ok().json(List { data }))
 }
 
-async fn get(
+/// A notification endpoint (secret masked).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/notification-endpoints/{endpoint_id}",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), ("endpoint_id" = String, Path, description = "The endpoint (`ne_…`)")),
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointOut),
+        (status = 404, description = "No such endpoint (`notification_endpoint_not_found`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn get(
     state: web::Data<AdminState>,
     scope: Requester,
     req: HttpRequest,
@@ -178,7 +233,22 @@ async fn get(
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn update(
+/// Changes a notification endpoint.
+///
+/// Enabling it again clears what Paygate noted when it disabled it.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/companies/{company_id}/notification-endpoints/{endpoint_id}",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), ("endpoint_id" = String, Path, description = "The endpoint (`ne_…`)")),
+    request_body = EndpointPatch,
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointOut),
+        (status = 404, description = "No such endpoint (`notification_endpoint_not_found`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`invalid_parameter`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn update(
     state: web::Data<AdminState>,
     scope: Requester,
     req: HttpRequest,
@@ -207,7 +277,18 @@ async fn update(
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn delete(
+/// Deletes a notification endpoint.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/companies/{company_id}/notification-endpoints/{endpoint_id}",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), ("endpoint_id" = String, Path, description = "The endpoint (`ne_…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such endpoint (`notification_endpoint_not_found`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn delete(
     state: web::Data<AdminState>,
     scope: Requester,
     req: HttpRequest,
@@ -226,7 +307,7 @@ async fn delete(
 }
 
 /// `POST …/rotate-secret`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateIn {
     /// How long the old secret keeps signing, seconds (default one day, at most seven).
@@ -234,7 +315,20 @@ pub struct RotateIn {
     pub grace_secs: Option<u64>,
 }
 
-async fn rotate(
+/// A new signing secret (shown once); the old one keeps signing for `grace_secs` (default 86400).
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/notification-endpoints/{endpoint_id}/rotate-secret",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), ("endpoint_id" = String, Path, description = "The endpoint (`ne_…`)")),
+    request_body = Option<RotateIn>,
+    responses(
+        (status = 200, description = "The endpoint, new secret in full", body = EndpointOut),
+        (status = 404, description = "No such endpoint (`notification_endpoint_not_found`)", body = ErrorBody),
+        (status = 422, description = "`grace_secs` is over seven days (`invalid_parameter`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn rotate(
     state: web::Data<AdminState>,
     scope: Requester,
     req: HttpRequest,
@@ -264,7 +358,18 @@ async fn rotate(
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn test(
+/// Sends a `ping` message to the endpoint.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/notification-endpoints/{endpoint_id}/test",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), ("endpoint_id" = String, Path, description = "The endpoint (`ne_…`)")),
+    responses(
+        (status = 202, description = "The message is on its way", body = TestMessageOut),
+        (status = 404, description = "No such endpoint (`notification_endpoint_not_found`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn test(
     state: web::Data<AdminState>,
     scope: Requester,
     req: HttpRequest,
@@ -273,11 +378,11 @@ async fn test(
         .notify
         .send_test(scope.company.id, &param(&req, "endpoint_id"))
         .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({"message_id": id})))
+    Ok(HttpResponse::Accepted().json(TestMessageOut { message_id: id }))
 }
 
 /// `POST …/replay`: every failed message of the endpoint since a time.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayIn {
     /// RFC 3339 time or Unix seconds; default: every failed message.
@@ -307,7 +412,20 @@ fn since_ms(v: Option<&serde_json::Value>) -> Result<i64, ApiError> {
     }
 }
 
-async fn replay_failed(
+/// Sends again every failed message of the endpoint created since a time.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/notification-endpoints/{endpoint_id}/replay",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), ("endpoint_id" = String, Path, description = "The endpoint (`ne_…`)")),
+    request_body = Option<ReplayIn>,
+    responses(
+        (status = 202, description = "The deliveries are due again", body = ReplayedOut),
+        (status = 404, description = "No such endpoint (`notification_endpoint_not_found`)", body = ErrorBody),
+        (status = 422, description = "`since` is invalid (`invalid_parameter`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn replay_failed(
     state: web::Data<AdminState>,
     scope: Requester,
     req: HttpRequest,
@@ -318,25 +436,39 @@ async fn replay_failed(
         .notify
         .replay_failed(scope.company.id, &param(&req, "endpoint_id"), since)
         .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({"replayed": n})))
+    Ok(HttpResponse::Accepted().json(ReplayedOut { replayed: n }))
 }
 
 /// `GET …/notification-messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     /// `test` or `live` (see [`Requester::data_scope`]).
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// The message type (`order.paid` …).
     #[serde(rename = "type", default)]
     pub event_type: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     #[serde(default)]
     pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
 }
 
-async fn messages(
+/// Messages sent to the company's systems, newest first, with their deliveries.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/notification-messages",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), MessagesQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = MessagePage),
+    ),
+)]
+pub(crate) async fn messages(
     state: web::Data<AdminState>,
     scope: Requester,
     q: web::Query<MessagesQuery>,
@@ -354,7 +486,18 @@ async fn messages(
     Ok(HttpResponse::Ok().json(page))
 }
 
-async fn message(
+/// A message with its deliveries and every attempt.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/notification-messages/{message_id}",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), ("message_id" = String, Path, description = "The message (`msg_…`)"), ModeQuery),
+    responses(
+        (status = 200, description = "The message", body = MessageOut),
+        (status = 404, description = "No such message in this mode (`message_not_found`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn message(
     state: web::Data<AdminState>,
     scope: Requester,
     req: HttpRequest,
@@ -367,7 +510,18 @@ async fn message(
     Ok(HttpResponse::Ok().json(m))
 }
 
-async fn replay_message(
+/// Sends a message again to every destination it had.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/notification-messages/{message_id}/replay",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company"), ("message_id" = String, Path, description = "The message (`msg_…`)"), ModeQuery),
+    responses(
+        (status = 202, description = "The deliveries are due again", body = ReplayedOut),
+        (status = 404, description = "No such message in this mode (`message_not_found`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn replay_message(
     state: web::Data<AdminState>,
     scope: Requester,
     req: HttpRequest,
@@ -377,14 +531,39 @@ async fn replay_message(
         .notify
         .replay_message(scope.data_scope(q.mode)?, &param(&req, "message_id"))
         .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({"replayed": n})))
+    Ok(HttpResponse::Accepted().json(ReplayedOut { replayed: n }))
 }
 
-async fn settings(state: web::Data<AdminState>, scope: Requester) -> Result<HttpResponse, ApiError> {
+/// The shopper e-mail settings.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/notification-settings",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company")),
+    responses(
+        (status = 200, description = "The settings", body = SettingsIo),
+    ),
+)]
+pub(crate) async fn settings(
+    state: web::Data<AdminState>,
+    scope: Requester,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.notify.settings(scope.company.id).await?))
 }
 
-async fn save_settings(
+/// Saves the shopper e-mail settings (on only when `PAYGATE_SMTP_URL` is set).
+#[utoipa::path(
+    put,
+    path = "/admin/v1/companies/{company_id}/notification-settings",
+    tag = "notifications",
+    params(("company_id" = String, Path, description = "The company")),
+    request_body = SettingsIo,
+    responses(
+        (status = 200, description = "The settings", body = SettingsIo),
+        (status = 422, description = "A field is invalid (`invalid_parameter`)", body = ErrorBody)
+    ),
+)]
+pub(crate) async fn save_settings(
     state: web::Data<AdminState>,
     scope: Requester,
     body: web::Json<SettingsIo>,

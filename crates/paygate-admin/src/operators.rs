@@ -14,7 +14,8 @@ use paygate_db::entities::operator;
 use paygate_db::{new_id, now_ms};
 use paygate_web::{ApiError, rfc3339_ms};
 
-use crate::{AdminState, OperatorPrincipal};
+use crate::openapi::ErrorBody;
+use crate::{AdminState, List, OperatorPrincipal};
 
 /// Why an operator could not be added.
 #[derive(Debug, thiserror::Error)]
@@ -149,10 +150,12 @@ pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
 }
 
 /// `POST /admin/v1/operators`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorIn {
     email: String,
+    /// At least 12 characters.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
@@ -165,7 +168,7 @@ impl std::fmt::Debug for OperatorIn {
 }
 
 /// An operator as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OperatorOut {
     id: String,
     email: String,
@@ -190,7 +193,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/operators", web::post().to(add));
 }
 
-async fn list(
+/// Lists operators.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/operators",
+    tag = "operators",
+    responses((status = 200, description = "Every operator, oldest first", body = List<OperatorOut>)),
+)]
+pub(crate) async fn list(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
 ) -> Result<HttpResponse, ApiError> {
@@ -199,10 +209,22 @@ async fn list(
         .all(&state.db)
         .await?;
     let data: Vec<OperatorOut> = ops.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(List { data }))
 }
 
-async fn add(
+/// Adds an operator.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/operators",
+    tag = "operators",
+    request_body = OperatorIn,
+    responses(
+        (status = 201, description = "The operator", body = OperatorOut),
+        (status = 409, description = "An operator with this e-mail exists (`operator_exists`)", body = ErrorBody),
+        (status = 422, description = "The e-mail or password is invalid (`invalid_email`, `weak_password`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn add(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     body: web::Json<OperatorIn>,

@@ -52,23 +52,31 @@ fn check(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), ApiEr
 }
 
 /// Filters of the order list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OrderQuery {
     /// `test` or `live`; the company's environment when absent.
     mode: Option<Mode>,
+    /// `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`, `canceled`, `paid`
+    /// or `fulfilled`.
     status: Option<String>,
+    /// `checkout` or `source`.
     kind: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// An order in a list (the whole order, with payments and fulfillment, is
 /// `GET …/orders/{orderID}`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderSummaryOut {
+    /// `ord_…`.
     id: String,
     livemode: bool,
+    /// `checkout` or `source`.
     kind: String,
     status: String,
     amount: Option<i64>,
@@ -122,7 +130,15 @@ fn decode_order_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
     Ok((at.parse().map_err(|_| bad())?, id.to_owned()))
 }
 
-async fn list_orders(
+/// Orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/orders",
+    tag = "orders",
+    params(("company_id" = String, Path, description = "The company"), OrderQuery),
+    responses((status = 200, description = "A page of orders", body = Page<OrderSummaryOut>)),
+)]
+pub(crate) async fn list_orders(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -172,20 +188,26 @@ async fn list_orders(
 }
 
 /// Filters of the Checkout Session list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CheckoutSessionQuery {
     /// `test` or `live`; the company's environment when absent.
     mode: Option<Mode>,
+    /// `none`, `claimed` or `fulfilled`.
     fulfillment_status: Option<String>,
+    /// `paid`, `unpaid` or `no_payment_required`.
     payment_status: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// A Checkout Session in a list (in full, with its order: `GET …/checkout-sessions/{id}`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckoutSessionSummaryOut {
+    /// Stripe's `cs_…`.
     id: String,
     order_id: String,
     livemode: bool,
@@ -221,7 +243,15 @@ impl From<&checkout_session::Model> for CheckoutSessionSummaryOut {
     }
 }
 
-async fn list_checkout_sessions(
+/// Checkout Sessions, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/checkout-sessions",
+    tag = "orders",
+    params(("company_id" = String, Path, description = "The company"), CheckoutSessionQuery),
+    responses((status = 200, description = "A page of Checkout Sessions", body = Page<CheckoutSessionSummaryOut>)),
+)]
+pub(crate) async fn list_checkout_sessions(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,

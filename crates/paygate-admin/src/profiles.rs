@@ -2,10 +2,11 @@
 
 use actix_web::{HttpResponse, web};
 
-use paygate_tenant::wire::{ProfileIn, ProfilePatch, SigningSecretIn};
+use paygate_tenant::wire::{ProfileIn, ProfileOut, ProfilePatch, SigningSecretIn};
 use paygate_web::ApiError;
 
-use crate::{AdminState, OperatorPrincipal};
+use crate::openapi::ErrorBody;
+use crate::{AdminState, List, OperatorPrincipal};
 
 /// Registers the profile routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,17 +30,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn list(
+/// A company's Stripe profiles, secrets masked.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/profiles",
+    tag = "profiles",
+    params(("company_id" = String, Path, description = "The company")),
+    responses((status = 200, description = "Every profile", body = List<ProfileOut>)),
+)]
+pub(crate) async fn list(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
     let data = state.tenants.list_profiles(&company).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(List { data }))
 }
 
-async fn create(
+/// Adds a Stripe profile.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/profiles",
+    tag = "profiles",
+    params(("company_id" = String, Path, description = "The company")),
+    request_body = ProfileIn,
+    responses(
+        (status = 201, description = "The profile, secrets masked", body = ProfileOut),
+        (status = 409, description = "The name is taken (`profile_name_taken`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn create(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<String>,
@@ -53,7 +75,21 @@ async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
-async fn get(
+/// One profile.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/profiles/{profile_id}",
+    tag = "profiles",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("profile_id" = String, Path, description = "The profile (`prf_…`)"),
+    ),
+    responses(
+        (status = 200, description = "The profile, secrets masked", body = ProfileOut),
+        (status = 404, description = "No such profile (`profile_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn get(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -63,7 +99,24 @@ async fn get(
     Ok(HttpResponse::Ok().json(state.tenants.profile(&company, &profile_id).await?))
 }
 
-async fn update(
+/// Changes a profile (not its mode: keys belong to a mode).
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/companies/{company_id}/profiles/{profile_id}",
+    tag = "profiles",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("profile_id" = String, Path, description = "The profile (`prf_…`)"),
+    ),
+    request_body = ProfilePatch,
+    responses(
+        (status = 200, description = "The profile, secrets masked", body = ProfileOut),
+        (status = 404, description = "No such profile (`profile_not_found`)", body = ErrorBody),
+        (status = 409, description = "The name is taken (`profile_name_taken`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn update(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -78,7 +131,22 @@ async fn update(
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn delete(
+/// Removes a profile.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/companies/{company_id}/profiles/{profile_id}",
+    tag = "profiles",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("profile_id" = String, Path, description = "The profile (`prf_…`)"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such profile (`profile_not_found`)", body = ErrorBody),
+        (status = 409, description = "The profile is in use (`profile_in_use`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn delete(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<(String, String)>,
@@ -92,7 +160,23 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn rotate(
+/// Rotates the signing secret; the previous ones stay valid for the grace period.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/profiles/{profile_id}/signing-secrets",
+    tag = "profiles",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("profile_id" = String, Path, description = "The profile (`prf_…`)"),
+    ),
+    request_body = SigningSecretIn,
+    responses(
+        (status = 201, description = "The profile with its signing secrets, masked", body = ProfileOut),
+        (status = 404, description = "No such profile (`profile_not_found`)", body = ErrorBody),
+        (status = 422, description = "The secret is invalid", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn rotate(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<(String, String)>,

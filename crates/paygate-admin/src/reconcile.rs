@@ -8,6 +8,7 @@ use serde::Deserialize;
 use paygate_router::reconcile::{ReconcileError, reconcile_company};
 use paygate_web::ApiError;
 
+use crate::openapi::ErrorBody;
 use crate::{AdminState, OperatorPrincipal};
 
 /// Registers the route.
@@ -19,13 +20,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Body (optional): how far back to look instead of from the last known event.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileIn {
+    /// Look this many seconds back.
     since_secs: Option<u64>,
 }
 
-async fn reconcile(
+/// Recovers events Stripe could not deliver: lists them from Stripe and adds the missing ones
+/// to the inbox.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/reconcile",
+    tag = "events",
+    params(("company_id" = String, Path, description = "The company")),
+    request_body = Option<ReconcileIn>,
+    responses(
+        (status = 200, description = "What the run did", body = paygate_router::reconcile::Summary),
+        (status = 502, description = "Stripe refused or failed the events listing (`stripe_error`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn reconcile(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<String>,

@@ -23,8 +23,9 @@ use paygate_db::entities::{company_user, user_invitation, web_session};
 use paygate_db::{Tenant, new_id, now_ms};
 use paygate_web::{ApiError, rfc3339_ms};
 
+use crate::openapi::ErrorBody;
 use crate::operators::{OperatorError, hash_password, normalize_email};
-use crate::{AdminState, OperatorPrincipal};
+use crate::{AdminState, List, OperatorPrincipal};
 
 /// How long an invitation link works.
 pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -33,7 +34,7 @@ pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
 /// Role of a company user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// May change the company's configuration and invite users.
@@ -469,11 +470,14 @@ pub async fn touch_sign_in<C: ConnectionTrait>(db: &C, user_id: &str) -> Result<
 // ---- the admin API ---------------------------------------------------------------------------
 
 /// `POST /admin/v1/companies/{companyID}/users`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
     email: String,
+    #[schema(value_type = Role)]
     role: String,
+    /// At least 12 characters; absent: the answer holds a one-time invitation link instead.
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
 }
 
@@ -487,10 +491,11 @@ impl std::fmt::Debug for UserIn {
 }
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserOut {
     id: String,
     email: String,
+    #[schema(value_type = Role)]
     role: String,
     /// `active`, `invited` (no password yet) or `disabled`.
     status: &'static str,
@@ -539,7 +544,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn list(
+/// The company's back-office users (never their passwords).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/companies/{company_id}/users",
+    tag = "users",
+    params(("company_id" = String, Path, description = "The company")),
+    responses((status = 200, description = "Every user, oldest first", body = List<UserOut>)),
+)]
+pub(crate) async fn list(
     state: web::Data<AdminState>,
     _op: OperatorPrincipal,
     path: web::Path<String>,
@@ -550,10 +563,25 @@ async fn list(
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(List { data }))
 }
 
-async fn create(
+/// Adds a back-office user.
+///
+/// Without a password the answer holds a one-time `invitation_url`, valid 7 days.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/companies/{company_id}/users",
+    tag = "users",
+    params(("company_id" = String, Path, description = "The company")),
+    request_body = UserIn,
+    responses(
+        (status = 201, description = "The user", body = UserOut),
+        (status = 409, description = "The company has a user with this e-mail (`user_exists`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`invalid_email`, `invalid_role`, `weak_password`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn create(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<String>,
@@ -585,7 +613,21 @@ async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
-async fn delete(
+/// Removes a back-office user (their sessions end).
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/companies/{company_id}/users/{user_id}",
+    tag = "users",
+    params(
+        ("company_id" = String, Path, description = "The company"),
+        ("user_id" = String, Path, description = "The user (`usr_…`)"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such user (`user_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn delete(
     state: web::Data<AdminState>,
     op: OperatorPrincipal,
     path: web::Path<(String, String)>,

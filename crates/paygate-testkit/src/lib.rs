@@ -5,6 +5,7 @@ pub mod backoffice;
 pub mod checkout_objects;
 mod db;
 pub mod objects;
+pub mod openapi;
 pub mod receivers;
 
 use std::net::TcpListener;
@@ -170,15 +171,46 @@ impl TestApp {
     }
 
     /// Sends a request and reads the status and JSON body (`Value::Null` when empty).
+    ///
+    /// An answer of the admin or merchant API (`/admin/v1/…`, `/api/v1/…`) must be as the
+    /// OpenAPI document says (see [`openapi`]): otherwise this panics.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let resp = req.send().await.unwrap();
+        let (client, req) = req.build_split();
+        let req = req.unwrap();
+        let method = req.method().clone();
+        let url = req.url().clone();
+        let resp = client.execute(req).await.unwrap();
         let status = resp.status();
+        let json = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
         let text = resp.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        let parsed = serde_json::from_str::<Value>(&text).ok();
+        let is_json = json && parsed.is_some();
+        let body = match parsed {
+            _ if text.is_empty() => Value::Null,
+            Some(v) => v,
+            None => Value::String(text),
         };
+        let path = url.path();
+        let ours = url.port() == Some(self.addr.port())
+            && (path.starts_with("/admin/v1/") || path.starts_with("/api/v1/"));
+        if ours {
+            let json_body = is_json.then_some(&body);
+            if let Err(e) = openapi::check_answer(
+                openapi::document(),
+                method.as_str(),
+                path,
+                status.as_u16(),
+                json_body,
+            ) {
+                panic!(
+                    "{method} {path} answered {status} not as the OpenAPI document says: {e}\nbody: {body}"
+                );
+            }
+        }
         (status, body)
     }
 
