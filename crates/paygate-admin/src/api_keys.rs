@@ -15,7 +15,7 @@ use paygate_db::entities::api_key;
 use paygate_db::{Mode, Scope, Tenant, new_id, now_ms};
 use paygate_web::{ApiError, rfc3339_ms};
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, List, OperatorPrincipal};
 
 /// Registers the routes.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use paygate_db::entities::audit_log;
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms};
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, OperatorPrincipal, page_limit};
 
 /// Registers the route.

@@ -18,7 +18,7 @@ use paygate_db::entities::operator;
 use paygate_web::ApiError;
 
 use crate::AdminState;
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 
 const ISSUER: &str = "paygate";
 const AUDIENCE: &str = "paygate-admin";

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use paygate_tenant::wire::{CompanyIn, CompanyOut, CompanyPatch};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor};
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, OperatorPrincipal, page_limit};
 
 /// Registers the company routes.

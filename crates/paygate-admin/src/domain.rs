@@ -21,7 +21,7 @@ use paygate_db::entities::{
 use paygate_db::{Mode, Scope};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, List, ModeQuery, OperatorPrincipal, page_limit};
 
 /// Registers the routes.

@@ -10,7 +10,7 @@ use paygate_db::Mode;
 use paygate_db::entities::{delivery_failure, inbox_event, inbox_payload};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, ModeQuery, OperatorPrincipal, page_limit};
 
 /// Registers the event routes.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod domain;
+pub mod error_body;
 pub mod events;
 pub mod merchant;
 pub mod notifications;

@@ -23,7 +23,7 @@ use paygate_web::ApiError;
 
 use crate::api_keys::hash_key;
 use crate::domain::{OrderOut, order_out};
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, List, ModeQuery};
 
 /// The company behind a valid API key, and the key's mode.

@@ -19,8 +19,8 @@ use paygate_notify::service::{
 };
 use paygate_web::ApiError;
 
+use crate::error_body::ErrorBody;
 use crate::merchant::MerchantPrincipal;
-use crate::openapi::ErrorBody;
 use crate::{AdminState, List, ModeQuery, OperatorPrincipal};
 
 /// The company a request is about, and who is asking (for the audit log).

@@ -30,30 +30,14 @@ use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
 use serde_json::{Map, Value, json};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
 use crate::{
     api_keys, audit, auth, companies, domain, events, merchant, notifications, operators, orders,
     profiles, reconcile, users,
 };
 
-/// The body of every error answer: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Debug, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable and machine-readable: `company_not_found`, `invalid_json`, `validation_failed` …
-    pub code: String,
-    /// A sentence for people (for 5xx a generic one; the cause is logged).
-    pub message: String,
-    /// The input field the error is about, when it names one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+pub use crate::error_body::{ErrorBody, ErrorDetail};
 
 /// The scheme names used in `security(...)`.
 pub const OPERATOR_JWT: &str = "operator_jwt";

@@ -14,7 +14,7 @@ use paygate_db::entities::operator;
 use paygate_db::{new_id, now_ms};
 use paygate_web::{ApiError, rfc3339_ms};
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, List, OperatorPrincipal};
 
 /// Why an operator could not be added.

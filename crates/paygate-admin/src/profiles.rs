@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use paygate_tenant::wire::{ProfileIn, ProfileOut, ProfilePatch, SigningSecretIn};
 use paygate_web::ApiError;
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, List, OperatorPrincipal};
 
 /// Registers the profile routes.

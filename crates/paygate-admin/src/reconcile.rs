@@ -8,7 +8,7 @@ use serde::Deserialize;
 use paygate_router::reconcile::{ReconcileError, reconcile_company};
 use paygate_web::ApiError;
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::{AdminState, OperatorPrincipal};
 
 /// Registers the route.

@@ -23,7 +23,7 @@ use paygate_db::entities::{company_user, user_invitation, web_session};
 use paygate_db::{Tenant, new_id, now_ms};
 use paygate_web::{ApiError, rfc3339_ms};
 
-use crate::openapi::ErrorBody;
+use crate::error_body::ErrorBody;
 use crate::operators::{OperatorError, hash_password, normalize_email};
 use crate::{AdminState, List, OperatorPrincipal};
 

@@ -15,11 +15,11 @@ use sea_orm::{
 
 pub use paygate_migrations::Migrator;
 pub use scope::{CompanyOwned, Mode, ModeOwned, Scope, Tenant};
+pub use sea_orm;
 pub use status::{
     ChargeStatus, DisputeStatus, Lifecycle, NotificationStatus, OrderStatus, PaymentStatus,
     SourceStatus,
 };
-pub use sea_orm;
 
 /// How to open the database.
 #[derive(Clone, Debug)]

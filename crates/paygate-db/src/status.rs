@@ -199,6 +199,7 @@ mod tests {
             DisputeStatus::terminal_names(),
             ["warning_closed", "won", "lost", "prevented"]
         );
-        assert!("paid".to_owned() == OrderStatus::Paid);
+        let stored = String::from("paid");
+        assert!(stored == OrderStatus::Paid);
     }
 }

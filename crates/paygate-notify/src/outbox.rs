@@ -31,8 +31,8 @@ use paygate_db::entities::{
     notification_settings, order, payment_intent, stripe_account,
 };
 use paygate_db::{OrderStatus, Scope, new_id, now_ms};
-use paygate_wire::EventType;
 use paygate_web::{rfc3339_ms, rfc3339_s};
+use paygate_wire::EventType;
 
 /// The message about a changed Stripe account (it shares Stripe's name for the event).
 pub const ACCOUNT_UPDATED: &str = EventType::AccountUpdated.as_str();
@@ -151,7 +151,8 @@ impl OutboxBatch {
         let mut pending = std::mem::take(&mut *lock(&self.pending));
         // In key order, so workers writing the same message lock it in the same order.
         pending.sort_by(|a, b| {
-            let key = |m: &notification_message::Model| (m.company_pk, m.livemode, m.dedupe_key.clone());
+            let key =
+                |m: &notification_message::Model| (m.company_pk, m.livemode, m.dedupe_key.clone());
             key(&a.message).cmp(&key(&b.message))
         });
         let mut new_ids: HashSet<String> = HashSet::new();

@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::outbox::{self, MESSAGE_TYPES};
 use paygate_db::entities::{
     notification_attempt, notification_delivery, notification_endpoint,
     notification_endpoint_secret, notification_message, notification_settings,
 };
 use paygate_db::{Scope, Tenant, new_id, now_ms};
-use crate::outbox::{self, MESSAGE_TYPES};
 use paygate_tenant::crypto::{Keyring, mask};
 use paygate_web::{ApiError, rfc3339_ms};
 

@@ -13,8 +13,8 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use paygate_db::entities::delivery_failure;
 use paygate_db::Tenant;
+use paygate_db::entities::delivery_failure;
 
 /// Rows kept per company.
 pub const KEEP_PER_COMPANY: u64 = 1000;

@@ -107,8 +107,8 @@ pub async fn ensure_session<C: ConnectionTrait>(
                     order::Column::Livemode,
                     order::Column::CheckoutSessionId,
                 ])
-                    .do_nothing()
-                    .to_owned(),
+                .do_nothing()
+                .to_owned(),
             )
             .exec_without_returning(db)
             .await?;

@@ -74,4 +74,3 @@ pub(crate) fn committed(
         wake.notify_one();
     }
 }
-

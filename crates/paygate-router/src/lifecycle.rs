@@ -16,16 +16,17 @@
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoIden, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, ModelTrait,
-    QueryFilter, Select, TransactionSession, TransactionTrait, TryInsertResult, UpdateMany,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable,
+    ModelTrait, QueryFilter, Select, TransactionSession, TransactionTrait, TryInsertResult,
+    UpdateMany,
 };
 
 use paygate_notify::outbox;
 
+use paygate_db::entities::order;
 use paygate_db::{
     ChargeStatus, DisputeStatus, Lifecycle, OrderStatus, PaymentStatus, Scope, SourceStatus,
 };
-use paygate_db::entities::order;
 
 /// Kinds of Stripe object whose status has a lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,7 +219,13 @@ where
                 let Some(update) = change(&cur) else {
                     return Ok(Applied::Unchanged { current: cur });
                 };
-                if update.filter(unchanged_since(&cur)).exec(db).await?.rows_affected > 0 {
+                if update
+                    .filter(unchanged_since(&cur))
+                    .exec(db)
+                    .await?
+                    .rows_affected
+                    > 0
+                {
                     return Ok(Applied::Changed { before: cur });
                 }
                 // Someone changed it meanwhile: judge again against what they left.

@@ -10,8 +10,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sea_orm::sea_query::{Expr, Func};
 use sea_orm::QuerySelect;
+use sea_orm::sea_query::{Expr, Func};
 
 use paygate_db::entities::{company, inbox_event};
 use paygate_db::{Mode, Tenant};
@@ -70,7 +70,10 @@ pub async fn reconcile_company(
     let oldest = now - STRIPE_RETENTION.as_secs() as i64;
     for mode in Mode::ALL {
         let scope = Tenant::new(company.id).in_mode(mode);
-        let Some(active) = tenants.active_profile_for(company.id, mode.as_str()).await? else {
+        let Some(active) = tenants
+            .active_profile_for(company.id, mode.as_str())
+            .await?
+        else {
             continue;
         };
         summary.profiles += 1;
@@ -119,7 +122,9 @@ pub async fn reconcile_company(
                 };
                 // The key's mode is the events' mode: one that says otherwise is not stored.
                 if !wanted.contains(event_type)
-                    || ev["livemode"].as_bool().is_some_and(|l| l != mode.livemode())
+                    || ev["livemode"]
+                        .as_bool()
+                        .is_some_and(|l| l != mode.livemode())
                 {
                     summary.skipped += 1;
                     continue;

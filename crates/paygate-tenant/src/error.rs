@@ -52,9 +52,7 @@ impl From<TenantError> for ApiError {
                 };
                 ApiError::not_found(code, format!("no such {what}"))
             }
-            TenantError::Conflict { code, message } => {
-                ApiError::conflict(code, message)
-            }
+            TenantError::Conflict { code, message } => ApiError::conflict(code, message),
             TenantError::Crypto => ApiError::internal(TenantError::Crypto),
             TenantError::Db(e) => ApiError::from(e),
         }

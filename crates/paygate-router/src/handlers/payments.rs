@@ -176,7 +176,9 @@ async fn emit_payment<C: ConnectionTrait>(
     let (t, key) = match (ctx.event.kind, p.status.as_str()) {
         (_, s) if s == PaymentStatus::Succeeded.as_str() => ("payment.succeeded", id),
         (_, s) if s == PaymentStatus::Canceled.as_str() => ("payment.canceled", id),
-        (Some(EventType::PaymentIntentPaymentFailed), _) => ("payment.failed", ctx.event.id.as_str()),
+        (Some(EventType::PaymentIntentPaymentFailed), _) => {
+            ("payment.failed", ctx.event.id.as_str())
+        }
         (Some(EventType::PaymentIntentAmountCapturableUpdated), _) => {
             ("payment.amount_capturable_updated", ctx.event.id.as_str())
         }
@@ -209,8 +211,7 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
     let status = ctx.str("status")?.to_owned();
     let created = ctx.event.created;
     let source_id = id_of(&o["source"]).filter(|s| s.starts_with("src_"));
-    let refunded =
-        o["refunded"].as_bool().unwrap_or(false) || kind == EventType::ChargeRefunded;
+    let refunded = o["refunded"].as_bool().unwrap_or(false) || kind == EventType::ChargeRefunded;
     let amount_refunded = i64_of(&o["amount_refunded"]);
     let disputed = o["disputed"].as_bool().unwrap_or(false);
     let scope = ctx.scope;
@@ -262,7 +263,13 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
                     Expr::value(cur.disputed || disputed),
                 )
                 .col_expr(charge::Column::UpdatedAt, Expr::value(now_ms()));
-            if is_newer(Kind::Charge, &cur.status, cur.state_created, &status, created) {
+            if is_newer(
+                Kind::Charge,
+                &cur.status,
+                cur.state_created,
+                &status,
+                created,
+            ) {
                 q = q
                     .col_expr(charge::Column::Status, Expr::value(status.clone()))
                     .col_expr(
@@ -398,7 +405,13 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
                     Expr::value(cur.funds_reinstated.max(reinstated)),
                 )
                 .col_expr(dispute::Column::UpdatedAt, Expr::value(now_ms()));
-            if is_newer(Kind::Dispute, &cur.status, cur.state_created, &status, created) {
+            if is_newer(
+                Kind::Dispute,
+                &cur.status,
+                cur.state_created,
+                &status,
+                created,
+            ) {
                 q = q
                     .col_expr(dispute::Column::Status, Expr::value(status.clone()))
                     .col_expr(dispute::Column::Reason, Expr::value(opt_str(&o["reason"])))
@@ -572,7 +585,14 @@ pub async fn source<C: ConnectionTrait + TransactionTrait>(
             }
         },
         |cur| {
-            is_newer(Kind::Source, &cur.status, cur.state_created, &status, created).then(|| {
+            is_newer(
+                Kind::Source,
+                &cur.status,
+                cur.state_created,
+                &status,
+                created,
+            )
+            .then(|| {
                 scope
                     .update::<source::Entity>()
                     .col_expr(source::Column::Status, Expr::value(status.clone()))

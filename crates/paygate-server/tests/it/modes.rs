@@ -5,12 +5,12 @@
 //! made a test object of its own. The merchant API: a test key never reads or changes live
 //! orders. Through the real intake, workers and admin / merchant APIs, on both databases.
 
+use paygate_testkit::backoffice::Browser;
 use paygate_testkit::checkout_objects::FakeCheckout;
 use paygate_testkit::objects::{
     account, charge, checkout_session, dispute, event_at, issuing_card, issuing_cardholder,
     payment_intent, payment_method, source,
 };
-use paygate_testkit::backoffice::Browser;
 use paygate_testkit::{Backend, Options, TestApp, db_tests, new_secret, now_secs, unique};
 use paygate_wire::{EventFamily, EventType};
 use reqwest::StatusCode;
@@ -92,7 +92,10 @@ impl World {
         ev["livemode"] = json!(true);
         ev["data"]["object"]["livemode"] = json!(true);
         ev["id"] = json!(unique("evt_live_"));
-        let (s, b) = self.app.deliver(&self.company, &self.live_secret, &ev).await;
+        let (s, b) = self
+            .app
+            .deliver(&self.company, &self.live_secret, &ev)
+            .await;
         assert_eq!(s, StatusCode::OK, "{b}");
         self.app.drain().await;
     }
@@ -100,7 +103,10 @@ impl World {
     /// Delivers `ev` as a test-mode event (signed with the test secret).
     async fn test(&self, ev: Value) {
         assert_eq!(ev["livemode"], json!(false));
-        let (s, b) = self.app.deliver(&self.company, &self.test_secret, &ev).await;
+        let (s, b) = self
+            .app
+            .deliver(&self.company, &self.test_secret, &ev)
+            .await;
         assert_eq!(s, StatusCode::OK, "{b}");
         self.app.drain().await;
     }
@@ -224,7 +230,15 @@ fn case(t: EventType, n: usize) -> Case {
             };
             let dp = id("dp");
             Case {
-                live: dispute(&dp, "warning_needs_response", "ch_d", "pi_d", 1000, false, false),
+                live: dispute(
+                    &dp,
+                    "warning_needs_response",
+                    "ch_d",
+                    "pi_d",
+                    1000,
+                    false,
+                    false,
+                ),
                 test: dispute(&dp, status, "ch_d", "pi_d", 2000, w, r),
                 read: format!("disputes/{dp}"),
             }
@@ -305,7 +319,10 @@ async fn every_handled_type_keeps_live_objects_out_of_reach_of_test_events(backe
         w.live(with_version(event_at(t.as_str(), c.live.clone(), t0), n))
             .await;
         let before = match &live_order {
-            Some(o) => w.merchant(&w.live_key, &format!("/api/v1/orders/{o}")).await,
+            Some(o) => {
+                w.merchant(&w.live_key, &format!("/api/v1/orders/{o}"))
+                    .await
+            }
             None => w.read(&c.read, "live").await,
         };
         assert_eq!(before.0, StatusCode::OK, "{t}: {}", before.1);
@@ -317,7 +334,10 @@ async fn every_handled_type_keeps_live_objects_out_of_reach_of_test_events(backe
         w.test(with_version(test, n + 1)).await;
 
         let after = match &live_order {
-            Some(o) => w.merchant(&w.live_key, &format!("/api/v1/orders/{o}")).await,
+            Some(o) => {
+                w.merchant(&w.live_key, &format!("/api/v1/orders/{o}"))
+                    .await
+            }
             None => w.read(&c.read, "live").await,
         };
         let mut after = after;
@@ -342,7 +362,10 @@ async fn every_handled_type_keeps_live_objects_out_of_reach_of_test_events(backe
         .into_iter()
         .filter(|r| r.url.path() == "/v1/charges")
         .count();
-    assert_eq!(charges, 1, "only source.chargeable in live creates a charge");
+    assert_eq!(
+        charges, 1,
+        "only source.chargeable in live creates a charge"
+    );
     let (s, accounts) = w.read("accounts", "live").await;
     assert_eq!(s, StatusCode::OK);
     for a in accounts["data"].as_array().unwrap() {
@@ -357,10 +380,20 @@ async fn every_handled_type_keeps_live_objects_out_of_reach_of_test_events(backe
 async fn a_test_charge_naming_a_live_source_order_moves_nothing(backend: Backend) {
     let w = world(backend).await;
     let order = w.live_source_order("src_live_victim").await;
-    let mut ch = charge("ch_attack", "succeeded", 1999, None, Some("src_live_victim"));
+    let mut ch = charge(
+        "ch_attack",
+        "succeeded",
+        1999,
+        None,
+        Some("src_live_victim"),
+    );
     ch["livemode"] = json!(false);
-    w.test(event_at(EventType::ChargeSucceeded.as_str(), ch, now_secs()))
-        .await;
+    w.test(event_at(
+        EventType::ChargeSucceeded.as_str(),
+        ch,
+        now_secs(),
+    ))
+    .await;
     let (s, o) = w
         .merchant(&w.live_key, &format!("/api/v1/orders/{order}"))
         .await;
@@ -387,7 +420,11 @@ async fn a_test_charge_naming_a_live_source_order_moves_nothing(backend: Backend
     assert_eq!(after, before);
     let (s, stored) = w.read(&format!("events/{id}"), "test").await;
     assert_eq!(s, StatusCode::OK, "{stored}");
-    assert_eq!(stored["status"], json!("failed"), "refused for good: {stored}");
+    assert_eq!(
+        stored["status"],
+        json!("failed"),
+        "refused for good: {stored}"
+    );
     let (s, none) = w.read("checkout-sessions/cs_live_victim", "test").await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{none}");
 
@@ -423,7 +460,11 @@ async fn a_test_event_cannot_take_a_live_event_id(backend: Backend) {
     assert_eq!(s, StatusCode::OK, "{b}");
     w.app.drain().await;
     let (s, pi) = w.read("payment-intents/pi_pre", "live").await;
-    assert_eq!(s, StatusCode::OK, "the live event was stored and applied: {pi}");
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the live event was stored and applied: {pi}"
+    );
     assert_eq!(pi["amount"], json!(9900));
     let (_, pi) = w.read("payment-intents/pi_pre", "test").await;
     assert_eq!(pi["amount"], json!(100));
@@ -510,7 +551,7 @@ async fn send_test_event_in_the_live_environment_touches_nothing_live(backend: B
     browser.get("/app/connect").await;
     let sent = browser.post_form("/app/connect/test-event", &[]).await;
     let sent = match sent.location() {
-        Some(to) if sent.status == StatusCode::SEE_OTHER => browser.get(&to.to_owned()).await,
+        Some(to) if sent.status == StatusCode::SEE_OTHER => browser.get(to).await,
         _ => sent,
     };
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
@@ -530,13 +571,21 @@ async fn send_test_event_in_the_live_environment_touches_nothing_live(backend: B
     );
     assert_eq!(events[0]["livemode"], json!(false));
     assert_eq!(events[0]["status"], json!("processed"), "{events:?}");
-    for what in ["events", "payment-intents", "notification-messages", "orders"] {
+    for what in [
+        "events",
+        "payment-intents",
+        "notification-messages",
+        "orders",
+    ] {
         let (s, live) = w.read(what, "live").await;
         assert_eq!(s, StatusCode::OK, "{live}");
         assert_eq!(live["data"], json!([]), "no live {what}: {live}");
     }
     let got = receiver.received_requests().await.unwrap();
-    assert!(!got.is_empty(), "the test event's message reached the receiver");
+    assert!(
+        !got.is_empty(),
+        "the test event's message reached the receiver"
+    );
     for r in &got {
         let m: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(m["livemode"], json!(false), "{m}");
