@@ -13,7 +13,6 @@ mod checkout;
 mod intake;
 mod merchant;
 mod modes;
-mod notifications;
 mod observability;
 mod openapi;
 mod reconcile;
