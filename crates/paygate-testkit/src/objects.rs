@@ -1,4 +1,4 @@
-//! Builders of Stripe objects in the shapes of the fixtures (`../shared/fixtures`), trimmed to
+//! Builders of Stripe objects in the shapes of the fixtures (`fixtures/` of this crate), trimmed to
 //! what matters, and of events around them at a given `created`.
 
 use serde_json::{Value, json};
