@@ -1,18 +1,14 @@
-//! Company API keys (`pgk_test_…`, `pgk_live_…`) for the merchant API: shown once, stored as
-//! SHA-256 hashes, revocable. A key belongs to one mode, like Stripe's keys: a test key reads
-//! and changes only test data, whatever the company's environment. `POST|GET /admin/v1/companies/{companyID}/api-keys`, `DELETE …/api-keys/{id}`.
+//! The admin API's company API keys: `POST|GET /admin/v1/companies/{companyID}/api-keys`,
+//! `DELETE …/api-keys/{id}`. The rules (one mode per key, shown once, stored as SHA-256,
+//! revocation, the audit log) are [`paygate_tenant::api_keys`]; this file is only their HTTP
+//! form.
 
 use actix_web::{HttpResponse, web};
-use rand::Rng;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, Set,
-};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use paygate_db::Mode;
 use paygate_db::entities::api_key;
-use paygate_db::{Mode, Scope, Tenant, new_id, now_ms};
+use paygate_tenant::api_keys::{create_key, list_keys, revoke_key};
 use paygate_web::{ApiError, rfc3339_ms};
 
 use crate::error_body::ErrorBody;
@@ -26,11 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/companies/{company_id}/api-keys/{id}",
             web::delete().to(revoke),
         );
-}
-
-/// The hash a key is stored and looked up by.
-pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// `POST …/api-keys`.
@@ -142,113 +133,4 @@ pub(crate) async fn revoke(
     let company = state.tenants.company(&c).await?;
     revoke_key(&state.db, &op.actor(), company.tenant(), &id).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Why a key could not be made or revoked.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiKeyError {
-    /// The name is empty or longer than 100 characters.
-    #[error("name: must be 1 to 100 characters")]
-    InvalidName,
-    /// No active key with this id in this company.
-    #[error("no such active API key for this company")]
-    NotFound,
-    #[error("database error")]
-    Db(#[from] DbErr),
-}
-
-impl From<ApiKeyError> for ApiError {
-    fn from(e: ApiKeyError) -> Self {
-        match e {
-            ApiKeyError::InvalidName => {
-                ApiError::unprocessable("invalid_name", e.to_string()).with_field("name")
-            }
-            ApiKeyError::NotFound => ApiError::not_found("api_key_not_found", e.to_string()),
-            ApiKeyError::Db(db) => ApiError::from(db),
-        }
-    }
-}
-
-/// Makes a key for a company in one mode (audited as `api_key.created` by `actor`): the stored
-/// row and the key itself, which exists nowhere else and is shown only once.
-pub async fn create_key<C: ConnectionTrait>(
-    db: &C,
-    actor: &str,
-    scope: Scope,
-    name: &str,
-) -> Result<(api_key::Model, String), ApiKeyError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiKeyError::InvalidName);
-    }
-    let secret: [u8; 32] = rand::rngs::OsRng.r#gen();
-    let key = format!("pgk_{}_{}", scope.mode(), hex::encode(secret));
-    let company_pk = scope.company_pk();
-    let m = api_key::ActiveModel {
-        id: Set(new_id("key")),
-        company_pk: Set(company_pk),
-        livemode: Set(scope.livemode()),
-        name: Set(name.to_owned()),
-        prefix: Set(key[..17].to_owned()),
-        key_hash: Set(hash_key(&key)),
-        created_at: Set(now_ms()),
-        last_used_at: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    paygate_tenant::audit::record(
-        db,
-        actor,
-        Some(company_pk),
-        "api_key.created",
-        &m.id,
-        serde_json::json!({"name": m.name, "prefix": m.prefix, "livemode": m.livemode}),
-    )
-    .await?;
-    Ok((m, key))
-}
-
-/// Every key of a company (revoked ones too), oldest first.
-pub async fn list_keys<C: ConnectionTrait>(
-    db: &C,
-    tenant: Tenant,
-) -> Result<Vec<api_key::Model>, DbErr> {
-    tenant
-        .find::<api_key::Entity>()
-        .order_by_asc(api_key::Column::CreatedAt)
-        .order_by_asc(api_key::Column::Id)
-        .all(db)
-        .await
-}
-
-/// Revokes an active key of a company (audited as `api_key.revoked` by `actor`); another
-/// company's key, an unknown one or one already revoked is [`ApiKeyError::NotFound`].
-pub async fn revoke_key<C: ConnectionTrait>(
-    db: &C,
-    actor: &str,
-    tenant: Tenant,
-    id: &str,
-) -> Result<(), ApiKeyError> {
-    let n = tenant
-        .update::<api_key::Entity>()
-        .col_expr(api_key::Column::RevokedAt, Expr::value(now_ms()))
-        .filter(api_key::Column::Id.eq(id))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?
-        .rows_affected;
-    if n == 0 {
-        return Err(ApiKeyError::NotFound);
-    }
-    paygate_tenant::audit::record(
-        db,
-        actor,
-        Some(tenant.company_pk()),
-        "api_key.revoked",
-        id,
-        serde_json::json!({}),
-    )
-    .await?;
-    Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! Policy: tokens are HS256 only (the algorithm is pinned, so `alg: none` or a swapped algorithm
 //! is refused), carry `iss = "paygate"`, `aud = "paygate-admin"`, `sub`, `iat`, `exp`, and are
-//! checked with 5 s of leeway. The operator must still exist and not be disabled.
+//! checked with 5 s of leeway. The operator must still exist and not be disabled. Passwords are
+//! checked by [`paygate_tenant::operators`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,11 +11,10 @@ use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use sea_orm::EntityTrait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use paygate_db::entities::operator;
+use paygate_tenant::operators;
 use paygate_web::ApiError;
 
 use crate::AdminState;
@@ -122,13 +122,12 @@ impl FromRequest for OperatorPrincipal {
                 .jwt
                 .verify(&token)
                 .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
-            let op = operator::Entity::find_by_id(id).one(&state.db).await?;
-            match op {
-                Some(op) if !op.disabled => Ok(OperatorPrincipal {
+            match operators::find_active(&state.db, &id).await? {
+                Some(op) => Ok(OperatorPrincipal {
                     id: op.id,
                     email: op.email,
                 }),
-                _ => Err(ApiError::unauthorized(
+                None => Err(ApiError::unauthorized(
                     "the token is invalid or has expired",
                 )),
             }
@@ -207,12 +206,9 @@ pub(crate) async fn token(
             ),
         ));
     }
-    let op = crate::operators::find_by_email(&state.db, &email).await?;
-    let hash = op.as_ref().map(|o| o.password_hash.clone());
-    let ok = crate::operators::verify_password(hash, password.expose_secret().to_owned()).await;
-    let op = match op {
-        Some(op) if ok && !op.disabled => op,
-        _ => {
+    let op = match operators::authenticate(&state.db, &email, &password).await? {
+        Some(op) => op,
+        None => {
             for k in &keys {
                 state.signin_throttle.fail(k);
             }

@@ -14,7 +14,6 @@ pub mod operators;
 pub mod orders;
 pub mod profiles;
 pub mod reconcile;
-pub mod shopper;
 pub mod users;
 
 use std::time::Duration;
@@ -68,14 +67,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Registers the routes outside `/admin/v1`: the merchant API and the shopper's pages.
+/// Registers the routes outside `/admin/v1`: the merchant API.
 pub fn configure_public(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .configure(merchant::configure)
             .configure(notifications::configure_merchant),
-    )
-    .configure(shopper::configure);
+    );
 }
 
 /// `?mode=test|live` on reads of objects that mirror Stripe: which of the company's two worlds

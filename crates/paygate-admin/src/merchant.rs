@@ -12,16 +12,15 @@ use std::pin::Pin;
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, Set, TransactionTrait};
 use serde::Deserialize;
 
-use paygate_db::entities::{api_key, checkout_session, company, order};
+use paygate_db::entities::{checkout_session, company, order};
 use paygate_db::{Mode, Scope, new_id, now_ms};
 use paygate_stripe::{CreateCheckoutSession, LineItemParam, PriceData, ProductData};
+use paygate_tenant::api_keys::{self, KeyCheck};
 use paygate_web::ApiError;
 
-use crate::api_keys::hash_key;
 use crate::domain::{OrderOut, order_out};
 use crate::error_body::ErrorBody;
 use crate::{AdminState, List, ModeQuery};
@@ -81,32 +80,21 @@ impl FromRequest for MerchantPrincipal {
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::internal(std::io::Error::other("state missing")))?;
-            let key = key.filter(|k| k.starts_with("pgk_")).ok_or_else(|| {
-                ApiError::unauthorized("an API key is required: Authorization: Bearer pgk_…")
-            })?;
-            let k = api_key::Entity::find()
-                .filter(api_key::Column::KeyHash.eq(hash_key(&key)))
-                .filter(api_key::Column::RevokedAt.is_null())
-                .one(&state.db)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
-            let c = company::Entity::find_by_id(k.company_pk)
-                .one(&state.db)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
-            if c.status != "active" {
-                return Err(ApiError::forbidden(
+            let key = key
+                .filter(|k| k.starts_with(api_keys::KEY_PREFIX))
+                .ok_or_else(|| {
+                    ApiError::unauthorized("an API key is required: Authorization: Bearer pgk_…")
+                })?;
+            match api_keys::check_key(&state.db, &key).await? {
+                KeyCheck::Valid { company, scope } => Ok(MerchantPrincipal { company, scope }),
+                KeyCheck::Suspended => Err(ApiError::forbidden(
                     "company_suspended",
                     "the company is suspended",
-                ));
+                )),
+                KeyCheck::Unknown => {
+                    Err(ApiError::unauthorized("the API key is unknown or revoked"))
+                }
             }
-            api_key::Entity::update_many()
-                .col_expr(api_key::Column::LastUsedAt, Expr::value(now_ms()))
-                .filter(api_key::Column::Id.eq(k.id))
-                .exec(&state.db)
-                .await?;
-            let scope = c.tenant().in_mode(Mode::from_livemode(k.livemode));
-            Ok(MerchantPrincipal { company: c, scope })
         })
     }
 }

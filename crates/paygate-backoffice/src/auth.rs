@@ -16,7 +16,7 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use paygate_admin::users;
+use paygate_tenant::users;
 
 use crate::extract::Visitor;
 use crate::i18n::Lang;
@@ -137,13 +137,13 @@ async fn signin(
     }
 
     let db = v.db();
-    let operator = paygate_admin::operators::find_by_email(db, &email)
+    let operator = paygate_tenant::operators::find_by_email(db, &email)
         .await?
         .filter(|o| !o.disabled);
     // (kind, principal id, company) of the account the password opens.
     let mut signed_in: Option<(&'static str, String, Option<i64>)> = None;
     if let Some(op) = &operator
-        && paygate_admin::operators::verify_password(
+        && paygate_tenant::operators::verify_password(
             Some(op.password_hash.clone()),
             password.clone(),
         )
@@ -159,10 +159,10 @@ async fn signin(
             .collect();
         if candidates.is_empty() && operator.is_none() {
             // Same cost as a real check.
-            paygate_admin::operators::verify_password(None, password.clone()).await;
+            paygate_tenant::operators::verify_password(None, password.clone()).await;
         }
         for u in candidates {
-            if paygate_admin::operators::verify_password(u.password_hash.clone(), password.clone())
+            if paygate_tenant::operators::verify_password(u.password_hash.clone(), password.clone())
                 .await
             {
                 signed_in = Some(("user", u.id.clone(), Some(u.company_pk)));

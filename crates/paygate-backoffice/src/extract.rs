@@ -8,9 +8,9 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use sea_orm::{DatabaseConnection, EntityTrait};
 
-use paygate_admin::users::Role;
 use paygate_db::Tenant;
 use paygate_db::entities::company;
+use paygate_tenant::users::Role;
 
 use crate::BackofficeState;
 use crate::guard::encode;

@@ -1,8 +1,9 @@
 //! # paygate-backoffice
 //!
-//! The merchants' back office and the operators' console: server-rendered HTML (askama templates
-//! in `frontend-templates/backoffice/`, compiled in, auto-escaped), in English, Italian and
-//! German, working without JavaScript.
+//! The web UI: the merchants' back office, the operators' console and the shopper's pages after
+//! Stripe Checkout. Server-rendered HTML (askama templates in `frontend-templates/backoffice/` and
+//! `frontend-templates/shopper/`, compiled in, auto-escaped), in English, Italian and German from
+//! one translation catalogue ([`i18n`]), working without JavaScript.
 //!
 //! | path | who | what |
 //! | --- | --- | --- |
@@ -22,6 +23,15 @@
 //! `X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options` and `Cache-Control: no-store`.
 //! The session cookie is `HttpOnly`, `SameSite=Strict`, `Path=/`, and `Secure` when the public
 //! base URL is https or the request came over TLS (or `X-Forwarded-Proto: https`).
+//!
+//! The shopper's pages ([`shopper`]) run outside the guard (shoppers have no session, post
+//! nothing, and get their language from `Accept-Language` alone), under their own stricter CSP:
+//!
+//! | path | who | what |
+//! | --- | --- | --- |
+//! | `GET /checkout/{company_id}/return?session_id=cs_…` | shoppers | the landing page after Stripe Checkout: runs `fulfill_checkout`, shows the order's state; a session Stripe does not know is a 404 page and records nothing |
+//! | `GET /checkout/{company_id}/sessions/{session_id}/status` | shoppers | the JSON the page polls (at most 10 times) |
+//! | `/static/checkout-status.js`, `/static/paygate.css` | anyone | the page's script and stylesheet |
 //!
 //! # Adding a page
 //!
@@ -154,6 +164,7 @@ pub mod merchant;
 pub mod nav;
 pub mod page;
 pub mod session;
+pub mod shopper;
 
 use std::sync::Arc;
 
@@ -161,6 +172,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web;
 use sea_orm::DatabaseConnection;
 
+use paygate_stripe::StripeClient;
 use paygate_tenant::TenantService;
 use paygate_web::throttle::Throttle;
 
@@ -186,6 +198,8 @@ pub struct BackofficeState {
     pub intake_base_url: String,
     /// Notification endpoints and messages (the same service the admin API uses).
     pub notify: paygate_notify::NotifyService,
+    /// The Stripe API client (the shopper's landing page fulfills through it).
+    pub stripe: StripeClient,
 }
 
 impl BackofficeState {
@@ -196,6 +210,7 @@ impl BackofficeState {
         signin_throttle: Arc<Throttle>,
         sessions: SessionConfig,
         notify: paygate_notify::NotifyService,
+        stripe: StripeClient,
     ) -> Self {
         let secure_cookies = tenants.public_base_url().starts_with("https://");
         let intake_base_url = tenants.public_base_url().trim_end_matches('/').to_owned();
@@ -207,6 +222,7 @@ impl BackofficeState {
             secure_cookies,
             intake_base_url,
             notify,
+            stripe,
         }
     }
 
@@ -230,9 +246,11 @@ async fn not_found() -> Result<actix_web::HttpResponse, PageError> {
     Err(PageError::NotFound)
 }
 
-/// Registers every back-office route (the app must hold a `web::Data<BackofficeState>`).
+/// Registers every route of the web UI (the app must hold a `web::Data<BackofficeState>`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(assets::configure);
+    // Shoppers have no session: their pages stay outside the guard.
+    cfg.configure(assets::configure)
+        .configure(shopper::configure);
     for r in auth::routes() {
         cfg.service(r.wrap(from_fn(guard::guard)));
     }

@@ -336,7 +336,7 @@ impl FieldErrors {
     }
 
     /// The field message of a user error; other errors are returned for `?`.
-    pub fn from_user(lang: Lang, err: paygate_admin::users::UserError) -> Result<Self, PageError> {
+    pub fn from_user(lang: Lang, err: paygate_tenant::users::UserError) -> Result<Self, PageError> {
         match err.field() {
             Some(field) => {
                 let mut fe = Self::new();
@@ -442,9 +442,9 @@ impl From<TenantError> for PageError {
     }
 }
 
-impl From<paygate_admin::users::UserError> for PageError {
-    fn from(e: paygate_admin::users::UserError) -> Self {
-        use paygate_admin::users::UserError as E;
+impl From<paygate_tenant::users::UserError> for PageError {
+    fn from(e: paygate_tenant::users::UserError) -> Self {
+        use paygate_tenant::users::UserError as E;
         match e {
             E::NotFound | E::InvitationInvalid => PageError::NotFound,
             other => Self::internal(other),

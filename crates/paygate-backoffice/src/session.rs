@@ -17,9 +17,9 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use paygate_admin::users::Role;
 use paygate_db::entities::{company, company_user, operator, web_session};
 use paygate_db::now_ms;
+use paygate_tenant::users::Role;
 
 use crate::i18n::Lang;
 

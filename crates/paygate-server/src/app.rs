@@ -176,6 +176,7 @@ impl Paygate {
                 absolute: Duration::from_secs(settings.session_max_secs),
             },
             admin.notify.clone(),
+            stripe.clone(),
         )
         .with_local_addr(actual_addr);
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)

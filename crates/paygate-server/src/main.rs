@@ -129,7 +129,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
             };
             let db = paygate_server::app::open_database(&settings).await?;
-            let op = paygate_admin::operators::create(&db, &email, SecretString::from(password))
+            let op = paygate_tenant::operators::create(&db, &email, SecretString::from(password))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("operator {} added ({})", op.email, op.id);

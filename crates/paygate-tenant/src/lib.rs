@@ -1,10 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api_keys;
 pub mod audit;
 pub mod cache;
 pub mod crypto;
 pub mod error;
+pub mod operators;
 pub mod service;
+pub mod users;
 pub mod validate;
 pub mod wire;
 
@@ -49,4 +52,39 @@ impl Mode {
     pub fn livemode(self) -> bool {
         self == Mode::Live
     }
+}
+
+/// A fresh, migrated in-memory SQLite database for the unit tests.
+#[cfg(test)]
+pub(crate) async fn test_db() -> sea_orm::DatabaseConnection {
+    let url = "sqlite::memory:";
+    let db = paygate_db::connect(&paygate_db::DbOptions {
+        url: url.to_owned(),
+        max_connections: 1,
+    })
+    .await
+    .expect("an in-memory database");
+    paygate_db::migrate(&db, url).await.expect("migrated");
+    db
+}
+
+/// Adds an active company in `test` to a test database; its internal id.
+#[cfg(test)]
+pub(crate) async fn test_company(db: &sea_orm::DatabaseConnection, company_id: &str) -> i64 {
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = paygate_db::now_ms();
+    paygate_db::entities::company::ActiveModel {
+        company_id: Set(company_id.to_owned()),
+        name: Set(company_id.to_owned()),
+        status: Set(service::STATUS_ACTIVE.to_owned()),
+        stripe_enabled: Set(false),
+        environment: Set("test".to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("a company")
+    .id
 }

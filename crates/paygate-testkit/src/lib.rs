@@ -121,7 +121,7 @@ impl TestApp {
         let app = Paygate::build(settings.validated().unwrap(), Some(addr))
             .await
             .unwrap();
-        paygate_admin::operators::create(
+        paygate_tenant::operators::create(
             &app.db,
             OPERATOR_EMAIL,
             OPERATOR_PASSWORD.to_owned().into(),

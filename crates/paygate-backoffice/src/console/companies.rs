@@ -1,6 +1,6 @@
 //! `/console/companies`: the tenants. List with search, create, one company's page (facts,
 //! suspend / reactivate, its users), delete after a confirmation step. Every change goes
-//! through [`paygate_tenant::TenantService`] or [`paygate_admin::users`], which validate, write
+//! through [`paygate_tenant::TenantService`] or [`paygate_tenant::users`], which validate, write
 //! the audit log and invalidate the intake's cache.
 
 use actix_web::http::StatusCode;
@@ -8,9 +8,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use paygate_admin::users::{self as domain, NewUser};
 use paygate_db::entities::company;
 use paygate_tenant::service::{STATUS_ACTIVE, STATUS_SUSPENDED};
+use paygate_tenant::users::{self as domain, NewUser};
 use paygate_tenant::wire::{CompanyIn, CompanyPatch};
 use secrecy::SecretString;
 

@@ -7,8 +7,8 @@ use sea_orm::{EntityTrait, QueryOrder};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use paygate_admin::operators::{self as domain, OperatorError};
 use paygate_db::entities::operator;
+use paygate_tenant::operators::{self as domain, OperatorError};
 
 use crate::OperatorSession;
 use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};

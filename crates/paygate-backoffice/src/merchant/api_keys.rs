@@ -1,6 +1,6 @@
 //! `/app/api-keys`: the company's keys for the merchant API (`/api/v1/…`). A new key is shown
 //! once, on the page that answers its creation, and stored only as a hash
-//! ([`paygate_admin::api_keys`] does the hashing and the audit log, as for operators); the
+//! ([`paygate_tenant::api_keys`] does the hashing and the audit log, as for operators); the
 //! list shows prefix, name, creation, last use and revocation. Revoking is immediate.
 
 use actix_web::http::StatusCode;
@@ -8,8 +8,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use paygate_admin::api_keys::{self as domain, ApiKeyError};
 use paygate_db::entities::api_key;
+use paygate_tenant::api_keys::{self as domain, ApiKeyError};
 
 use crate::MerchantSession;
 use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};

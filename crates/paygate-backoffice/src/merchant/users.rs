@@ -6,8 +6,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use paygate_admin::users::{self as domain, NewUser, Role};
 use paygate_db::entities::company_user;
+use paygate_tenant::users::{self as domain, NewUser, Role};
 
 use crate::MerchantSession;
 use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};

@@ -369,6 +369,28 @@ async fn landing_page_for_an_unknown_session_records_nothing(backend: Backend) {
     assert_eq!(fulfillments(&app, "cs_test_early").await, 1);
 }
 
+/// The landing page speaks the shopper's preferred language by quality value: a language
+/// refused with `q=0` is not chosen, a regional variant counts as its language.
+async fn landing_page_follows_accept_language_quality(backend: Backend) {
+    let (app, _stripe, company, _secret) = start(backend, "paid").await;
+    let (s, page) = landing(&app, &company, "cs_test_lang_1", "it;q=0, en").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("lang=\"en\""), "{page}");
+    assert!(
+        page.contains("Payment confirmed, order complete."),
+        "{page}"
+    );
+    assert!(page.contains("<title>Your order</title>"), "{page}");
+    let (s, page) = landing(&app, &company, "cs_test_lang_1", "de-CH, en;q=0.5").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("lang=\"de\""), "{page}");
+    assert!(
+        page.contains("Zahlung bestätigt, Bestellung abgeschlossen."),
+        "{page}"
+    );
+    assert!(page.contains("<title>Ihre Bestellung</title>"), "{page}");
+}
+
 /// A crash between creating a session's order and its row, or in the middle of a fulfillment,
 /// never blocks it: the order is adopted, an expired claim is taken over, a live one respected.
 async fn a_crash_mid_fulfillment_leaves_the_session_claimable(backend: Backend) {
@@ -772,6 +794,7 @@ db_tests!(
     every_checkout_event_is_recorded_and_read_back,
     checkout_flows_converge_in_every_order_and_on_repeats,
     landing_page_for_an_unknown_session_records_nothing,
+    landing_page_follows_accept_language_quality,
     a_crash_mid_fulfillment_leaves_the_session_claimable,
     merchant_session_from_creation_to_fulfillment,
     operator_lists_orders_and_checkout_sessions_page_by_page,

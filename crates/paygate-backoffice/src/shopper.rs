@@ -7,10 +7,15 @@
 //! page has no inline script and is served under a strict CSP. A session id Paygate has never
 //! seen is recorded only if Stripe knows it; one Stripe does not know gets a 404 page and
 //! changes nothing.
+//!
+//! Shoppers have no session: these routes run outside the back office's guard. Their texts come
+//! from the catalogue (`[shopper]`), in the language of `Accept-Language` alone (English when it
+//! names none of ours); the back office's remembered language is not theirs to use.
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::ACCEPT_LANGUAGE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sea_orm::{ColumnTrait, QueryFilter};
@@ -21,7 +26,8 @@ use paygate_db::{Mode, OrderStatus, Scope};
 use paygate_router::fulfillment::{FulfillOutcome, fulfill_checkout};
 use paygate_web::ApiError;
 
-use crate::AdminState;
+use crate::BackofficeState;
+use crate::i18n::Lang;
 
 /// How long the landing page waits for fulfillment before it shows the order's state anyway.
 const LANDING_FULFILLMENT_TIMEOUT: Duration = Duration::from_secs(8);
@@ -32,8 +38,9 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 const STATUS_JS: &str = include_str!("../../../frontend-templates/static/checkout-status.js");
 const CSS: &str = include_str!("../../../frontend-templates/static/paygate.css");
 
-/// Registers `/checkout/…` and `/static/…`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers `/checkout/…`, `/static/checkout-status.js` and `/static/paygate.css` (outside the
+/// guard: shoppers have no session).
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/checkout/{company_id}/return", web::get().to(landing))
         .route(
             "/checkout/{company_id}/sessions/{session_id}/status",
@@ -57,88 +64,49 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The shopper's language from `Accept-Language` (the one reader, as in the back office):
-/// Italian, German or English.
-pub fn language(req: &HttpRequest) -> &'static str {
-    let header = req
-        .headers()
-        .get("accept-language")
+/// The shopper's language from `Accept-Language` (quality values honoured), English by default.
+fn language(req: &HttpRequest) -> Lang {
+    req.headers()
+        .get(ACCEPT_LANGUAGE)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    paygate_web::accept_language::preferred(header, &["en", "it", "de"]).unwrap_or("en")
+        .and_then(Lang::from_accept_language)
+        .unwrap_or_default()
 }
 
-/// `confirmed`, `pending` or `failed`, from an order status.
-fn state_of(status: &str) -> &'static str {
-    use OrderStatus as S;
-    match OrderStatus::parse(status) {
-        Some(S::Paid | S::Fulfilled) => "confirmed",
-        Some(S::PaymentFailed | S::Canceled | S::Expired) => "failed",
-        Some(S::Open | S::AwaitingPayment | S::Charging) | None => "pending",
-    }
+/// What the shopper is told about an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Confirmed,
+    Pending,
+    Failed,
 }
 
-/// Seed 004's message per state, in the shopper's language.
-fn message(lang: &str, state: &str) -> &'static str {
-    match (lang, state) {
-        ("it", "confirmed") => "Pagamento confermato, ordine completato.",
-        ("it", "failed") => "Pagamento non riuscito, l'ordine non è stato elaborato.",
-        ("it", _) => "Ordine ricevuto, in attesa della conferma del pagamento.",
-        ("de", "confirmed") => "Zahlung bestätigt, Bestellung abgeschlossen.",
-        ("de", "failed") => "Zahlung fehlgeschlagen, die Bestellung wurde nicht bearbeitet.",
-        ("de", _) => "Bestellung erhalten, die Zahlungsbestätigung steht noch aus.",
-        (_, "confirmed") => "Payment confirmed, order complete.",
-        (_, "failed") => "Payment failed, order not processed.",
-        _ => "Order received, awaiting payment confirmation.",
-    }
-}
-
-fn final_message(lang: &str) -> &'static str {
-    match lang {
-        "it" => {
-            "L'ordine è in attesa di conferma: riceverai un'e-mail appena il pagamento sarà confermato."
-        }
-        "de" => {
-            "Die Bestellung wartet auf Bestätigung: Sie erhalten eine E-Mail, sobald die Zahlung bestätigt ist."
-        }
-        _ => {
-            "Your order awaits confirmation: you will receive an e-mail as soon as the payment is confirmed."
+impl State {
+    fn of(status: &str) -> Self {
+        use OrderStatus as S;
+        match OrderStatus::parse(status) {
+            Some(S::Paid | S::Fulfilled) => State::Confirmed,
+            Some(S::PaymentFailed | S::Canceled | S::Expired) => State::Failed,
+            Some(S::Open | S::AwaitingPayment | S::Charging) | None => State::Pending,
         }
     }
-}
 
-/// The page's fixed texts in one language.
-struct Texts {
-    title: &'static str,
-    order: &'static str,
-    back: &'static str,
-    unknown_title: &'static str,
-    unknown: &'static str,
-}
+    /// `confirmed`, `pending` or `failed` (the page's CSS class, the status's `state`).
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Confirmed => "confirmed",
+            State::Pending => "pending",
+            State::Failed => "failed",
+        }
+    }
 
-fn texts(lang: &str) -> Texts {
-    match lang {
-        "it" => Texts {
-            title: "Il tuo ordine",
-            order: "Ordine",
-            back: "Torna al negozio",
-            unknown_title: "Sessione non trovata",
-            unknown: "Non troviamo questa sessione di pagamento.",
-        },
-        "de" => Texts {
-            title: "Ihre Bestellung",
-            order: "Bestellung",
-            back: "Zurück zum Shop",
-            unknown_title: "Sitzung nicht gefunden",
-            unknown: "Diese Bezahlsitzung wurde nicht gefunden.",
-        },
-        _ => Texts {
-            title: "Your order",
-            order: "Order",
-            back: "Back to the shop",
-            unknown_title: "Session not found",
-            unknown: "We cannot find this checkout session.",
-        },
+    /// Seed 004's message for the state, in `lang`.
+    fn message(self, lang: Lang) -> &'static str {
+        lang.t(match self {
+            State::Confirmed => "shopper.confirmed",
+            State::Pending => "shopper.pending",
+            State::Failed => "shopper.failed",
+        })
     }
 }
 
@@ -167,12 +135,12 @@ struct UnknownPage<'a> {
     message: &'a str,
 }
 
-fn html(status: StatusCode, lang: &str, page: &impl Template) -> Result<HttpResponse, ApiError> {
+fn html(status: StatusCode, lang: Lang, page: &impl Template) -> Result<HttpResponse, ApiError> {
     let body = page.render().map_err(ApiError::internal)?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Content-Security-Policy", CSP))
-        .insert_header(("Content-Language", lang.to_owned()))
+        .insert_header(("Content-Language", lang.code()))
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
@@ -211,7 +179,7 @@ fn session_scope(company: &company::Model, session_id: &str) -> Scope {
 }
 
 async fn find(
-    state: &AdminState,
+    state: &BackofficeState,
     scope: Scope,
     session_id: &str,
 ) -> Result<Option<(checkout_session::Model, order::Model)>, ApiError> {
@@ -233,7 +201,7 @@ async fn find(
 
 async fn landing(
     req: HttpRequest,
-    state: web::Data<AdminState>,
+    state: web::Data<BackofficeState>,
     path: web::Path<String>,
     q: web::Query<ReturnQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -246,7 +214,6 @@ async fn landing(
             ApiError::bad_request("invalid_session_id", "session_id=cs_… is required")
         })?;
     let lang = language(&req);
-    let t = texts(lang);
     let scope = session_scope(&company, session_id);
     // Fulfill now if the payment is through; whatever happens, show the order's state.
     let attempt = tokio::time::timeout(
@@ -267,9 +234,9 @@ async fn landing(
                 StatusCode::NOT_FOUND,
                 lang,
                 &UnknownPage {
-                    lang,
-                    title: t.unknown_title,
-                    message: t.unknown,
+                    lang: lang.code(),
+                    title: lang.t("shopper.unknown_title"),
+                    message: lang.t("shopper.unknown"),
                 },
             );
         }
@@ -290,7 +257,7 @@ async fn landing(
         ),
         None => ("open", None, None),
     };
-    let st = state_of(status);
+    let st = State::of(status);
     let status_url = format!(
         "/checkout/{}/sessions/{}/status",
         company.company_id, session_id
@@ -299,15 +266,15 @@ async fn landing(
         StatusCode::OK,
         lang,
         &ReturnPage {
-            lang,
-            title: t.title,
-            state: st,
+            lang: lang.code(),
+            title: lang.t("shopper.title"),
+            state: st.as_str(),
             status_url: &status_url,
-            final_message: final_message(lang),
-            message: message(lang, st),
-            order_label: t.order,
+            final_message: lang.t("shopper.final"),
+            message: st.message(lang),
+            order_label: lang.t("shopper.order"),
             order_id,
-            back: t.back,
+            back: lang.t("shopper.back"),
             // Only web links (the merchant API accepts nothing else; older rows are re-checked).
             return_url: return_url
                 .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
@@ -317,7 +284,7 @@ async fn landing(
 
 async fn status(
     req: HttpRequest,
-    state: web::Data<AdminState>,
+    state: web::Data<BackofficeState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, session_id) = path.into_inner();
@@ -328,13 +295,36 @@ async fn status(
             ApiError::not_found("checkout_session_not_found", "no such checkout session")
         })?;
     let lang = language(&req);
-    let st = state_of(&o.status);
+    let st = State::of(&o.status);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(SessionStatusOut {
             order_id: o.id,
             status: o.status,
-            state: st,
-            message: message(lang, st),
+            state: st.as_str(),
+            message: st.message(lang),
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seed 004's messages, word for word, in every language.
+    #[test]
+    fn seed_004_messages_by_state_and_language() {
+        assert_eq!(
+            State::of("fulfilled").message(Lang::En),
+            "Payment confirmed, order complete."
+        );
+        assert_eq!(
+            State::of("expired").message(Lang::It),
+            "Pagamento non riuscito, l'ordine non è stato elaborato."
+        );
+        assert_eq!(
+            State::of("awaiting_payment").message(Lang::De),
+            "Bestellung erhalten, die Zahlungsbestätigung steht noch aus."
+        );
+        assert_eq!(State::of("no such status"), State::Pending);
+    }
 }
