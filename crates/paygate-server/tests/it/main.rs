@@ -1,7 +1,6 @@
 //! Integration tests of the whole app over real HTTP, on SQLite and PostgreSQL.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
-mod admin_api;
 mod backoffice_auth;
 mod backoffice_console;
 mod backoffice_data;
@@ -10,14 +9,5 @@ mod backoffice_settings;
 mod binary;
 mod browser;
 mod checkout;
-mod intake;
-mod merchant;
-mod modes;
 mod observability;
-mod openapi;
-mod reconcile;
 mod replicas;
-mod router;
-mod router_payments;
-mod tenant;
-mod upgrade;
