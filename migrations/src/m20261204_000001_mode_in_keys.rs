@@ -139,10 +139,7 @@ const NEW_COLUMNS: &[(&str, &str)] = &[
 ];
 
 fn drop_index(name: &str, table: &str) -> IndexDropStatement {
-    Index::drop()
-        .name(name)
-        .table(Alias::new(table))
-        .to_owned()
+    Index::drop().name(name).table(Alias::new(table)).to_owned()
 }
 
 #[async_trait::async_trait]
