@@ -14,16 +14,6 @@ use paygate_web::{ApiError, rfc3339_ms};
 use crate::error_body::ErrorBody;
 use crate::{AdminState, List, OperatorPrincipal};
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/companies/{company_id}/api-keys", web::post().to(create))
-        .route("/companies/{company_id}/api-keys", web::get().to(list))
-        .route(
-            "/companies/{company_id}/api-keys/{id}",
-            web::delete().to(revoke),
-        );
-}
-
 /// `POST …/api-keys`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -10,11 +10,6 @@ use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms};
 use crate::error_body::ErrorBody;
 use crate::{AdminState, OperatorPrincipal, page_limit};
 
-/// Registers the route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit-log", web::get().to(list));
-}
-
 /// Filters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -162,11 +162,6 @@ pub struct TokenOut {
     expires_in: u64,
 }
 
-/// Registers `/auth/token`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth/token", web::post().to(token));
-}
-
 /// Exchanges an operator's e-mail and password for a bearer token.
 ///
 /// Failed sign-ins are throttled per e-mail and address.

@@ -9,15 +9,6 @@ use paygate_web::{ApiError, Page, decode_cursor, encode_cursor};
 use crate::error_body::ErrorBody;
 use crate::{AdminState, OperatorPrincipal, page_limit};
 
-/// Registers the company routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/companies", web::get().to(list))
-        .route("/companies", web::post().to(create))
-        .route("/companies/{company_id}", web::get().to(get))
-        .route("/companies/{company_id}", web::patch().to(update))
-        .route("/companies/{company_id}", web::delete().to(delete));
-}
-
 /// Query of the company list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

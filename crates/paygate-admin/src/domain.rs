@@ -24,54 +24,6 @@ use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3
 use crate::error_body::ErrorBody;
 use crate::{AdminState, List, ModeQuery, OperatorPrincipal, page_limit};
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/companies/{company_id}/events/{event_id}/replay",
-        web::post().to(replay),
-    )
-    .route(
-        "/companies/{company_id}/payment-intents",
-        web::get().to(list_payment_intents),
-    )
-    .route(
-        "/companies/{company_id}/payment-intents/{id}",
-        web::get().to(get_payment_intent),
-    )
-    .route(
-        "/companies/{company_id}/charges/{id}",
-        web::get().to(get_charge),
-    )
-    .route(
-        "/companies/{company_id}/disputes",
-        web::get().to(list_disputes),
-    )
-    .route(
-        "/companies/{company_id}/disputes/{id}",
-        web::get().to(get_dispute),
-    )
-    .route(
-        "/companies/{company_id}/orders/{id}",
-        web::get().to(get_order),
-    )
-    .route(
-        "/companies/{company_id}/checkout-sessions/{id}",
-        web::get().to(get_checkout_session),
-    )
-    .route(
-        "/companies/{company_id}/accounts",
-        web::get().to(list_accounts),
-    )
-    .route(
-        "/companies/{company_id}/payment-methods/{id}",
-        web::get().to(get_payment_method),
-    )
-    .route(
-        "/companies/{company_id}/issuing/{id}",
-        web::get().to(get_issuing),
-    );
-}
-
 /// List filters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -13,20 +13,6 @@ use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3
 use crate::error_body::ErrorBody;
 use crate::{AdminState, ModeQuery, OperatorPrincipal, page_limit};
 
-/// Registers the event routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/companies/{company_id}/events", web::get().to(list))
-        .route("/companies/{company_id}/events/stats", web::get().to(stats))
-        .route(
-            "/companies/{company_id}/events/{event_id}",
-            web::get().to(get),
-        )
-        .route(
-            "/companies/{company_id}/delivery-failures",
-            web::get().to(failures),
-        );
-}
-
 /// Filters of the event list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,7 @@ pub mod companies;
 pub mod domain;
 pub mod error_body;
 pub mod events;
+pub mod intake;
 pub mod merchant;
 pub mod notifications;
 pub mod openapi;
@@ -14,11 +15,11 @@ pub mod operators;
 pub mod orders;
 pub mod profiles;
 pub mod reconcile;
+pub mod routes;
 pub mod users;
 
 use std::time::Duration;
 
-use actix_web::web;
 use sea_orm::DatabaseConnection;
 
 use paygate_router::{FailureRecorder, InboxWriter};
@@ -47,34 +48,7 @@ pub struct AdminState {
     pub notify: paygate_notify::NotifyService,
 }
 
-/// Registers every admin route under `/admin/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/admin/v1")
-            .route("/openapi.json", web::get().to(openapi::serve))
-            .configure(auth::configure)
-            .configure(audit::configure)
-            .configure(api_keys::configure)
-            .configure(operators::configure)
-            .configure(companies::configure)
-            .configure(users::configure)
-            .configure(profiles::configure)
-            .configure(orders::configure)
-            .configure(domain::configure)
-            .configure(events::configure)
-            .configure(reconcile::configure)
-            .configure(notifications::configure),
-    );
-}
-
-/// Registers the routes outside `/admin/v1`: the merchant API.
-pub fn configure_public(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .configure(merchant::configure)
-            .configure(notifications::configure_merchant),
-    );
-}
+pub use routes::configure;
 
 /// `?mode=test|live` on reads of objects that mirror Stripe: which of the company's two worlds
 /// to read. Absent, the company's current environment (operators) or the API key's mode

@@ -99,17 +99,6 @@ impl FromRequest for MerchantPrincipal {
     }
 }
 
-/// Registers the merchant API's own routes (inside `/api/v1`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/checkout-sessions",
-        web::post().to(create_checkout_session),
-    )
-    .route("/orders", web::post().to(create_source_order))
-    .route("/orders", web::get().to(find_orders))
-    .route("/orders/{order_id}", web::get().to(get_order));
-}
-
 /// Product data of an ad-hoc price.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -89,58 +89,6 @@ fn param(req: &HttpRequest, name: &str) -> String {
     req.match_info().get(name).unwrap_or_default().to_owned()
 }
 
-/// Registers the operator routes (inside `/admin/v1`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    routes(cfg, "/companies/{company_id}");
-}
-
-/// Registers the merchant routes (inside `/api/v1`).
-pub fn configure_merchant(cfg: &mut web::ServiceConfig) {
-    routes(cfg, "");
-}
-
-/// Answer to `POST …/test`.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct TestMessageOut {
-    /// The `ping` message sent (`msg_…`).
-    pub message_id: String,
-}
-
-/// Answer to the replays.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ReplayedOut {
-    /// How many deliveries are due again.
-    pub replayed: u64,
-}
-
-// The operators' routes are documented here; the merchant ones (`/api/v1/notification-…`, the
-// same handlers) are derived from them in `crate::openapi`.
-fn routes(cfg: &mut web::ServiceConfig, base: &str) {
-    let ep = format!("{base}/notification-endpoints");
-    let one = format!("{ep}/{{endpoint_id}}");
-    let msgs = format!("{base}/notification-messages");
-    let msg = format!("{msgs}/{{message_id}}");
-    cfg.route(&ep, web::post().to(create))
-        .route(&ep, web::get().to(list))
-        .route(&one, web::get().to(get))
-        .route(&one, web::patch().to(update))
-        .route(&one, web::delete().to(delete))
-        .route(&format!("{one}/rotate-secret"), web::post().to(rotate))
-        .route(&format!("{one}/test"), web::post().to(test))
-        .route(&format!("{one}/replay"), web::post().to(replay_failed))
-        .route(&msgs, web::get().to(messages))
-        .route(&msg, web::get().to(message))
-        .route(&format!("{msg}/replay"), web::post().to(replay_message))
-        .route(
-            &format!("{base}/notification-settings"),
-            web::get().to(settings),
-        )
-        .route(
-            &format!("{base}/notification-settings"),
-            web::put().to(save_settings),
-        );
-}
-
 async fn audit(
     state: &AdminState,
     scope: &Requester,
@@ -159,6 +107,23 @@ async fn audit(
     .await?;
     Ok(())
 }
+
+/// Answer to `POST …/test`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TestMessageOut {
+    /// The `ping` message sent (`msg_…`).
+    pub message_id: String,
+}
+
+/// Answer to the replays.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReplayedOut {
+    /// How many deliveries are due again.
+    pub replayed: u64,
+}
+
+// The operators' routes are documented here; the merchant ones (`/api/v1/notification-…`, the
+// same handlers, listed in `crate::routes`) are derived from them in `crate::openapi`.
 
 /// Creates a notification endpoint; its `whsec_` secret is shown in full only in this answer.
 #[utoipa::path(

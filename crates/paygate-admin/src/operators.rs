@@ -54,12 +54,6 @@ impl From<operator::Model> for OperatorOut {
     }
 }
 
-/// Registers `/operators`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/operators", web::get().to(list))
-        .route("/operators", web::post().to(add));
-}
-
 /// Lists operators.
 #[utoipa::path(
     get,

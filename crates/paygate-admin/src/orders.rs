@@ -17,15 +17,6 @@ use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms};
 
 use crate::{AdminState, OperatorPrincipal, page_limit};
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/companies/{company_id}/orders", web::get().to(list_orders))
-        .route(
-            "/companies/{company_id}/checkout-sessions",
-            web::get().to(list_checkout_sessions),
-        );
-}
-
 /// The order statuses (see `paygate_router::lifecycle::order_rank`).
 pub const ORDER_STATUSES: &[&str] = &[
     "open",

@@ -8,28 +8,6 @@ use paygate_web::ApiError;
 use crate::error_body::ErrorBody;
 use crate::{AdminState, List, OperatorPrincipal};
 
-/// Registers the profile routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/companies/{company_id}/profiles", web::get().to(list))
-        .route("/companies/{company_id}/profiles", web::post().to(create))
-        .route(
-            "/companies/{company_id}/profiles/{profile_id}",
-            web::get().to(get),
-        )
-        .route(
-            "/companies/{company_id}/profiles/{profile_id}",
-            web::patch().to(update),
-        )
-        .route(
-            "/companies/{company_id}/profiles/{profile_id}",
-            web::delete().to(delete),
-        )
-        .route(
-            "/companies/{company_id}/profiles/{profile_id}/signing-secrets",
-            web::post().to(rotate),
-        );
-}
-
 /// A company's Stripe profiles, secrets masked.
 #[utoipa::path(
     get,

@@ -11,14 +11,6 @@ use paygate_web::ApiError;
 use crate::error_body::ErrorBody;
 use crate::{AdminState, OperatorPrincipal};
 
-/// Registers the route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/companies/{company_id}/reconcile",
-        web::post().to(reconcile),
-    );
-}
-
 /// Body (optional): how far back to look instead of from the last known event.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -67,16 +67,6 @@ impl From<company_user::Model> for UserOut {
     }
 }
 
-/// Registers `/companies/{companyID}/users`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/companies/{company_id}/users", web::get().to(list))
-        .route("/companies/{company_id}/users", web::post().to(create))
-        .route(
-            "/companies/{company_id}/users/{user_id}",
-            web::delete().to(delete),
-        );
-}
-
 /// The company's back-office users (never their passwords).
 #[utoipa::path(
     get,

@@ -6,7 +6,6 @@ pub mod handlers;
 pub mod inbox;
 mod inbox_job;
 mod inbox_sqlite;
-pub mod intake;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod worker;
@@ -15,4 +14,3 @@ pub use paygate_wire::{envelope, signature};
 
 pub use failures::FailureRecorder;
 pub use inbox::{InboxWriter, NewInboxEvent};
-pub use intake::IntakeState;

@@ -10,10 +10,11 @@ use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
+use paygate_admin::intake::IntakeState;
 use paygate_admin::{AdminState, JwtKeys};
 use paygate_db::DbOptions;
 use paygate_router::worker::{WorkerConfig, WorkerPool};
-use paygate_router::{FailureRecorder, InboxWriter, IntakeState};
+use paygate_router::{FailureRecorder, InboxWriter};
 use paygate_stripe::{ClientConfig, StripeClient};
 use paygate_tenant::TenantService;
 use paygate_web::metrics::Metrics;
@@ -327,9 +328,7 @@ impl Paygate {
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
-            .configure(paygate_router::intake::configure)
             .configure(paygate_admin::configure)
-            .configure(paygate_admin::configure_public)
             .configure(paygate_backoffice::configure);
     }
 

@@ -15,8 +15,8 @@ use serde::Serialize;
 use paygate_tenant::{IntakeCompany, TenantService};
 use paygate_web::ApiError;
 
-use crate::inbox::{InboxWriter, InsertOutcome, NewInboxEvent};
-use crate::{FailureRecorder, envelope, signature};
+use paygate_router::inbox::{InboxWriter, InsertOutcome, NewInboxEvent};
+use paygate_router::{FailureRecorder, envelope, signature};
 
 /// Largest body accepted (Stripe's events are far smaller).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -31,13 +31,6 @@ pub struct IntakeState {
     pub metrics: std::sync::Arc<paygate_web::metrics::Metrics>,
     /// Rejected deliveries per address; an address over the limit gets 429 before any work.
     pub reject_throttle: Option<std::sync::Arc<paygate_web::throttle::Throttle>>,
-}
-
-/// Registers the intake route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/callbacks/v1.0/stripe/{company_id}").route(web::post().to(receive)),
-    );
 }
 
 #[derive(Serialize)]
@@ -61,7 +54,7 @@ fn reject(
     err
 }
 
-async fn receive(
+pub(crate) async fn receive(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
