@@ -14,11 +14,11 @@ use sea_orm::{Condition, Order};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use paygate_db::Mode;
 use paygate_db::entities::{
-    charge, checkout_session, dispute, fulfillment, issuing_object, line_item, order,
-    payment_intent, payment_method, stripe_account,
+    charge, checkout_session, dispute, issuing_object, order, payment_intent, payment_method,
+    stripe_account,
 };
-use paygate_db::{Mode, Scope};
 use paygate_web::{ApiError, Page, decode_cursor, encode_cursor, rfc3339_ms, rfc3339_s};
 
 use crate::error_body::ErrorBody;
@@ -624,63 +624,15 @@ pub async fn order_out(
     db: &sea_orm::DatabaseConnection,
     m: &order::Model,
 ) -> Result<OrderOut, ApiError> {
-    // Everything the order relates to is of its own company and mode.
-    let scope = Scope::of_livemode(m.company_pk, m.livemode);
-    let pi = match &m.payment_intent_id {
-        Some(p) => {
-            scope
-                .payment_intents()
-                .filter(payment_intent::Column::StripeId.eq(p.as_str()))
-                .one(db)
-                .await?
-        }
-        None => None,
-    };
-    let mut charges = scope.charges();
-    charges = match (&m.payment_intent_id, &m.charge_id) {
-        (Some(p), _) => charges.filter(charge::Column::PaymentIntentId.eq(p.as_str())),
-        (None, Some(c)) => charges.filter(charge::Column::StripeId.eq(c.as_str())),
-        (None, None) => charges.filter(charge::Column::Id.eq(-1)),
-    };
-    let charges = charges.all(db).await?;
-    let mut disputes = Vec::new();
-    for ch in &charges {
-        disputes.extend(
-            scope
-                .disputes()
-                .filter(dispute::Column::ChargeId.eq(ch.stripe_id.as_str()))
-                .all(db)
-                .await?,
-        );
-    }
-    if let Some(p) = &m.payment_intent_id {
-        for d in scope
-            .disputes()
-            .filter(dispute::Column::PaymentIntentId.eq(p.as_str()))
-            .all(db)
-            .await?
-        {
-            if !disputes.iter().any(|x| x.id == d.id) {
-                disputes.push(d);
-            }
-        }
-    }
-    let (fulfillment, items) = match &m.checkout_session_id {
-        Some(cs) => (
-            scope
-                .fulfillments()
-                .filter(fulfillment::Column::SessionId.eq(cs.as_str()))
-                .one(db)
-                .await?,
-            scope
-                .line_items()
-                .filter(line_item::Column::SessionId.eq(cs.as_str()))
-                .order_by_asc(line_item::Column::Id)
-                .all(db)
-                .await?,
-        ),
-        None => (None, Vec::new()),
-    };
+    // The one view of an order (the back office reads the same).
+    let view = paygate_router::read_models::order_view(db, m.clone()).await?;
+    let (pi, charges, disputes, fulfillment, items) = (
+        view.payment,
+        view.charges,
+        view.disputes,
+        view.fulfillment,
+        view.line_items,
+    );
     Ok(OrderOut {
         id: m.id.clone(),
         object: "order",

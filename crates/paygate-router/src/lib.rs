@@ -7,6 +7,7 @@ pub mod inbox;
 mod inbox_job;
 mod inbox_sqlite;
 pub mod lifecycle;
+pub mod read_models;
 pub mod reconcile;
 pub mod worker;
 

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use paygate_admin::orders::ORDER_STATUSES;
 use paygate_db::Scope;
-use paygate_db::entities::{charge, dispute, fulfillment, line_item, order, payment_intent};
+use paygate_db::entities::{dispute, order};
 
 use crate::MerchantSession;
 use crate::i18n::Lang;
@@ -291,75 +291,23 @@ fn payment_error(raw: Option<&str>) -> Option<String> {
 }
 
 /// The payment intent, charges, disputes, fulfillment and line items of an order, all of the
-/// order's own company and mode (`scope`, where the order was found).
+/// order's own company and mode: the one view of an order (`paygate_router::read_models`, which
+/// the operators' API reads too).
 async fn load(
     db: &DatabaseConnection,
     lang: Lang,
     scope: Scope,
     m: &order::Model,
 ) -> Result<OrderTemplateParts, DbErr> {
-    let pi = match &m.payment_intent_id {
-        Some(p) => {
-            scope
-                .payment_intents()
-                .filter(payment_intent::Column::StripeId.eq(p.as_str()))
-                .one(db)
-                .await?
-        }
-        None => None,
-    };
-    let charges = match (&m.payment_intent_id, &m.charge_id) {
-        (Some(p), _) => {
-            scope
-                .charges()
-                .filter(charge::Column::PaymentIntentId.eq(p.as_str()))
-                .order_by_asc(charge::Column::Id)
-                .all(db)
-                .await?
-        }
-        (None, Some(c)) => {
-            scope
-                .charges()
-                .filter(charge::Column::StripeId.eq(c.as_str()))
-                .all(db)
-                .await?
-        }
-        (None, None) => Vec::new(),
-    };
-    let mut on = Condition::any();
-    let charge_ids: Vec<&str> = charges.iter().map(|c| c.stripe_id.as_str()).collect();
-    if !charge_ids.is_empty() {
-        on = on.add(dispute::Column::ChargeId.is_in(charge_ids));
-    }
-    if let Some(p) = &m.payment_intent_id {
-        on = on.add(dispute::Column::PaymentIntentId.eq(p.as_str()));
-    }
-    let disputes = if on.is_empty() {
-        Vec::new()
-    } else {
-        scope
-            .disputes()
-            .filter(on)
-            .order_by_asc(dispute::Column::Id)
-            .all(db)
-            .await?
-    };
-    let (fulfilled, lines) = match &m.checkout_session_id {
-        Some(cs) => (
-            scope
-                .fulfillments()
-                .filter(fulfillment::Column::SessionId.eq(cs.as_str()))
-                .one(db)
-                .await?,
-            scope
-                .line_items()
-                .filter(line_item::Column::SessionId.eq(cs.as_str()))
-                .order_by_asc(line_item::Column::Id)
-                .all(db)
-                .await?,
-        ),
-        None => (None, Vec::new()),
-    };
+    let view = paygate_router::read_models::order_view(db, m.clone()).await?;
+    debug_assert_eq!(view.scope(), scope);
+    let (pi, charges, disputes, fulfilled, lines) = (
+        view.payment,
+        view.charges,
+        view.disputes,
+        view.fulfillment,
+        view.line_items,
+    );
     Ok(OrderTemplateParts {
         lines: lines
             .into_iter()
