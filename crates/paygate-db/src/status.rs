@@ -161,7 +161,7 @@ statuses! {
     /// A delivery of a notification message (to an endpoint or a shopper's inbox).
     NotificationStatus {
         Pending = "pending", 0, false;
-        Delivered = "delivered", 1, true;
+        Succeeded = "succeeded", 1, true;
         Failed = "failed", 1, true;
     }
 }

@@ -30,7 +30,7 @@ use paygate_db::entities::{
     company, dispute, notification_delivery, notification_endpoint, notification_message,
     notification_settings, order, payment_intent, stripe_account,
 };
-use paygate_db::{OrderStatus, Scope, new_id, now_ms};
+use paygate_db::{NotificationStatus, OrderStatus, Scope, new_id, now_ms};
 use paygate_web::{rfc3339_ms, rfc3339_s};
 use paygate_wire::EventType;
 
@@ -359,7 +359,7 @@ pub fn delivery(
         endpoint_id: Set(endpoint_id),
         recipient: Set(recipient),
         language: Set(language),
-        status: Set("pending".into()),
+        status: Set(NotificationStatus::Pending.as_str().into()),
         attempts: Set(0),
         next_attempt_at: Set(now),
         created_at: Set(now),

@@ -24,7 +24,7 @@ use paygate_db::entities::{
     notification_attempt, notification_delivery, notification_endpoint,
     notification_endpoint_secret, notification_message, notification_settings,
 };
-use paygate_db::{Scope, Tenant, new_id, now_ms};
+use paygate_db::{NotificationStatus, Scope, Tenant, new_id, now_ms};
 use paygate_tenant::crypto::{Keyring, mask};
 use paygate_web::{ApiError, rfc3339_ms};
 
@@ -206,7 +206,8 @@ fn delivery_out(d: notification_delivery::Model, log: Option<Vec<AttemptOut>>) -
         channel: d.channel,
         endpoint_id: d.endpoint_id,
         recipient: d.recipient.as_deref().map(mask_email),
-        next_attempt_at: (d.status == "pending").then(|| rfc3339_ms(d.next_attempt_at)),
+        next_attempt_at: (d.status == NotificationStatus::Pending)
+            .then(|| rfc3339_ms(d.next_attempt_at)),
         status: d.status,
         attempts: d.attempts,
         last_status_code: d.last_status_code,
@@ -585,7 +586,7 @@ impl NotifyService {
             tenant,
             Condition::all()
                 .add(notification_delivery::Column::EndpointId.eq(endpoint_id))
-                .add(notification_delivery::Column::Status.eq("failed"))
+                .add(notification_delivery::Column::Status.eq(NotificationStatus::Failed.as_str()))
                 .add(notification_delivery::Column::CreatedAt.gte(since_ms)),
         )
         .await
@@ -597,7 +598,7 @@ impl NotifyService {
             .update::<notification_delivery::Entity>()
             .col_expr(
                 notification_delivery::Column::Status,
-                Expr::value("pending"),
+                Expr::value(NotificationStatus::Pending.as_str()),
             )
             .col_expr(notification_delivery::Column::Attempts, Expr::value(0))
             .col_expr(
@@ -610,7 +611,7 @@ impl NotifyService {
             )
             .col_expr(notification_delivery::Column::UpdatedAt, Expr::value(now))
             .filter(cond)
-            .filter(notification_delivery::Column::Status.ne("pending"))
+            .filter(notification_delivery::Column::Status.ne(NotificationStatus::Pending.as_str()))
             .exec(&self.db)
             .await?
             .rows_affected;
@@ -720,7 +721,7 @@ impl NotifyService {
     pub async fn pending_count(&self, company_pk: i64) -> Result<u64, ApiError> {
         Ok(Tenant::new(company_pk)
             .find::<notification_delivery::Entity>()
-            .filter(notification_delivery::Column::Status.eq("pending"))
+            .filter(notification_delivery::Column::Status.eq(NotificationStatus::Pending.as_str()))
             .count(&self.db)
             .await?)
     }

@@ -26,7 +26,7 @@ use paygate_db::entities::{
     company, notification_attempt, notification_delivery, notification_endpoint,
     notification_message, notification_settings,
 };
-use paygate_db::{Tenant, new_id, now_ms};
+use paygate_db::{NotificationStatus, Tenant, new_id, now_ms};
 use paygate_web::metrics::Metrics;
 use paygate_web::{error_chain, rfc3339_ms};
 
@@ -239,7 +239,7 @@ impl DeliveryPool {
         let now = now_ms();
         let txn = i.db.begin().await?;
         let mut q = notification_delivery::Entity::find()
-            .filter(notification_delivery::Column::Status.eq("pending"))
+            .filter(notification_delivery::Column::Status.eq(NotificationStatus::Pending.as_str()))
             .filter(notification_delivery::Column::NextAttemptAt.lte(now))
             .filter(
                 Condition::any()
@@ -425,19 +425,18 @@ impl DeliveryPool {
         let now = now_ms();
         let attempts = row.attempts + 1;
         let (status, next) = if a.ok {
-            ("succeeded", now)
+            (NotificationStatus::Succeeded, now)
         } else if a.permanent || attempts as usize > i.config.schedule.len() {
-            ("failed", now)
+            (NotificationStatus::Failed, now)
         } else {
             let d = i.config.schedule[(attempts - 1) as usize];
             let jitter = rand::thread_rng().gen_range(0.0..0.1);
             let d = d.as_millis() as f64 * (1.0 + jitter);
-            ("pending", now + d as i64)
+            (NotificationStatus::Pending, now + d as i64)
         };
-        i.metrics.delivery(match (a.ok, status) {
-            (true, _) => "succeeded",
-            (false, "failed") => "failed",
-            _ => "retried",
+        i.metrics.delivery(match status {
+            NotificationStatus::Pending => "retried",
+            done => done.as_str(),
         });
         if !a.ok {
             tracing::info!(
@@ -451,7 +450,10 @@ impl DeliveryPool {
         }
         let txn = i.db.begin().await?;
         let mine = notification_delivery::Entity::update_many()
-            .col_expr(notification_delivery::Column::Status, Expr::value(status))
+            .col_expr(
+                notification_delivery::Column::Status,
+                Expr::value(status.as_str()),
+            )
             .col_expr(
                 notification_delivery::Column::Attempts,
                 Expr::value(attempts),
@@ -479,7 +481,7 @@ impl DeliveryPool {
             .col_expr(notification_delivery::Column::UpdatedAt, Expr::value(now))
             .filter(notification_delivery::Column::Id.eq(row.id))
             .filter(notification_delivery::Column::LockedBy.eq(i.id.clone()))
-            .filter(notification_delivery::Column::Status.eq("pending"))
+            .filter(notification_delivery::Column::Status.eq(NotificationStatus::Pending.as_str()))
             .exec(&txn)
             .await?
             .rows_affected;

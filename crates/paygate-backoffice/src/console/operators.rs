@@ -3,11 +3,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use sea_orm::{EntityTrait, QueryOrder};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use paygate_db::entities::operator;
 use paygate_tenant::operators::{self as domain, OperatorError};
 
 use crate::OperatorSession;
@@ -40,9 +38,7 @@ async fn page(
     form_email: String,
     errors: FieldErrors,
 ) -> Result<OperatorsTemplate, PageError> {
-    let operators = operator::Entity::find()
-        .order_by_asc(operator::Column::CreatedAt)
-        .all(op.db())
+    let operators = domain::list(op.db())
         .await?
         .into_iter()
         .map(|o| OperatorRow {
