@@ -26,6 +26,26 @@ pub struct CompanyPatch {
     pub environment: Option<String>,
 }
 
+/// A Stripe event type Paygate handles, by Stripe's name: the schema's `enum` is
+/// `paygate_wire::EventType::ALL`, the one list.
+#[derive(Debug)]
+pub struct StripeEventName;
+
+impl utoipa::PartialSchema for StripeEventName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A Stripe event type Paygate handles."))
+            .enum_values(Some(
+                paygate_wire::EventType::ALL.iter().map(|e| e.as_str()),
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StripeEventName {}
+
 /// A company as operators and merchants see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CompanyOut {
@@ -38,7 +58,7 @@ pub struct CompanyOut {
     /// The URL to register in Stripe (Developers → Webhooks → Add endpoint).
     pub callback_url: String,
     /// The events to select when registering it.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<StripeEventName>)]
     pub stripe_events: &'static [paygate_wire::EventType],
     pub created_at: String,
     pub updated_at: String,

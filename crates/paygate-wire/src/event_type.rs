@@ -160,8 +160,45 @@ impl<'de> serde::Deserialize<'de> for EventType {
     }
 }
 
+/// `docs/stripe-events.md`: the events a merchant selects in Stripe, written from [`EventType::ALL`]
+/// (a test keeps the file equal to it).
+pub fn events_document() -> String {
+    let mut out = String::from(
+        "# Stripe events Paygate handles\n\n\
+         Select these when you register your Paygate callback URL in Stripe (Developers →\n\
+         Webhooks → Add endpoint). Generated from `paygate_wire::EventType` (the one list in the\n\
+         code); a test fails when this file and the list differ.\n\n\
+         | event | about |\n| --- | --- |\n",
+    );
+    for t in EventType::ALL {
+        let about = match t.family() {
+            EventFamily::CheckoutSession => "a Checkout Session: the order and its fulfillment",
+            EventFamily::PaymentIntent => "a payment (PaymentIntent)",
+            EventFamily::Charge => "a charge (orders paid with a legacy Source follow it)",
+            EventFamily::Dispute => "a dispute on a charge",
+            EventFamily::Source => "a legacy Source (charged once it is chargeable)",
+            EventFamily::Account => "your Stripe account's status",
+            EventFamily::PaymentMethod => "a card updated by the card network",
+            EventFamily::Issuing => "an Issuing card or cardholder",
+        };
+        out.push_str(&format!("| `{}` | {about} |\n", t.as_str()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_events_document_is_the_one_list() {
+        let written = include_str!("../../../docs/stripe-events.md");
+        let want = events_document();
+        assert!(
+            written == want,
+            "docs/stripe-events.md is out of date; write this into it:\n{want}"
+        );
+    }
+
     use std::collections::HashSet;
 
     use super::*;

@@ -305,3 +305,21 @@ fn the_main_wire_types_are_components() {
         );
     }
 }
+
+/// The events a company selects in Stripe are listed in the document as an `enum` taken from
+/// `EventType::ALL`, the one list.
+#[test]
+fn the_stripe_events_enum_is_the_one_list() {
+    let spec = paygate_admin::openapi::document();
+    let schemas = &spec["components"]["schemas"];
+    let mut items = schemas["CompanyOut"]["properties"]["stripe_events"]["items"].clone();
+    if let Some(r) = items["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap();
+        items = schemas[name].clone();
+    }
+    let want: Vec<&str> = paygate_wire::EventType::ALL
+        .iter()
+        .map(|e| e.as_str())
+        .collect();
+    assert_eq!(items["enum"], serde_json::json!(want), "{items}");
+}
