@@ -33,20 +33,25 @@ pub struct MerchantPrincipal {
     pub scope: Scope,
 }
 
+/// A key's `scope`, after checking the mode a request may name: only the key's own (403
+/// `mode_not_allowed` otherwise).
+pub(crate) fn key_scope(scope: Scope, asked: Option<Mode>) -> Result<Scope, ApiError> {
+    match asked {
+        Some(m) if m != scope.mode() => {
+            let key = scope.mode();
+            Err(ApiError::forbidden(
+                "mode_not_allowed",
+                format!("this is a {key} key: it reads and changes {key} data only"),
+            ))
+        }
+        _ => Ok(scope),
+    }
+}
+
 impl MerchantPrincipal {
     /// The key's scope, after checking a `?mode=` the request may name.
     pub fn scope_for(&self, asked: Option<Mode>) -> Result<Scope, ApiError> {
-        match asked {
-            Some(m) if m != self.scope.mode() => Err(ApiError::forbidden(
-                "mode_not_allowed",
-                format!(
-                    "this is a {} key: it reads and changes {} data only",
-                    self.scope.mode(),
-                    self.scope.mode()
-                ),
-            )),
-            _ => Ok(self.scope),
-        }
+        key_scope(self.scope, asked)
     }
 
     /// The key's scope, when it is also the company's environment (where new orders go).

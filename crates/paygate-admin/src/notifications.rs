@@ -28,21 +28,17 @@ use crate::{AdminState, List, ModeQuery, OperatorPrincipal};
 pub struct Requester {
     pub company: company::Model,
     pub actor: String,
-    /// The merchant key's mode (`None` for operators, who may read either).
-    pub key_mode: Option<Mode>,
+    /// The merchant key's scope (`None` for operators, who may read either mode).
+    pub key_scope: Option<DataScope>,
 }
 
 impl Requester {
     /// The company in the mode `asked` (operators; the company's environment by default), or in
     /// the key's own mode (merchants: naming the other one is 403).
     pub fn data_scope(&self, asked: Option<Mode>) -> Result<DataScope, ApiError> {
-        match self.key_mode {
+        match self.key_scope {
             None => Ok(self.company.scope(asked)),
-            Some(key) if asked.is_none_or(|m| m == key) => Ok(self.company.tenant().in_mode(key)),
-            Some(key) => Err(ApiError::forbidden(
-                "mode_not_allowed",
-                format!("this is a {key} key: it reads and changes {key} data only"),
-            )),
+            Some(key) => crate::merchant::key_scope(key, asked),
         }
     }
 }
@@ -68,7 +64,7 @@ impl FromRequest for Requester {
                 Ok(Requester {
                     company,
                     actor: op.actor(),
-                    key_mode: None,
+                    key_scope: None,
                 })
             })
         } else {
@@ -76,7 +72,7 @@ impl FromRequest for Requester {
             Box::pin(async move {
                 let m = m.await?;
                 Ok(Requester {
-                    key_mode: Some(m.scope.mode()),
+                    key_scope: Some(m.scope),
                     company: m.company,
                     actor: "merchant_api".into(),
                 })

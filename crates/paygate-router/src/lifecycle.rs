@@ -38,19 +38,28 @@ pub enum Kind {
     Order,
 }
 
-/// The rank of `status` in the lifecycle of `kind` (unknown statuses rank lowest): the ranks
-/// are written beside the statuses, in `paygate_db::status`.
-pub fn rank(kind: Kind, status: &str) -> i32 {
+/// The rank of `status` in the lifecycle of `kind` and whether it ends it (an unknown status
+/// ranks lowest, -1, and ends nothing): the ranks are written beside the statuses, in
+/// `paygate_db::status`.
+fn judge(kind: Kind, status: &str) -> (i32, bool) {
+    fn of<S: Lifecycle>(status: &str) -> (i32, bool) {
+        S::parse(status).map_or((-1, false), |s| (s.rank(), s.is_terminal()))
+    }
     match kind {
-        Kind::PaymentIntent => PaymentStatus::rank_of(status),
-        Kind::Charge => ChargeStatus::rank_of(status),
-        Kind::Dispute => DisputeStatus::rank_of(status),
-        Kind::Source => SourceStatus::rank_of(status),
-        Kind::Order => OrderStatus::rank_of(status),
+        Kind::PaymentIntent => of::<PaymentStatus>(status),
+        Kind::Charge => of::<ChargeStatus>(status),
+        Kind::Dispute => of::<DisputeStatus>(status),
+        Kind::Source => of::<SourceStatus>(status),
+        Kind::Order => of::<OrderStatus>(status),
     }
 }
 
-/// The statuses that end the lifecycle of `kind`.
+/// The rank of `status` in the lifecycle of `kind` (unknown statuses rank lowest).
+pub fn rank(kind: Kind, status: &str) -> i32 {
+    judge(kind, status).0
+}
+
+/// The statuses that end the lifecycle of `kind` (for SQL that judges many rows at once).
 pub fn terminal_statuses(kind: Kind) -> Vec<&'static str> {
     match kind {
         Kind::PaymentIntent => PaymentStatus::terminal_names(),
@@ -63,7 +72,7 @@ pub fn terminal_statuses(kind: Kind) -> Vec<&'static str> {
 
 /// Whether `status` ends the lifecycle of `kind`.
 pub fn is_terminal(kind: Kind, status: &str) -> bool {
-    terminal_statuses(kind).contains(&status)
+    judge(kind, status).1
 }
 
 /// Whether (`new_status`, `new_created`) should replace (`old_status`, `old_created`).

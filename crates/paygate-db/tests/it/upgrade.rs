@@ -8,6 +8,23 @@ use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, EntityTrait, Set};
 use serde_json::json;
 
+/// A company as an older version stored it, working in `environment`.
+async fn shop(db: &sea_orm::DatabaseConnection, id: &str, environment: &str) -> company::Model {
+    company::ActiveModel {
+        company_id: Set(id.into()),
+        name: Set(format!("{id} Ltd")),
+        status: Set("active".into()),
+        stripe_enabled: Set(true),
+        environment: Set(environment.into()),
+        created_at: Set(1),
+        updated_at: Set(1),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap()
+}
+
 /// Migrations applied before the inbox bodies moved to `inbox_payloads`.
 const BEFORE_PAYLOAD_MOVE: u32 = 6;
 
@@ -17,19 +34,7 @@ async fn stored_event_bodies_survive_the_move_to_their_own_table(backend: Backen
     paygate_migrations::Migrator::up(&db, Some(BEFORE_PAYLOAD_MOVE))
         .await
         .unwrap();
-    let shop = company::ActiveModel {
-        company_id: Set("old-shop".into()),
-        name: Set("Old Shop".into()),
-        status: Set("active".into()),
-        stripe_enabled: Set(true),
-        environment: Set("test".into()),
-        created_at: Set(1),
-        updated_at: Set(1),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    let shop = shop(&db, "old-shop", "test").await;
     // Two events stored by the previous version, the body inside the inbox row.
     let bodies: Vec<String> = ["pi_old_1", "pi_old_2"]
         .iter()
@@ -150,19 +155,7 @@ async fn existing_rows_learn_their_mode_and_the_keys_take_it(backend: Backend) {
     paygate_migrations::Migrator::up(&db, Some(BEFORE_MODE_KEYS))
         .await
         .unwrap();
-    let shop = company::ActiveModel {
-        company_id: Set("live-shop".into()),
-        name: Set("Live Shop".into()),
-        status: Set("active".into()),
-        stripe_enabled: Set(true),
-        environment: Set("live".into()),
-        created_at: Set(1),
-        updated_at: Set(1),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    let shop = shop(&db, "live-shop", "live").await;
     let pk = shop.id;
     let live_event = event(
         "payment_method.automatically_updated",
