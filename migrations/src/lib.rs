@@ -22,6 +22,9 @@ mod m20261123_000002_notifications;
 mod m20261124_000001_inbox_payloads;
 mod m20261124_000002_inbox_pending_index;
 mod m20261204_000001_mode_in_keys;
+mod m20261205_000001_sign_in_throttle;
+mod m20261205_000002_bind_sealed_secrets;
+mod m20261205_000010_index_notification_leases;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -40,6 +43,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_inbox_payloads::Migration),
             Box::new(m20261124_000002_inbox_pending_index::Migration),
             Box::new(m20261204_000001_mode_in_keys::Migration),
+            Box::new(m20261205_000001_sign_in_throttle::Migration),
+            Box::new(m20261205_000002_bind_sealed_secrets::Migration),
+            Box::new(m20261205_000010_index_notification_leases::Migration),
         ]
     }
 }

@@ -1,9 +1,15 @@
-//! Operator authentication: passwords (Argon2id) exchanged for short-lived JWTs.
+//! Operator authentication: passwords (Argon2id) exchanged for short-lived JWTs, and an
+//! operator's own password change.
 //!
 //! Policy: tokens are HS256 only (the algorithm is pinned, so `alg: none` or a swapped algorithm
-//! is refused), carry `iss = "paygate"`, `aud = "paygate-admin"`, `sub`, `iat`, `exp`, and are
-//! checked with 5 s of leeway. The operator must still exist and not be disabled. Passwords are
-//! checked by [`paygate_tenant::operators`].
+//! is refused), carry `iss = "paygate"`, `aud = "paygate-admin"`, `sub`, `iat`, `exp` and
+//! `epoch`, and are checked with 5 s of leeway. The operator is read on every request: they must
+//! still exist, not be disabled, and be in the token's epoch (disabling them or changing their
+//! password moves it on, so every token of before is refused at once; a token without the claim
+//! is of epoch 0). Sign-in attempts go through [`paygate_tenant::signin`]: the e-mail is checked
+//! first (422), then the lockout per account and client address (429), then room in the bounded
+//! hashing pool (503 `busy` at once); the client address is
+//! [`paygate_web::client_addr::client_ip`] (the forwarded one behind a trusted proxy).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,8 +20,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use paygate_tenant::operators;
+use paygate_db::entities::operator;
+use paygate_tenant::{operators, signin};
 use paygate_web::ApiError;
+use paygate_web::client_addr::client_ip;
 
 use crate::AdminState;
 use crate::error_body::ErrorBody;
@@ -52,25 +60,26 @@ impl JwtKeys {
         }
     }
 
-    /// A token for `operator_id`, valid `ttl`.
-    pub fn issue(&self, operator_id: &str, ttl: Duration) -> Result<String, ApiError> {
+    /// A token for `op` in their current epoch, valid `ttl`.
+    pub fn issue(&self, op: &operator::Model, ttl: Duration) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
-            sub: operator_id.to_owned(),
+            sub: op.id.clone(),
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             iat: now,
             exp: now + i64::try_from(ttl.as_secs()).unwrap_or(3600),
+            epoch: op.token_epoch,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)
     }
 
-    /// The operator id of a valid token.
-    pub fn verify(&self, token: &str) -> Option<String> {
+    /// The operator id and epoch of a valid token.
+    pub fn verify(&self, token: &str) -> Option<(String, i64)> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()
-            .map(|d| d.claims.sub)
+            .map(|d| (d.claims.sub, d.claims.epoch))
     }
 }
 
@@ -81,6 +90,9 @@ struct Claims {
     aud: String,
     iat: i64,
     exp: i64,
+    /// The operator's `token_epoch` at issue.
+    #[serde(default)]
+    epoch: i64,
 }
 
 /// The authenticated operator of a request.
@@ -118,11 +130,14 @@ impl FromRequest for OperatorPrincipal {
             let token = token.ok_or_else(|| {
                 ApiError::unauthorized("a bearer token is required: POST /admin/v1/auth/token")
             })?;
-            let id = state
+            let (id, epoch) = state
                 .jwt
                 .verify(&token)
                 .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
-            match operators::find_active(&state.db, &id).await? {
+            match operators::find_active(&state.db, &id)
+                .await?
+                .filter(|op| op.token_epoch == epoch)
+            {
                 Some(op) => Ok(OperatorPrincipal {
                     id: op.id,
                     email: op.email,
@@ -164,7 +179,12 @@ pub struct TokenOut {
 
 /// Exchanges an operator's e-mail and password for a bearer token.
 ///
-/// Failed sign-ins are throttled per e-mail and address.
+/// The e-mail must be well-formed (422, nothing counted). Failed sign-ins are counted per
+/// account and client address: five within 15 minutes lock the account out from that address
+/// for 15 minutes after the last (429 with `Retry-After`); after ten from anywhere, the addresses
+/// that failed share three attempts a minute, while an address that has not failed is never held
+/// back. When too many sign-ins are being checked at once, the answer is 503 `busy` with
+/// `Retry-After`, at once.
 #[utoipa::path(
     post,
     path = "/admin/v1/auth/token",
@@ -174,7 +194,9 @@ pub struct TokenOut {
     responses(
         (status = 200, description = "A bearer token", body = TokenOut),
         (status = 401, description = "The e-mail or password is wrong (`unauthorized`)", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins (`too_many_attempts`)", body = ErrorBody),
+        (status = 422, description = "The e-mail is not an e-mail address (`invalid_email`)", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins (`too_many_attempts`); `Retry-After` says when to try again", body = ErrorBody),
+        (status = 503, description = "Too many sign-ins are being checked at once (`busy`); `Retry-After` says when to try again", body = ErrorBody),
     ),
 )]
 pub(crate) async fn token(
@@ -183,36 +205,100 @@ pub(crate) async fn token(
     body: web::Json<TokenIn>,
 ) -> Result<HttpResponse, ApiError> {
     let TokenIn { email, password } = body.into_inner();
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let who = email.trim().to_lowercase();
-    // Per e-mail and address: guessing is slowed down without letting a stranger lock an
-    // operator out from everywhere.
-    let keys = [format!("{who}|{ip}")];
-    if let Some(wait) = keys.iter().find_map(|k| state.signin_throttle.locked(k)) {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!(
-                "too many failed sign-ins; try again in {} s",
-                wait.as_secs() + 1
-            ),
-        ));
-    }
-    let op = match operators::authenticate(&state.db, &email, &password).await? {
+    let client = client_ip(&req);
+    let mut attempt = signin::begin(&state.db, &email, client).await?;
+    let op = operators::find_by_email(&state.db, attempt.account()).await?;
+    let ok = attempt
+        .verify(op.as_ref().map(|o| o.password_hash.as_str()), &password)
+        .await;
+    let op = match op.filter(|op| ok && !op.disabled) {
         Some(op) => op,
         None => {
-            for k in &keys {
-                state.signin_throttle.fail(k);
-            }
-            tracing::info!(ip = %ip, "operator sign-in failed");
+            attempt.failed(&state.db).await?;
+            tracing::info!(client = ?client, "operator sign-in failed");
             return Err(ApiError::unauthorized("the email or password is wrong"));
         }
     };
-    state.signin_throttle.clear(&keys[0]);
-    let access_token = state.jwt.issue(&op.id, state.token_ttl)?;
+    attempt.succeeded(&state.db).await?;
+    let access_token = state.jwt.issue(&op, state.token_ttl)?;
+    Ok(HttpResponse::Ok().json(TokenOut {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.token_ttl.as_secs(),
+    }))
+}
+
+/// `POST /admin/v1/auth/password` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeIn {
+    #[schema(value_type = String, format = Password)]
+    current_password: SecretString,
+    /// At least 12 characters.
+    #[schema(value_type = String, format = Password)]
+    new_password: SecretString,
+}
+
+impl std::fmt::Debug for PasswordChangeIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChangeIn").finish_non_exhaustive()
+    }
+}
+
+/// Changes the signed-in operator's own password.
+///
+/// The current password is checked as a sign-in is (a wrong one counts toward the lockout).
+/// Every token and back-office session the operator held ends at once; the answer carries a
+/// fresh token.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/auth/password",
+    tag = "auth",
+    request_body = PasswordChangeIn,
+    responses(
+        (status = 200, description = "The password is changed; a fresh token (every older one is refused)", body = TokenOut),
+        (status = 422, description = "The current password is wrong (`wrong_password`) or the new one too short (`weak_password`)", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins (`too_many_attempts`); `Retry-After` says when to try again", body = ErrorBody),
+        (status = 503, description = "Too many sign-ins are being checked at once (`busy`); `Retry-After` says when to try again", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AdminState>,
+    me: OperatorPrincipal,
+    body: web::Json<PasswordChangeIn>,
+) -> Result<HttpResponse, ApiError> {
+    let PasswordChangeIn {
+        current_password,
+        new_password,
+    } = body.into_inner();
+    operators::check_password(&new_password)
+        .map_err(|e| ApiError::from(e).with_field("new_password"))?;
+    let client = client_ip(&req);
+    let mut attempt = signin::begin(&state.db, &me.email, client).await?;
+    let op = operators::find_active(&state.db, &me.id).await?;
+    let ok = attempt
+        .verify(
+            op.as_ref().map(|o| o.password_hash.as_str()),
+            &current_password,
+        )
+        .await;
+    if !ok {
+        attempt.failed(&state.db).await?;
+        return Err(ApiError::unprocessable(
+            "wrong_password",
+            "current_password: the password is wrong",
+        )
+        .with_field("current_password"));
+    }
+    attempt.succeeded(&state.db).await?;
+    let op = operators::change_password(&state.db, &me.actor(), &me.id, new_password)
+        .await
+        .map_err(|e| match e {
+            operators::OperatorError::WeakPassword => ApiError::from(e).with_field("new_password"),
+            other => other.into(),
+        })?;
+    let access_token = state.jwt.issue(&op, state.token_ttl)?;
     Ok(HttpResponse::Ok().json(TokenOut {
         access_token,
         token_type: "Bearer",

@@ -1,6 +1,7 @@
 //! `POST /callbacks/v1.0/stripe/{companyID}`: where Stripe delivers a company's events.
 //!
 //! Order of checks (each failure answers a 4xx with a stable code and stores nothing):
+//! company id shaped as company creation allows (else 404 with no lookup and no cache entry),
 //! company known (404) and active (403), body within 1 MiB (413), signature over the raw bytes
 //! against every currently valid signing secret of the company (400), timestamp within the
 //! tolerance (400), a snapshot event envelope (400), `livemode` equal to the mode of the profile
@@ -39,16 +40,22 @@ struct Received {
     duplicate: bool,
 }
 
+/// Counts a rejection toward the address's limit; returns the address.
+fn count_rejection(state: &IntakeState, req: &HttpRequest) -> Option<String> {
+    let ip = paygate_web::client_addr::client_ip(req).map(|a| a.to_string());
+    if let (Some(t), Some(ip)) = (&state.reject_throttle, &ip) {
+        t.fail(ip);
+    }
+    ip
+}
+
 fn reject(
     state: &IntakeState,
     company: &IntakeCompany,
     req: &HttpRequest,
     err: ApiError,
 ) -> ApiError {
-    let ip = req.peer_addr().map(|a| a.ip().to_string());
-    if let (Some(t), Some(ip)) = (&state.reject_throttle, &ip) {
-        t.fail(ip);
-    }
+    let ip = count_rejection(state, req);
     state.failures.record(company.pk, err.code(), ip);
     tracing::debug!(company_id = %company.company_id, code = err.code(), "delivery rejected");
     err
@@ -82,9 +89,10 @@ async fn receive_inner(
     payload: web::Payload,
     state: &IntakeState,
 ) -> Result<InsertOutcome, ApiError> {
-    if let (Some(t), Some(addr)) = (&state.reject_throttle, req.peer_addr())
+    if let Some(t) = &state.reject_throttle
         && t.any_locked()
-        && t.locked(&addr.ip().to_string()).is_some()
+        && let Some(ip) = paygate_web::client_addr::client_ip(req)
+        && t.locked(&ip.to_string()).is_some()
     {
         // A flood of bad deliveries from this address: refuse before any lookup or HMAC.
         return Err(ApiError::new(
@@ -94,12 +102,29 @@ async fn receive_inner(
         ));
     }
     let company_id = path.into_inner();
-    let company = state
-        .tenants
-        .intake_company(&company_id)
-        .await
-        .map_err(ApiError::unavailable)?
-        .ok_or_else(|| ApiError::not_found("company_not_found", "no company with this id"))?;
+    // An id that cannot be a company's (the rules of company creation) is not looked up nor
+    // cached; unknown and malformed ids both count toward the address's rejection limit, so
+    // one address cannot probe ids (or grow the negative cache) without end.
+    let found = if paygate_tenant::validate::is_company_id(&company_id) {
+        state
+            .tenants
+            .intake_company(&company_id)
+            .await
+            .map_err(ApiError::unavailable)?
+    } else {
+        None
+    };
+    let Some(company) = found else {
+        count_rejection(state, req);
+        tracing::debug!(
+            company_id_len = company_id.len(),
+            "delivery for an unknown company rejected"
+        );
+        return Err(ApiError::not_found(
+            "company_not_found",
+            "no company with this id",
+        ));
+    };
     if !company.active {
         return Err(reject(
             state,

@@ -42,8 +42,6 @@ pub struct AdminState {
     pub stripe: StripeClient,
     /// Prometheus metrics.
     pub metrics: std::sync::Arc<paygate_web::metrics::Metrics>,
-    /// Failed sign-ins by e-mail and address.
-    pub signin_throttle: std::sync::Arc<paygate_web::throttle::Throttle>,
     /// Notification endpoints and messages.
     pub notify: paygate_notify::NotifyService,
 }

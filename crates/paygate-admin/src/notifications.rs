@@ -122,6 +122,8 @@ pub struct ReplayedOut {
 // same handlers, listed in `crate::routes`) are derived from them in `crate::openapi`.
 
 /// Creates a notification endpoint; its `whsec_` secret is shown in full only in this answer.
+///
+/// A company has at most `PAYGATE_NOTIFY_MAX_ENDPOINTS_PER_COMPANY` endpoints (default 10).
 #[utoipa::path(
     post,
     path = "/admin/v1/companies/{company_id}/notification-endpoints",
@@ -130,7 +132,7 @@ pub struct ReplayedOut {
     request_body = EndpointIn,
     responses(
         (status = 201, description = "The endpoint, secret in full", body = EndpointOut),
-        (status = 422, description = "A field is invalid (`invalid_parameter`)", body = ErrorBody)
+        (status = 422, description = "A field is invalid (`invalid_parameter`), or the company has as many endpoints as allowed (`too_many_endpoints`)", body = ErrorBody)
     ),
 )]
 pub(crate) async fn create(
@@ -320,6 +322,8 @@ pub(crate) async fn rotate(
 }
 
 /// Sends a `ping` message to the endpoint.
+///
+/// A company sends at most `PAYGATE_NOTIFY_TEST_PINGS_PER_HOUR` of them in any hour (default 30).
 #[utoipa::path(
     post,
     path = "/admin/v1/companies/{company_id}/notification-endpoints/{endpoint_id}/test",
@@ -327,7 +331,8 @@ pub(crate) async fn rotate(
     params(("company_id" = String, Path, description = "The company"), ("endpoint_id" = String, Path, description = "The endpoint (`ne_…`)")),
     responses(
         (status = 202, description = "The message is on its way", body = TestMessageOut),
-        (status = 404, description = "No such endpoint (`notification_endpoint_not_found`)", body = ErrorBody)
+        (status = 404, description = "No such endpoint (`notification_endpoint_not_found`)", body = ErrorBody),
+        (status = 429, description = "The company has sent as many test messages as allowed this hour (`too_many_test_pings`); the message says when the next one can go", body = ErrorBody)
     ),
 )]
 pub(crate) async fn test(

@@ -69,8 +69,12 @@ pub const OMITTED_WHEN_UNSET: &[&str] = &[
     paths(
         serve,
         auth::token,
+        auth::change_password,
         operators::list,
         operators::add,
+        operators::disable,
+        operators::enable,
+        operators::remove,
         audit::list,
         companies::list,
         companies::create,

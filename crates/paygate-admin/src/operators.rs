@@ -1,5 +1,9 @@
-//! The admin API's operators: `GET, POST /admin/v1/operators`. The rules (e-mails, passwords,
-//! Argon2id) are [`paygate_tenant::operators`]; this file is only their HTTP form.
+//! The admin API's operators: `GET, POST /admin/v1/operators`,
+//! `POST /admin/v1/operators/{operator_id}/disable | enable`,
+//! `DELETE /admin/v1/operators/{operator_id}`. The rules (e-mails, passwords, Argon2id, never
+//! the last active operator, tokens ended by a disable) are [`paygate_tenant::operators`]; this
+//! file is only their HTTP form. An operator changes their own password at
+//! `POST /admin/v1/auth/password` ([`crate::auth`]).
 
 use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
@@ -99,4 +103,67 @@ pub(crate) async fn add(
     )
     .await?;
     Ok(HttpResponse::Created().json(OperatorOut::from(created)))
+}
+
+/// Disables an operator: they sign in nowhere, and their tokens and back-office sessions stop
+/// working at once.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/operators/{operator_id}/disable",
+    tag = "operators",
+    params(("operator_id" = String, Path, description = "The operator's id (`op_…`)")),
+    responses(
+        (status = 200, description = "The operator, disabled", body = OperatorOut),
+        (status = 404, description = "No such operator (`operator_not_found`)", body = ErrorBody),
+        (status = 409, description = "The operator is the last active one (`last_active_operator`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn disable(
+    state: web::Data<AdminState>,
+    op: OperatorPrincipal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let changed = operators::disable(&state.db, &op.actor(), &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(OperatorOut::from(changed)))
+}
+
+/// Enables a disabled operator again; they sign in anew (what they held before stays refused).
+#[utoipa::path(
+    post,
+    path = "/admin/v1/operators/{operator_id}/enable",
+    tag = "operators",
+    params(("operator_id" = String, Path, description = "The operator's id (`op_…`)")),
+    responses(
+        (status = 200, description = "The operator, enabled", body = OperatorOut),
+        (status = 404, description = "No such operator (`operator_not_found`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn enable(
+    state: web::Data<AdminState>,
+    op: OperatorPrincipal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let changed = operators::enable(&state.db, &op.actor(), &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(OperatorOut::from(changed)))
+}
+
+/// Removes an operator; their tokens and sessions end with them.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/operators/{operator_id}",
+    tag = "operators",
+    params(("operator_id" = String, Path, description = "The operator's id (`op_…`)")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such operator (`operator_not_found`)", body = ErrorBody),
+        (status = 409, description = "The operator is the last active one (`last_active_operator`)", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn remove(
+    state: web::Data<AdminState>,
+    op: OperatorPrincipal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    operators::remove(&state.db, &op.actor(), &path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

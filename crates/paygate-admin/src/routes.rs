@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/admin/v1")
             .route("/openapi.json", web::get().to(openapi::serve))
             .route("/auth/token", web::post().to(auth::token))
+            .route("/auth/password", web::post().to(auth::change_password))
             .route("/audit-log", web::get().to(audit::list))
             .route(
                 "/companies/{company_id}/api-keys",
@@ -37,6 +38,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/operators", web::get().to(operators::list))
             .route("/operators", web::post().to(operators::add))
+            .route(
+                "/operators/{operator_id}/disable",
+                web::post().to(operators::disable),
+            )
+            .route(
+                "/operators/{operator_id}/enable",
+                web::post().to(operators::enable),
+            )
+            .route(
+                "/operators/{operator_id}",
+                web::delete().to(operators::remove),
+            )
             .route("/companies", web::get().to(companies::list))
             .route("/companies", web::post().to(companies::create))
             .route("/companies/{company_id}", web::get().to(companies::get))

@@ -2,11 +2,16 @@
 //!
 //! Policy: one form for operators and company users. The e-mail is tried as an operator first,
 //! then as a user of each company that has it (oldest first); unknown e-mails cost one Argon2
-//! verification too, so timing does not tell which exist. Failures are answered after a pause and
-//! counted per e-mail and address in the same throttle as the admin API's token endpoint: after
-//! five in 15 minutes that e-mail is locked out from that address for 15 minutes, with a message
-//! that says so. A sign-in always starts a new session (a fresh cookie token), and ends the one
-//! the browser had.
+//! verification too, so timing does not tell which exist. Attempts go through
+//! [`paygate_tenant::signin`], as the admin API's token endpoint does: a malformed e-mail is a
+//! message next to the field (422, nothing hashed or counted); failures are counted per account
+//! and client address (the forwarded one behind a trusted proxy,
+//! [`paygate_web::client_addr`]): after five in 15 minutes that account is locked out from that
+//! address for 15 minutes (429, a message that says so, `Retry-After`), and a much-failed account
+//! slows down the addresses that failed while sparing fresh ones; when too many sign-ins are
+//! being checked at once the form says to try again in a moment (503, `Retry-After`). Failures
+//! are answered after a pause. A sign-in always starts a new session (a fresh cookie token, in
+//! the operator's current epoch), and ends the one the browser had.
 
 use std::time::Duration;
 
@@ -16,7 +21,10 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use paygate_tenant::users;
+use paygate_tenant::operators::MAX_EMAIL_CHARS;
+use paygate_tenant::signin::{self, Refused};
+use paygate_tenant::{operators, users};
+use paygate_web::client_addr::client_ip;
 
 use crate::extract::Visitor;
 use crate::i18n::Lang;
@@ -119,61 +127,79 @@ async fn signin(
             },
         )
     };
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let who = email.trim().to_lowercase();
-    let key = format!("{who}|{ip}");
-    let throttle = &v.state.signin_throttle;
-    if let Some(wait) = throttle.locked(&key) {
-        let minutes = wait.as_secs().div_ceil(60).max(1).to_string();
-        let mut errors = FieldErrors::new();
-        errors.add_text(
-            "form",
-            lang.format("field_errors.too_many_attempts", &[&minutes]),
+    // A huge input is not echoed back.
+    let shown = if email.len() <= MAX_EMAIL_CHARS {
+        email.clone()
+    } else {
+        String::new()
+    };
+    let retry_after = |mut res: HttpResponse, after: Duration| {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        res.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(secs.max(1)),
         );
-        return fail(StatusCode::TOO_MANY_REQUESTS, errors, email, next);
-    }
-
+        res
+    };
+    let client = client_ip(&req);
     let db = v.db();
-    let operator = paygate_tenant::operators::find_by_email(db, &email)
+    let mut attempt = match signin::begin(db, &email, client).await {
+        Ok(a) => a,
+        Err(Refused::InvalidEmail) => {
+            let mut errors = FieldErrors::new();
+            errors.add(lang, "email", "invalid_email", "invalid e-mail");
+            return fail(StatusCode::UNPROCESSABLE_ENTITY, errors, shown, next);
+        }
+        Err(Refused::TooManyAttempts { retry_after: wait }) => {
+            let minutes = wait.as_secs().div_ceil(60).max(1).to_string();
+            let mut errors = FieldErrors::new();
+            errors.add_text(
+                "form",
+                lang.format("field_errors.too_many_attempts", &[&minutes]),
+            );
+            let res = fail(StatusCode::TOO_MANY_REQUESTS, errors, shown, next)?;
+            return Ok(retry_after(res, wait));
+        }
+        Err(Refused::Busy { retry_after: wait }) => {
+            let mut errors = FieldErrors::new();
+            errors.add(lang, "form", "signin_busy", "busy: try again in a moment");
+            let res = fail(StatusCode::SERVICE_UNAVAILABLE, errors, shown, next)?;
+            return Ok(retry_after(res, wait));
+        }
+        Err(Refused::Db(e)) => return Err(e.into()),
+    };
+    let password = SecretString::from(password);
+    let operator = operators::find_by_email(db, attempt.account())
         .await?
         .filter(|o| !o.disabled);
-    // (kind, principal id, company) of the account the password opens.
-    let mut signed_in: Option<(&'static str, String, Option<i64>)> = None;
+    // (kind, principal id, company, epoch) of the account the password opens.
+    let mut signed_in: Option<(&'static str, String, Option<i64>, i64)> = None;
     if let Some(op) = &operator
-        && paygate_tenant::operators::verify_password(
-            Some(op.password_hash.clone()),
-            password.clone(),
-        )
-        .await
+        && attempt.verify(Some(&op.password_hash), &password).await
     {
-        signed_in = Some(("operator", op.id.clone(), None));
+        signed_in = Some(("operator", op.id.clone(), None, op.token_epoch));
     }
     if signed_in.is_none() {
-        let candidates: Vec<_> = users::users_by_email(db, &email)
+        let candidates: Vec<_> = users::users_by_email(db, attempt.account())
             .await?
             .into_iter()
             .filter(|u| u.password_hash.is_some())
             .collect();
         if candidates.is_empty() && operator.is_none() {
             // Same cost as a real check.
-            paygate_tenant::operators::verify_password(None, password.clone()).await;
+            attempt.verify(None, &password).await;
         }
         for u in candidates {
-            if paygate_tenant::operators::verify_password(u.password_hash.clone(), password.clone())
-                .await
-            {
-                signed_in = Some(("user", u.id.clone(), Some(u.company_pk)));
+            if attempt.verify(u.password_hash.as_deref(), &password).await {
+                signed_in = Some(("user", u.id.clone(), Some(u.company_pk), 0));
                 break;
             }
         }
     }
     drop(password);
-    let Some((kind, principal_id, company_pk)) = signed_in else {
-        throttle.fail(&key);
-        tracing::info!(ip = %ip, "back-office sign-in failed");
+    let Some((kind, principal_id, company_pk, epoch)) = signed_in else {
+        attempt.failed(db).await?;
+        tracing::info!(client = ?client, "back-office sign-in failed");
         tokio::time::sleep(FAILURE_PAUSE).await;
         let mut errors = FieldErrors::new();
         errors.add(
@@ -182,14 +208,22 @@ async fn signin(
             "wrong_credentials",
             "wrong e-mail or password",
         );
-        return fail(StatusCode::UNAUTHORIZED, errors, email, next);
+        return fail(StatusCode::UNAUTHORIZED, errors, shown, next);
     };
-    throttle.clear(&key);
+    attempt.succeeded(db).await?;
     if let Some(old) = v.session() {
         session::end(db, &old.id).await?;
     }
-    let token =
-        session::create(db, &v.state.sessions, kind, &principal_id, company_pk, None).await?;
+    let token = session::create_in_epoch(
+        db,
+        &v.state.sessions,
+        kind,
+        &principal_id,
+        company_pk,
+        None,
+        epoch,
+    )
+    .await?;
     if kind == "user" {
         users::touch_sign_in(db, &principal_id).await?;
     }

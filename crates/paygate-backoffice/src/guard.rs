@@ -17,6 +17,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
+use paygate_web::request_id::loggable_path;
 use subtle::ConstantTimeEq;
 
 use crate::BackofficeState;
@@ -133,11 +134,11 @@ pub(crate) async fn guard(
             req.set_payload(Payload::from(body));
             next.call(req).await?.map_into_boxed_body()
         } else if stale_session && needs_session(req.path()) {
-            tracing::info!(path = %req.path(), "form of an expired session");
+            tracing::info!(path = %loggable_path(req.path()), "form of an expired session");
             let to = format!("/signin?next={}", encode(req.path()));
             req.into_response(crate::page::redirect(&to))
         } else {
-            tracing::warn!(path = %req.path(), "form refused: CSRF token missing or wrong");
+            tracing::warn!(path = %loggable_path(req.path()), "form refused: CSRF token missing or wrong");
             let page = error_page(&rc, &PageError::Csrf);
             req.into_response(page)
         }

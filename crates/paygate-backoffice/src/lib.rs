@@ -29,7 +29,7 @@
 //!
 //! | path | who | what |
 //! | --- | --- | --- |
-//! | `GET /checkout/{company_id}/return?session_id=cs_…` | shoppers | the landing page after Stripe Checkout: runs `fulfill_checkout`, shows the order's state; a session Stripe does not know is a 404 page and records nothing |
+//! | `GET /checkout/{company_id}/return?session_id=cs_…` | shoppers | the landing page after Stripe Checkout: runs `fulfill_checkout`, shows the order's state; a session Stripe does not know is a 404 page and records nothing; the Stripe lookups it causes are bounded ([`shopper_lookups`]) |
 //! | `GET /checkout/{company_id}/sessions/{session_id}/status` | shoppers | the JSON the page polls (at most 10 times) |
 //! | `/static/checkout-status.js`, `/static/paygate.css` | anyone | the page's script and stylesheet |
 //!
@@ -165,6 +165,7 @@ pub mod nav;
 pub mod page;
 pub mod session;
 pub mod shopper;
+pub mod shopper_lookups;
 
 use std::sync::Arc;
 
@@ -174,20 +175,20 @@ use sea_orm::DatabaseConnection;
 
 use paygate_stripe::StripeClient;
 use paygate_tenant::TenantService;
-use paygate_web::throttle::Throttle;
 
 pub use extract::{MerchantSession, OperatorSession, Visitor};
 pub use i18n::Lang;
 pub use page::{FieldErrors, Page, PageError};
 pub use session::SessionConfig;
 
+/// The default of [`BackofficeState::with_shopper_lookups_per_minute`].
+pub const DEFAULT_SHOPPER_LOOKUPS_PER_MINUTE: u32 = 60;
+
 /// What the back office needs.
 #[derive(Clone, Debug)]
 pub struct BackofficeState {
     pub db: DatabaseConnection,
     pub tenants: TenantService,
-    /// Failed sign-ins by e-mail and address (shared with the admin API's token endpoint).
-    pub signin_throttle: Arc<Throttle>,
     pub sessions: SessionConfig,
     /// Cookies always `Secure` (the public base URL is https).
     pub secure_cookies: bool,
@@ -200,6 +201,9 @@ pub struct BackofficeState {
     pub notify: paygate_notify::NotifyService,
     /// The Stripe API client (the shopper's landing page fulfills through it).
     pub stripe: StripeClient,
+    /// What bounds the Stripe lookups shoppers can cause: unknown ids remembered, a budget per
+    /// company and mode.
+    pub shopper_lookups: Arc<shopper_lookups::ShopperLookups>,
 }
 
 impl BackofficeState {
@@ -207,7 +211,6 @@ impl BackofficeState {
     pub fn new(
         db: DatabaseConnection,
         tenants: TenantService,
-        signin_throttle: Arc<Throttle>,
         sessions: SessionConfig,
         notify: paygate_notify::NotifyService,
         stripe: StripeClient,
@@ -217,13 +220,22 @@ impl BackofficeState {
         Self {
             db,
             tenants,
-            signin_throttle,
             sessions,
             secure_cookies,
             intake_base_url,
             notify,
             stripe,
+            shopper_lookups: Arc::new(shopper_lookups::ShopperLookups::new(
+                DEFAULT_SHOPPER_LOOKUPS_PER_MINUTE,
+            )),
         }
+    }
+
+    /// The budget of Stripe lookups that the shopper's landing page may cause per company and
+    /// mode per minute (`PAYGATE_SHOPPER_LOOKUPS_PER_MINUTE`; 0: none).
+    pub fn with_shopper_lookups_per_minute(mut self, per_minute: u32) -> Self {
+        self.shopper_lookups = Arc::new(shopper_lookups::ShopperLookups::new(per_minute));
+        self
     }
 
     /// The address the HTTP server is bound to, when known: the test event is posted there (an

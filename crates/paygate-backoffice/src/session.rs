@@ -4,8 +4,9 @@
 //! so a leaked table opens no session. A session ends at sign-out (its row is deleted), after
 //! `idle` without a request, or `absolute` after sign-in, whichever comes first; expired rows are
 //! swept at each sign-in. Each session has its own CSRF token. The principal is re-read on every
-//! request: a removed or disabled user, a disabled operator or a deleted company ends the
-//! session at once.
+//! request: a removed or disabled user, a disabled or removed operator, an operator whose
+//! password changed since the session began (their `token_epoch` moved on) or a deleted company
+//! ends the session at once.
 
 use std::time::Duration;
 
@@ -124,6 +125,29 @@ pub async fn create<C: ConnectionTrait>(
     company_pk: Option<i64>,
     language: Option<Lang>,
 ) -> Result<String, DbErr> {
+    create_in_epoch(
+        db,
+        cfg,
+        principal_kind,
+        principal_id,
+        company_pk,
+        language,
+        0,
+    )
+    .await
+}
+
+/// Starts a session of a principal in `epoch` (an operator's `token_epoch`, read before their
+/// password was checked: a password change in between ends the session at its first request).
+pub async fn create_in_epoch<C: ConnectionTrait>(
+    db: &C,
+    cfg: &SessionConfig,
+    principal_kind: &str,
+    principal_id: &str,
+    company_pk: Option<i64>,
+    language: Option<Lang>,
+    epoch: i64,
+) -> Result<String, DbErr> {
     let now = now_ms();
     // Sweep what has expired (cheap, indexed; sign-ins are rare).
     web_session::Entity::delete_many()
@@ -145,6 +169,7 @@ pub async fn create<C: ConnectionTrait>(
         expires_at: Set(now + ms(cfg.absolute)),
         last_seen_at: Set(now),
         language: Set(language.map(|l| l.code().to_owned())),
+        principal_epoch: Set(epoch),
     }
     .insert(db)
     .await?;
@@ -174,7 +199,7 @@ pub async fn load<C: ConnectionTrait>(
         "operator" => operator::Entity::find_by_id(row.principal_id.clone())
             .one(db)
             .await?
-            .filter(|o| !o.disabled)
+            .filter(|o| !o.disabled && o.token_epoch == row.principal_epoch)
             .map(|o| Principal::Operator {
                 id: o.id,
                 email: o.email,

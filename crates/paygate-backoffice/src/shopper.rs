@@ -8,6 +8,18 @@
 //! seen is recorded only if Stripe knows it; one Stripe does not know gets a 404 page and
 //! changes nothing.
 //!
+//! Anyone can call these pages, so the Stripe calls they cause are bounded (issue 16):
+//! - a session id must be `cs_test_…` or `cs_live_…` in Stripe's alphabet, at most 255 bytes,
+//!   and a company id must be shaped as company creation allows. Otherwise the page answers
+//!   400 (404 for the company) without a query or a Stripe call;
+//! - a session that is already fulfilled in the database is answered from it;
+//! - an id Stripe answered 404 for is remembered, and so is answered 404 without asking again;
+//! - every other lookup spends from the company's budget for the session's mode
+//!   (`PAYGATE_SHOPPER_LOOKUPS_PER_MINUTE`). When the budget is spent, the page shows what the
+//!   database knows ("awaiting payment confirmation", 200) and the webhook completes the order;
+//! - the client used here does not retry a 429, and a 429 empties the company's budget
+//!   ([`crate::shopper_lookups`]).
+//!
 //! Shoppers have no session: these routes run outside the back office's guard. Their texts come
 //! from the catalogue (`[shopper]`), in the language of `Accept-Language` alone (English when it
 //! names none of ours); the back office's remembered language is not theirs to use.
@@ -24,6 +36,8 @@ use serde::{Deserialize, Serialize};
 use paygate_db::entities::{checkout_session, company, order};
 use paygate_db::{Mode, OrderStatus, Scope};
 use paygate_router::fulfillment::{FulfillOutcome, fulfill_checkout};
+use paygate_router::handlers::HandlerError;
+use paygate_tenant::TenantError;
 use paygate_web::ApiError;
 
 use crate::BackofficeState;
@@ -147,12 +161,32 @@ fn html(status: StatusCode, lang: Lang, page: &impl Template) -> Result<HttpResp
         .body(body))
 }
 
-/// Whether `s` looks like a Checkout Session id (`cs_` and Stripe's id alphabet).
-fn valid_session_id(s: &str) -> bool {
-    s.len() > 3
-        && s.len() <= 255
-        && s.starts_with("cs_")
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+/// The longest session id accepted (Stripe's documented limit for object ids).
+const MAX_SESSION_ID_LEN: usize = 255;
+
+/// The mode of a well-formed Checkout Session id: `cs_test_` or `cs_live_`, then at least one
+/// character of Stripe's id alphabet (and `_`), at most [`MAX_SESSION_ID_LEN`] bytes in all.
+/// `None` for anything else; such an id is never looked up.
+fn session_mode(s: &str) -> Option<Mode> {
+    let (mode, rest) = if let Some(rest) = s.strip_prefix("cs_test_") {
+        (Mode::Test, rest)
+    } else if let Some(rest) = s.strip_prefix("cs_live_") {
+        (Mode::Live, rest)
+    } else {
+        return None;
+    };
+    (!rest.is_empty()
+        && s.len() <= MAX_SESSION_ID_LEN
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    .then_some(mode)
+}
+
+/// The company of the path. An id no company can have is 404 without a query.
+async fn company_of(state: &BackofficeState, company_id: &str) -> Result<company::Model, ApiError> {
+    if !paygate_tenant::validate::is_company_id(company_id) {
+        return Err(TenantError::NotFound("company").into());
+    }
+    Ok(state.tenants.company(company_id).await?)
 }
 
 /// `?session_id=cs_…`.
@@ -172,10 +206,9 @@ pub struct SessionStatusOut {
     message: &'static str,
 }
 
-/// The scope of a session: its id says its mode (`cs_live_…`, `cs_test_…`); the company's
-/// environment decides otherwise.
-fn session_scope(company: &company::Model, session_id: &str) -> Scope {
-    company.scope(Mode::of_stripe_id(session_id))
+/// The scope of a well-formed session id (see [`session_mode`]): the mode its prefix names.
+fn session_scope(company: &company::Model, mode: Mode) -> Scope {
+    company.scope(Some(mode))
 }
 
 async fn find(
@@ -199,56 +232,85 @@ async fn find(
     Ok(o.map(|o| (s, o)))
 }
 
+fn unknown_page(lang: Lang) -> Result<HttpResponse, ApiError> {
+    html(
+        StatusCode::NOT_FOUND,
+        lang,
+        &UnknownPage {
+            lang: lang.code(),
+            title: lang.t("shopper.unknown_title"),
+            message: lang.t("shopper.unknown"),
+        },
+    )
+}
+
 async fn landing(
     req: HttpRequest,
     state: web::Data<BackofficeState>,
     path: web::Path<String>,
     q: web::Query<ReturnQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let company = state.tenants.company(&path).await?;
-    let session_id = q
+    let company = company_of(&state, &path).await?;
+    let (session_id, mode) = q
         .session_id
         .as_deref()
-        .filter(|s| valid_session_id(s))
+        .and_then(|s| Some((s, session_mode(s)?)))
         .ok_or_else(|| {
-            ApiError::bad_request("invalid_session_id", "session_id=cs_… is required")
+            ApiError::bad_request(
+                "invalid_session_id",
+                "session_id=cs_test_… or cs_live_… is required",
+            )
         })?;
     let lang = language(&req);
-    let scope = session_scope(&company, session_id);
-    // Fulfill now if the payment is through; whatever happens, show the order's state.
-    let attempt = tokio::time::timeout(
-        LANDING_FULFILLMENT_TIMEOUT,
-        fulfill_checkout(
-            &state.db,
-            &state.tenants,
-            &state.stripe,
-            scope,
-            session_id,
-            "landing",
-        ),
-    )
-    .await;
-    match &attempt {
-        Ok(Ok(FulfillOutcome::Unknown)) => {
-            return html(
-                StatusCode::NOT_FOUND,
-                lang,
-                &UnknownPage {
-                    lang: lang.code(),
-                    title: lang.t("shopper.unknown_title"),
-                    message: lang.t("shopper.unknown"),
-                },
-            );
+    let scope = session_scope(&company, mode);
+    let (pk, livemode) = (scope.company_pk(), scope.livemode());
+    let lookups = &state.shopper_lookups;
+    let mut found = find(&state, scope, session_id).await?;
+    let ask_stripe = match &found {
+        Some((s, _)) if s.fulfillment_status == "fulfilled" => false,
+        Some(_) => lookups.try_take(pk, livemode),
+        None if lookups.is_unknown(pk, livemode, session_id) => return unknown_page(lang),
+        None => lookups.try_take(pk, livemode),
+    };
+    if ask_stripe {
+        // Fulfill now if the payment is through; whatever happens, show the order's state.
+        let attempt = tokio::time::timeout(
+            LANDING_FULFILLMENT_TIMEOUT,
+            fulfill_checkout(
+                &state.db,
+                &state.tenants,
+                &state.stripe.without_429_retries(),
+                scope,
+                session_id,
+                "landing",
+            ),
+        )
+        .await;
+        match &attempt {
+            Ok(Ok(FulfillOutcome::Unknown)) => {
+                lookups.remember_unknown(pk, livemode, session_id);
+                return unknown_page(lang);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                if let HandlerError::Stripe(se) = e
+                    && se.status() == Some(429)
+                {
+                    lookups.pause(pk, livemode);
+                }
+                tracing::warn!(company_id = %company.company_id, session_id, error = %paygate_web::error_chain(e), "landing-page fulfillment did not complete");
+            }
+            Err(_) => {
+                tracing::warn!(company_id = %company.company_id, session_id, "landing-page fulfillment timed out");
+            }
         }
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => {
-            tracing::warn!(company_id = %company.company_id, session_id, error = %paygate_web::error_chain(e), "landing-page fulfillment did not complete");
-        }
-        Err(_) => {
-            tracing::warn!(company_id = %company.company_id, session_id, "landing-page fulfillment timed out");
-        }
+        found = find(&state, scope, session_id).await?;
+    } else if found
+        .as_ref()
+        .is_none_or(|(s, _)| s.fulfillment_status != "fulfilled")
+    {
+        tracing::debug!(company_id = %company.company_id, session_id, "shopper lookup budget spent; the page answers from the database");
     }
-    let found = find(&state, scope, session_id).await?;
     let (status, order_id, return_url) = match &found {
         Some((_, o)) => (
             o.status.as_str(),
@@ -288,12 +350,13 @@ async fn status(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (company_id, session_id) = path.into_inner();
-    let company = state.tenants.company(&company_id).await?;
-    let (_, o) = find(&state, session_scope(&company, &session_id), &session_id)
+    let not_found =
+        || ApiError::not_found("checkout_session_not_found", "no such checkout session");
+    let company = company_of(&state, &company_id).await?;
+    let mode = session_mode(&session_id).ok_or_else(not_found)?;
+    let (_, o) = find(&state, session_scope(&company, mode), &session_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found("checkout_session_not_found", "no such checkout session")
-        })?;
+        .ok_or_else(not_found)?;
     let lang = language(&req);
     let st = State::of(&o.status);
     Ok(HttpResponse::Ok()

@@ -67,10 +67,17 @@ pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
                     .pragma("wal_autocheckpoint", "0")
             });
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        co.max_connections(opts.max_connections.max(2))
-            .min_connections(1)
+        // Every connection is opened here, on the runtime that opens the pool, and kept (no
+        // maximum lifetime): a connection opened inside an HTTP worker would be bound to that
+        // worker's runtime and break for everyone when the worker stops.
+        let size = opts.max_connections.max(2);
+        co.max_connections(size)
+            .min_connections(size)
+            // While the server is unreachable a request waits this long for a connection, then
+            // fails (the intake answers 503; Stripe retries).
+            .acquire_timeout(Duration::from_secs(3))
             .map_sqlx_postgres_pool_opts(|o| {
-                o.after_connect(|conn, _| {
+                o.max_lifetime(None).after_connect(|conn, _| {
                     Box::pin(async move {
                         nodelay::set_for(conn).await;
                         Ok(())

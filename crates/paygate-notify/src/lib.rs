@@ -8,5 +8,5 @@ pub mod signing;
 pub mod worker;
 
 pub use email::Mailer;
-pub use service::NotifyService;
+pub use service::{NotifyLimits, NotifyService};
 pub use worker::{DeliveryConfig, DeliveryPool, parse_schedule};

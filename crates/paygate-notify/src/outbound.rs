@@ -1,7 +1,16 @@
 //! Outbound safety: notification URLs may not reach private, loopback, link-local or otherwise
 //! internal addresses (unless the operator allows it, `PAYGATE_OUTBOUND_ALLOW_PRIVATE`), checked
 //! when an endpoint is saved and again on every delivery, at connect time, by the HTTP client's
-//! resolver (DNS can change between the two). Redirects are never followed.
+//! resolver (DNS can change between the two). Redirects are never followed, and the proxy
+//! variables of the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are ignored: a proxy
+//! would connect wherever it is told, past every check here.
+//!
+//! IPv6 addresses that carry an IPv4 address are judged by the IPv4 address they reach:
+//! IPv4-mapped (`::ffff:a.b.c.d`), 6to4 (`2002::/16`, relayed to the IPv4 address in bits
+//! 16–47) and NAT64's well-known prefix (`64:ff9b::/96`, translated to its last 32 bits; the
+//! form DNS64 gives every IPv4-only host on an IPv6-only network). The deprecated
+//! IPv4-compatible form (`::a.b.c.d`), Teredo (`2001::/32`) and NAT64's local-use prefix
+//! (`64:ff9b:1::/48`, whose translation the local network defines) are refused outright.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -24,23 +33,39 @@ pub enum UrlError {
     Private(IpAddr),
 }
 
-/// Whether `ip` is a public unicast address.
+/// Whether `ip` is a public unicast address (see the module's policy for IPv6 forms of IPv4).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let last32 =
+                Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public_v4(v4);
             }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
+            if s[..6] == [0; 6] {
+                // `::`, `::1` and the IPv4-compatible `::a.b.c.d`.
+                return false;
+            }
+            if s[0] == 0x2002 {
+                // 6to4: the IPv4 address of the relay's far end.
+                let v4 =
+                    Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
+                return is_public_v4(v4);
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                // NAT64, well-known prefix: translated to the last 32 bits.
+                return is_public_v4(last32);
+            }
+            !(v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64
-                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64, local-use and the rest of its /32
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x0100 && s[1..4] == [0; 3])) // discard-only
         }
     }
 }
@@ -57,6 +82,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] == 0
         || (o[0] == 100 && (o[1] & 0xc0) == 64) // carrier-grade NAT
         || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 192 && o[1] == 88 && o[2] == 99) // 6to4 relay anycast (deprecated)
         || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking
         || o[0] >= 240)
 }
@@ -131,7 +157,8 @@ pub fn client(
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .user_agent(concat!("Paygate-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(4);
+        .pool_max_idle_per_host(4)
+        .no_proxy();
     if !allow_private {
         b = b.dns_resolver(Arc::new(PublicOnly));
     }
@@ -149,6 +176,7 @@ pub fn literal_is_private(url: &reqwest::Url) -> Option<IpAddr> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 
@@ -183,6 +211,129 @@ mod tests {
         ] {
             assert!(is_public(ip(s)), "{s} should be public");
         }
+    }
+
+    /// IPv6 addresses that carry or reach an IPv4 address are judged by it: IPv4-mapped,
+    /// 6to4 (`2002::/16`) and NAT64's well-known prefix (`64:ff9b::/96`); the deprecated
+    /// IPv4-compatible form (`::a.b.c.d`), Teredo (`2001::/32`) and NAT64's local-use prefix
+    /// (`64:ff9b:1::/48`) are refused whatever they carry.
+    #[test]
+    fn ipv6_forms_of_ipv4_addresses_are_judged_by_what_they_reach() {
+        for s in [
+            // IPv4-compatible
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::169.254.169.254",
+            "::8.8.8.8",
+            // IPv4-mapped
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            // 6to4 of 127.0.0.1, 10.0.0.1, 169.254.169.254, 192.168.1.1
+            "2002:7f00:1::1",
+            "2002:a00:1::1",
+            "2002:a9fe:a9fe::1",
+            "2002:c0a8:101:1::1",
+            // Teredo
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001::a00:1",
+            // NAT64, well-known prefix, of 127.0.0.1, 10.0.0.1, 169.254.169.254
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b::a9fe:a9fe",
+            // NAT64, local-use prefix
+            "64:ff9b:1::8.8.8.8",
+            "64:ff9b:1:a00:1::",
+        ] {
+            assert!(!is_public(ip(s)), "{s} should not be public");
+        }
+        for s in [
+            "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            "64:ff9b::8.8.8.8",
+            "2001:4860:4860::8888",
+        ] {
+            assert!(is_public(ip(s)), "{s} should be public");
+        }
+    }
+
+    const PROXY_CHILD: &str = "PAYGATE_TEST_PROXY_CHILD";
+
+    /// `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` are ignored: with all of them naming a
+    /// listener, a delivery goes straight to its URL and the listener receives nothing. reqwest
+    /// reads the variables once per process, so `proxy_variables_child` runs in a child process
+    /// of this test binary with them set.
+    #[test]
+    fn proxy_variables_are_ignored() {
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "outbound::tests::proxy_variables_child",
+            "--nocapture",
+        ])
+        .env(PROXY_CHILD, "1");
+        for v in ["NO_PROXY", "no_proxy"] {
+            cmd.env_remove(v);
+        }
+        for v in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            cmd.env(v, &proxy_url);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the child did not run: {text}");
+        proxy.set_nonblocking(true).unwrap();
+        assert!(
+            proxy.accept().is_err(),
+            "the proxy received a connection: {text}"
+        );
+    }
+
+    /// The child of `proxy_variables_are_ignored` (passes at once when run on its own).
+    #[tokio::test]
+    async fn proxy_variables_child() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if std::env::var_os(PROXY_CHILD).is_none() {
+            return;
+        }
+        // An http receiver answering 204, and an "https" one that only counts connections.
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_addr = http.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = http.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock
+                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let tls = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tls_addr = tls.local_addr().unwrap();
+        let reached = tokio::spawn(async move { tls.accept().await.is_ok() });
+        let c = client(true, Duration::from_secs(5), Duration::from_secs(5)).unwrap();
+        let r = c
+            .post(format!("http://{http_addr}/hooks"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        let _ = c.post(format!("https://{tls_addr}/hooks")).send().await;
+        let reached = tokio::time::timeout(Duration::from_secs(5), reached).await;
+        assert!(matches!(reached, Ok(Ok(true))), "https went elsewhere");
     }
 
     #[tokio::test]

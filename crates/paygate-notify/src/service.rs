@@ -3,7 +3,11 @@
 //!
 //! Policy: an endpoint's secret is shown in full only when it is made (creation, rotation);
 //! afterwards masked. Secrets are sealed with the master key. Every query is scoped by the
-//! company, so one company's ids never reach another's rows.
+//! company, so one company's ids never reach another's rows. A company has at most
+//! `max_endpoints` endpoints (422 `too_many_endpoints`) and sends at most
+//! `test_pings_per_hour` test messages in any hour (429 `too_many_test_pings`), counted in the
+//! database so every replica agrees; both are checked under a lock on the company's row on
+//! PostgreSQL (SQLite has one writer), so concurrent requests cannot pass them together.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +16,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,18 +26,15 @@ use tokio::sync::Notify;
 
 use crate::outbox::{self, MESSAGE_TYPES};
 use paygate_db::entities::{
-    notification_attempt, notification_delivery, notification_endpoint,
+    company, notification_attempt, notification_delivery, notification_endpoint,
     notification_endpoint_secret, notification_message, notification_settings,
 };
-use paygate_db::{NotificationStatus, Scope, Tenant, new_id, now_ms};
-use paygate_tenant::crypto::{Keyring, mask};
+use paygate_db::{Mode, NotificationStatus, Scope, Tenant, new_id, now_ms};
+use paygate_tenant::crypto::{Keyring, field, mask};
 use paygate_web::{ApiError, rfc3339_ms};
 
 use crate::outbound::{UrlError, check_url};
 use crate::signing::generate_secret;
-
-/// The sealing purpose of endpoint secrets.
-pub const SECRET_PURPOSE: &str = "notification endpoint secret";
 
 /// A new endpoint.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -137,6 +139,25 @@ pub struct MessagePage {
     pub next_cursor: Option<String>,
 }
 
+/// What one company may do (`PAYGATE_NOTIFY_MAX_ENDPOINTS_PER_COMPANY`,
+/// `PAYGATE_NOTIFY_TEST_PINGS_PER_HOUR`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotifyLimits {
+    /// Endpoints a company may have.
+    pub max_endpoints: u64,
+    /// Test messages a company may send in any hour.
+    pub test_pings_per_hour: u64,
+}
+
+impl Default for NotifyLimits {
+    fn default() -> Self {
+        Self {
+            max_endpoints: 10,
+            test_pings_per_hour: 30,
+        }
+    }
+}
+
 /// The notification operations.
 #[derive(Clone, Debug)]
 pub struct NotifyService {
@@ -145,6 +166,7 @@ pub struct NotifyService {
     allow_private: bool,
     smtp_configured: bool,
     wake: Arc<Notify>,
+    limits: NotifyLimits,
 }
 
 fn invalid(field: &'static str, msg: impl Into<String>) -> ApiError {
@@ -245,7 +267,32 @@ impl NotifyService {
             allow_private,
             smtp_configured,
             wake,
+            limits: NotifyLimits::default(),
         }
+    }
+
+    /// The same with other per-company limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: NotifyLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The per-company limits.
+    pub fn limits(&self) -> NotifyLimits {
+        self.limits
+    }
+
+    /// Locks the company's row until `txn` ends (PostgreSQL; SQLite has one writer anyway), so
+    /// the checks of the limits and the writes they allow happen one request at a time.
+    async fn lock_company(&self, txn: &DatabaseTransaction, company_pk: i64) -> Result<(), DbErr> {
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            company::Entity::find_by_id(company_pk)
+                .lock_exclusive()
+                .one(txn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The delivery workers' wake-up.
@@ -281,8 +328,13 @@ impl NotifyService {
             .ok_or_else(not_found)
     }
 
-    /// The secrets that sign right now, newest first (plaintext).
-    pub async fn live_secrets(&self, endpoint_id: &str) -> Result<Vec<String>, ApiError> {
+    /// The secrets that sign right now, newest first (plaintext). Each must open for this
+    /// company's endpoint: a secret moved here from another row is an error.
+    pub async fn live_secrets(
+        &self,
+        company_pk: i64,
+        endpoint_id: &str,
+    ) -> Result<Vec<String>, ApiError> {
         let now = now_ms();
         let rows = notification_endpoint_secret::Entity::find()
             .filter(notification_endpoint_secret::Column::EndpointId.eq(endpoint_id))
@@ -298,16 +350,19 @@ impl NotifyService {
         for r in rows {
             let s = self
                 .keyring
-                .open(SECRET_PURPOSE, &r.secret_sealed)
+                .open(
+                    field::NOTIFICATION_ENDPOINT_SECRET.owner(company_pk, endpoint_id),
+                    &r.secret_sealed,
+                )
                 .map_err(ApiError::internal)?;
             out.push(secrecy::ExposeSecret::expose_secret(&s).to_owned());
         }
         Ok(out)
     }
 
-    async fn masked_secret(&self, endpoint_id: &str) -> Result<String, ApiError> {
+    async fn masked_secret(&self, company_pk: i64, endpoint_id: &str) -> Result<String, ApiError> {
         Ok(self
-            .live_secrets(endpoint_id)
+            .live_secrets(company_pk, endpoint_id)
             .await?
             .first()
             .map(|s| mask(s))
@@ -327,6 +382,21 @@ impl NotifyService {
         let secret = generate_secret();
         let tenant = Tenant::new(company_pk);
         let txn = self.db.begin().await?;
+        self.lock_company(&txn, company_pk).await?;
+        let max = self.limits.max_endpoints;
+        if tenant
+            .find::<notification_endpoint::Entity>()
+            .count(&txn)
+            .await?
+            >= max
+        {
+            return Err(ApiError::unprocessable(
+                "too_many_endpoints",
+                format!(
+                    "a company can have at most {max} notification endpoints; delete one first"
+                ),
+            ));
+        }
         notification_endpoint::Entity::insert(notification_endpoint::ActiveModel {
             id: Set(id.clone()),
             company_pk: Set(tenant.company_pk()),
@@ -343,7 +413,10 @@ impl NotifyService {
         .await?;
         notification_endpoint_secret::Entity::insert(notification_endpoint_secret::ActiveModel {
             endpoint_id: Set(id.clone()),
-            secret_sealed: Set(self.keyring.seal(SECRET_PURPOSE, &secret)),
+            secret_sealed: Set(self.keyring.seal(
+                field::NOTIFICATION_ENDPOINT_SECRET.owner(tenant.company_pk(), &id),
+                &secret,
+            )),
             created_at: Set(now),
             expires_at: Set(None),
             ..Default::default()
@@ -364,7 +437,7 @@ impl NotifyService {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let s = self.masked_secret(&r.id).await?;
+            let s = self.masked_secret(company_pk, &r.id).await?;
             out.push(self.out(r, s));
         }
         Ok(out)
@@ -373,7 +446,7 @@ impl NotifyService {
     /// One endpoint, secret masked.
     pub async fn get(&self, company_pk: i64, id: &str) -> Result<EndpointOut, ApiError> {
         let m = self.find(Tenant::new(company_pk), id).await?;
-        let s = self.masked_secret(id).await?;
+        let s = self.masked_secret(company_pk, id).await?;
         Ok(self.out(m, s))
     }
 
@@ -496,7 +569,10 @@ impl NotifyService {
             .await?;
         notification_endpoint_secret::Entity::insert(notification_endpoint_secret::ActiveModel {
             endpoint_id: Set(id.to_owned()),
-            secret_sealed: Set(self.keyring.seal(SECRET_PURPOSE, &secret)),
+            secret_sealed: Set(self.keyring.seal(
+                field::NOTIFICATION_ENDPOINT_SECRET.owner(company_pk, id),
+                &secret,
+            )),
             created_at: Set(now),
             expires_at: Set(None),
             ..Default::default()
@@ -507,16 +583,44 @@ impl NotifyService {
         Ok(self.out(m, secret))
     }
 
-    /// Sends a `ping` message to one endpoint; returns the message id.
+    /// Sends a `ping` message to one endpoint; returns the message id. At most
+    /// `test_pings_per_hour` per company in any hour.
     pub async fn send_test(&self, company_pk: i64, id: &str) -> Result<String, ApiError> {
         let tenant = Tenant::new(company_pk);
         let ep = self.find(tenant, id).await?;
-        let company = paygate_db::entities::company::Entity::find_by_id(company_pk)
+        let company = company::Entity::find_by_id(company_pk)
             .one(&self.db)
             .await?
             .ok_or_else(not_found)?;
         let msg = new_id("msg");
         let now = now_ms();
+        let txn = self.db.begin().await?;
+        self.lock_company(&txn, company_pk).await?;
+        let hour_ago = now - 3_600_000;
+        let recent = tenant
+            .in_mode(Mode::Test)
+            .notification_messages()
+            .filter(notification_message::Column::EventType.eq("ping"))
+            .filter(notification_message::Column::CreatedAt.gt(hour_ago))
+            .select_only()
+            .column(notification_message::Column::CreatedAt)
+            .order_by_desc(notification_message::Column::CreatedAt)
+            .limit(self.limits.test_pings_per_hour)
+            .into_tuple::<i64>()
+            .all(&txn)
+            .await?;
+        let limit = self.limits.test_pings_per_hour;
+        if recent.len() as u64 >= limit {
+            // The oldest of the last `limit` leaves the hour first.
+            let free_at = recent.last().copied().unwrap_or(now) + 3_600_000;
+            let minutes = ((free_at - now).max(0) + 59_999) / 60_000;
+            return Err(ApiError::too_many_requests(
+                "too_many_test_pings",
+                format!(
+                    "at most {limit} test messages per hour; the next one can be sent in {minutes} minute(s)"
+                ),
+            ));
+        }
         let payload = serde_json::json!({
             "id": msg,
             "type": "ping",
@@ -526,7 +630,6 @@ impl NotifyService {
             "company_id": company.company_id,
             "data": {"object": {"object": "ping", "endpoint_id": ep.id, "message": "a test message from Paygate"}},
         });
-        let txn = self.db.begin().await?;
         notification_message::Entity::insert(notification_message::ActiveModel {
             id: Set(msg.clone()),
             company_pk: Set(tenant.company_pk()),

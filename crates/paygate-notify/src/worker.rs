@@ -8,16 +8,31 @@
 //! endpoint whose deliveries have all failed for `disable_after` is disabled, with the reason
 //! kept for the back office. A worker that dies mid-delivery leaves the lease to expire and the
 //! delivery is sent again: at-least-once, with the same `webhook-id`.
+//!
+//! Fairness (one company's slow or silent endpoint must not delay the others): a destination
+//! (an endpoint; a company's shopper e-mails count as one) has at most `endpoint_concurrency`
+//! deliveries in flight across replicas, counted from the live leases, and one company holds at
+//! most `company_concurrency` of this pool's slots. A claim takes the oldest due deliveries of
+//! every destination (at most that many each), skips destinations and companies already at
+//! their limit, and deals the free slots out one company at a time. The running pool claims as
+//! soon as a slot is free rather than batch after batch, so nothing waits for the slowest
+//! delivery of a batch. Each attempt has a total budget (`connect_timeout + timeout`: connect,
+//! send, the whole answer; for e-mail the whole SMTP exchange), and the leases of the deliveries
+//! still running are extended every third of a lease, so a slow delivery is never taken over
+//! and sent twice while it is alive.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::Rng;
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, LockBehavior, LockType, Order, OverStatement, Query, WindowStatement,
+};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -76,8 +91,15 @@ pub struct DeliveryConfig {
     pub max_response_bytes: usize,
     /// How much of an answer is recorded with the attempt.
     pub recorded_response_bytes: usize,
+    /// The most a round of [`DeliveryPool::drain`] claims.
     pub batch_size: u64,
+    /// Deliveries in flight at once in this pool.
     pub concurrency: usize,
+    /// Deliveries to one destination (an endpoint, or a company's shopper e-mails) in flight at
+    /// once, across replicas.
+    pub endpoint_concurrency: usize,
+    /// Slots of this pool one company may hold at once.
+    pub company_concurrency: usize,
     pub lease: Duration,
     /// An endpoint failing this long is disabled.
     pub disable_after: Duration,
@@ -95,6 +117,8 @@ impl Default for DeliveryConfig {
             recorded_response_bytes: 1024,
             batch_size: 64,
             concurrency: 16,
+            endpoint_concurrency: 4,
+            company_concurrency: 8,
             lease: Duration::from_secs(60),
             disable_after: Duration::from_secs(5 * 86_400),
             poll_interval: Duration::from_millis(250),
@@ -180,30 +204,79 @@ impl DeliveryPool {
         })
     }
 
-    /// Runs until `cancel`: claims and delivers due deliveries, sleeping when none is due.
+    /// Runs until `cancel`: claims due deliveries whenever a slot is free (and no destination
+    /// or company is over its limit), delivers them side by side, keeps their leases alive, and
+    /// sleeps when nothing is due. On `cancel` it claims nothing more and returns once the
+    /// deliveries in flight are recorded (each within its attempt's budget).
     pub fn spawn(&self, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if cancel.is_cancelled() {
-                    break;
-                }
-                let n = match me.run_once().await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        tracing::warn!(error = %error_chain(&e), "notification delivery round failed");
-                        0
+        tokio::spawn(async move { me.run(cancel).await })
+    }
+
+    async fn run(&self, cancel: CancellationToken) {
+        let i = &self.inner;
+        let slots = i.config.concurrency.max(1);
+        // Each delivery is a task of its own: a query it has started must go on while this
+        // loop awaits the database too (SQLite has a single connection).
+        let mut in_flight: tokio::task::JoinSet<Result<(), DbErr>> = tokio::task::JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, i64> = HashMap::new();
+        let mut beat = tokio::time::interval(self.heartbeat_every());
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut claim = true;
+        loop {
+            if claim && !cancel.is_cancelled() && in_flight.len() < slots {
+                match self.claim(slots - in_flight.len()).await {
+                    Ok(rows) => {
+                        for row in rows {
+                            let id = row.id;
+                            let me = self.clone();
+                            let task = in_flight.spawn(async move { me.deliver(row).await });
+                            running.insert(task.id(), id);
+                        }
                     }
-                };
-                if n == 0 {
-                    tokio::select! {
-                        () = cancel.cancelled() => break,
-                        () = me.inner.wake.notified() => {}
-                        () = tokio::time::sleep(me.inner.config.poll_interval) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %error_chain(&e), "claiming notification deliveries failed");
                     }
                 }
             }
-        })
+            claim = false;
+            if cancel.is_cancelled() && in_flight.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                    // Every delivery finished by now frees its slot before the next claim.
+                    let mut done = Some(done);
+                    while let Some(d) = done {
+                        let (task, outcome) = match d {
+                            Ok((task, r)) => (task, r.map_err(|e| error_chain(&e))),
+                            // A panic: the lease runs out and the delivery is sent again.
+                            Err(e) => (e.id(), Err(e.to_string())),
+                        };
+                        let delivery = running.remove(&task);
+                        if let Err(e) = outcome {
+                            tracing::warn!(delivery, error = %e, "a notification delivery could not be recorded");
+                        }
+                        done = in_flight.try_join_next_with_id();
+                    }
+                    claim = true;
+                }
+                _ = beat.tick(), if !running.is_empty() => {
+                    let ids: HashSet<i64> = running.values().copied().collect();
+                    if let Err(e) = self.extend_leases(&ids).await {
+                        tracing::warn!(error = %error_chain(&e), "extending notification delivery leases failed");
+                    }
+                }
+                () = cancel.cancelled(), if !cancel.is_cancelled() => {}
+                () = i.wake.notified() => claim = true,
+                () = tokio::time::sleep(i.config.poll_interval) => claim = true,
+            }
+        }
+    }
+
+    /// How often the leases of running deliveries are extended: three times per lease.
+    fn heartbeat_every(&self) -> Duration {
+        (self.inner.config.lease / 3).max(Duration::from_millis(50))
     }
 
     /// Delivers everything due now, round after round, until nothing is due; returns how many
@@ -219,54 +292,197 @@ impl DeliveryPool {
         }
     }
 
-    /// One round: claims a batch and delivers it.
+    /// One round: claims a batch (within the limits) and delivers it, keeping its leases alive
+    /// until every delivery of it is recorded.
     pub async fn run_once(&self) -> Result<usize, DbErr> {
-        let rows = self.claim().await?;
+        let i = &self.inner;
+        let rows = self
+            .claim(usize::try_from(i.config.batch_size).unwrap_or(usize::MAX))
+            .await?;
         let n = rows.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let ids: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        // The leases are kept alive by a task of its own (the deliveries' queries go on while
+        // it waits for the database: SQLite has a single connection).
+        let stop = CancellationToken::new();
+        let _stop_on_drop = stop.clone().drop_guard();
+        let heart = {
+            let me = self.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut beat = tokio::time::interval(me.heartbeat_every());
+                beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                beat.tick().await;
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = beat.tick() => {
+                            // Rows already recorded have no lease any more and are left alone.
+                            if let Err(e) = me.extend_leases(&ids).await {
+                                tracing::warn!(error = %error_chain(&e), "extending notification delivery leases failed");
+                            }
+                        }
+                    }
+                }
+            })
+        };
         let results: Vec<Result<(), DbErr>> = futures_util::stream::iter(rows)
             .map(|r| self.deliver(r))
-            .buffer_unordered(self.inner.config.concurrency.max(1))
+            .buffer_unordered(i.config.concurrency.max(1))
             .collect()
             .await;
+        stop.cancel();
+        let _ = heart.await;
         for r in results {
             r?;
         }
         Ok(n)
     }
 
-    async fn claim(&self) -> Result<Vec<notification_delivery::Model>, DbErr> {
+    /// Extends the leases this pool holds on `ids` that are still running (a recorded attempt
+    /// clears its lease; a lease another worker took over is not ours any more).
+    async fn extend_leases(&self, ids: &HashSet<i64>) -> Result<(), DbErr> {
         let i = &self.inner;
-        let now = now_ms();
-        let txn = i.db.begin().await?;
-        let mut q = notification_delivery::Entity::find()
-            .filter(notification_delivery::Column::Status.eq(NotificationStatus::Pending.as_str()))
-            .filter(notification_delivery::Column::NextAttemptAt.lte(now))
-            .filter(
-                Condition::any()
-                    .add(notification_delivery::Column::LockedUntil.is_null())
-                    .add(notification_delivery::Column::LockedUntil.lt(now)),
-            )
-            .order_by_asc(notification_delivery::Column::NextAttemptAt)
-            .limit(i.config.batch_size);
-        if i.db.get_database_backend() == DatabaseBackend::Postgres {
-            q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let rows = q.all(&txn).await?;
-        if !rows.is_empty() {
+        let until = now_ms() + lease_ms(i.config.lease);
+        let ids: Vec<i64> = ids.iter().copied().collect();
+        for chunk in ids.chunks(500) {
             notification_delivery::Entity::update_many()
                 .col_expr(
                     notification_delivery::Column::LockedUntil,
-                    Expr::value(now + i.config.lease.as_millis() as i64),
+                    Expr::value(until),
                 )
+                .filter(notification_delivery::Column::Id.is_in(chunk.iter().copied()))
+                .filter(notification_delivery::Column::LockedBy.eq(i.id.clone()))
+                .filter(notification_delivery::Column::LockedUntil.is_not_null())
+                .filter(
+                    notification_delivery::Column::Status.eq(NotificationStatus::Pending.as_str()),
+                )
+                .exec(&i.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Claims up to `want` due deliveries within the limits (see the module's policy) and
+    /// leases them to this pool.
+    async fn claim(&self, want: usize) -> Result<Vec<notification_delivery::Model>, DbErr> {
+        use notification_delivery::Column as Col;
+        let i = &self.inner;
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let txn = i.db.begin().await?;
+        // What is in flight now, across replicas: the live leases.
+        let leased: Vec<(i64, Option<String>, Option<String>, i64)> =
+            notification_delivery::Entity::find()
+                .select_only()
+                .column(Col::CompanyPk)
+                .column(Col::EndpointId)
+                .column(Col::LockedBy)
+                .column_as(Expr::col(Col::Id).count(), "n")
+                .filter(Col::Status.eq(NotificationStatus::Pending.as_str()))
+                .filter(Col::LockedUntil.gt(now))
+                .group_by(Col::CompanyPk)
+                .group_by(Col::EndpointId)
+                .group_by(Col::LockedBy)
+                .into_tuple()
+                .all(&txn)
+                .await?;
+        let mut busy = Busy::default();
+        for (company, endpoint, by, n) in leased {
+            let n = usize::try_from(n).unwrap_or(0);
+            *busy.destinations.entry((company, endpoint)).or_default() += n;
+            if by.as_deref() == Some(i.id.as_str()) {
+                *busy.companies.entry(company).or_default() += n;
+            }
+        }
+        // The oldest due deliveries of each destination, at most its limit each: first every
+        // destination's oldest, then every destination's second…
+        let cap = i.config.endpoint_concurrency.max(1);
+        let mut per_destination = WindowStatement::partition_by(Col::CompanyPk);
+        per_destination
+            .add_partition_by(Expr::col(Col::EndpointId))
+            .order_by(Col::NextAttemptAt, Order::Asc)
+            .order_by(Col::Id, Order::Asc);
+        let rank = Alias::new("rank_in_destination");
+        let due = Query::select()
+            .columns([Col::Id, Col::CompanyPk, Col::EndpointId, Col::NextAttemptAt])
+            .expr_window_as(Expr::cust("ROW_NUMBER()"), per_destination, rank.clone())
+            .from(notification_delivery::Entity)
+            .and_where(Expr::col(Col::Status).eq(NotificationStatus::Pending.as_str()))
+            .and_where(Expr::col(Col::NextAttemptAt).lte(now))
+            .cond_where(
+                Condition::any()
+                    .add(Expr::col(Col::LockedUntil).is_null())
+                    .add(Expr::col(Col::LockedUntil).lt(now)),
+            )
+            .to_owned();
+        let window = u64::try_from(want.saturating_mul(4).max(256)).unwrap_or(u64::MAX);
+        let candidates = Query::select()
+            .columns([Col::Id, Col::CompanyPk, Col::EndpointId])
+            .from_subquery(due, Alias::new("due"))
+            .and_where(Expr::col(rank.clone()).lte(i64::try_from(cap).unwrap_or(i64::MAX)))
+            .order_by(rank, Order::Asc)
+            .order_by(Col::NextAttemptAt, Order::Asc)
+            .order_by(Col::Id, Order::Asc)
+            .limit(window)
+            .to_owned();
+        let candidates = txn
+            .query_all(&candidates)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Candidate {
+                    id: r.try_get("", "id")?,
+                    company_pk: r.try_get("", "company_pk")?,
+                    endpoint_id: r.try_get("", "endpoint_id")?,
+                })
+            })
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        let picked = pick(
+            candidates,
+            busy,
+            Limits {
+                destination: cap,
+                company: i.config.company_concurrency.max(1),
+            },
+            want,
+        );
+        if picked.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut q = notification_delivery::Entity::find()
+            .filter(Col::Id.is_in(picked.iter().copied()))
+            .filter(Col::Status.eq(NotificationStatus::Pending.as_str()))
+            .filter(
+                Condition::any()
+                    .add(Col::LockedUntil.is_null())
+                    .add(Col::LockedUntil.lt(now)),
+            );
+        if i.db.get_database_backend() == DatabaseBackend::Postgres {
+            q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut rows = q.all(&txn).await?;
+        if !rows.is_empty() {
+            notification_delivery::Entity::update_many()
                 .col_expr(
-                    notification_delivery::Column::LockedBy,
-                    Expr::value(i.id.clone()),
+                    Col::LockedUntil,
+                    Expr::value(now + lease_ms(i.config.lease)),
                 )
-                .filter(notification_delivery::Column::Id.is_in(rows.iter().map(|r| r.id)))
+                .col_expr(Col::LockedBy, Expr::value(i.id.clone()))
+                .filter(Col::Id.is_in(rows.iter().map(|r| r.id)))
                 .exec(&txn)
                 .await?;
         }
         txn.commit().await?;
+        // In the order they were dealt: the fairest first.
+        let order: HashMap<i64, usize> =
+            picked.iter().enumerate().map(|(n, id)| (*id, n)).collect();
+        rows.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
         Ok(rows)
     }
 
@@ -320,7 +536,7 @@ impl DeliveryPool {
                 Some(ep),
             ));
         }
-        let secrets = match i.service.live_secrets(&ep.id).await {
+        let secrets = match i.service.live_secrets(ep.company_pk, &ep.id).await {
             Ok(s) => s,
             Err(_) => {
                 return Ok((
@@ -332,17 +548,38 @@ impl DeliveryPool {
         let ts = attempted_at_secs();
         let body = m.payload.as_bytes();
         let sig = signature_header(secrets.iter().map(String::as_str), &m.id, ts, body);
-        let sent = i
+        let request = i
             .client
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &m.id)
             .header("webhook-timestamp", ts.to_string())
             .header("webhook-signature", sig)
-            .body(m.payload.clone())
-            .send()
-            .await;
-        let attempt = match sent {
+            .body(m.payload.clone());
+        let attempt = match tokio::time::timeout(self.budget(), self.post(request)).await {
+            Ok(a) => a,
+            Err(_) => Attempt::failed(self.over_budget()),
+        };
+        Ok((attempt, Some(ep)))
+    }
+
+    /// The whole time one attempt may take: connecting, sending, and the whole answer (or the
+    /// whole SMTP exchange).
+    fn budget(&self) -> Duration {
+        self.inner.config.connect_timeout + self.inner.config.timeout
+    }
+
+    fn over_budget(&self) -> String {
+        format!(
+            "timed out: no complete answer within {} s",
+            self.budget().as_secs()
+        )
+    }
+
+    /// Sends a webhook and reads (some of) its answer.
+    async fn post(&self, request: reqwest::RequestBuilder) -> Attempt {
+        let i = &self.inner;
+        match request.send().await {
             Ok(mut resp) => {
                 let code = resp.status().as_u16();
                 let mut buf: Vec<u8> = Vec::new();
@@ -373,8 +610,7 @@ impl DeliveryPool {
                 }
             }
             Err(e) => Attempt::failed(describe(&e)),
-        };
-        Ok((attempt, Some(ep)))
+        }
     }
 
     async fn email(
@@ -404,12 +640,15 @@ impl DeliveryPool {
         let Some(mail) = compose(&m.event_type, &payload["data"]["object"], lang, &sender) else {
             return Ok(Attempt::permanent("no e-mail for this message type"));
         };
-        Ok(match mailer.send(to, Some(&sender), &m.id, mail).await {
-            Ok(()) => Attempt {
+        let sent =
+            tokio::time::timeout(self.budget(), mailer.send(to, Some(&sender), &m.id, mail)).await;
+        Ok(match sent {
+            Ok(Ok(())) => Attempt {
                 ok: true,
                 ..Attempt::default()
             },
-            Err(e) => Attempt::failed(e),
+            Ok(Err(e)) => Attempt::failed(e),
+            Err(_) => Attempt::failed(self.over_budget()),
         })
     }
 
@@ -561,6 +800,86 @@ impl DeliveryPool {
     }
 }
 
+/// A due delivery as a claim sees it.
+#[derive(Clone, Debug)]
+struct Candidate {
+    id: i64,
+    company_pk: i64,
+    /// `None`: a shopper e-mail (a company's e-mails are one destination).
+    endpoint_id: Option<String>,
+}
+
+/// Deliveries in flight: per destination (company, endpoint) across replicas, and per company
+/// in this pool.
+#[derive(Debug, Default)]
+struct Busy {
+    destinations: HashMap<(i64, Option<String>), usize>,
+    companies: HashMap<i64, usize>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// In flight per destination.
+    destination: usize,
+    /// Slots of this pool per company.
+    company: usize,
+}
+
+/// Deals out up to `want` of `candidates` (in the order given: each destination's oldest
+/// first), one company at a time in the order of their first candidate, never taking a
+/// destination or a company past its limit. Returns the ids in the order dealt.
+fn pick(candidates: Vec<Candidate>, mut busy: Busy, limits: Limits, want: usize) -> Vec<i64> {
+    let mut companies: Vec<i64> = Vec::new();
+    let mut queues: HashMap<i64, VecDeque<Candidate>> = HashMap::new();
+    for c in candidates {
+        let pk = c.company_pk;
+        queues
+            .entry(pk)
+            .or_insert_with(|| {
+                companies.push(pk);
+                VecDeque::new()
+            })
+            .push_back(c);
+    }
+    let mut picked = Vec::new();
+    loop {
+        let mut dealt = false;
+        for company in &companies {
+            if picked.len() >= want {
+                return picked;
+            }
+            let Some(queue) = queues.get_mut(company) else {
+                continue;
+            };
+            let held = busy.companies.entry(*company).or_default();
+            if *held >= limits.company {
+                queue.clear();
+                continue;
+            }
+            while let Some(c) = queue.pop_front() {
+                let n = busy
+                    .destinations
+                    .entry((c.company_pk, c.endpoint_id))
+                    .or_default();
+                if *n < limits.destination {
+                    *n += 1;
+                    *held += 1;
+                    picked.push(c.id);
+                    dealt = true;
+                    break;
+                }
+            }
+        }
+        if !dealt {
+            return picked;
+        }
+    }
+}
+
+fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
 fn attempted_at_secs() -> i64 {
     now_ms() / 1000
 }
@@ -579,6 +898,71 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn due(id: i64, company_pk: i64, endpoint: Option<&str>) -> Candidate {
+        Candidate {
+            id,
+            company_pk,
+            endpoint_id: endpoint.map(str::to_owned),
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        destination: 4,
+        company: 8,
+    };
+
+    #[test]
+    fn a_claim_deals_companies_in_turn_within_the_endpoint_limit() {
+        // Company 1's ten deliveries to one endpoint are older than company 2's one.
+        let mut c: Vec<Candidate> = (1..=4).map(|id| due(id, 1, Some("ne_a"))).collect();
+        c.push(due(100, 2, Some("ne_b")));
+        let picked = pick(c, Busy::default(), LIMITS, 16);
+        assert_eq!(picked, [1, 100, 2, 3, 4]);
+        // Only as many as wanted.
+        let c = vec![
+            due(1, 1, Some("ne_a")),
+            due(2, 2, Some("ne_b")),
+            due(3, 1, Some("ne_a")),
+        ];
+        assert_eq!(pick(c, Busy::default(), LIMITS, 2), [1, 2]);
+    }
+
+    #[test]
+    fn a_destination_or_company_at_its_limit_is_skipped() {
+        let c = vec![
+            due(1, 1, Some("ne_a")),
+            due(2, 1, None),
+            due(3, 2, Some("ne_b")),
+        ];
+        let mut busy = Busy::default();
+        busy.destinations.insert((1, Some("ne_a".into())), 4);
+        assert_eq!(pick(c.clone(), busy, LIMITS, 16), [2, 3]);
+        let mut busy = Busy::default();
+        busy.companies.insert(1, 8);
+        assert_eq!(pick(c, busy, LIMITS, 16), [3]);
+        // A company's e-mails are one destination.
+        let mails: Vec<Candidate> = (1..=6).map(|id| due(id, 1, None)).collect();
+        assert_eq!(pick(mails, Busy::default(), LIMITS, 16), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn one_company_never_holds_more_than_its_share() {
+        // Three endpoints of company 1, each with four due (each endpoint's oldest first).
+        let mut c = Vec::new();
+        for round in 0..4 {
+            for (n, ep) in ["ne_a", "ne_b", "ne_c"].iter().enumerate() {
+                c.push(due(round * 10 + n as i64, 1, Some(ep)));
+            }
+        }
+        c.push(due(99, 2, Some("ne_z")));
+        let limits = Limits {
+            destination: 4,
+            company: 4,
+        };
+        let picked = pick(c, Busy::default(), limits, 16);
+        assert_eq!(picked, [0, 99, 1, 2, 10]);
+    }
 
     #[test]
     fn schedules_read_every_unit() {

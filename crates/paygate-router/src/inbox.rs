@@ -42,8 +42,10 @@ impl InboxWriter {
             return Ok(Self { tx });
         }
         let rx = Arc::new(Mutex::new(rx));
+        let breaker = Arc::new(Breaker::default());
         for _ in 0..writers.max(1) {
             let rx = rx.clone();
+            let breaker = breaker.clone();
             let db = db.clone();
             let wake = wake.clone();
             let metrics = metrics.clone();
@@ -62,8 +64,16 @@ impl InboxWriter {
                         }
                     }
                     let size = batch.len();
+                    if breaker.open() {
+                        // The database was unreachable a moment ago: answer 503 at once
+                        // instead of making every sender wait for a connection.
+                        for job in batch.drain(..) {
+                            let _ = job.reply.send(Err(InboxError(None)));
+                        }
+                        continue;
+                    }
                     let started = std::time::Instant::now();
-                    let any_new = write_batch(&db, &mut batch).await;
+                    let any_new = write_batch(&db, &mut batch, &breaker).await;
                     committed(&metrics, &wake, size, started, any_new);
                 }
             });
@@ -152,7 +162,11 @@ async fn insert_many(
         .bind(status::PENDING)
         .fetch_all(db.get_postgres_connection_pool())
         .await
-        .map_err(|e| DbErr::Custom(format!("inbox: {e}")))?;
+        .map_err(|e| match e {
+            sea_orm::sqlx::Error::Database(_) => DbErr::Custom(format!("inbox: {e}")),
+            // The database could not be reached, or the connection broke.
+            e => DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))),
+        })?;
     let mut inserted: HashSet<(i64, bool, String)> = rows.into_iter().collect();
     // The first event of each inserted key takes the "inserted"; repeats are duplicates of it.
     Ok(events
@@ -167,9 +181,38 @@ async fn insert_many(
         .collect())
 }
 
+/// Whether an error says the database could not be reached (rather than refusing a row).
+fn unreachable(err: &DbErr) -> bool {
+    matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
+}
+
+/// Open for [`Breaker::PAUSE`] after the database was found unreachable: deliveries arriving
+/// meanwhile are answered 503 at once (Stripe retries them), then one batch tries again.
+#[derive(Debug, Default)]
+struct Breaker {
+    open_until_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Breaker {
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn open(&self) -> bool {
+        self.open_until_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > now_ms()
+    }
+
+    fn trip(&self) {
+        let until = now_ms() + i64::try_from(Self::PAUSE.as_millis()).unwrap_or(500);
+        self.open_until_ms
+            .store(until, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!("the database is unreachable; deliveries are answered 503 for a moment");
+    }
+}
+
 /// Writes a batch in one statement; on failure, row by row. Answers every job. Returns
 /// whether anything new was stored.
-async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
+async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, breaker: &Breaker) -> bool {
     let now = now_ms();
     // In key order: writers inserting the same events (a delivery and its retry, two
     // replicas) then take the unique index's locks in the same order and never deadlock.
@@ -187,7 +230,10 @@ async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>) -> bool {
                 let _ = job.reply.send(Ok(outcome));
             }
         }
-        Err(err) if batch.len() == 1 => {
+        Err(err) if batch.len() == 1 || unreachable(&err) => {
+            if unreachable(&err) {
+                breaker.trip();
+            }
             tracing::error!(error = %err, "inbox insert failed");
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(InboxError(Some(err.clone()))));

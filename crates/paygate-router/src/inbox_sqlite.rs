@@ -287,6 +287,11 @@ fn insert_all(
     batch: &[Job],
     now: i64,
 ) -> Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> {
+    if !c.is_autocommit() {
+        // A transaction left open by a failure that could not be rolled back then (say, the
+        // disk was full): end it now, or every later batch would fail to begin.
+        rollback(c);
+    }
     c.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
     let run = || -> Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> {
         let mut insert = c.prepare(INSERT).map_err(db_err)?;
@@ -327,16 +332,23 @@ fn insert_all(
         Ok(out) => match c.execute_batch("COMMIT") {
             Ok(()) => Ok(out),
             Err(e) => {
-                let _ = c.execute_batch("ROLLBACK");
+                rollback(c);
                 Err(db_err(e))
             }
         },
         Err(e) => {
-            if !c.is_autocommit() {
-                let _ = c.execute_batch("ROLLBACK");
-            }
+            rollback(c);
             Err(e)
         }
+    }
+}
+
+/// Rolls back the open transaction, if there is one.
+fn rollback(c: &rusqlite::Connection) {
+    if !c.is_autocommit()
+        && let Err(e) = c.execute_batch("ROLLBACK")
+    {
+        tracing::error!(error = %e, "inbox: could not roll back; retried before the next batch");
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Paygate {
     pub delivery: paygate_notify::DeliveryPool,
     /// The back office and operator console.
     pub backoffice: paygate_backoffice::BackofficeState,
+    /// Requests in flight and whether a graceful stop has begun ([`Paygate::stop`]).
+    pub drain: paygate_web::drain::Drain,
 }
 
 /// Opens and migrates the database (the data directory is created when needed).
@@ -76,6 +78,10 @@ impl Paygate {
     ) -> anyhow::Result<Self> {
         let keyring = crate::keys::load_keyring(&settings)?;
         let db = open_database(&settings).await?;
+        // Before anything reads a secret: legacy values are bound to their rows once.
+        crate::keys::bind_sealed_secrets(&db, &keyring)
+            .await
+            .context("binding the sealed secrets to their rows")?;
         let public_base_url = settings.public_base_url(actual_addr);
         let tenants = TenantService::new(
             db.clone(),
@@ -101,6 +107,7 @@ impl Paygate {
         let failures = FailureRecorder::spawn(db.clone());
         let stripe = StripeClient::new(ClientConfig {
             api_base: settings.stripe_api_base.clone(),
+            request_timeout: Duration::from_secs(settings.stripe_timeout_secs.max(1)),
             ..ClientConfig::default()
         })
         .context("building the Stripe API client")?;
@@ -131,7 +138,11 @@ impl Paygate {
             settings.outbound_allow_private,
             mailer.is_some(),
             Arc::new(Notify::new()),
-        );
+        )
+        .with_limits(paygate_notify::NotifyLimits {
+            max_endpoints: settings.notify_max_endpoints_per_company,
+            test_pings_per_hour: settings.notify_test_pings_per_hour,
+        });
         let delivery = paygate_notify::DeliveryPool::new(
             db.clone(),
             notify.clone(),
@@ -143,6 +154,11 @@ impl Paygate {
                 timeout: Duration::from_secs(settings.notify_timeout_secs),
                 disable_after: Duration::from_secs(settings.notify_disable_after_secs),
                 concurrency: settings.notify_concurrency,
+                endpoint_concurrency: settings.notify_endpoint_concurrency,
+                company_concurrency: settings
+                    .notify_company_concurrency
+                    .unwrap_or(settings.notify_concurrency.div_ceil(2))
+                    .min(settings.notify_concurrency),
                 lease: Duration::from_secs(settings.notify_lease_secs),
                 allow_private: settings.outbound_allow_private,
                 ..paygate_notify::DeliveryConfig::default()
@@ -160,18 +176,10 @@ impl Paygate {
             writer,
             stripe: stripe.clone(),
             metrics: metrics.clone(),
-            // Five failures in 15 minutes lock an e-mail (from an address, or from everywhere
-            // after twice that) out for 15 minutes.
-            signin_throttle: Arc::new(paygate_web::throttle::Throttle::new(
-                5,
-                Duration::from_secs(900),
-                Duration::from_secs(900),
-            )),
         };
         let backoffice = paygate_backoffice::BackofficeState::new(
             db.clone(),
             tenants.clone(),
-            admin.signin_throttle.clone(),
             paygate_backoffice::SessionConfig {
                 idle: Duration::from_secs(settings.session_idle_secs),
                 absolute: Duration::from_secs(settings.session_max_secs),
@@ -179,7 +187,8 @@ impl Paygate {
             admin.notify.clone(),
             stripe.clone(),
         )
-        .with_local_addr(actual_addr);
+        .with_local_addr(actual_addr)
+        .with_shopper_lookups_per_minute(settings.shopper_lookups_per_minute);
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password)
             && paygate_admin::operators::count(&db).await? == 0
         {
@@ -219,7 +228,57 @@ impl Paygate {
             worker,
             delivery,
             backoffice,
+            drain: paygate_web::drain::Drain::new(),
         })
+    }
+
+    /// Stops this replica in order, so that nothing acknowledged or in flight is cut off:
+    ///
+    /// 1. stop accepting connections (`/readyz` answers 503 from now on);
+    /// 2. drain the requests in flight (every answer from now on closes its connection), up to
+    ///    [`SHUTDOWN_TIMEOUT`];
+    /// 3. stop the HTTP workers (their runtimes end only now, when no request needs them);
+    /// 4. drain the writers (the rejected-delivery recorder; the inbox writer has answered every
+    ///    request by step 2);
+    /// 5. stop the background workers (each finishes its batch);
+    /// 6. close the database pool.
+    pub async fn stop(
+        &self,
+        http: Option<(
+            actix_web::dev::ServerHandle,
+            tokio::task::JoinHandle<std::io::Result<()>>,
+        )>,
+        cancel: &tokio_util::sync::CancellationToken,
+        workers: Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        if let Some((handle, server)) = http {
+            handle.pause().await;
+            self.drain.begin();
+            tracing::info!(
+                in_flight = self.drain.in_flight(),
+                "stopping: no new connections, draining the requests in flight"
+            );
+            if !self
+                .drain
+                .idle(Duration::from_millis(100), SHUTDOWN_TIMEOUT)
+                .await
+            {
+                tracing::warn!(
+                    in_flight = self.drain.in_flight(),
+                    "requests still in flight after the shutdown timeout"
+                );
+            }
+            handle.stop(true).await;
+            if let Ok(Err(e)) = server.await {
+                tracing::warn!(error = %e, "the HTTP server ended with an error");
+            }
+        }
+        self.intake.failures.flush().await;
+        cancel.cancel();
+        for w in workers {
+            let _ = w.await;
+        }
+        self.db.clone().close().await.ok();
     }
 
     /// Starts the background workers (the inbox's and the notification deliveries') until
@@ -321,15 +380,61 @@ impl Paygate {
             .app_data(web::Data::new(self.admin.clone()))
             .app_data(web::Data::new(self.backoffice.clone()))
             .app_data(web::Data::new(self.db.clone()))
+            .app_data(web::Data::new(self.drain.clone()))
             .app_data(web::Data::from(self.metrics.clone()))
+            // Whose forwarding headers name the client (`paygate_web::client_addr`).
+            .app_data(web::Data::new(self.settings.trusted_proxies()))
             .app_data(json_config(256 * 1024))
             .app_data(query_config())
             .app_data(path_config())
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            .app_data(web::Data::new(
+                paygate_web::hsts::Hsts::for_public_base_url(self.tenants.public_base_url()),
+            ))
+            .app_data(web::Data::new(paygate_web::body_deadline::BodyDeadline {
+                limit: Duration::from_secs(self.settings.body_read_timeout_secs),
+            }))
+            .configure(|cfg| self.configure_metrics(cfg, self.settings.metrics_bind.is_none()))
             .configure(paygate_admin::configure)
             .configure(paygate_backoffice::configure);
+    }
+
+    /// `GET /metrics` and what it needs (its bearer token, when `PAYGATE_METRICS_TOKEN` is set);
+    /// the route only when `route` (not when it is served on `PAYGATE_METRICS_BIND`).
+    fn configure_metrics(&self, cfg: &mut web::ServiceConfig, route: bool) {
+        cfg.app_data(web::Data::new(MetricsAccess(
+            self.settings.metrics_token.clone(),
+        )));
+        if route {
+            cfg.route("/metrics", web::get().to(metrics));
+        }
+    }
+
+    /// Serves `GET /metrics` alone on `PAYGATE_METRICS_BIND`, when it is set (the main listener
+    /// then has no `/metrics`). It lives as long as the process and takes no part in the graceful
+    /// stop, so a stop can be watched to its end.
+    pub fn serve_metrics(&self) -> anyhow::Result<Option<RunningServer>> {
+        let Some(addr) = self.settings.metrics_bind_addr()? else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(addr)
+            .with_context(|| format!("binding PAYGATE_METRICS_BIND {addr}"))?;
+        let addr = listener.local_addr()?;
+        let me = self.clone();
+        let server = actix_web::HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(me.db.clone()))
+                .app_data(web::Data::from(me.metrics.clone()))
+                .configure(|cfg| me.configure_metrics(cfg, true))
+                .default_service(web::to(paygate_web::not_found))
+        })
+        .workers(1)
+        .client_request_timeout(Duration::from_secs(10))
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        Ok(Some(RunningServer { addr, server }))
     }
 
     /// Starts the HTTP server on `listener`.
@@ -344,6 +449,15 @@ impl Paygate {
         let server = actix_web::HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
+                    paygate_web::body_deadline::middleware,
+                ))
+                .wrap(actix_web::middleware::from_fn(
+                    paygate_web::hsts::middleware,
+                ))
+                .wrap(actix_web::middleware::from_fn(
+                    paygate_web::drain::middleware,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     paygate_web::request_id::middleware,
                 ))
                 .configure(|cfg| me.configure(cfg))
@@ -352,12 +466,19 @@ impl Paygate {
         .workers(workers)
         .backlog(2048)
         .client_request_timeout(Duration::from_secs(10))
-        .shutdown_timeout(30)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+        // The stop is ours ([`Paygate::stop`]): actix alone would let each HTTP worker's runtime
+        // end as soon as that worker is idle, while requests on other workers still use
+        // database connections opened on it.
+        .disable_signals()
         .listen(listener)?
         .run();
         Ok(RunningServer { addr, server })
     }
 }
+
+/// How long a graceful stop waits for requests in flight, then for the workers.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An HTTP server bound and running (await `server` to wait for its end).
 pub struct RunningServer {
@@ -377,15 +498,62 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-async fn readyz(db: web::Data<DatabaseConnection>) -> Result<HttpResponse, ApiError> {
+async fn readyz(
+    db: web::Data<DatabaseConnection>,
+    drain: web::Data<paygate_web::drain::Drain>,
+) -> Result<HttpResponse, ApiError> {
+    if drain.draining() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "This replica is stopping.",
+        ));
+    }
     db.ping().await.map_err(ApiError::unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 
+/// The bearer token `/metrics` requires, if any.
+#[derive(Debug)]
+struct MetricsAccess(Option<secrecy::SecretString>);
+
+impl MetricsAccess {
+    /// Whether `req` may read the metrics: always without a token, else only with
+    /// `Authorization: Bearer <token>` (compared in constant time).
+    fn allows(&self, req: &actix_web::HttpRequest) -> bool {
+        let Some(token) = &self.0 else {
+            return true;
+        };
+        let given = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, t)| t.trim());
+        let (a, b) = (given.as_bytes(), token.expose_secret().as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
 async fn metrics(
+    req: actix_web::HttpRequest,
+    access: web::Data<MetricsAccess>,
     db: web::Data<DatabaseConnection>,
     m: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
+    if !access.allows(&req) {
+        use actix_web::ResponseError;
+        let mut denied = ApiError::unauthorized(
+            "GET /metrics needs the bearer token set in PAYGATE_METRICS_TOKEN",
+        )
+        .error_response();
+        denied.headers_mut().insert(
+            actix_web::http::header::WWW_AUTHENTICATE,
+            actix_web::http::header::HeaderValue::from_static("Bearer realm=\"metrics\""),
+        );
+        return Ok(denied);
+    }
     use paygate_db::entities::inbox_event;
     use sea_orm::sea_query::{Expr, Func};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};

@@ -40,6 +40,8 @@ pub struct Settings {
     pub webhook_tolerance_secs: u64,
     /// Where Paygate calls Stripe.
     pub stripe_api_base: String,
+    /// Time limit of one Stripe API request (sending it and reading the whole answer), seconds.
+    pub stripe_timeout_secs: u64,
     /// Lifetime of operator tokens, seconds.
     pub admin_token_ttl_secs: u64,
     /// A back-office session ends after this long without a request, seconds.
@@ -58,9 +60,34 @@ pub struct Settings {
     pub inbox_writers: Option<usize>,
     /// HTTP worker threads (default: the number of CPUs).
     pub http_workers: Option<usize>,
+    /// How long a request's whole body may take to arrive once its head has, seconds
+    /// (`PAYGATE_BODY_READ_TIMEOUT_SECS`); a slower body gets 408 and its connection is closed.
+    pub body_read_timeout_secs: u64,
+    /// The bearer token `GET /metrics` requires when set (`PAYGATE_METRICS_TOKEN`, at least 16
+    /// characters); unset: `/metrics` is open to whoever reaches it.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub metrics_token: Option<SecretString>,
+    /// File holding the metrics token.
+    pub metrics_token_file: Option<PathBuf>,
+    /// Serve `GET /metrics` on this address (e.g. `0.0.0.0:9090`) instead of the main one
+    /// (`PAYGATE_METRICS_BIND`), so it can stay off the public listener.
+    pub metrics_bind: Option<String>,
     /// Rejected deliveries an address may cause per minute before it gets 429 for a minute
     /// (0: no limit). Behind a proxy every request shares the proxy's address: raise or disable.
     pub intake_reject_limit_per_minute: u32,
+    /// Proxies whose forwarding headers are believed (`PAYGATE_TRUSTED_PROXIES`): comma-separated
+    /// CIDRs (`10.0.0.0/8, 192.168.1.7`), default none. Only when the peer of a connection is in
+    /// one of them is the client address read from `X-Forwarded-For` (the rightmost address not
+    /// itself a trusted proxy), or from `Forwarded: for=` when there is no `X-Forwarded-For`; it
+    /// keys the sign-in lockout and the intake's per-address limit. In TOML a list of strings
+    /// works too.
+    #[serde(deserialize_with = "string_or_list")]
+    pub trusted_proxies: String,
+    /// Stripe lookups the shopper's landing page may trigger per company and mode per minute
+    /// (`PAYGATE_SHOPPER_LOOKUPS_PER_MINUTE`; a token bucket, bursts up to this many). Beyond
+    /// it the page answers from the database alone ("payment being confirmed") and the webhook
+    /// completes the order. 0: the page never calls Stripe.
+    pub shopper_lookups_per_minute: u32,
     /// Run the background workers (inbox processing, notification deliveries, reconciliation)
     /// in this process (`PAYGATE_WORKERS`, default true). `false` makes an intake-only replica:
     /// it verifies and stores deliveries and serves the APIs; other replicas process.
@@ -95,6 +122,19 @@ pub struct Settings {
     /// How long a worker's claim on a notification delivery holds (a crashed replica's
     /// deliveries are taken over after it), seconds.
     pub notify_lease_secs: u64,
+    /// Deliveries to one endpoint in flight at once, across replicas
+    /// (`PAYGATE_NOTIFY_ENDPOINT_CONCURRENCY`): a slow or silent endpoint holds at most this many
+    /// delivery slots; a company's shopper e-mails count as one endpoint.
+    pub notify_endpoint_concurrency: usize,
+    /// Delivery slots of this process one company may hold at once
+    /// (`PAYGATE_NOTIFY_COMPANY_CONCURRENCY`; default: half of `notify_concurrency`), so the
+    /// other companies always find free ones.
+    pub notify_company_concurrency: Option<usize>,
+    /// Notification endpoints a company may have (`PAYGATE_NOTIFY_MAX_ENDPOINTS_PER_COMPANY`).
+    pub notify_max_endpoints_per_company: u64,
+    /// Test messages (`ping`) a company may send per hour (`PAYGATE_NOTIFY_TEST_PINGS_PER_HOUR`);
+    /// beyond it 429.
+    pub notify_test_pings_per_hour: u64,
     /// Let notification URLs reach private, loopback and link-local addresses
     /// (`PAYGATE_OUTBOUND_ALLOW_PRIVATE`; for tests and closed networks).
     pub outbound_allow_private: bool,
@@ -108,6 +148,20 @@ pub struct Settings {
     pub log: String,
     /// `text` or `json`.
     pub log_format: String,
+}
+
+/// A comma-separated string, or a list of strings joined with commas.
+fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s,
+        OneOrMany::Many(v) => v.join(","),
+    })
 }
 
 fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -133,6 +187,7 @@ impl Default for Settings {
             admin_password_file: None,
             webhook_tolerance_secs: 300,
             stripe_api_base: "https://api.stripe.com".into(),
+            stripe_timeout_secs: 30,
             admin_token_ttl_secs: 3600,
             session_idle_secs: 2 * 3600,
             session_max_secs: 12 * 3600,
@@ -142,7 +197,13 @@ impl Default for Settings {
             inbox_batch_max: 256,
             inbox_writers: None,
             http_workers: None,
+            body_read_timeout_secs: 10,
+            metrics_token: None,
+            metrics_token_file: None,
+            metrics_bind: None,
             intake_reject_limit_per_minute: 600,
+            trusted_proxies: String::new(),
+            shopper_lookups_per_minute: 60,
             workers: true,
             worker_max_attempts: 8,
             worker_batch_size: 256,
@@ -156,6 +217,10 @@ impl Default for Settings {
             reconcile_interval_secs: 3600,
             notify_concurrency: 16,
             notify_lease_secs: 60,
+            notify_endpoint_concurrency: 4,
+            notify_company_concurrency: None,
+            notify_max_endpoints_per_company: 10,
+            notify_test_pings_per_hour: 30,
             outbound_allow_private: false,
             smtp_url: None,
             smtp_from: "paygate@localhost".into(),
@@ -265,8 +330,44 @@ impl Settings {
         if !(1..=1024).contains(&self.notify_concurrency) {
             return Err(invalid("notify_concurrency", "must be between 1 and 1024"));
         }
+        if !(1..=1024).contains(&self.notify_endpoint_concurrency) {
+            return Err(invalid(
+                "notify_endpoint_concurrency",
+                "must be between 1 and 1024",
+            ));
+        }
+        if self
+            .notify_company_concurrency
+            .is_some_and(|n| !(1..=1024).contains(&n))
+        {
+            return Err(invalid(
+                "notify_company_concurrency",
+                "must be between 1 and 1024",
+            ));
+        }
+        if !(1..=10_000).contains(&self.notify_max_endpoints_per_company) {
+            return Err(invalid(
+                "notify_max_endpoints_per_company",
+                "must be between 1 and 10000",
+            ));
+        }
+        if !(1..=100_000).contains(&self.notify_test_pings_per_hour) {
+            return Err(invalid(
+                "notify_test_pings_per_hour",
+                "must be between 1 and 100000",
+            ));
+        }
         if !self.smtp_from.contains('@') || self.smtp_from.chars().any(char::is_whitespace) {
             return Err(invalid("smtp_from", "must be an e-mail address"));
+        }
+        if self.shopper_lookups_per_minute > 100_000 {
+            return Err(invalid(
+                "shopper_lookups_per_minute",
+                "must be between 0 and 100000",
+            ));
+        }
+        if let Err(e) = paygate_web::client_addr::TrustedProxies::parse(&self.trusted_proxies) {
+            return Err(invalid("trusted_proxies", e));
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err(invalid("log_format", "must be text or json"));
@@ -283,6 +384,23 @@ impl Settings {
                 "PAYGATE_ADMIN_EMAIL and PAYGATE_ADMIN_PASSWORD go together",
             ));
         }
+        if !(1..=3600).contains(&self.body_read_timeout_secs) {
+            return Err(invalid(
+                "body_read_timeout_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        self.metrics_bind_addr()?;
+        if let Some(p) = &self.metrics_token_file {
+            self.metrics_token = Some(read_secret_file(p)?);
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().chars().count() < 16)
+        {
+            return Err(invalid("metrics_token", "must be at least 16 characters"));
+        }
         Ok(self)
     }
 
@@ -291,6 +409,17 @@ impl Settings {
         self.bind
             .parse()
             .map_err(|_| invalid("bind", "must be an address like 127.0.0.1:8080"))
+    }
+
+    /// The separate metrics address, when set.
+    pub fn metrics_bind_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.metrics_bind
+            .as_deref()
+            .map(|b| {
+                b.parse()
+                    .map_err(|_| invalid("metrics_bind", "must be an address like 0.0.0.0:9090"))
+            })
+            .transpose()
     }
 
     /// The database URL (default: SQLite in the data dir).
@@ -302,6 +431,12 @@ impl Settings {
                 self.data_dir.join("paygate.db").display()
             ),
         }
+    }
+
+    /// The proxies whose forwarding headers are believed (none when the list does not parse,
+    /// which [`validated`](Self::validated) refuses).
+    pub fn trusted_proxies(&self) -> paygate_web::client_addr::TrustedProxies {
+        paygate_web::client_addr::TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
     }
 
     /// The public base URL.

@@ -60,6 +60,105 @@ enum OperatorCommand {
         #[arg(long)]
         email: String,
     },
+    /// Disable an operator: they sign in nowhere, and their tokens and sessions stop working at
+    /// once (never the last active operator).
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled operator again (they sign in anew).
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Remove an operator; their tokens and sessions end with them (never the last active
+    /// operator).
+    Remove {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set an operator's password; every token and session issued before ends at once. The
+    /// password is read from standard input (first line), or from PAYGATE_OPERATOR_PASSWORD.
+    Passwd {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// The password of `operator add` and `operator passwd`: `PAYGATE_OPERATOR_PASSWORD`, or the
+/// first line of standard input.
+fn read_operator_password() -> anyhow::Result<SecretString> {
+    let password = match std::env::var("PAYGATE_OPERATOR_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the password from standard input")?;
+            s.lines().next().unwrap_or_default().to_owned()
+        }
+    };
+    Ok(SecretString::from(password))
+}
+
+/// `paygate operator …`: what the command line can do to operators (audited as `cli`).
+async fn operator_command(command: OperatorCommand, settings: Settings) -> anyhow::Result<()> {
+    use paygate_tenant::operators;
+    const ACTOR: &str = "cli";
+    let db = paygate_server::app::open_database(&settings).await?;
+    let find = |email: String| {
+        let db = db.clone();
+        async move {
+            operators::find_by_email(&db, &email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no operator with the e-mail {email}"))
+        }
+    };
+    match command {
+        OperatorCommand::Add { email } => {
+            let password = read_operator_password()?;
+            let op = operators::create(&db, &email, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("operator {} added ({})", op.email, op.id);
+        }
+        OperatorCommand::Disable { email } => {
+            let op = find(email).await?;
+            let op = operators::disable(&db, ACTOR, &op.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "operator {} disabled; their tokens and sessions have ended",
+                op.email
+            );
+        }
+        OperatorCommand::Enable { email } => {
+            let op = find(email).await?;
+            let op = operators::enable(&db, ACTOR, &op.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("operator {} enabled", op.email);
+        }
+        OperatorCommand::Remove { email } => {
+            let op = find(email).await?;
+            let op = operators::remove(&db, ACTOR, &op.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("operator {} removed", op.email);
+        }
+        OperatorCommand::Passwd { email } => {
+            let op = find(email).await?;
+            let password = read_operator_password()?;
+            let op = operators::change_password(&db, ACTOR, &op.id, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "password of operator {} changed; their tokens and sessions have ended",
+                op.email
+            );
+        }
+    }
+    Ok(())
 }
 
 fn init_logs(settings: &Settings) {
@@ -108,6 +207,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 r.signing_secrets,
                 r.notification_secrets
             );
+            if r.bound > 0 {
+                println!("{} legacy value(s) bound to their rows", r.bound);
+            }
+            for x in &r.refused {
+                eprintln!("not re-sealed: {x}");
+            }
+            if !r.refused.is_empty() {
+                anyhow::bail!(
+                    "{} stored value(s) could not be re-sealed (listed above); keep the retired keys until they are dealt with",
+                    r.refused.len()
+                );
+            }
             Ok(())
         }
         Command::Migrate => {
@@ -115,26 +226,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             tracing::info!("database migrated");
             Ok(())
         }
-        Command::Operator {
-            command: OperatorCommand::Add { email },
-        } => {
-            let password = match std::env::var("PAYGATE_OPERATOR_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    let mut s = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut s)
-                        .context("reading the password from standard input")?;
-                    s.lines().next().unwrap_or_default().to_owned()
-                }
-            };
-            let db = paygate_server::app::open_database(&settings).await?;
-            let op = paygate_tenant::operators::create(&db, &email, SecretString::from(password))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("operator {} added ({})", op.email, op.id);
-            Ok(())
-        }
+        Command::Operator { command } => operator_command(command, settings).await,
         Command::Reconcile { company, since } => {
             let since = since.as_deref().map(parse_duration).transpose()?;
             let app = Paygate::build(settings, None).await?;
@@ -182,13 +274,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let cancel = tokio_util::sync::CancellationToken::new();
             if no_http {
                 let app = Paygate::build(settings, None).await?;
+                spawn_metrics(&app)?;
                 let workers = app.spawn_workers(&cancel);
                 tracing::info!("paygate workers running (no HTTP)");
                 shutdown_signal().await;
-                cancel.cancel();
-                for w in workers {
-                    let _ = w.await;
-                }
+                app.stop(None, &cancel, workers).await;
                 tracing::info!("paygate stopped");
                 return Ok(());
             }
@@ -201,18 +291,34 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             } else {
                 app.spawn_workers(&cancel)
             };
+            spawn_metrics(&app)?;
             let running = app.serve_http(listener)?;
+            let handle = running.server.handle();
+            let mut server = tokio::spawn(running.server);
             tracing::info!(addr = %running.addr, public_base_url = %app.tenants.public_base_url(), workers = !no_workers, "paygate serving");
-            // actix stops accepting on SIGTERM/SIGINT, finishes in-flight requests, then returns.
-            running.server.await?;
-            cancel.cancel();
-            for w in workers {
-                let _ = w.await;
+            tokio::select! {
+                () = shutdown_signal() => {}
+                ended = &mut server => {
+                    // The HTTP server does not end by itself; if it does, stop the rest.
+                    tracing::error!(?ended, "the HTTP server ended unexpectedly");
+                    app.stop(None, &cancel, workers).await;
+                    anyhow::bail!("the HTTP server ended unexpectedly");
+                }
             }
+            app.stop(Some((handle, server)), &cancel, workers).await;
             tracing::info!("paygate stopped");
             Ok(())
         }
     }
+}
+
+/// Serves `/metrics` on `PAYGATE_METRICS_BIND` when set; it lives until the process ends.
+fn spawn_metrics(app: &Paygate) -> anyhow::Result<()> {
+    if let Some(m) = app.serve_metrics()? {
+        tracing::info!(addr = %m.addr, "metrics serving");
+        tokio::spawn(m.server);
+    }
+    Ok(())
 }
 
 fn spinner(n: usize) -> char {

@@ -59,6 +59,8 @@ impl Default for ClientConfig {
 pub struct StripeClient {
     http: reqwest::Client,
     config: ClientConfig,
+    /// Whether a 429 is retried (see [`StripeClient::without_429_retries`]).
+    retry_on_429: bool,
 }
 
 impl StripeClient {
@@ -74,6 +76,8 @@ impl StripeClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("paygate-stripe/", env!("CARGO_PKG_VERSION")))
+            // HTTP(S)_PROXY and ALL_PROXY are not read: a proxy would see every secret key.
+            .no_proxy()
             .build()
             .map_err(StripeError::Network)?;
         Ok(Self::with_http_client(config, http))
@@ -85,7 +89,24 @@ impl StripeClient {
     pub fn with_http_client(mut config: ClientConfig, http: reqwest::Client) -> Self {
         let trimmed = config.api_base.trim_end_matches('/').len();
         config.api_base.truncate(trimmed);
-        Self { http, config }
+        Self {
+            http,
+            config,
+            retry_on_429: true,
+        }
+    }
+
+    /// The same client (sharing its connection pool) for calls anyone can trigger, such as
+    /// the shopper's landing page: a 429 is returned at once, never retried, whatever
+    /// `Stripe-Should-Retry` says. Stripe's rate limits are per account, so retrying a caller
+    /// nobody authenticated would multiply a flood against the merchant's whole account.
+    /// Other failures are retried as configured.
+    #[must_use]
+    pub fn without_429_retries(&self) -> Self {
+        Self {
+            retry_on_429: false,
+            ..self.clone()
+        }
     }
 
     /// The configuration this client was built with.
@@ -291,7 +312,11 @@ impl StripeClient {
                 }
                 Err(failure) => failure,
             };
-            let retryable = should_retry.unwrap_or_else(|| error.is_retryable());
+            let retryable = if error.status() == Some(429) && !self.retry_on_429 {
+                false
+            } else {
+                should_retry.unwrap_or_else(|| error.is_retryable())
+            };
             if !retryable || retry >= self.config.max_retries {
                 tracing::debug!(%method, path, retry, error = %error, "Stripe request failed");
                 return Err(error);

@@ -4,6 +4,11 @@
 //! than the whole verification. Entries live for a short TTL (changes made on another replica
 //! show up within it) and are dropped at once when this process changes the company. Unknown
 //! companies are cached too, so a flood aimed at a made-up company id costs no query.
+//!
+//! Policy: only ids shaped like a company's (`validate::is_company_id`, 64 bytes at most) are
+//! looked up and cached, and the unknown ones are held up to a hard cap
+//! ([`MAX_UNKNOWN_COMPANIES`]), apart from the known companies so a flood of made-up ids never
+//! pushes a real company out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -72,50 +77,109 @@ impl paygate_wire::signature::VerifyKey for IntakeSecret {
     }
 }
 
-type Entry = (Instant, Option<Arc<IntakeCompany>>);
+/// The most company ids remembered as unknown at once (a hard cap: a flood of made-up ids
+/// cannot grow the cache past it). Ids are 64 bytes at most (only well-shaped ids are cached),
+/// so the negative half of the cache stays under a few MiB.
+pub const MAX_UNKNOWN_COMPANIES: usize = 10_000;
 
-/// The cache itself: company id → entry, with a TTL.
+/// Known companies held before stale entries are swept (there are only as many as companies).
+const KNOWN_SWEEP_AT: usize = 100_000;
+
+/// The cache itself: known companies and ids known not to exist, each with a TTL.
 #[derive(Debug)]
 pub struct IntakeCache {
     ttl: Duration,
-    map: RwLock<HashMap<String, Entry>>,
+    max_unknown: usize,
+    known: RwLock<HashMap<String, (Instant, Arc<IntakeCompany>)>>,
+    /// Ids known not to exist, with when that was learnt; at most `max_unknown` of them.
+    unknown: RwLock<HashMap<String, Instant>>,
 }
 
 impl IntakeCache {
-    /// An empty cache whose entries live `ttl`.
+    /// An empty cache whose entries live `ttl`, holding at most [`MAX_UNKNOWN_COMPANIES`]
+    /// unknown ids.
     pub fn new(ttl: Duration) -> Self {
+        Self::with_max_unknown(ttl, MAX_UNKNOWN_COMPANIES)
+    }
+
+    /// An empty cache holding at most `max_unknown` unknown ids.
+    pub fn with_max_unknown(ttl: Duration, max_unknown: usize) -> Self {
         Self {
             ttl,
-            map: RwLock::new(HashMap::new()),
+            max_unknown,
+            known: RwLock::new(HashMap::new()),
+            unknown: RwLock::new(HashMap::new()),
         }
     }
 
     /// The cached entry, if fresh: `Some(None)` means "known not to exist".
     pub fn get(&self, company_id: &str) -> Option<Option<Arc<IntakeCompany>>> {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        let (at, v) = map.get(company_id)?;
-        (at.elapsed() < self.ttl).then(|| v.clone())
-    }
-
-    /// Stores an entry.
-    pub fn put(&self, company_id: &str, value: Option<Arc<IntakeCompany>>) {
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            // Bounded: a flood of random company ids must not grow memory without limit.
-            let ttl = self.ttl;
-            map.retain(|_, (at, _)| at.elapsed() < ttl);
-            if map.len() > 100_000 {
-                map.clear();
+        {
+            let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, c)) = known.get(company_id)
+                && at.elapsed() < self.ttl
+            {
+                return Some(Some(c.clone()));
             }
         }
-        map.insert(company_id.to_owned(), (Instant::now(), value));
+        let unknown = self.unknown.read().unwrap_or_else(|e| e.into_inner());
+        let at = unknown.get(company_id)?;
+        (at.elapsed() < self.ttl).then_some(None)
+    }
+
+    /// Stores an entry (`None`: the company does not exist).
+    pub fn put(&self, company_id: &str, value: Option<Arc<IntakeCompany>>) {
+        let ttl = self.ttl;
+        match value {
+            Some(c) => {
+                self.unknown
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(company_id);
+                let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+                if known.len() >= KNOWN_SWEEP_AT {
+                    known.retain(|_, (at, _)| at.elapsed() < ttl);
+                }
+                known.insert(company_id.to_owned(), (Instant::now(), c));
+            }
+            None => {
+                self.known
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(company_id);
+                if self.max_unknown == 0 {
+                    return;
+                }
+                let mut unknown = self.unknown.write().unwrap_or_else(|e| e.into_inner());
+                if unknown.len() >= self.max_unknown && !unknown.contains_key(company_id) {
+                    // Full: drop what expired; if a flood keeps it full, forget every unknown id
+                    // (they only save a query each) rather than grow.
+                    unknown.retain(|_, at| at.elapsed() < ttl);
+                    if unknown.len() >= self.max_unknown {
+                        unknown.clear();
+                    }
+                }
+                unknown.insert(company_id.to_owned(), Instant::now());
+            }
+        }
     }
 
     /// Drops a company's entry (after a change in this process).
     pub fn invalidate(&self, company_id: &str) {
-        self.map
+        self.known
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(company_id);
+        self.unknown
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(company_id);
+    }
+
+    /// How many ids are held: `(known, unknown)`, fresh or not.
+    pub fn sizes(&self) -> (usize, usize) {
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner()).len();
+        let unknown = self.unknown.read().unwrap_or_else(|e| e.into_inner()).len();
+        (known, unknown)
     }
 }

@@ -16,7 +16,7 @@ use paygate_db::entities::{company, signing_secret, stripe_profile};
 use paygate_db::{Tenant, new_id, now_ms};
 
 use crate::cache::{IntakeCache, IntakeCompany, IntakeSecret};
-use crate::crypto::{Keyring, mask, purpose};
+use crate::crypto::{Keyring, field, mask};
 use crate::wire::{
     CompanyIn, CompanyOut, CompanyPatch, ProfileIn, ProfileOut, ProfilePatch, SigningSecretIn,
 };
@@ -387,7 +387,10 @@ impl TenantService {
             active_mode: Set(make_active.then(|| mode.as_str().to_owned())),
             account_id: Set(account_id),
             publishable_key: Set(publishable_key),
-            secret_key_enc: Set(ring.seal(purpose::SECRET_KEY, &secret_key)),
+            secret_key_enc: Set(ring.seal(
+                field::STRIPE_SECRET_KEY.owner(tenant.company_pk(), &id),
+                &secret_key,
+            )),
             secret_key_mask: Set(mask(&secret_key)),
             created_at: Set(now),
             updated_at: Set(now),
@@ -460,7 +463,10 @@ impl TenantService {
         }
         if let Some(k) = &patch.secret_key {
             let k = validate::secret_key(mode, k)?;
-            am.secret_key_enc = Set(self.inner.keyring.seal(purpose::SECRET_KEY, &k));
+            am.secret_key_enc = Set(self.inner.keyring.seal(
+                field::STRIPE_SECRET_KEY.owner(tenant.company_pk(), &current.id),
+                &k,
+            ));
             am.secret_key_mask = Set(mask(&k));
             changed.push("secret_key");
         }
@@ -611,7 +617,17 @@ impl TenantService {
         let secret_key = self
             .inner
             .keyring
-            .open(purpose::SECRET_KEY, &profile.secret_key_enc)?;
+            .open(
+                field::STRIPE_SECRET_KEY.owner(company_pk, &profile.id),
+                &profile.secret_key_enc,
+            )
+            .inspect_err(|_| {
+                tracing::error!(
+                    company_pk,
+                    profile_id = %profile.id,
+                    "the profile's secret key does not open for this profile (moved from another row, or the master key is wrong): not used"
+                );
+            })?;
         Ok(Some(ActiveProfile {
             profile,
             secret_key,
@@ -620,8 +636,12 @@ impl TenantService {
 
     // ---- the intake's view -----------------------------------------------------------------
 
-    /// The company as the intake needs it, from the cache when fresh.
+    /// The company as the intake needs it, from the cache when fresh. An id no company can
+    /// have (see [`crate::validate::is_company_id`]) is `None` at once: no query, no cache entry.
     pub async fn intake_company(&self, company_id: &str) -> Result<Option<Arc<IntakeCompany>>> {
+        if !crate::validate::is_company_id(company_id) {
+            return Ok(None);
+        }
         if let Some(hit) = self.inner.cache.get(company_id) {
             return Ok(hit);
         }
@@ -651,10 +671,24 @@ impl TenantService {
             let Some(p) = profiles.iter().find(|p| p.id == s.profile_id) else {
                 continue;
             };
-            let plain = self
-                .inner
-                .keyring
-                .open(purpose::SIGNING_SECRET, &s.secret_enc)?;
+            let ring = &self.inner.keyring;
+            let Ok(plain) = ring.open(field::SIGNING_SECRET.owner(c.id, &s.id), &s.secret_enc)
+            else {
+                // Under a key this replica lacks: its configuration is wrong; the intake answers
+                // 503 and Stripe retries.
+                if !ring.has_key_for(&s.secret_enc) {
+                    return Err(TenantError::Crypto);
+                }
+                // A value that is not this row's (moved from another, or a legacy value) is
+                // left out: the company's other secrets keep working, and no other tenant's
+                // secret ever verifies this company's deliveries.
+                tracing::error!(
+                    company_id = %c.company_id,
+                    signing_secret_id = %s.id,
+                    "a signing secret does not open for its row (moved from another row, or written in the old format): not used"
+                );
+                continue;
+            };
             out.push(IntakeSecret::new(
                 plain.expose_secret(),
                 p.mode == "live",
@@ -673,6 +707,11 @@ impl TenantService {
     /// Drops the cached intake view of a company.
     pub fn invalidate(&self, company_id: &str) {
         self.inner.cache.invalidate(company_id);
+    }
+
+    /// How many company ids the intake cache holds: `(known, unknown)`.
+    pub fn intake_cache_len(&self) -> (usize, usize) {
+        self.inner.cache.sizes()
     }
 }
 
@@ -719,11 +758,15 @@ async fn insert_secret<C: sea_orm::ConnectionTrait>(
     secret: &str,
     now: i64,
 ) -> Result<()> {
+    let id = new_id("whs");
     signing_secret::ActiveModel {
-        id: Set(new_id("whs")),
+        id: Set(id.clone()),
         company_pk: Set(tenant.company_pk()),
         profile_id: Set(profile_id.to_owned()),
-        secret_enc: Set(ring.seal(purpose::SIGNING_SECRET, secret)),
+        secret_enc: Set(ring.seal(
+            field::SIGNING_SECRET.owner(tenant.company_pk(), &id),
+            secret,
+        )),
         secret_mask: Set(mask(secret)),
         created_at: Set(now),
         expires_at: Set(None),

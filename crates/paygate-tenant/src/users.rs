@@ -115,6 +115,8 @@ impl From<OperatorError> for UserError {
             OperatorError::InvalidEmail => UserError::InvalidEmail,
             OperatorError::WeakPassword => UserError::WeakPassword,
             OperatorError::Exists => UserError::Exists,
+            // Operators' own outcomes; the user functions never meet them.
+            OperatorError::NotFound | OperatorError::LastActive => UserError::NotFound,
             OperatorError::Db(e) => UserError::Db(e),
             OperatorError::Hash => UserError::Hash,
         }

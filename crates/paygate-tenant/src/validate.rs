@@ -3,15 +3,20 @@
 
 use crate::{Mode, TenantError};
 
+/// Whether `s`, exactly as given (not trimmed), is shaped like a company id:
+/// `[A-Za-z0-9_-]{1,64}`. Lookups by an id from a URL check this first, so an id no company
+/// can have costs no query and no cache entry.
+pub fn is_company_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// A company id: `[A-Za-z0-9_-]{1,64}`.
 pub fn company_id(raw: &str) -> Result<String, TenantError> {
     let s = raw.trim();
-    if s.is_empty()
-        || s.len() > 64
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !is_company_id(s) {
         return Err(TenantError::invalid(
             "company_id",
             "invalid_company_id",

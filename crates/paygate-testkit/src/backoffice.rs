@@ -275,6 +275,8 @@ pub struct Browser {
     cookies: Mutex<BTreeMap<String, String>>,
     csrf: Mutex<Option<String>>,
     accept_language: Mutex<Option<String>>,
+    /// Headers sent with every request (`X-Forwarded-For` of a test behind a proxy).
+    extra_headers: Mutex<BTreeMap<String, String>>,
 }
 
 impl Browser {
@@ -289,7 +291,17 @@ impl Browser {
             cookies: Mutex::new(BTreeMap::new()),
             csrf: Mutex::new(None),
             accept_language: Mutex::new(None),
+            extra_headers: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Sends header `name: value` with every request from now on (`None`: no longer).
+    pub fn set_header(&self, name: &str, value: Option<&str>) {
+        let mut h = self.extra_headers.lock().unwrap();
+        match value {
+            Some(v) => h.insert(name.to_owned(), v.to_owned()),
+            None => h.remove(name),
+        };
     }
 
     /// Sends `Accept-Language: value` from now on.
@@ -338,6 +350,9 @@ impl Browser {
         }
         if let Some(al) = self.accept_language.lock().unwrap().clone() {
             req = req.header(reqwest::header::ACCEPT_LANGUAGE, al);
+        }
+        for (name, value) in self.extra_headers.lock().unwrap().clone() {
+            req = req.header(name, value);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status();

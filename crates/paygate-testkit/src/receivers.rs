@@ -1,5 +1,6 @@
 //! Real servers on port 0 that stand for a merchant's systems: an HTTP receiver of
-//! notifications answering a script of statuses, and an SMTP sink that keeps every e-mail.
+//! notifications answering a script of statuses, a tarpit that takes requests and never
+//! answers, and an SMTP sink that keeps every e-mail.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,92 @@ impl Receiver {
     }
 }
 
+/// An endpoint that accepts connections, reads each request's first line and never answers,
+/// holding every connection open until [`Tarpit::release`] (or until it is dropped).
+#[derive(Debug)]
+pub struct Tarpit {
+    pub addr: std::net::SocketAddr,
+    held: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accepted: Arc<AtomicUsize>,
+    paths: Arc<Mutex<Vec<String>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Tarpit {
+    /// Listens on 127.0.0.1, port 0.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("binding the tarpit: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("tarpit address: {e}"));
+        let held: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let paths: Arc<Mutex<Vec<String>>> = Arc::default();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (h, p, n) = (held.clone(), paths.clone(), accepted.clone());
+        let accepting = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                n.fetch_add(1, Ordering::SeqCst);
+                let p = p.clone();
+                let conn = tokio::spawn(async move {
+                    let mut r = BufReader::new(sock);
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.is_ok()
+                        && let Some(path) = line.split_whitespace().nth(1)
+                        && let Ok(mut p) = p.lock()
+                    {
+                        p.push(path.to_owned());
+                    }
+                    // Never answers: the connection stays open until released.
+                    std::future::pending::<()>().await;
+                });
+                if let Ok(mut h) = h.lock() {
+                    h.push(conn);
+                }
+            }
+        });
+        Self {
+            addr,
+            held,
+            accepted,
+            paths,
+            accepting,
+        }
+    }
+
+    /// A URL on the tarpit.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted so far (each held open until released).
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The path of every request whose first line arrived, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.paths.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Stops accepting and closes every connection held: the waiting clients see it end.
+    pub fn release(&self) {
+        self.accepting.abort();
+        if let Ok(mut h) = self.held.lock() {
+            for c in h.drain(..) {
+                c.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Tarpit {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// An e-mail the sink received.
 #[derive(Clone, Debug)]
 pub struct SunkMail {
@@ -85,6 +172,21 @@ impl SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("binding the SMTP sink: {e}"));
+        Self::on(listener)
+    }
+
+    /// The same on a given listener (to bring an SMTP server up on an address that refused
+    /// connections until now).
+    pub fn start_on(listener: std::net::TcpListener) -> Self {
+        listener
+            .set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("SMTP sink listener: {e}"));
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .unwrap_or_else(|e| panic!("SMTP sink listener: {e}"));
+        Self::on(listener)
+    }
+
+    fn on(listener: tokio::net::TcpListener) -> Self {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("SMTP sink address: {e}"));

@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod accept_language;
+pub mod body_deadline;
+pub mod client_addr;
+pub mod drain;
+pub mod hsts;
 pub mod metrics;
 pub mod request_id;
 pub mod throttle;
@@ -19,6 +23,8 @@ pub struct ApiError {
     code: Cow<'static, str>,
     message: Cow<'static, str>,
     field: Option<Cow<'static, str>>,
+    /// Seconds for the `Retry-After` header.
+    retry_after: Option<u64>,
     cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -34,6 +40,7 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             field: None,
+            retry_after: None,
             cause: None,
         }
     }
@@ -69,6 +76,13 @@ impl ApiError {
     ) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
+    /// 429: the caller has used up a limit; `message` says which and when it frees up.
+    pub fn too_many_requests(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    }
     /// 422.
     pub fn unprocessable(
         code: impl Into<Cow<'static, str>>,
@@ -83,6 +97,7 @@ impl ApiError {
             code: "internal_error".into(),
             message: "an internal error occurred; it has been logged".into(),
             field: None,
+            retry_after: None,
             cause: Some(Box::new(cause)),
         }
     }
@@ -93,13 +108,32 @@ impl ApiError {
             code: "service_unavailable".into(),
             message: "the service is temporarily unavailable; retry later".into(),
             field: None,
+            retry_after: None,
             cause: Some(Box::new(cause)),
         }
+    }
+    /// 503 for a refusal by design (a full pool): no cause to log; say when to retry with
+    /// [`with_retry_after`](Self::with_retry_after).
+    pub fn service_unavailable(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
     /// Names the input field the error is about (`"field"` in the body).
     pub fn with_field(mut self, field: impl Into<Cow<'static, str>>) -> Self {
         self.field = Some(field.into());
         self
+    }
+    /// Sends `Retry-After` with the answer: `after` rounded up to whole seconds (at least 1).
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+    /// The `Retry-After` seconds, if the answer carries them.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
@@ -173,7 +207,8 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        if self.status.is_server_error() {
+        // A 503 that says when to retry (a full pool, say) is a refusal by design, not a failure.
+        if self.status.is_server_error() && (self.cause.is_some() || self.retry_after.is_none()) {
             match &self.cause {
                 Some(c) => {
                     tracing::error!(code = %self.code, cause = %error_chain(c.as_ref()), "request failed")
@@ -181,7 +216,11 @@ impl ResponseError for ApiError {
                 None => tracing::error!(code = %self.code, "request failed"),
             }
         }
-        HttpResponse::build(self.status).json(Body {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+        }
+        res.json(Body {
             error: BodyInner {
                 code: &self.code,
                 message: &self.message,

@@ -3,5 +3,8 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod admin_api;
+mod client_addr;
 mod merchant;
 mod openapi;
+mod sign_in;
+mod unknown_companies;

@@ -16,6 +16,7 @@ const ROUTES: &[&str] = &[
     "GET /admin/v1/openapi.json",
     // auth
     "POST /admin/v1/auth/token",
+    "POST /admin/v1/auth/password",
     // audit
     "GET /admin/v1/audit-log",
     // api_keys
@@ -25,6 +26,9 @@ const ROUTES: &[&str] = &[
     // operators
     "GET /admin/v1/operators",
     "POST /admin/v1/operators",
+    "POST /admin/v1/operators/{operator_id}/disable",
+    "POST /admin/v1/operators/{operator_id}/enable",
+    "DELETE /admin/v1/operators/{operator_id}",
     // companies
     "GET /admin/v1/companies",
     "POST /admin/v1/companies",

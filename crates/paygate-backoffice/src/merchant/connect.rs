@@ -38,7 +38,7 @@ use paygate_db::entities::{
 use paygate_db::{Mode, now_ms};
 use paygate_router::handlers::TEST_EVENT_ID_PREFIX;
 use paygate_tenant::STRIPE_EVENTS_TO_SELECT;
-use paygate_tenant::crypto::purpose;
+use paygate_tenant::crypto::field;
 use paygate_wire::EventType;
 
 use crate::MerchantSession;
@@ -310,7 +310,10 @@ async fn send_test_event(
     let plain = s
         .tenants()
         .keyring()
-        .open(purpose::SIGNING_SECRET, &secret.secret_enc)
+        .open(
+            field::SIGNING_SECRET.owner(s.tenant().company_pk(), &secret.id),
+            &secret.secret_enc,
+        )
         .map_err(PageError::internal)?;
     let now = chrono::Utc::now().timestamp();
     let (event_id, event) = test_event(now);
@@ -323,6 +326,8 @@ async fn send_test_event(
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
+        // Paygate's own intake, never through a proxy of the environment.
+        .no_proxy()
         .build()
         .map_err(PageError::internal)?;
     let answer = client

@@ -283,9 +283,19 @@ fn api_error(e: ApiError) -> PageError {
 }
 
 /// The field message of a validation error (in the page's language), or the error for `?`.
-fn field_errors(lang: Lang, e: ApiError) -> Result<FieldErrors, PageError> {
+fn field_errors(s: &MerchantSession, e: ApiError) -> Result<FieldErrors, PageError> {
+    let lang = s.lang;
     if e.status() != StatusCode::UNPROCESSABLE_ENTITY {
         return Err(api_error(e));
+    }
+    if e.code() == "too_many_endpoints" {
+        let max = s.state.notify.limits().max_endpoints.to_string();
+        let mut fe = FieldErrors::new();
+        fe.add_text(
+            "url",
+            lang.format("notifications.too_many_endpoints", &[&max]),
+        );
+        return Ok(fe);
     }
     let Some(field) = e.field().map(str::to_owned) else {
         return Err(api_error(e));
@@ -387,7 +397,7 @@ async fn create(s: MerchantSession, body: web::Bytes) -> Result<HttpResponse, Pa
             )
         }
         Err(e) => {
-            let errors = field_errors(s.lang, e)?;
+            let errors = field_errors(&s, e)?;
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &page(&s, &v, form, errors, None, None, None).await?,
@@ -528,15 +538,15 @@ async fn test(
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     mode.parse()?;
-    s.state
-        .notify
-        .send_test(s.company_pk, &path)
-        .await
-        .map_err(api_error)?;
+    let flash = match s.state.notify.send_test(s.company_pk, &path).await {
+        Ok(_) => "notifications.flash_test_queued",
+        Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS => "notifications.flash_test_limited",
+        Err(e) => return Err(api_error(e)),
+    };
     // The `ping` is a test-mode message: back to the test-mode list, where it shows.
     Ok(redirect_with_flash(
         &mode_href("/app/notifications", Mode::Test),
-        "notifications.flash_test_queued",
+        flash,
     ))
 }
 
@@ -690,7 +700,7 @@ async fn save_settings(
             ))
         }
         Err(e) => {
-            let errors = field_errors(s.lang, e)?;
+            let errors = field_errors(&s, e)?;
             let typed = SettingsIo {
                 shopper_emails: f.shopper_emails.is_some(),
                 sender_name: Some(f.sender_name),

@@ -6,5 +6,7 @@ mod backoffice_auth;
 mod backoffice_console;
 mod backoffice_data;
 mod backoffice_matrix;
+mod backoffice_operators;
 mod backoffice_settings;
 mod browser;
+mod shopper;

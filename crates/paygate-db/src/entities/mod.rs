@@ -24,6 +24,8 @@ pub mod operator;
 pub mod order;
 pub mod payment_intent;
 pub mod payment_method;
+pub mod pending_upgrade;
+pub mod sign_in_failure;
 pub mod signing_secret;
 pub mod source;
 pub mod stripe_account;

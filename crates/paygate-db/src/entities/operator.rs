@@ -10,6 +10,9 @@ pub struct Model {
     pub password_hash: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Moves on when the operator is disabled or changes their password: tokens and sessions
+    /// issued in an earlier epoch are refused.
+    pub token_epoch: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

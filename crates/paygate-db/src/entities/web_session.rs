@@ -22,6 +22,9 @@ pub struct Model {
     pub last_seen_at: i64,
     /// `en`, `it` or `de` once the user picked one.
     pub language: Option<String>,
+    /// The operator's `token_epoch` when the session began (0 for company users): a session of
+    /// an earlier epoch is over.
+    pub principal_epoch: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

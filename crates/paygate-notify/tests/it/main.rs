@@ -2,4 +2,6 @@
 //! receivers), on SQLite and PostgreSQL.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod fair;
 mod notifications;
+mod smtp_down;

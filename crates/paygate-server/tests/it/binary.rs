@@ -10,9 +10,9 @@ use paygate_testkit::{Backend, TestDatabase, db_tests, event, new_secret, now_se
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Child {
-    proc: std::process::Child,
-    logs: Arc<Mutex<String>>,
+pub(crate) struct Child {
+    pub(crate) proc: std::process::Child,
+    pub(crate) logs: Arc<Mutex<String>>,
 }
 
 impl Drop for Child {
@@ -22,7 +22,7 @@ impl Drop for Child {
     }
 }
 
-fn start(db: &TestDatabase, backend: Backend, envs: &[(&str, &str)]) -> (Child, String) {
+pub(crate) fn start(db: &TestDatabase, backend: Backend, envs: &[(&str, &str)]) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paygate"));
     cmd.arg("serve")
         .current_dir(&db.data_dir)
@@ -191,7 +191,7 @@ async fn binary_serves_with_defaults_and_never_logs_secrets(backend: Backend) {
 
 db_tests!(binary_serves_with_defaults_and_never_logs_secrets);
 
-async fn admin_token(base: &str, password: &str) -> String {
+pub(crate) async fn admin_token(base: &str, password: &str) -> String {
     let token: Value = reqwest::Client::new()
         .post(format!("{base}/admin/v1/auth/token"))
         .json(&json!({"email": "root@example.com", "password": password}))
@@ -205,7 +205,7 @@ async fn admin_token(base: &str, password: &str) -> String {
 }
 
 /// A company `id` with an active test profile whose signing secret is `whsec`.
-async fn company_with_profile(
+pub(crate) async fn company_with_profile(
     client: &reqwest::Client,
     base: &str,
     token: &str,

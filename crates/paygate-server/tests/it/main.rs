@@ -2,5 +2,10 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod binary;
+mod edge;
+mod faults;
+mod log_secrets;
 mod observability;
 mod replicas;
+mod sealing;
+mod sign_in;

@@ -3,6 +3,7 @@
 
 mod checkout;
 mod errors;
+mod proxy;
 mod requests;
 mod retries;
 

@@ -216,3 +216,56 @@ async fn connection_refused_is_a_retryable_network_error() {
     assert!(err.is_retryable());
     assert_eq!(err.status(), None);
 }
+
+/// A client for calls a stranger can trigger (the shopper's landing page) gives a 429 back at
+/// once, even when Stripe says to retry: retrying would only add to the account's load. Other
+/// failures are retried as before, and the client it came from still retries its 429s.
+#[tokio::test]
+async fn a_429_is_not_retried_by_a_client_without_429_retries() {
+    let (server, client) = setup().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_test_busy"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Stripe-Should-Retry", "true")
+                .set_body_json(json!({
+                    "error": { "type": "invalid_request_error", "code": "rate_limit", "message": "Too many requests" }
+                })),
+        )
+        .mount(&server)
+        .await;
+    let shopper = client.without_429_retries();
+    let err = shopper
+        .retrieve_checkout_session(&key(), "cs_test_busy")
+        .await
+        .expect_err("429");
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(
+        received(&server).await.len(),
+        1,
+        "a 429 is answered at once"
+    );
+
+    let err = client
+        .retrieve_checkout_session(&key(), "cs_test_busy")
+        .await
+        .expect_err("429");
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(
+        received(&server).await.len(),
+        1 + 3,
+        "the ordinary client still retries (max_retries 2)"
+    );
+
+    Mock::given(method("GET"))
+        .and(path("/v1/account"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("upstream unavailable"))
+        .mount(&server)
+        .await;
+    shopper.retrieve_account(&key()).await.expect_err("503");
+    assert_eq!(
+        received(&server).await.len(),
+        4 + 3,
+        "other failures are retried as configured"
+    );
+}

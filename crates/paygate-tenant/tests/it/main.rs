@@ -2,4 +2,6 @@
 //! SQLite and PostgreSQL.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod intake_cache;
+mod sealing;
 mod tenant;

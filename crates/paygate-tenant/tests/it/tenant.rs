@@ -113,7 +113,7 @@ async fn secrets_are_masked_everywhere_and_encrypted_at_rest(backend: Backend) {
     assert_eq!(rows.len(), 1);
     let enc_key: String = rows[0].try_get_by_index(0).unwrap();
     let enc_secret: String = rows[0].try_get_by_index(1).unwrap();
-    assert!(enc_key.starts_with("pg1.") && enc_secret.starts_with("pg1."));
+    assert!(enc_key.starts_with("pg2.") && enc_secret.starts_with("pg2."));
     assert!(!enc_key.contains(&secret_key[8..]) && !enc_secret.contains(&secret[6..]));
     // A dump of every text column of the tenant tables holds neither secret.
     for table in [
