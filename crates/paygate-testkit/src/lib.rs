@@ -109,6 +109,9 @@ impl TestApp {
             webhook_tolerance_secs: opts.tolerance_secs,
             http_workers: Some(2),
             cache_ttl_secs: 60,
+            // Every pooled connection is opened at start (see `paygate_db::connect`): a test app
+            // holds 8, so the tests running side by side stay well within the server's limit.
+            db_max_connections: 8,
             ..Settings::default()
         };
         if let Some(base) = &opts.stripe_api_base {
