@@ -25,6 +25,7 @@ mod m20261204_000001_mode_in_keys;
 mod m20261205_000001_sign_in_throttle;
 mod m20261205_000002_bind_sealed_secrets;
 mod m20261205_000010_index_notification_leases;
+mod m20261205_000030_setup_token;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_sign_in_throttle::Migration),
             Box::new(m20261205_000002_bind_sealed_secrets::Migration),
             Box::new(m20261205_000010_index_notification_leases::Migration),
+            Box::new(m20261205_000030_setup_token::Migration),
         ]
     }
 }

@@ -67,6 +67,8 @@ struct SigninTemplate {
     email: String,
     next: String,
     errors: FieldErrors,
+    /// No operator exists yet: the page says where the setup link is ([`crate::setup`]).
+    no_operator: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +92,7 @@ async fn signin_page(v: Visitor, q: web::Query<NextQuery>) -> Result<HttpRespons
         email: String::new(),
         next,
         errors: FieldErrors::new(),
+        no_operator: paygate_tenant::setup::needed(v.db()).await?,
     })
 }
 
@@ -116,6 +119,7 @@ async fn signin(
     } = form.into_inner();
     let lang = v.lang();
     let next = safe_next(&next).unwrap_or("").to_owned();
+    let no_operator = paygate_tenant::setup::needed(v.db()).await?;
     let fail = |status: StatusCode, errors: FieldErrors, email: String, next: String| {
         render_status(
             status,
@@ -124,6 +128,7 @@ async fn signin(
                 email,
                 next,
                 errors,
+                no_operator,
             },
         )
     };

@@ -12,6 +12,7 @@
 //! | `POST /signout` | signed in | ends the session |
 //! | `POST /language` | anyone | the language switch (remembered in a cookie and the session) |
 //! | `GET, POST /invitations/{token}` | invited user | choose a password (one-time link, 7 days) |
+//! | `GET, POST /setup/{token}` | whoever started the server | create the first operator (the one-time link `serve` logs while none exists, [`setup`]) |
 //! | `/app`, `/app/…` | company users | the merchant pages ([`merchant`]); the data pages in one mode, `?mode=test\|live` ([`merchant::mode`]) |
 //! | `/console/…` | operators | the operator console ([`console`]) |
 //! | `/static/backoffice.css`, `/static/backoffice.js` | anyone | the stylesheet, the copy buttons |
@@ -164,6 +165,7 @@ pub mod merchant;
 pub mod nav;
 pub mod page;
 pub mod session;
+pub mod setup;
 pub mod shopper;
 pub mod shopper_lookups;
 
@@ -204,6 +206,8 @@ pub struct BackofficeState {
     /// What bounds the Stripe lookups shoppers can cause: unknown ids remembered, a budget per
     /// company and mode.
     pub shopper_lookups: Arc<shopper_lookups::ShopperLookups>,
+    /// Wrong first-run setup tokens per client address ([`setup`]).
+    pub setup_throttle: Arc<paygate_web::throttle::Throttle>,
 }
 
 impl BackofficeState {
@@ -228,6 +232,7 @@ impl BackofficeState {
             shopper_lookups: Arc::new(shopper_lookups::ShopperLookups::new(
                 DEFAULT_SHOPPER_LOOKUPS_PER_MINUTE,
             )),
+            setup_throttle: Arc::new(setup::new_throttle()),
         }
     }
 
@@ -263,7 +268,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Shoppers have no session: their pages stay outside the guard.
     cfg.configure(assets::configure)
         .configure(shopper::configure);
-    for r in auth::routes() {
+    for r in auth::routes().into_iter().chain(setup::routes()) {
         cfg.service(r.wrap(from_fn(guard::guard)));
     }
     cfg.service(

@@ -232,6 +232,27 @@ impl Paygate {
         })
     }
 
+    /// While no operator exists: a new first-run setup link (`/setup/<token>` under the public
+    /// base URL; every earlier link stops working), printed on standard output and logged at
+    /// `warn` so it shows whatever the log level. Once an operator exists, nothing. The token
+    /// appears only in this line: the request logs mask it (`paygate_tenant::setup`).
+    pub async fn announce_setup_link(&self) -> anyhow::Result<()> {
+        let Some(token) = paygate_tenant::setup::issue(&self.db)
+            .await
+            .context("issuing the first-run setup link")?
+        else {
+            return Ok(());
+        };
+        let line = format!(
+            "No operator yet: open {}/setup/{} to create the first one",
+            self.tenants.public_base_url().trim_end_matches('/'),
+            token.expose_secret()
+        );
+        println!("{line}");
+        tracing::warn!("{line}");
+        Ok(())
+    }
+
     /// Stops this replica in order, so that nothing acknowledged or in flight is cut off:
     ///
     /// 1. stop accepting connections (`/readyz` answers 503 from now on);

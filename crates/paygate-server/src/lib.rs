@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod keys;
 
 pub use app::{Paygate, RunningServer};

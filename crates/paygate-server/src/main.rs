@@ -45,6 +45,21 @@ enum Command {
     /// PAYGATE_MASTER_KEY and the old one in PAYGATE_MASTER_KEYS_RETIRED); then the retired key
     /// can be dropped.
     Rekey,
+    /// Make (or reuse) the demo company `demo`, labelled demo data and in test mode, with a
+    /// merchant user, and send it a realistic stream of signed Stripe events through the running
+    /// server's intake: paid, failed and delayed checkouts, payment intents, a dispute. Stripe
+    /// calls made with its demo key are answered by a built-in stand-in.
+    Demo {
+        /// Remove the demo company and everything of it instead (no other company is touched).
+        #[arg(long)]
+        reset: bool,
+        /// The running server (default: PAYGATE_PUBLIC_BASE_URL, else http://PAYGATE_BIND).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Register a notification endpoint of the demo company at this URL.
+        #[arg(long, conflicts_with = "reset")]
+        notify_url: Option<String>,
+    },
     /// Manage operators.
     Operator {
         #[command(subcommand)]
@@ -227,6 +242,21 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Operator { command } => operator_command(command, settings).await,
+        Command::Demo {
+            reset,
+            base_url,
+            notify_url,
+        } => {
+            paygate_server::demo::run(
+                &settings,
+                paygate_server::demo::DemoOptions {
+                    base_url,
+                    notify_url,
+                    reset,
+                },
+            )
+            .await
+        }
         Command::Reconcile { company, since } => {
             let since = since.as_deref().map(parse_duration).transpose()?;
             let app = Paygate::build(settings, None).await?;
@@ -295,6 +325,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let running = app.serve_http(listener)?;
             let handle = running.server.handle();
             let mut server = tokio::spawn(running.server);
+            app.announce_setup_link().await?;
             tracing::info!(addr = %running.addr, public_base_url = %app.tenants.public_base_url(), workers = !no_workers, "paygate serving");
             tokio::select! {
                 () = shutdown_signal() => {}

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod client;
+pub mod demo;
 mod error;
 mod form;
 mod params;

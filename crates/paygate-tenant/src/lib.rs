@@ -8,6 +8,7 @@ pub mod error;
 pub mod operators;
 pub mod password;
 pub mod service;
+pub mod setup;
 pub mod signin;
 pub mod users;
 pub mod validate;

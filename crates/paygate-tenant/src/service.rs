@@ -337,6 +337,7 @@ impl TenantService {
         };
         let publishable_key = validate::publishable_key(mode, &input.publishable_key)?;
         let secret_key = validate::secret_key(mode, &input.secret_key)?;
+        validate::demo_key_allowed(&company.company_id, &secret_key)?;
         let webhook_secret = match input
             .webhook_secret
             .as_deref()
@@ -463,6 +464,7 @@ impl TenantService {
         }
         if let Some(k) = &patch.secret_key {
             let k = validate::secret_key(mode, k)?;
+            validate::demo_key_allowed(&company.company_id, &k)?;
             am.secret_key_enc = Set(self.inner.keyring.seal(
                 field::STRIPE_SECRET_KEY.owner(tenant.company_pk(), &current.id),
                 &k,

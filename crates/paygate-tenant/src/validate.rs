@@ -122,6 +122,27 @@ pub fn secret_key(mode: Mode, raw: &str) -> Result<String, TenantError> {
     Err(TenantError::invalid("secret_key", "key_mode_mismatch", msg))
 }
 
+/// The id of the demo company (`paygate demo`): the only company whose profile may hold a demo
+/// key.
+pub const DEMO_COMPANY_ID: &str = "demo";
+
+/// A demo key (`sk_test_paygate_demo_…`, answered by the in-process stand-in of
+/// `paygate_stripe::demo` instead of Stripe) belongs to the demo company only, so no other
+/// company's calls can ever be answered by the stand-in.
+pub fn demo_key_allowed(company_id: &str, secret_key: &str) -> Result<(), TenantError> {
+    if paygate_stripe::demo::is_demo_key(secret_key) && company_id != DEMO_COMPANY_ID {
+        return Err(TenantError::invalid(
+            "secret_key",
+            "demo_key_not_allowed",
+            format!(
+                "keys starting with {} belong to the demo company of `paygate demo`; paste the key from the Stripe Dashboard",
+                paygate_stripe::demo::DEMO_KEY_PREFIX
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A webhook signing secret `whsec_…`.
 pub fn webhook_secret(raw: &str) -> Result<String, TenantError> {
     let s = token("webhook_secret", raw)?;
@@ -173,6 +194,21 @@ mod tests {
         assert!(company_id("a b").is_err());
         assert!(company_id(&"x".repeat(65)).is_err());
         assert!(company_id("ünï").is_err());
+    }
+
+    #[test]
+    fn demo_keys_belong_to_the_demo_company_only() {
+        assert!(demo_key_allowed("demo", "sk_test_paygate_demo_x").is_ok());
+        assert_eq!(
+            demo_key_allowed("acme", "sk_test_paygate_demo_x")
+                .err()
+                .and_then(|e| match e {
+                    TenantError::Invalid { field, .. } => Some(field),
+                    _ => None,
+                }),
+            Some("secret_key")
+        );
+        assert!(demo_key_allowed("acme", "sk_test_51abc").is_ok());
     }
 
     #[test]

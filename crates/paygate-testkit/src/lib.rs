@@ -7,6 +7,7 @@ mod db;
 pub mod objects;
 pub mod openapi;
 pub mod receivers;
+pub mod webdriver;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,11 +2,11 @@
 //! (a load balancer's), made up otherwise, echoed in the answer, and carried by a `request` span
 //! so every log line of the request names it (with the company, when the path names one).
 //!
-//! Paths that carry a secret (`/invitations/{token}`) are logged without it: every log line that
-//! names a path goes through [`loggable_path`], which masks the segment after a secret-bearing
-//! one ([`SECRET_SEGMENTS`], in any case and wherever it appears, so mistyped links are masked
-//! too) and cuts a path longer than [`MAX_LOGGED_PATH`] (a path can be as long as the request
-//! head). The company id is recorded only when it is shaped like one.
+//! Paths that carry a secret (`/invitations/{token}`, `/setup/{token}`) are logged without it:
+//! every log line that names a path goes through [`loggable_path`], which masks the segment
+//! after a secret-bearing one ([`SECRET_SEGMENTS`], in any case and wherever it appears, so
+//! mistyped links are masked too) and cuts a path longer than [`MAX_LOGGED_PATH`] (a path can
+//! be as long as the request head). The company id is recorded only when it is shaped like one.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -45,8 +45,9 @@ fn new_id() -> String {
 }
 
 /// Path segments followed by a secret: `/invitations/{token}` (a one-time link that sets a
-/// password). A new secret-bearing route (a password reset link, say) adds its segment here.
-pub const SECRET_SEGMENTS: &[&str] = &["invitations"];
+/// password) and `/setup/{token}` (the first-run link that creates the first operator). A new
+/// secret-bearing route (a password reset link, say) adds its segment here.
+pub const SECRET_SEGMENTS: &[&str] = &["invitations", "setup"];
 
 /// The longest path written to the log, in bytes; a longer one is cut and ends with `…`.
 pub const MAX_LOGGED_PATH: usize = 256;
@@ -157,6 +158,8 @@ mod tests {
         assert_eq!(loggable_path("/Invitations/s3cr3t/x"), "/Invitations/…/x");
         assert_eq!(loggable_path("//invitations/s3cr3t"), "//invitations/…");
         assert_eq!(loggable_path("/invitations//s3cr3t"), "/invitations//…");
+        assert_eq!(loggable_path("/setup/s3cr3t"), "/setup/…");
+        assert_eq!(loggable_path("/SETUP/s3cr3t?x"), "/SETUP/…");
         assert_eq!(loggable_path("/app/orders"), "/app/orders");
         assert!(matches!(loggable_path("/app/orders"), Cow::Borrowed(_)));
         let long = format!("/x/{}", "é".repeat(400));

@@ -25,6 +25,7 @@ pub mod order;
 pub mod payment_intent;
 pub mod payment_method;
 pub mod pending_upgrade;
+pub mod setup_token;
 pub mod sign_in_failure;
 pub mod signing_secret;
 pub mod source;

@@ -2,10 +2,13 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod binary;
+mod demo;
 mod edge;
 mod faults;
+mod first_run_browser;
 mod log_secrets;
 mod observability;
 mod replicas;
 mod sealing;
+mod setup;
 mod sign_in;
