@@ -13,6 +13,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+mod open;
 mod raw;
 
 /// Load generator for Stripe webhook endpoints.
@@ -71,12 +72,48 @@ struct Args {
     /// its slowest); with `--setup` to a company of their own, processed before the runs.
     #[arg(long, default_value_t = 0)]
     warmup: usize,
+    /// Open loop: send at this fixed arrival rate (requests/s), whatever the answers; latency
+    /// is measured from each request's intended send time. With `--find-max`, the first rate
+    /// tried (default 2000).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open loop: seconds to send for (default 10; 5 for each `--find-max` probe).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Search (doubling, then bisection over short open-loop runs) the highest rate whose ack
+    /// p99 stays within `--max-p99-ms`, whose backlog stays bounded and whose ledger balances.
+    #[arg(long)]
+    find_max: bool,
+    /// Open loop: most connections (requests in flight) at once; beyond, requests wait for one
+    /// (their latency still counts from their intended send time).
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// Open loop: seconds to wait after the last answer for the backlog to drain.
+    #[arg(long, default_value_t = 60.0)]
+    drain_timeout: f64,
+    /// `--find-max`: the ack p99 a rate must stay within, in ms.
+    #[arg(long, default_value_t = 10.0)]
+    max_p99_ms: f64,
+    /// `--find-max`: seconds after sending stops within which the backlog must have drained.
+    #[arg(long, default_value_t = 3.0)]
+    max_drain: f64,
+    /// `--find-max`: most probes.
+    #[arg(long, default_value_t = 10)]
+    max_probes: usize,
+    /// `--find-max`: stop when the passing and the failing rate are this close (0.05 = 5 %).
+    #[arg(long, default_value_t = 0.05)]
+    precision: f64,
+    /// Open loop: how often to poll the admin API's event counts for the backlog, in ms.
+    #[arg(long, default_value_t = 250)]
+    sample_ms: u64,
 }
 
 struct Request {
     body: Arc<Vec<u8>>,
     signature: String,
     good: bool,
+    /// Index of the distinct good event it delivers (`None` for a bad signature).
+    event: Option<usize>,
 }
 
 fn sign(secret: &str, t: i64, body: &[u8]) -> String {
@@ -179,6 +216,7 @@ fn build_requests(args: &Args, secret: &str) -> (Vec<Request>, Vec<String>) {
             body,
             signature,
             good: true,
+            event: Some(i),
         });
     }
     let dups = (args.events as f64 * args.duplicates).round() as usize;
@@ -189,6 +227,7 @@ fn build_requests(args: &Args, secret: &str) -> (Vec<Request>, Vec<String>) {
             body: reqs[j].body.clone(),
             signature: reqs[j].signature.clone(),
             good: true,
+            event: reqs[j].event,
         });
     }
     for _ in 0..bads {
@@ -199,6 +238,7 @@ fn build_requests(args: &Args, secret: &str) -> (Vec<Request>, Vec<String>) {
             body,
             signature,
             good: false,
+            event: None,
         });
     }
     // Interleave: a duplicate may arrive before or after its original, as with Stripe.
@@ -526,7 +566,12 @@ async fn target(
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let admin = if args.setup || args.check || args.e2e {
+    let open_loop = args.rate.is_some() || args.find_max;
+    let admin = if args.setup
+        || args.check
+        || args.e2e
+        || (open_loop && args.company.is_some() && args.admin_email.is_some())
+    {
         Some(Admin::login(&args, &http).await?)
     } else {
         None
@@ -556,6 +601,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             elapsed.as_secs_f64(),
             out.by_status.get(&200).copied().unwrap_or(0)
         );
+    }
+    if open_loop {
+        return open::run(&args, admin.as_ref()).await;
     }
     for run in 1..=args.runs {
         let (url, secret, company) = target(&args, admin.as_ref()).await?;

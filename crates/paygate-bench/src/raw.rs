@@ -82,6 +82,16 @@ impl Conn {
         }
     }
 
+    /// Opens the connection now (before a run's clock starts) if it is not open yet.
+    pub async fn connect(&mut self) -> io::Result<()> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(&self.addr).await?;
+            s.set_nodelay(true)?;
+            self.stream = Some(s);
+        }
+        Ok(())
+    }
+
     /// Sends `request` and returns the answer's status. Reconnects once if a kept-alive
     /// connection turns out to be closed before any byte of the answer arrived.
     pub async fn send(&mut self, request: &[u8]) -> io::Result<u16> {

@@ -1,0 +1,922 @@
+//! The open-loop benchmark (`--rate R --duration S`) and the search for the highest rate that
+//! holds (`--find-max`).
+//!
+//! Request `i` is due at `t0 + i/R` whatever the server answered before: a dispatcher thread
+//! hands each request to the runtime at its intended time, over a pool of keep-alive
+//! connections that grows up to `--max-connections`. Every latency is measured from the
+//! request's *intended* send time, so a stall counts against every request scheduled behind it
+//! (no coordinated omission). While it sends, the admin API's event counts are polled to follow
+//! the backlog (acknowledged, not yet processed); afterwards the admin event list gives every
+//! acknowledged event's status and `processed_at`, from which the time from acknowledgement to
+//! processed and the ledger are computed.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use tokio::sync::Semaphore;
+
+use crate::{Admin, Args, Request, build_requests, cpu_seconds, pct, raw, rss_mib, target};
+
+/// What the per-request timeout gives up after (counted as refused, `transport error`).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One request's answer, packed: bit 63 answered, bits 32..48 the status (0: no answer),
+/// bits 0..32 the latency in µs from the intended send time.
+struct Slot(AtomicU64);
+
+impl Slot {
+    fn set(&self, status: u16, latency: Duration) {
+        let us = latency.as_micros().min(u128::from(u32::MAX)) as u64;
+        self.0.store(
+            (1 << 63) | (u64::from(status) << 32) | us,
+            Ordering::Release,
+        );
+    }
+
+    fn get(&self) -> Option<(u16, u32)> {
+        let v = self.0.load(Ordering::Acquire);
+        (v >> 63 == 1).then_some((((v >> 32) & 0xffff) as u16, (v & 0xffff_ffff) as u32))
+    }
+}
+
+/// How requests leave: the raw keep-alive client for `http://`, `reqwest` otherwise.
+enum Wire {
+    Raw {
+        addr: String,
+        bytes: Vec<Vec<u8>>,
+        pool: Mutex<Vec<raw::Conn>>,
+    },
+    Http {
+        url: String,
+        client: reqwest::Client,
+    },
+}
+
+struct Shared {
+    wire: Wire,
+    reqs: Vec<Request>,
+    slots: Vec<Slot>,
+    /// Per distinct event: acknowledged at least once.
+    acked_event: Vec<AtomicBool>,
+    acked_events: AtomicUsize,
+    permits: Semaphore,
+}
+
+impl Shared {
+    async fn send(&self, i: usize) -> Option<u16> {
+        let _permit = self.permits.acquire().await.ok()?;
+        match &self.wire {
+            Wire::Raw { addr, bytes, pool } => {
+                let conn = pool.lock().ok().and_then(|mut p| p.pop());
+                let mut conn = conn.unwrap_or_else(|| raw::Conn::new(addr));
+                match tokio::time::timeout(REQUEST_TIMEOUT, conn.send(&bytes[i])).await {
+                    Ok(Ok(status)) => {
+                        if let Ok(mut p) = pool.lock() {
+                            p.push(conn);
+                        }
+                        Some(status)
+                    }
+                    _ => None,
+                }
+            }
+            Wire::Http { url, client } => {
+                let r = &self.reqs[i];
+                let resp = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("stripe-signature", &r.signature)
+                    .body(r.body.as_ref().clone())
+                    .timeout(REQUEST_TIMEOUT)
+                    .send()
+                    .await
+                    .ok()?;
+                let status = resp.status().as_u16();
+                let _ = resp.bytes().await;
+                Some(status)
+            }
+        }
+    }
+}
+
+/// A poll of the admin API's counts, relative to the run's start.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    /// Seconds since `t0`.
+    at: f64,
+    /// Distinct events acknowledged by then (client side).
+    acked: usize,
+    /// Events processed, ignored or failed since the run began (server side).
+    done: i64,
+}
+
+impl Sample {
+    fn backlog(&self) -> i64 {
+        (self.acked as i64 - self.done).max(0)
+    }
+}
+
+/// An event's state at the end, from the admin event list.
+struct Stored {
+    status: String,
+    processed_at_ms: Option<i64>,
+    listed: usize,
+}
+
+/// The outcome of one open-loop run.
+pub struct RunResult {
+    pub report: String,
+    pub ack_p99_ms: f64,
+    pub bounded: bool,
+    pub balanced: bool,
+    /// The imbalance was only events still pending when the drain wait ended.
+    pub only_pending: bool,
+    pub summary: String,
+}
+
+/// `--rate R --duration S`, `--runs` times; or `--find-max`.
+pub async fn run(args: &Args, admin: Option<&Admin>) -> anyhow::Result<()> {
+    if args.find_max {
+        return find_max(args, admin).await;
+    }
+    let rate = args.rate.context("--rate")?;
+    let duration = args.duration.unwrap_or(10.0);
+    let mut failed = 0;
+    for run in 1..=args.runs {
+        if args.runs > 1 {
+            println!("run {run}/{}", args.runs);
+        }
+        let r = one(args, admin, rate, duration).await?;
+        print!("{}", r.report);
+        if !r.balanced {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} runs FAILED: the ledger does not balance",
+            args.runs
+        );
+    }
+    Ok(())
+}
+
+fn workload_name(args: &Args) -> &'static str {
+    if args.payment_intents_only {
+        "payment_intent.succeeded"
+    } else {
+        "mix of payment_intent.succeeded and checkout.session.completed (half each)"
+    }
+}
+
+async fn find_max(args: &Args, admin: Option<&Admin>) -> anyhow::Result<()> {
+    if admin.is_none() || !(args.setup || args.company.is_some()) {
+        bail!(
+            "--find-max follows the backlog through Paygate's admin API: it needs --setup (or --company) and the admin credentials"
+        );
+    }
+    let duration = args.duration.unwrap_or(5.0);
+    let mut rate = args.rate.unwrap_or(2000.0).max(10.0);
+    println!(
+        "workload: find-max over open-loop {}, processing on (followed through the admin API), probes of {duration} s each; a rate holds if ack p99 ≤ {} ms, the backlog is bounded (drains within {} s after sending stops and grows by less than 10 % of the rate over the probe's second half) and the ledger balances",
+        workload_name(args),
+        args.max_p99_ms,
+        args.max_drain
+    );
+    let mut lo: Option<(f64, RunResult)> = None;
+    let mut hi: Option<f64> = None;
+    for probe in 1..=args.max_probes {
+        let r = one(args, admin, rate, duration).await?;
+        let holds = r.ack_p99_ms <= args.max_p99_ms && r.bounded && r.balanced;
+        println!(
+            "probe {probe}: {rate:.0}/s → {}  ({})",
+            if holds { "holds" } else { "does not hold" },
+            r.summary
+        );
+        if !r.balanced && !r.only_pending {
+            print!("{}", r.report);
+            bail!("FAILED: the ledger of the {rate:.0}/s probe does not balance");
+        }
+        if holds {
+            lo = Some((rate, r));
+        } else {
+            hi = Some(rate);
+        }
+        let next = match (&lo, hi) {
+            (Some((l, _)), None) => l * 2.0,
+            (None, Some(h)) => h / 2.0,
+            (Some((l, _)), Some(h)) => {
+                if (h - l) / l <= args.precision {
+                    break;
+                }
+                (l + h) / 2.0
+            }
+            (None, None) => unreachable!(),
+        };
+        rate = (next / 50.0).round().max(1.0) * 50.0;
+        if lo.as_ref().is_some_and(|(l, _)| (rate - l).abs() < 1.0) || hi == Some(rate) {
+            break;
+        }
+        if rate < 10.0 {
+            break;
+        }
+    }
+    match lo {
+        Some((l, r)) => {
+            println!(
+                "max: {l:.0} events/s hold (ack p99 ≤ {} ms, backlog bounded){}; the highest passing probe's report:",
+                args.max_p99_ms,
+                hi.map_or_else(
+                    || " — the search ran out of probes before a rate failed".to_owned(),
+                    |h| format!(", {h:.0}/s does not")
+                )
+            );
+            print!("{}", r.report);
+            Ok(())
+        }
+        None => bail!("no probed rate held (lowest tried: {rate:.0}/s)"),
+    }
+}
+
+fn wall_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+async fn counts(admin: &Admin, company: &str) -> anyhow::Result<(i64, i64)> {
+    let s = admin
+        .get(&format!("/admin/v1/companies/{company}/events/stats"))
+        .await?;
+    let n = |k: &str| s[k].as_i64().unwrap_or(0);
+    Ok((n("processed") + n("ignored") + n("failed"), n("pending")))
+}
+
+/// One open-loop run at `rate` for `duration` seconds.
+async fn one(
+    args: &Args,
+    admin: Option<&Admin>,
+    rate: f64,
+    duration: f64,
+) -> anyhow::Result<RunResult> {
+    let (url, secret, company) = target(args, admin).await?;
+    // Requests = rate × duration, duplicates and bad signatures included.
+    let events = ((rate * duration) / (1.0 + args.duplicates + args.bad_signatures))
+        .round()
+        .max(1.0) as usize;
+    let gen_args = Args {
+        events,
+        ..args.clone()
+    };
+    let (reqs, ids) = build_requests(&gen_args, &secret);
+    let n = reqs.len();
+    let avg_bytes = reqs.iter().map(|r| r.body.len()).sum::<usize>() / n.max(1);
+    // Each request's intended offset from t0, in order (duplicates and bad ones interleaved).
+    let wire = match raw::Target::parse(&url) {
+        Some(t) => Wire::Raw {
+            bytes: reqs
+                .iter()
+                .map(|r| t.request(&r.signature, &r.body))
+                .collect(),
+            addr: t.addr,
+            pool: Mutex::new(Vec::new()),
+        },
+        None => Wire::Http {
+            url: url.clone(),
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(args.max_connections)
+                .http1_only()
+                .tcp_nodelay(true)
+                .build()
+                .unwrap_or_default(),
+        },
+    };
+    // Open some connections before the clock starts.
+    if let Wire::Raw { addr, pool, .. } = &wire {
+        let mut conns = Vec::new();
+        for _ in 0..args.max_connections.min(64) {
+            let mut c = raw::Conn::new(addr);
+            c.connect().await?;
+            conns.push(c);
+        }
+        if let Ok(mut p) = pool.lock() {
+            p.extend(conns);
+        }
+    }
+    let shared = Arc::new(Shared {
+        wire,
+        slots: (0..n).map(|_| Slot(AtomicU64::new(0))).collect(),
+        acked_event: (0..ids.len()).map(|_| AtomicBool::new(false)).collect(),
+        acked_events: AtomicUsize::new(0),
+        permits: Semaphore::new(args.max_connections.max(1)),
+        reqs,
+    });
+    let company_admin = match (admin, company.as_deref()) {
+        (Some(a), Some(c)) => Some((a, c.to_owned())),
+        _ => None,
+    };
+    let (done0, _) = match &company_admin {
+        Some((a, c)) => counts(a, c).await?,
+        None => (0, 0),
+    };
+    let rss_before = args.server_pid.and_then(rss_mib);
+    let mut rss_peak = rss_before.unwrap_or(0.0);
+
+    let lead = Duration::from_millis(50);
+    let t0 = Instant::now() + lead;
+    let wall_t0 = wall_ms() + lead.as_secs_f64() * 1000.0;
+    let cpu0 = cpu_seconds();
+    let handle = tokio::runtime::Handle::current();
+    let dispatch_shared = shared.clone();
+    // The dispatcher: an OS thread sleeping until each request's time (finer than the
+    // runtime's 1 ms timer), spawning the request onto the runtime.
+    let dispatcher = tokio::task::spawn_blocking(move || {
+        let mut lag_us = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            lag_us.push(due.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            let s = dispatch_shared.clone();
+            handles.push(handle.spawn(async move {
+                let status = s.send(i).await;
+                s.slots[i].set(status.unwrap_or(0), due.elapsed());
+                if status == Some(200)
+                    && s.reqs[i].good
+                    && let Some(e) = s.reqs[i].event
+                    && !s.acked_event[e].swap(true, Ordering::Relaxed)
+                {
+                    s.acked_events.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        (lag_us, handles)
+    });
+
+    // Follow the backlog while sending, then until it drained (or the drain wait ends).
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut all_answered_at: Option<f64> = None;
+    let mut drained_at: Option<f64> = None;
+    let mut dispatcher = Some(dispatcher);
+    let mut lag_us = Vec::new();
+    let interval = Duration::from_millis(args.sample_ms.max(20));
+    loop {
+        tokio::time::sleep(interval).await;
+        if let Some(pid) = args.server_pid
+            && let Some(r) = rss_mib(pid)
+        {
+            rss_peak = rss_peak.max(r);
+        }
+        if dispatcher.as_ref().is_some_and(|d| d.is_finished())
+            && let Some(d) = dispatcher.take()
+        {
+            let (lags, handles) = d.await?;
+            lag_us = lags;
+            for h in handles {
+                let _ = h.await;
+            }
+            all_answered_at = Some(t0.elapsed().as_secs_f64());
+        }
+        let acked_before = shared.acked_events.load(Ordering::Relaxed);
+        let Some((a, c)) = &company_admin else {
+            if all_answered_at.is_some() {
+                break;
+            }
+            continue;
+        };
+        let (done, _) = counts(a, c).await?;
+        let acked_after = shared.acked_events.load(Ordering::Relaxed);
+        let s = Sample {
+            at: t0.elapsed().as_secs_f64(),
+            acked: (acked_before + acked_after) / 2,
+            done: done - done0,
+        };
+        samples.push(s);
+        if let Some(answered) = all_answered_at {
+            if s.done >= acked_after as i64 {
+                drained_at = Some(s.at);
+                break;
+            }
+            if s.at - answered > args.drain_timeout {
+                break;
+            }
+        }
+    }
+    let cpu = cpu_seconds() - cpu0;
+    let rss_after = args.server_pid.and_then(rss_mib);
+
+    // The answers.
+    let answers: Vec<Option<(u16, u32)>> = shared.slots.iter().map(Slot::get).collect();
+    let mut by_status: std::collections::BTreeMap<u16, usize> = Default::default();
+    let mut transport_errors = 0;
+    let mut acked_requests = 0;
+    let mut bad_acked = 0;
+    for (i, a) in answers.iter().enumerate() {
+        match a {
+            Some((0, _)) | None => transport_errors += 1,
+            Some((s, _)) => {
+                *by_status.entry(*s).or_default() += 1;
+                if *s == 200 {
+                    acked_requests += 1;
+                    if !shared.reqs[i].good {
+                        bad_acked += 1;
+                    }
+                }
+            }
+        }
+    }
+    let refused = n - acked_requests;
+    // When the last answer came, from the schedule and the latencies (seconds since t0).
+    let last_answer = answers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.map(|(_, lat)| i as f64 / rate + f64::from(lat) / 1e6))
+        .fold(0.0_f64, f64::max);
+    // The first acknowledgement of each distinct event: its request and wall time.
+    let mut first_ack: HashMap<usize, (usize, f64)> = HashMap::new();
+    for (i, a) in answers.iter().enumerate() {
+        if let (Some((200, lat)), Some(e), true) = (a, shared.reqs[i].event, shared.reqs[i].good) {
+            let at = wall_t0 + i as f64 / rate * 1000.0 + f64::from(*lat) / 1000.0;
+            let entry = first_ack.entry(e).or_insert((i, at));
+            if at < entry.1 {
+                *entry = (i, at);
+            }
+        }
+    }
+
+    // Every acknowledged event's state, from the admin event list (newest first).
+    let stored = match &company_admin {
+        Some((a, c)) => Some(list_events(a, c, &ids, &first_ack).await?),
+        None => None,
+    };
+
+    // Per second of the schedule.
+    let secs = (n as f64 / rate).ceil().max(1.0) as usize;
+    let mut per_sec_ack: Vec<Vec<u32>> = vec![Vec::new(); secs];
+    let mut per_sec_sent = vec![0usize; secs];
+    let mut per_sec_refused = vec![0usize; secs];
+    for (i, a) in answers.iter().enumerate() {
+        let s = ((i as f64 / rate) as usize).min(secs - 1);
+        per_sec_sent[s] += 1;
+        match a {
+            Some((200, lat)) => per_sec_ack[s].push(*lat),
+            _ => per_sec_refused[s] += 1,
+        }
+    }
+    let mut per_sec_proc: Vec<Vec<u32>> = vec![Vec::new(); secs];
+    let mut proc_all: Vec<u32> = Vec::new();
+    let (mut processed, mut ignored, mut failed, mut pending, mut missing, mut listed_twice) =
+        (0, 0, 0, 0, 0, 0);
+    if let Some(stored) = &stored {
+        for (e, (i, at)) in &first_ack {
+            match stored.get(&ids[*e]) {
+                None => missing += 1,
+                Some(st) => {
+                    if st.listed > 1 {
+                        listed_twice += 1;
+                    }
+                    match st.status.as_str() {
+                        "processed" => processed += 1,
+                        "ignored" => ignored += 1,
+                        "failed" => failed += 1,
+                        _ => pending += 1,
+                    }
+                    if let (Some(p), "processed" | "ignored") =
+                        (st.processed_at_ms, st.status.as_str())
+                    {
+                        let us = ((p as f64 - at).max(0.0) * 1000.0) as u32;
+                        proc_all.push(us);
+                        per_sec_proc[((*i as f64 / rate) as usize).min(secs - 1)].push(us);
+                    }
+                }
+            }
+        }
+    }
+    let stored_but_refused = stored.as_ref().map_or(0, |st| {
+        (0..ids.len())
+            .filter(|e| !first_ack.contains_key(e) && st.contains_key(&ids[*e]))
+            .count()
+    });
+    let acked_events = first_ack.len();
+
+    // Backlog per second: the last sample at or before each second's end.
+    let backlog_at = |t: f64| -> Option<i64> {
+        samples
+            .iter()
+            .take_while(|s| s.at <= t + 1e-9)
+            .last()
+            .map(Sample::backlog)
+    };
+    let end_of_sending = duration;
+    let backlog_end = backlog_at(end_of_sending);
+    let peak = samples.iter().map(Sample::backlog).max();
+    let drain_after = drained_at.map(|d| (d - end_of_sending).max(0.0));
+    // Growth over the second half of sending: least-squares slope of the backlog samples.
+    let half: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.at >= duration / 2.0 && s.at <= duration)
+        .map(|s| (s.at, s.backlog() as f64))
+        .collect();
+    let growth = slope(&half);
+    let have_admin = company_admin.is_some();
+    let bounded = have_admin
+        && drain_after.is_some_and(|d| d <= args.max_drain)
+        && growth.is_none_or(|g| g <= 0.1 * rate);
+
+    let mut ack_all: Vec<u32> = per_sec_ack.iter().flatten().copied().collect();
+    ack_all.sort_unstable();
+    proc_all.sort_unstable();
+    lag_us.sort_unstable();
+
+    let requests_balance = n == acked_requests + refused;
+    let events_balance = have_admin
+        && acked_events == processed + ignored + failed
+        && failed == 0
+        && missing == 0
+        && listed_twice == 0;
+    let balanced = requests_balance && bad_acked == 0 && (events_balance || !have_admin);
+    let only_pending = requests_balance
+        && bad_acked == 0
+        && failed == 0
+        && missing == 0
+        && listed_twice == 0
+        && pending > 0;
+
+    // The report.
+    let mut out = String::new();
+    let processing = if !have_admin {
+        "processing not observed (no admin API)"
+    } else if processed + ignored > 0 {
+        "processing on"
+    } else {
+        "processing apparently off (nothing processed)"
+    };
+    let _ = writeln!(
+        out,
+        "workload: open-loop {}, {processing}, rate {rate:.0}/s for {duration} s ({n} requests: {events} distinct events, {:.0} % duplicates, {:.0} % bad signatures, ~{avg_bytes} B each), up to {} connections, to {url}",
+        workload_name(args),
+        args.duplicates * 100.0,
+        args.bad_signatures * 100.0,
+        args.max_connections,
+    );
+    let _ = writeln!(
+        out,
+        "  request i is due at t0 + i/R whatever came back; ack latency is from that intended time (no coordinated omission)"
+    );
+    if have_admin {
+        let _ = writeln!(
+            out,
+            "  ack → processed: every acknowledged event (not a sample): its processed_at from the admin event list (ms, stamped by the server just before its commit) minus our acknowledgement; backlog: acknowledged − (processed + ignored + failed) from /events/stats, polled every {} ms",
+            interval.as_millis()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:>4} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>9} {:>9} {:>8}",
+        "sec",
+        "sent",
+        "acked",
+        "refused",
+        "ack p50",
+        "ack p99",
+        "ack p99.9",
+        "ack max",
+        "proc p50",
+        "proc p99",
+        "backlog"
+    );
+    for s in 0..secs {
+        let mut a = std::mem::take(&mut per_sec_ack[s]);
+        a.sort_unstable();
+        let mut p = std::mem::take(&mut per_sec_proc[s]);
+        p.sort_unstable();
+        let _ = writeln!(
+            out,
+            "  {:>4} {:>7} {:>7} {:>7} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>9} {:>9} {:>8}",
+            s + 1,
+            per_sec_sent[s],
+            a.len(),
+            per_sec_refused[s],
+            pct(&a, 0.5),
+            pct(&a, 0.99),
+            pct(&a, 0.999),
+            pct(&a, 1.0),
+            opt_ms(have_admin && !p.is_empty(), pct(&p, 0.5)),
+            opt_ms(have_admin && !p.is_empty(), pct(&p, 0.99)),
+            backlog_at((s + 1) as f64).map_or_else(|| "-".to_owned(), |b| b.to_string()),
+        );
+    }
+    if have_admin {
+        // After sending stopped: the backlog each second until it drained.
+        let last = samples.last().map_or(0.0, |s| s.at);
+        let mut t = end_of_sending + 1.0;
+        let mut tail = Vec::new();
+        while t <= last + 1.0 && tail.len() < 120 {
+            if let Some(b) = backlog_at(t) {
+                tail.push(format!("+{:.0} s {b}", t - end_of_sending));
+                if b == 0 {
+                    break;
+                }
+            }
+            t += 1.0;
+        }
+        let _ = writeln!(
+            out,
+            "  after sending  backlog {}",
+            if tail.is_empty() {
+                "0".to_owned()
+            } else {
+                tail.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  overall  sent {n} in {duration} s, the last answer {last_answer:.3} s after t0; acknowledged {:.0}/s",
+        acked_requests as f64 / duration
+    );
+    let _ = writeln!(
+        out,
+        "  ack latency ms        p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        pct(&ack_all, 0.5),
+        pct(&ack_all, 0.99),
+        pct(&ack_all, 0.999),
+        pct(&ack_all, 1.0)
+    );
+    if have_admin {
+        let _ = writeln!(
+            out,
+            "  ack → processed ms    p50 {}  p99 {}  p99.9 {}  max {}  ({} events)",
+            opt_ms(!proc_all.is_empty(), pct(&proc_all, 0.5)),
+            opt_ms(!proc_all.is_empty(), pct(&proc_all, 0.99)),
+            opt_ms(!proc_all.is_empty(), pct(&proc_all, 0.999)),
+            opt_ms(!proc_all.is_empty(), pct(&proc_all, 1.0)),
+            proc_all.len()
+        );
+        let _ = writeln!(
+            out,
+            "  backlog               peak {}, at end of sending {}, growth over the second half {}, drained {}",
+            peak.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            backlog_end.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            growth.map_or_else(|| "-".to_owned(), |g| format!("{g:+.0} events/s")),
+            drain_after.map_or_else(
+                || format!("NOT within the {} s drain wait", args.drain_timeout),
+                |d| format!("{d:.2} s after sending stopped")
+            ),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  sender                lag behind schedule p50 {:.3} ms, p99 {:.3} ms, max {:.2} ms; client CPU {cpu:.2} s ({:.0} % of one core)",
+        pct(&lag_us, 0.5),
+        pct(&lag_us, 0.99),
+        pct(&lag_us, 1.0),
+        cpu / t0.elapsed().as_secs_f64().max(0.001) * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "  by status             {by_status:?}  transport errors/timeouts {transport_errors}"
+    );
+    if let Some(pid) = args.server_pid {
+        let _ = writeln!(
+            out,
+            "  server RSS (pid {pid})  before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB",
+            rss_before.unwrap_or(0.0),
+            rss_peak,
+            rss_after.unwrap_or(0.0)
+        );
+    }
+    let mut ledger = format!(
+        "  ledger                requests sent {n} = acknowledged {acked_requests} + refused {refused}"
+    );
+    if bad_acked > 0 {
+        let _ = write!(
+            ledger,
+            " (of them {bad_acked} bad signatures acknowledged!)"
+        );
+    }
+    if have_admin {
+        let _ = write!(
+            ledger,
+            "; distinct events acknowledged {acked_events} {} processed {processed} + ignored {ignored} + failed {failed}",
+            if acked_events == processed + ignored + failed {
+                "="
+            } else {
+                "≠"
+            }
+        );
+        if pending + missing + listed_twice > 0 {
+            let _ = write!(
+                ledger,
+                " (still pending {pending}, not stored {missing}, listed twice {listed_twice})"
+            );
+        }
+        if stored_but_refused > 0 {
+            let _ = write!(
+                ledger,
+                "; {stored_but_refused} refused deliveries were stored all the same"
+            );
+        }
+    } else {
+        let _ = write!(ledger, "; processing not checked (no admin API)");
+    }
+    let _ = writeln!(
+        out,
+        "{ledger} — {}",
+        if balanced {
+            "balanced"
+        } else {
+            "DOES NOT BALANCE"
+        }
+    );
+    let p99 = pct(&ack_all, 0.99);
+    let _ = writeln!(
+        out,
+        "  result: {}  (ack p99 {p99:.2} ms ≤ {} ms: {}; backlog bounded: {})",
+        if balanced { "OK" } else { "FAILED" },
+        args.max_p99_ms,
+        if p99 <= args.max_p99_ms { "yes" } else { "no" },
+        if !have_admin {
+            "unknown"
+        } else if bounded {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    if args.e2e
+        && let Some(d) = drained_at
+    {
+        let _ = writeln!(
+            out,
+            "  end to end            {d:.3} s from t0 until every acknowledged event was processed: {:.0} events/s",
+            acked_events as f64 / d
+        );
+    }
+    let summary = format!(
+        "ack p99 {p99:.2} ms, ack → processed p99 {}, backlog end {} peak {}, drained {}, ledger {}",
+        opt_ms(!proc_all.is_empty(), pct(&proc_all, 0.99)),
+        backlog_end.map_or_else(|| "-".to_owned(), |b| b.to_string()),
+        peak.map_or_else(|| "-".to_owned(), |b| b.to_string()),
+        drain_after.map_or_else(|| "no".to_owned(), |d| format!("+{d:.2} s")),
+        if balanced {
+            "balanced"
+        } else {
+            "does not balance"
+        }
+    );
+    if args.check {
+        if let (Some((a, c)), true) = (&company_admin, balanced) {
+            let acked_ids: Vec<String> = first_ack.keys().map(|e| ids[*e].clone()).collect();
+            if stored_but_refused == 0 {
+                crate::check_stored(a, c, &acked_ids).await?;
+            }
+        }
+        let expected_bad = (events as f64 * args.bad_signatures).round() as usize;
+        let bad = by_status.get(&400).copied().unwrap_or(0);
+        if bad != expected_bad {
+            bail!(
+                "check failed: {bad} deliveries got 400, expected {expected_bad} (the bad signatures)"
+            );
+        }
+    }
+    Ok(RunResult {
+        report: out,
+        ack_p99_ms: p99,
+        bounded,
+        balanced,
+        only_pending,
+        summary,
+    })
+}
+
+fn opt_ms(some: bool, v: f64) -> String {
+    if some {
+        format!("{v:.1}")
+    } else {
+        "-".to_owned()
+    }
+}
+
+fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    if points.len() < 3 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Pages through the company's events (newest first) until every acknowledged one was seen.
+async fn list_events(
+    admin: &Admin,
+    company: &str,
+    ids: &[String],
+    first_ack: &HashMap<usize, (usize, f64)>,
+) -> anyhow::Result<HashMap<String, Stored>> {
+    let ours: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut wanted: HashSet<&str> = first_ack.keys().map(|e| ids[*e].as_str()).collect();
+    let mut out: HashMap<String, Stored> = HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/admin/v1/companies/{company}/events?limit=200&cursor={c}"),
+            None => format!("/admin/v1/companies/{company}/events?limit=200"),
+        };
+        let page = admin.get(&path).await?;
+        for e in page["data"].as_array().into_iter().flatten() {
+            let id = e["id"].as_str().unwrap_or_default();
+            if !ours.contains(id) {
+                continue;
+            }
+            wanted.remove(id);
+            out.entry(id.to_owned())
+                .and_modify(|s| s.listed += 1)
+                .or_insert_with(|| Stored {
+                    status: e["status"].as_str().unwrap_or_default().to_owned(),
+                    processed_at_ms: e["processed_at"].as_str().and_then(parse_rfc3339_ms),
+                    listed: 1,
+                });
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) if page["has_more"] == true && !wanted.is_empty() => {
+                cursor = Some(c.to_owned())
+            }
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// `2026-12-04T22:17:23.123Z` → epoch milliseconds (UTC only, as Paygate writes them).
+fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = if b[19] == b'.' {
+        let frac: String = s[20..].chars().take_while(char::is_ascii_digit).collect();
+        let f = format!("{frac:0<3}");
+        f[..3].parse::<i64>().ok()?
+    } else {
+        0
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_paygate_timestamps() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ms("2026-12-04T22:17:23.123Z"),
+            Some(1_796_422_643_123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2000-03-01T00:00:01Z"),
+            Some(951_868_801_000)
+        );
+        assert_eq!(parse_rfc3339_ms("garbage"), None);
+    }
+
+    #[test]
+    fn slope_of_a_line() {
+        let pts = [(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)];
+        assert!((slope(&pts).unwrap_or(0.0) - 2.0).abs() < 1e-9);
+        assert_eq!(slope(&pts[..2]), None);
+    }
+
+    #[test]
+    fn a_slot_keeps_status_and_latency() {
+        let s = Slot(AtomicU64::new(0));
+        assert_eq!(s.get(), None);
+        s.set(200, Duration::from_micros(1234));
+        assert_eq!(s.get(), Some((200, 1234)));
+        s.set(0, Duration::from_micros(5));
+        assert_eq!(s.get(), Some((0, 5)));
+    }
+}
