@@ -261,24 +261,7 @@ pub async fn disable(
     if is_last_active(&active, &op) {
         return Err(OperatorError::LastActive);
     }
-    operator::Entity::update_many()
-        .col_expr(operator::Column::Disabled, Expr::value(true))
-        .filter(operator::Column::Id.eq(&op.id))
-        .exec(&txn)
-        .await?;
-    revoke(&txn, &op.id).await?;
-    audit::record(
-        &txn,
-        actor,
-        None,
-        "operator.disabled",
-        &op.id,
-        serde_json::json!({"email": op.email}),
-    )
-    .await?;
-    let op = find(&txn, id).await?.ok_or(OperatorError::NotFound)?;
-    txn.commit().await?;
-    Ok(op)
+    commit_disabled(txn, actor, &op, true).await
 }
 
 /// Enables a disabled operator again (audited as `operator.enabled`); what they held before
@@ -293,21 +276,40 @@ pub async fn enable(
     if !op.disabled {
         return Ok(op);
     }
+    commit_disabled(txn, actor, &op, false).await
+}
+
+/// Writes `disabled` on `op` (a disable also ends their tokens and sessions), audits it as
+/// `operator.disabled` or `operator.enabled`, and commits; returns the operator as stored.
+async fn commit_disabled(
+    txn: sea_orm::DatabaseTransaction,
+    actor: &str,
+    op: &operator::Model,
+    disabled: bool,
+) -> Result<operator::Model, OperatorError> {
     operator::Entity::update_many()
-        .col_expr(operator::Column::Disabled, Expr::value(false))
+        .col_expr(operator::Column::Disabled, Expr::value(disabled))
         .filter(operator::Column::Id.eq(&op.id))
         .exec(&txn)
         .await?;
+    if disabled {
+        revoke(&txn, &op.id).await?;
+    }
+    let action = if disabled {
+        "operator.disabled"
+    } else {
+        "operator.enabled"
+    };
     audit::record(
         &txn,
         actor,
         None,
-        "operator.enabled",
+        action,
         &op.id,
         serde_json::json!({"email": op.email}),
     )
     .await?;
-    let op = find(&txn, id).await?.ok_or(OperatorError::NotFound)?;
+    let op = find(&txn, &op.id).await?.ok_or(OperatorError::NotFound)?;
     txn.commit().await?;
     Ok(op)
 }
