@@ -116,7 +116,7 @@ pub async fn run(settings: &Settings, opts: DemoOptions) -> anyhow::Result<()> {
     let stream = Stream::new(now_secs());
     println!(
         "Sending {} signed demo events to {}/callbacks/v1.0/stripe/{DEMO_COMPANY_ID} …",
-        stream.first.len() + stream.later.len(),
+        stream.first.len() + stream.later.len() + stream.dispute_steps.len(),
         base
     );
     run.deliver_all(&stream.first, settings.cache_ttl_secs)
@@ -128,6 +128,10 @@ pub async fn run(settings: &Settings, opts: DemoOptions) -> anyhow::Result<()> {
     );
     run.deliver_all(&stream.later, 0).await?;
     run.wait_processed(&db, &stream.later).await;
+    for step in &stream.dispute_steps {
+        run.deliver_all(std::slice::from_ref(step), 0).await?;
+        run.wait_processed(&db, std::slice::from_ref(step)).await;
+    }
 
     let scope = Scope::new(company.id, Mode::Test);
     println!("Orders of this run:");
@@ -563,6 +567,7 @@ fn dispute(
 struct Stream {
     first: Vec<Value>,
     later: Vec<Value>,
+    dispute_steps: Vec<Value>,
     /// Each order of the run and what happens to it.
     orders: Vec<(DemoCart, &'static str)>,
     delayed: DemoCart,
@@ -677,8 +682,11 @@ impl Stream {
         ));
         // A dispute on the second order: opened, funds withdrawn, evidence sent, won.
         let d = &disputed;
+        // One at a time (see `Run`): each step is processed before the next is sent, so the
+        // merchant's systems are told of every step in order.
+        let mut dispute_steps = Vec::new();
         let opened = clock.tick(300);
-        first.push(clock.event(
+        dispute_steps.push(clock.event(
             EventType::ChargeDisputeCreated,
             dispute(
                 &dispute_id,
@@ -691,22 +699,22 @@ impl Stream {
             ),
         ));
         clock.tick(1);
-        first.push(clock.event(
+        dispute_steps.push(clock.event(
             EventType::ChargeDisputeFundsWithdrawn,
             dispute(&dispute_id, d, "needs_response", opened, false, true, false),
         ));
         clock.tick(900);
-        first.push(clock.event(
+        dispute_steps.push(clock.event(
             EventType::ChargeDisputeUpdated,
             dispute(&dispute_id, d, "under_review", opened, true, true, false),
         ));
         clock.tick(1200);
-        first.push(clock.event(
+        dispute_steps.push(clock.event(
             EventType::ChargeDisputeClosed,
             dispute(&dispute_id, d, "won", opened, true, true, false),
         ));
         clock.tick(1);
-        first.push(clock.event(
+        dispute_steps.push(clock.event(
             EventType::ChargeDisputeFundsReinstated,
             dispute(&dispute_id, d, "won", opened, true, true, true),
         ));
@@ -738,6 +746,7 @@ impl Stream {
         Self {
             first,
             later,
+            dispute_steps,
             orders,
             delayed,
             disputed,
@@ -884,7 +893,12 @@ mod tests {
     #[test]
     fn every_demo_event_is_test_mode_and_labelled() {
         let s = Stream::new(1_800_000_000);
-        let all: Vec<&Value> = s.first.iter().chain(&s.later).collect();
+        let all: Vec<&Value> = s
+            .first
+            .iter()
+            .chain(&s.dispute_steps)
+            .chain(&s.later)
+            .collect();
         assert!(all.len() > 20);
         let mut ids = std::collections::HashSet::new();
         for e in &all {
