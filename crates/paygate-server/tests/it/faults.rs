@@ -277,6 +277,25 @@ impl Burst {
     }
 }
 
+/// Checks that every answer was a 200 or a 503 (a closed connection is fine), and returns the
+/// acknowledged events.
+fn acked_and_otherwise_503(log: &[Delivery], logs: &Mutex<String>) -> Vec<String> {
+    let odd: Vec<_> = log
+        .iter()
+        .filter_map(|d| d.status)
+        .filter(|s| *s != StatusCode::OK && *s != StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "answers other than 200 and 503: {odd:?}\n{}",
+        logs.lock().unwrap()
+    );
+    log.iter()
+        .filter(|d| d.status == Some(StatusCode::OK))
+        .map(|d| d.event_id.clone())
+        .collect()
+}
+
 async fn stats(client: &reqwest::Client, base: &str, token: &str, company: &str) -> Value {
     client
         .get(format!("{base}/admin/v1/companies/{company}/events/stats"))
@@ -377,21 +396,7 @@ async fn postgres_restarted_mid_burst_answers_503_then_recovers_losing_nothing()
         !in_outage.is_empty(),
         "deliveries were answered while PostgreSQL was down"
     );
-    let odd: Vec<_> = log
-        .iter()
-        .filter_map(|d| d.status)
-        .filter(|s| *s != StatusCode::OK && *s != StatusCode::SERVICE_UNAVAILABLE)
-        .collect();
-    assert!(
-        odd.is_empty(),
-        "answers other than 200 and 503: {odd:?}\n{}",
-        child.logs.lock().unwrap()
-    );
-    let acked: Vec<String> = log
-        .iter()
-        .filter(|d| d.status == Some(StatusCode::OK))
-        .map(|d| d.event_id.clone())
-        .collect();
+    let acked = acked_and_otherwise_503(&log, &child.logs);
     let st = every_acked_event_processed(&client, &base, &token, "pgcrash", &acked).await;
     // Processed once: one payment per stored event (each event is a payment of its own), and no
     // event needed more than the attempts the outage cost.
@@ -693,21 +698,7 @@ async fn sqlite_disk_full_answers_503_and_recovers_when_space_returns() {
         .wait_acked_after(freed, 100, "after space returned", &child.logs)
         .await;
     let log = burst.finish().await;
-    let odd: Vec<_> = log
-        .iter()
-        .filter_map(|d| d.status)
-        .filter(|s| *s != StatusCode::OK && *s != StatusCode::SERVICE_UNAVAILABLE)
-        .collect();
-    assert!(
-        odd.is_empty(),
-        "answers other than 200 and 503: {odd:?}\n{}",
-        child.logs.lock().unwrap()
-    );
-    let acked: Vec<String> = log
-        .iter()
-        .filter(|d| d.status == Some(StatusCode::OK))
-        .map(|d| d.event_id.clone())
-        .collect();
+    let acked = acked_and_otherwise_503(&log, &child.logs);
     every_acked_event_processed(&client, &base, &token, "full", &acked).await;
     drop(child);
 }
