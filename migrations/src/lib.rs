@@ -26,6 +26,13 @@ mod m20261205_000001_sign_in_throttle;
 mod m20261205_000002_bind_sealed_secrets;
 mod m20261205_000010_index_notification_leases;
 mod m20261205_000030_setup_token;
+mod m20261206_000100_refunds;
+mod m20261206_000200_dispute_workbench;
+mod m20261206_000300_idempotency_keys;
+mod m20261206_000400_subscriptions;
+mod m20261206_000401_billing_settings;
+mod m20261206_000600_stripe_connection;
+mod m20261206_000700_connect_platforms;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -48,6 +55,13 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000002_bind_sealed_secrets::Migration),
             Box::new(m20261205_000010_index_notification_leases::Migration),
             Box::new(m20261205_000030_setup_token::Migration),
+            Box::new(m20261206_000400_subscriptions::Migration),
+            Box::new(m20261206_000401_billing_settings::Migration),
+            Box::new(m20261206_000700_connect_platforms::Migration),
+            Box::new(m20261206_000600_stripe_connection::Migration),
+            Box::new(m20261206_000200_dispute_workbench::Migration),
+            Box::new(m20261206_000300_idempotency_keys::Migration),
+            Box::new(m20261206_000100_refunds::Migration),
         ]
     }
 }

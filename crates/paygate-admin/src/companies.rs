@@ -65,7 +65,7 @@ pub(crate) async fn list(
     responses(
         (status = 201, description = "The company", body = CompanyOut),
         (status = 409, description = "The id is taken (`company_exists`)", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 422, description = "A field is invalid; a `connect_platform` that is not a Connect platform is `connect_platform_invalid`, a platform linked to another is `connect_platform_linked`", body = ErrorBody),
     ),
 )]
 pub(crate) async fn create(
@@ -106,8 +106,8 @@ pub(crate) async fn get(
     request_body = CompanyPatch,
     responses(
         (status = 200, description = "The company", body = CompanyOut),
-        (status = 409, description = "The change conflicts with the company's state", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 409, description = "The change conflicts with the company's state; switching to live while the live Stripe account is not ready is `account_not_ready`, naming what is missing (`live_profile`, `charges_enabled`, `payouts_enabled`); unmarking a Connect platform that still has linked companies is `platform_has_linked_companies`", body = ErrorBody),
+        (status = 422, description = "A field is invalid; a `connect_platform` that is not a Connect platform is `connect_platform_invalid`, a platform linked to another is `connect_platform_linked`", body = ErrorBody),
     ),
 )]
 pub(crate) async fn update(

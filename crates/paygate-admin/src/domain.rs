@@ -267,8 +267,8 @@ pub struct OrderOut {
     pub livemode: bool,
     /// `checkout` or `source`.
     pub kind: String,
-    /// `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`, `canceled`, `paid`
-    /// or `fulfilled`.
+    /// `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`, `canceled`, `paid`,
+    /// `fulfilled`, `partially_refunded` or `refunded`.
     pub status: String,
     /// The Checkout Session (`cs_…`) of a `checkout` order.
     pub checkout_session: Option<String>,
@@ -280,6 +280,9 @@ pub struct OrderOut {
     pub amount: Option<i64>,
     pub currency: Option<String>,
     pub customer_email: Option<String>,
+    /// The shopper's language (a Stripe Checkout locale such as `it`), for their e-mails and
+    /// landing page.
+    pub locale: Option<String>,
     pub client_reference_id: Option<String>,
     pub description: Option<String>,
     /// The merchant's metadata (string values).
@@ -287,6 +290,10 @@ pub struct OrderOut {
     pub metadata: Value,
     pub return_url: Option<String>,
     pub disputed: bool,
+    /// What is refunded: refunds pending or succeeded (a failed refund gives its amount back).
+    pub amount_refunded: i64,
+    /// The newest early fraud warning on the order's payment, if any.
+    pub fraud_warning: Option<FraudWarningOut>,
     pub fulfilled_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -296,6 +303,77 @@ pub struct OrderOut {
     pub disputes: Vec<DisputeOut>,
     pub fulfillment: Option<FulfillmentOut>,
     pub line_items: Vec<LineItemOut>,
+    /// Its refunds, whoever made them, oldest first.
+    pub refunds: Vec<RefundOut>,
+}
+
+/// A refund of an order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RefundOut {
+    /// Stripe's `re_…`.
+    pub id: String,
+    /// `refund`.
+    pub object: &'static str,
+    /// The order (`ord_…`), when known.
+    pub order_id: Option<String>,
+    /// In the currency's smallest unit.
+    pub amount: i64,
+    pub currency: String,
+    /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    /// `duplicate`, `fraudulent`, `requested_by_customer` (or another of Stripe's).
+    pub reason: Option<String>,
+    /// Why a `failed` refund failed (Stripe's `failure_reason`, e.g. `expired_or_canceled_card`).
+    pub failure_reason: Option<String>,
+    pub charge: Option<String>,
+    pub payment_intent: Option<String>,
+    pub livemode: bool,
+    pub created_at: String,
+}
+
+/// A refund as the API shows it.
+pub fn refund_out(r: &paygate_db::entities::refund::Model, order_id: Option<&str>) -> RefundOut {
+    RefundOut {
+        id: r.stripe_refund_id.clone(),
+        object: "refund",
+        order_id: r.order_id.clone().or_else(|| order_id.map(str::to_owned)),
+        amount: r.amount,
+        currency: r.currency.clone(),
+        status: r.status.clone(),
+        reason: r.reason.clone(),
+        failure_reason: r.failure_reason.clone(),
+        charge: r.charge_id.clone(),
+        payment_intent: r.payment_intent_id.clone(),
+        livemode: r.livemode,
+        created_at: rfc3339_ms(r.created_at),
+    }
+}
+
+/// Stripe Radar's early fraud warning on an order's payment.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FraudWarningOut {
+    /// Stripe's `issfr_…`.
+    pub id: String,
+    /// `card_never_received`, `fraudulent_card_application`, `made_with_counterfeit_card`,
+    /// `made_with_lost_card`, `made_with_stolen_card`, `misc` or `unauthorized_use_of_card`.
+    pub fraud_type: String,
+    /// Whether the payment can still be refunded or disputed.
+    pub actionable: bool,
+    pub charge: Option<String>,
+    pub payment_intent: Option<String>,
+    pub livemode: bool,
+}
+
+/// An early fraud warning as the API shows it.
+pub fn fraud_warning_out(w: &paygate_db::entities::early_fraud_warning::Model) -> FraudWarningOut {
+    FraudWarningOut {
+        id: w.stripe_id.clone(),
+        fraud_type: w.fraud_type.clone(),
+        actionable: w.actionable,
+        charge: w.charge_id.clone(),
+        payment_intent: w.payment_intent_id.clone(),
+        livemode: w.livemode,
+    }
 }
 
 /// How and when an order was fulfilled.
@@ -626,12 +704,14 @@ pub async fn order_out(
 ) -> Result<OrderOut, ApiError> {
     // The one view of an order (the back office reads the same).
     let view = paygate_router::read_models::order_view(db, m.clone()).await?;
-    let (pi, charges, disputes, fulfillment, items) = (
+    let (pi, charges, disputes, fulfillment, items, refunds, warning) = (
         view.payment,
         view.charges,
         view.disputes,
         view.fulfillment,
         view.line_items,
+        view.refunds,
+        view.fraud_warning,
     );
     Ok(OrderOut {
         id: m.id.clone(),
@@ -646,11 +726,14 @@ pub async fn order_out(
         amount: m.amount,
         currency: m.currency.clone(),
         customer_email: m.customer_email.clone(),
+        locale: m.locale.clone(),
         client_reference_id: m.client_reference_id.clone(),
         description: m.description.clone(),
         metadata: serde_json::from_str::<Value>(&m.metadata).unwrap_or(json!({})),
         return_url: m.return_url.clone(),
         disputed: m.disputed,
+        amount_refunded: m.amount_refunded,
+        fraud_warning: warning.as_ref().map(fraud_warning_out),
         fulfilled_at: m.fulfilled_at.map(rfc3339_ms),
         created_at: rfc3339_ms(m.created_at),
         updated_at: rfc3339_ms(m.updated_at),
@@ -678,6 +761,7 @@ pub async fn order_out(
                 product: li.product_id,
             })
             .collect(),
+        refunds: refunds.iter().map(|r| refund_out(r, Some(&m.id))).collect(),
     })
 }
 

@@ -23,7 +23,8 @@ pub struct EventQuery {
     /// Stripe's event type (`payment_intent.succeeded` …).
     #[serde(rename = "type")]
     event_type: Option<String>,
-    /// `pending`, `processed`, `ignored` or `failed`.
+    /// `pending`, `processed`, `ignored`, `failed` or `unroutable` (a Connect platform's
+    /// event no linked company takes).
     status: Option<String>,
     /// Page size, 1 to 200 (default 50).
     limit: Option<u64>,
@@ -39,7 +40,8 @@ pub struct EventOut {
     #[serde(rename = "type")]
     event_type: String,
     livemode: bool,
-    /// `pending`, `processed`, `ignored` or `failed`.
+    /// `pending`, `processed`, `ignored`, `failed` or `unroutable` (a Connect platform's
+    /// event no linked company takes).
     status: String,
     /// How it arrived: `webhook` or `reconcile`.
     origin: String,
@@ -104,7 +106,7 @@ impl utoipa::PartialSchema for EventStatsOut {
 
 impl utoipa::ToSchema for EventStatsOut {}
 
-const STATUSES: &[&str] = &["pending", "processed", "ignored", "failed"];
+const STATUSES: &[&str] = &["pending", "processed", "ignored", "failed", "unroutable"];
 
 /// Inbox events, newest first.
 #[utoipa::path(
@@ -134,7 +136,7 @@ pub(crate) async fn list(
         if !STATUSES.contains(&s) {
             return Err(ApiError::bad_request(
                 "invalid_query",
-                "status must be one of pending, processed, ignored, failed",
+                "status must be one of pending, processed, ignored, failed, unroutable",
             ));
         }
         sel = sel.filter(inbox_event::Column::Status.eq(s));

@@ -4,9 +4,18 @@
 //! company id shaped as company creation allows (else 404 with no lookup and no cache entry),
 //! company known (404) and active (403), body within 1 MiB (413), signature over the raw bytes
 //! against every currently valid signing secret of the company (400), timestamp within the
-//! tolerance (400), a snapshot event envelope (400), `livemode` equal to the mode of the profile
-//! whose secret matched (400). Then the event is committed to the inbox and only then is 200
-//! answered; a repeated delivery answers 200 and stores nothing new.
+//! tolerance (400), an event envelope, snapshot or thin (400), `livemode` equal to the mode of
+//! the profile whose secret matched (400). Then the event is committed to the inbox and only
+//! then is 200 answered; a repeated delivery answers 200 and stores nothing new.
+//!
+//! Thin events (`v2.core.event`, event destinations) are verified and stored the same way; the
+//! worker fetches them. On a Connect platform (and only there: the routing table comes with the
+//! cached company, so no other company's delivery costs a query more), an event naming a
+//! connected account (`account`, or `context` of a thin event) is stored for the linked company
+//! whose active profile of the event's mode has that account id, or, when none has, for the
+//! platform with status `unroutable` (200, listed for the operator, never processed). A live
+//! platform endpoint also receives its connected accounts' test events: those verify with the
+//! live secret and go to the linked company's test profile.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -16,7 +25,7 @@ use serde::Serialize;
 use paygate_tenant::{IntakeCompany, TenantService};
 use paygate_web::ApiError;
 
-use paygate_router::inbox::{InboxWriter, InsertOutcome, NewInboxEvent};
+use paygate_router::inbox::{InboxWriter, InsertOutcome, NewInboxEvent, status};
 use paygate_router::{FailureRecorder, envelope, signature};
 
 /// Largest body accepted (Stripe's events are far smaller).
@@ -164,7 +173,11 @@ async fn receive_inner(
                 ApiError::bad_request(e.code(), e.to_string()),
             )
         })?;
-        if env.livemode != secret.livemode {
+        // A live Connect endpoint also receives its connected accounts' test events: on a
+        // platform, a test event naming an account may come signed with the live secret.
+        let connect_test_on_live =
+            company.connect.is_some() && env.account.is_some() && secret.livemode && !env.livemode;
+        if env.livemode != secret.livemode && !connect_test_on_live {
             let (event_mode, profile_mode) = if env.livemode {
                 ("live", "test")
             } else {
@@ -182,8 +195,18 @@ async fn receive_inner(
                 ),
             ));
         }
+        // Only a Connect platform's entry has a routing table: for every other company this is
+        // one branch on a field already in hand, no query.
+        let (company_pk, status) = match (&company.connect, env.account.as_deref()) {
+            (Some(routes), Some(account)) => match routes.route(account, env.livemode) {
+                Some(linked) => (linked, status::PENDING),
+                None => (company.pk, status::UNROUTABLE),
+            },
+            _ => (company.pk, status::PENDING),
+        };
         NewInboxEvent {
-            company_pk: company.pk,
+            company_pk,
+            status,
             stripe_event_id: env.id.into_owned(),
             event_type: env.event_type.into_owned(),
             livemode: env.livemode,

@@ -3,10 +3,14 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod companies;
+pub mod connect;
+pub mod disputes;
 pub mod domain;
 pub mod error_body;
 pub mod events;
+pub mod idempotency;
 pub mod intake;
 pub mod merchant;
 pub mod notifications;
@@ -15,7 +19,10 @@ pub mod operators;
 pub mod orders;
 pub mod profiles;
 pub mod reconcile;
+pub mod refunds;
 pub mod routes;
+pub mod stripe_check;
+pub mod subscription_actions;
 pub mod users;
 
 use std::time::Duration;

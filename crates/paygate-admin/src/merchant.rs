@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, dev::Payload, web};
 use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, Set, TransactionTrait};
 use serde::Deserialize;
 
@@ -70,37 +70,54 @@ impl MerchantPrincipal {
     }
 }
 
+/// The API key a request presents (`Authorization: Bearer pgk_…`), if any.
+fn presented_key(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(|k| k.trim().to_owned())
+}
+
+/// The company and mode of the request's API key: 401 without a valid key, 403 for a suspended
+/// company. The idempotency layer authenticates a `POST` before its handler runs and leaves the
+/// principal in the request's extensions, where the extractor finds it (one lookup per request).
+pub(crate) async fn authenticate(req: &HttpRequest) -> Result<MerchantPrincipal, ApiError> {
+    if let Some(p) = req.extensions().get::<MerchantPrincipal>() {
+        return Ok(p.clone());
+    }
+    let state = req
+        .app_data::<web::Data<AdminState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(std::io::Error::other("state missing")))?;
+    let key = presented_key(req)
+        .filter(|k| k.starts_with(api_keys::KEY_PREFIX))
+        .ok_or_else(|| {
+            ApiError::unauthorized("an API key is required: Authorization: Bearer pgk_…")
+        })?;
+    let principal = match api_keys::check_key(&state.db, &key).await? {
+        KeyCheck::Valid { company, scope } => MerchantPrincipal { company, scope },
+        KeyCheck::Suspended => {
+            return Err(ApiError::forbidden(
+                "company_suspended",
+                "the company is suspended",
+            ));
+        }
+        KeyCheck::Unknown => {
+            return Err(ApiError::unauthorized("the API key is unknown or revoked"));
+        }
+    };
+    req.extensions_mut().insert(principal.clone());
+    Ok(principal)
+}
+
 impl FromRequest for MerchantPrincipal {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AdminState>>().cloned();
-        let key = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(|k| k.trim().to_owned());
-        Box::pin(async move {
-            let state =
-                state.ok_or_else(|| ApiError::internal(std::io::Error::other("state missing")))?;
-            let key = key
-                .filter(|k| k.starts_with(api_keys::KEY_PREFIX))
-                .ok_or_else(|| {
-                    ApiError::unauthorized("an API key is required: Authorization: Bearer pgk_…")
-                })?;
-            match api_keys::check_key(&state.db, &key).await? {
-                KeyCheck::Valid { company, scope } => Ok(MerchantPrincipal { company, scope }),
-                KeyCheck::Suspended => Err(ApiError::forbidden(
-                    "company_suspended",
-                    "the company is suspended",
-                )),
-                KeyCheck::Unknown => {
-                    Err(ApiError::unauthorized("the API key is unknown or revoked"))
-                }
-            }
-        })
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
     }
 }
 
@@ -134,6 +151,18 @@ pub struct LineItemIn {
     quantity: Option<i64>,
 }
 
+/// 409 `stripe_disabled` while the company's Stripe payment method is off: no new order of
+/// any kind (Checkout Sessions, Source orders).
+fn stripe_switched_on(company: &company::Model) -> Result<(), ApiError> {
+    if company.stripe_enabled {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "stripe_disabled",
+        "the Stripe payment method is disabled for this company; an operator or the company's admin turns it on",
+    ))
+}
+
 /// `POST /api/v1/checkout-sessions`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -145,9 +174,98 @@ pub struct CheckoutSessionIn {
     client_reference_id: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
-    /// The merchant's own page the shopper returns to in the end.
+    /// The merchant's own page the shopper returns to in the end. With `ui_mode: embedded`
+    /// required, and it must contain `{CHECKOUT_SESSION_ID}` (Stripe sends the shopper there).
     return_url: Option<String>,
+    /// Hosted Checkout only: where Stripe sends a shopper who cancels.
     cancel_url: Option<String>,
+    /// The shopper's language: one of Stripe's Checkout locales (`auto`, the default, lets
+    /// Stripe follow the browser; `it`, `de`, `en`, `fr`, `pt-BR` …). Passed to Stripe and kept
+    /// on the order: the shopper's e-mails and landing page speak it when Paygate does
+    /// (English, Italian, German).
+    locale: Option<String>,
+    /// `hosted` (the default): Stripe's page at `url`. `embedded`: Checkout mounted in the
+    /// merchant's page with the answer's `client_secret`; needs `return_url`, takes no
+    /// `cancel_url`.
+    ui_mode: Option<String>,
+    /// Not accepted: hosted Checkout returns the shopper to Paygate's landing page (which
+    /// completes the order and links to `return_url`), embedded Checkout to `return_url`.
+    success_url: Option<String>,
+}
+
+/// Stripe's Checkout locales.
+pub const CHECKOUT_LOCALES: &[&str] = &[
+    "auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil", "fr",
+    "fr-CA", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt",
+    "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
+];
+
+/// The placeholder Stripe replaces with the session's id in an embedded Checkout's `return_url`.
+const SESSION_ID_PLACEHOLDER: &str = "{CHECKOUT_SESSION_ID}";
+
+/// Checks `locale`, `ui_mode` and the URLs together: every problem at once, in one 400
+/// `validation_failed` (the message lists them, `field` names the first). `Ok(true)` for
+/// embedded Checkout.
+fn checkout_options(input: &CheckoutSessionIn) -> Result<bool, ApiError> {
+    let mut problems: Vec<(&'static str, String)> = Vec::new();
+    if let Some(l) = &input.locale
+        && !CHECKOUT_LOCALES.contains(&l.as_str())
+    {
+        problems.push((
+            "locale",
+            format!(
+                "must be one of Stripe's Checkout locales: {}",
+                CHECKOUT_LOCALES.join(", ")
+            ),
+        ));
+    }
+    let embedded = match input.ui_mode.as_deref() {
+        None | Some("hosted") => false,
+        Some("embedded") => true,
+        Some(_) => {
+            problems.push(("ui_mode", "must be hosted or embedded".into()));
+            false
+        }
+    };
+    if input.success_url.is_some() {
+        problems.push((
+            "success_url",
+            if embedded {
+                "not allowed with ui_mode embedded: Stripe sends the shopper to return_url".into()
+            } else {
+                "not accepted: Stripe sends the shopper to Paygate's landing page, which links to return_url".into()
+            },
+        ));
+    }
+    if embedded {
+        if input.cancel_url.is_some() {
+            problems.push((
+                "cancel_url",
+                "not allowed with ui_mode embedded: the shopper stays on the merchant's page"
+                    .into(),
+            ));
+        }
+        let web = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        match input.return_url.as_deref() {
+            None => problems.push(("return_url", "required with ui_mode embedded".into())),
+            Some(u) if !web(u) || !u.contains(SESSION_ID_PLACEHOLDER) => problems.push((
+                "return_url",
+                format!("with ui_mode embedded, must be an http(s) URL containing {SESSION_ID_PLACEHOLDER}"),
+            )),
+            Some(_) => {}
+        }
+    }
+    match problems.first() {
+        None => Ok(embedded),
+        Some((field, _)) => {
+            let message = problems
+                .iter()
+                .map(|(f, m)| format!("{f}: {m}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Err(ApiError::bad_request("validation_failed", message).with_field(*field))
+        }
+    }
 }
 
 fn invalid(field: &'static str, msg: &str) -> ApiError {
@@ -167,6 +285,65 @@ fn currency_ok(c: &str) -> bool {
     c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase())
 }
 
+/// In `subscription` mode a session sells recurring prices: every line item names a Stripe
+/// price (`price_…`) with a quantity; ad-hoc items (`price_data`) are refused. Every problem of
+/// the body is named at once: 400 `validation_failed`, the message listing them (`field` names
+/// the first).
+fn check_subscription_body(input: &CheckoutSessionIn) -> Result<(), ApiError> {
+    let mut problems: Vec<(String, String)> = Vec::new();
+    if input.line_items.is_empty() {
+        problems.push((
+            "line_items".into(),
+            "at least one line item with a recurring price is required".into(),
+        ));
+    }
+    for (i, li) in input.line_items.iter().enumerate() {
+        let at = format!("line_items[{i}]");
+        if li.price_data.is_some() {
+            problems.push((
+                format!("{at}.price_data"),
+                "subscription mode takes a recurring Stripe price (price: \"price_…\"), not an ad-hoc price_data amount".into(),
+            ));
+        }
+        match li.price.as_deref().map(str::trim) {
+            None if li.price_data.is_none() => {
+                problems.push((format!("{at}.price"), "is required".into()));
+            }
+            Some("") => problems.push((format!("{at}.price"), "must not be empty".into())),
+            Some(p) if p.len() > 255 || p.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                problems.push((format!("{at}.price"), "is not a Stripe price id".into()));
+            }
+            _ => {}
+        }
+        if let Some(q) = li.quantity
+            && !(1..=10_000).contains(&q)
+        {
+            problems.push((
+                format!("{at}.quantity"),
+                "must be between 1 and 10000".into(),
+            ));
+        }
+    }
+    for (field, url) in [
+        ("return_url", &input.return_url),
+        ("cancel_url", &input.cancel_url),
+    ] {
+        if check_url(field, url).is_err() {
+            problems.push((field.into(), "must be an http(s) URL".into()));
+        }
+    }
+    let Some((first, _)) = problems.first() else {
+        return Ok(());
+    };
+    let first = first.clone();
+    let message = problems
+        .iter()
+        .map(|(f, m)| format!("{f}: {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(ApiError::bad_request("validation_failed", message).with_field(first))
+}
+
 /// The answer to `POST /api/v1/checkout-sessions`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct CheckoutSessionCreatedOut {
@@ -174,8 +351,10 @@ pub struct CheckoutSessionCreatedOut {
     pub order_id: String,
     /// Stripe's Checkout Session (`cs_…`).
     pub id: String,
-    /// Stripe's hosted payment page, to send the shopper to.
+    /// Stripe's hosted payment page, to send the shopper to (hosted Checkout).
     pub url: Option<String>,
+    /// What mounts embedded Checkout in the merchant's page (`ui_mode: embedded`; else null).
+    pub client_secret: Option<String>,
 }
 
 /// Creates a Stripe Checkout Session, and the order it pays.
@@ -188,6 +367,7 @@ pub struct CheckoutSessionCreatedOut {
     request_body = CheckoutSessionIn,
     responses(
         (status = 201, description = "The session and its order", body = CheckoutSessionCreatedOut),
+        (status = 400, description = "`locale`, `ui_mode` and the URLs do not go together, or in `subscription` mode the line items are not all recurring prices with valid quantities, or a URL is invalid; every problem named at once (`validation_failed`)", body = ErrorBody),
         (status = 409, description = "The key's mode is not the company's environment (`environment_mismatch`), or Stripe is disabled for the company (`stripe_disabled`)", body = ErrorBody),
         (status = 422, description = "A field is invalid (`validation_failed`), or the company has no active profile of the mode (`active_profile_missing`)", body = ErrorBody),
         (status = 502, description = "Stripe refused the Checkout Session (`stripe_error`)", body = ErrorBody),
@@ -201,6 +381,10 @@ pub(crate) async fn create_checkout_session(
     let input = body.into_inner();
     let scope = who.scope_to_create()?;
     let company = who.company;
+    let embedded = checkout_options(&input)?;
+    if input.mode.as_deref() == Some("subscription") {
+        check_subscription_body(&input)?;
+    }
     if input.line_items.is_empty() {
         return Err(invalid("line_items", "at least one line item is required"));
     }
@@ -253,12 +437,7 @@ pub(crate) async fn create_checkout_session(
             quantity,
         });
     }
-    if !company.stripe_enabled {
-        return Err(ApiError::conflict(
-            "stripe_disabled",
-            "the Stripe payment method is disabled for this company; an operator or the company's admin turns it on",
-        ));
-    }
+    stripe_switched_on(&company)?;
     let profile = state
         .tenants
         .active_profile_for(company.id, scope.mode().as_str())
@@ -273,22 +452,36 @@ pub(crate) async fn create_checkout_session(
     let base = state.tenants.public_base_url().to_owned();
     let mut metadata = input.metadata.clone();
     metadata.insert("paygate_order_id".into(), order_id.clone());
-    let params = CreateCheckoutSession {
+    // The subscription the session creates carries the order too (its events name it).
+    let subscription_metadata = if mode == "subscription" {
+        metadata.clone()
+    } else {
+        BTreeMap::new()
+    };
+    let mut params = CreateCheckoutSession {
         mode,
         line_items: items,
-        success_url: Some(format!(
-            "{base}/checkout/{}/return?session_id={{CHECKOUT_SESSION_ID}}",
-            company.company_id
-        )),
-        cancel_url: input
-            .cancel_url
-            .clone()
-            .or_else(|| input.return_url.clone())
-            .or_else(|| Some(base.clone())),
         customer_email: input.customer_email.clone(),
         client_reference_id: input.client_reference_id.clone(),
         metadata,
+        subscription_metadata,
+        locale: input.locale.clone(),
+        ..CreateCheckoutSession::default()
     };
+    if embedded {
+        params.ui_mode = Some("embedded".into());
+        params.return_url = input.return_url.clone();
+    } else {
+        params.success_url = Some(format!(
+            "{base}/checkout/{}/return?session_id={{CHECKOUT_SESSION_ID}}",
+            company.company_id
+        ));
+        params.cancel_url = input
+            .cancel_url
+            .clone()
+            .or_else(|| input.return_url.clone())
+            .or_else(|| Some(base.clone()));
+    }
     let session = state
         .stripe
         .create_checkout_session(&profile.secret_key, &params, &order_id)
@@ -315,7 +508,13 @@ pub(crate) async fn create_checkout_session(
         customer_email: Set(input.customer_email.clone()),
         client_reference_id: Set(input.client_reference_id.clone()),
         metadata: Set(serde_json::to_string(&input.metadata).unwrap_or_else(|_| "{}".into())),
-        return_url: Set(input.return_url.clone()),
+        // Embedded: where Stripe sent the shopper, this session's id in place.
+        return_url: Set(input
+            .return_url
+            .as_ref()
+            .map(|u| u.replace(SESSION_ID_PLACEHOLDER, &session.id))),
+        // `auto` is Stripe's to resolve: the session's events bring the language it chose.
+        locale: Set(input.locale.clone().filter(|l| l != "auto")),
         disputed: Set(false),
         status_created: Set(0),
         created_at: Set(now),
@@ -342,10 +541,12 @@ pub(crate) async fn create_checkout_session(
     .insert(&txn)
     .await?;
     txn.commit().await?;
+    let client_secret = session.raw["client_secret"].as_str().map(str::to_owned);
     Ok(HttpResponse::Created().json(CheckoutSessionCreatedOut {
         order_id,
         id: session.id,
         url: session.url,
+        client_secret,
     }))
 }
 
@@ -363,11 +564,17 @@ pub struct SourceOrderIn {
     #[serde(default)]
     metadata: BTreeMap<String, String>,
     return_url: Option<String>,
+    /// The shopper's e-mail: they are told when the order is paid or fails.
+    customer_email: Option<String>,
+    /// The shopper's language for those e-mails: one of Stripe's Checkout locales (`it`, `de`,
+    /// `en` …); Paygate writes English, Italian and German, English for the others.
+    locale: Option<String>,
 }
 
 /// Creates an order paid with a legacy Source created in the shopper's browser.
 ///
-/// Only with a key of the company's environment's mode.
+/// Only with a key of the company's environment's mode, and while the company's Stripe
+/// payment method is on (as for Checkout Sessions).
 #[utoipa::path(
     post,
     path = "/api/v1/orders",
@@ -375,7 +582,7 @@ pub struct SourceOrderIn {
     request_body = SourceOrderIn,
     responses(
         (status = 201, description = "The order", body = OrderOut),
-        (status = 409, description = "The key's mode is not the company's environment (`environment_mismatch`), or an order already uses the source (`source_in_use`)", body = ErrorBody),
+        (status = 409, description = "The key's mode is not the company's environment (`environment_mismatch`), Stripe is disabled for the company (`stripe_disabled`), or an order already uses the source (`source_in_use`)", body = ErrorBody),
         (status = 422, description = "A field is invalid (`validation_failed`)", body = ErrorBody),
     ),
 )]
@@ -401,7 +608,23 @@ pub(crate) async fn create_source_order(
         ));
     }
     check_url("return_url", &input.return_url)?;
+    let customer_email = match input.customer_email.as_deref() {
+        Some(e) => Some(
+            paygate_tenant::operators::normalize_email(e)
+                .map_err(|_| invalid("customer_email", "must be an e-mail address"))?,
+        ),
+        None => None,
+    };
+    if let Some(l) = &input.locale
+        && !CHECKOUT_LOCALES.contains(&l.as_str())
+    {
+        return Err(invalid(
+            "locale",
+            "must be one of Stripe's Checkout locales, such as it, de or en",
+        ));
+    }
     let scope = who.scope_to_create()?;
+    stripe_switched_on(&who.company)?;
     let taken = scope
         .orders()
         .filter(order::Column::SourceId.eq(input.source.as_str()))
@@ -426,6 +649,8 @@ pub(crate) async fn create_source_order(
         description: Set(input.description),
         metadata: Set(serde_json::to_string(&input.metadata).unwrap_or_else(|_| "{}".into())),
         return_url: Set(input.return_url),
+        customer_email: Set(customer_email),
+        locale: Set(input.locale.filter(|l| l != "auto")),
         disputed: Set(false),
         status_created: Set(0),
         created_at: Set(now),

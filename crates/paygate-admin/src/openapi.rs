@@ -15,7 +15,10 @@
 //! - 404 `company_not_found` for operations with a `{company_id}`;
 //! - 400 `invalid_json`, 413 and 415 for operations with a required JSON body, 400
 //!   `invalid_query` / `invalid_cursor` for operations with query parameters;
-//! - 500 `internal_error` for every operation.
+//! - 500 `internal_error` for every operation;
+//! - for every `POST` of the merchant API: the `Idempotency-Key` header, `Idempotent-Replayed`
+//!   on its answers, 400 `invalid_idempotency_key` and 409 `idempotency_key_reused` /
+//!   `idempotency_key_in_use` (the layer of `crate::idempotency` wraps the whole scope).
 //!
 //! The notification routes are served by the same handlers to operators (under a company) and to
 //! merchants (the company of the key): the merchant operations are copies of the operators' ones
@@ -33,8 +36,8 @@ use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 
 use crate::{
-    api_keys, audit, auth, companies, domain, events, merchant, notifications, operators, orders,
-    profiles, reconcile, users,
+    api_keys, audit, auth, companies, connect, domain, events, idempotency, merchant,
+    notifications, operators, orders, profiles, reconcile, users,
 };
 
 pub use crate::error_body::{ErrorBody, ErrorDetail};
@@ -48,6 +51,8 @@ pub const MERCHANT_API_KEY: &str = "merchant_api_key";
 /// may lack.
 pub const OMITTED_WHEN_UNSET: &[&str] = &[
     "next_cursor",
+    // A profile's report of connecting automatically: in the answer to its creation only.
+    "auto_configure",
     "key",
     "invitation_url",
     "invitation_expires_at",
@@ -102,6 +107,8 @@ pub const OMITTED_WHEN_UNSET: &[&str] = &[
         domain::get_charge,
         domain::list_disputes,
         domain::get_dispute,
+        crate::refunds::get_refund,
+        crate::refunds::get_early_fraud_warning,
         domain::list_accounts,
         domain::get_payment_method,
         domain::get_issuing,
@@ -110,7 +117,9 @@ pub const OMITTED_WHEN_UNSET: &[&str] = &[
         events::get,
         domain::replay,
         events::failures,
+        connect::unroutable,
         reconcile::reconcile,
+        crate::stripe_check::check,
         notifications::create,
         notifications::list,
         notifications::get,
@@ -128,6 +137,26 @@ pub const OMITTED_WHEN_UNSET: &[&str] = &[
         merchant::create_source_order,
         merchant::find_orders,
         merchant::get_order,
+        crate::billing::list_subscriptions,
+        crate::billing::get_subscription,
+        crate::billing::list_invoices,
+        crate::billing::get_invoice,
+        crate::billing::list_customers,
+        crate::billing::get_customer,
+        crate::billing::settings,
+        crate::billing::save_settings,
+        crate::billing::merchant_list_subscriptions,
+        crate::billing::merchant_get_subscription,
+        crate::billing::merchant_list_invoices,
+        crate::billing::merchant_get_invoice,
+        crate::billing::merchant_list_customers,
+        crate::billing::merchant_get_customer,
+        crate::refunds::create,
+        crate::subscription_actions::cancel,
+        crate::subscription_actions::resume,
+        crate::subscription_actions::create_portal_session,
+        crate::disputes::evidence,
+        crate::disputes::close,
     ),
     components(schemas(ErrorBody, ErrorDetail, paygate_db::Mode)),
     tags(
@@ -144,6 +173,7 @@ pub const OMITTED_WHEN_UNSET: &[&str] = &[
         (name = "events", description = "Stripe events received, refused, replayed and recovered."),
         (name = "notifications", description = "Notifications to the merchant's systems (operators under a company, merchants with their key) and shopper e-mails."),
         (name = "merchant", description = "The merchant API: Checkout Sessions and orders."),
+        (name = "billing", description = "Subscriptions, invoices and customers as Stripe's events left them, and the company's dunning settings."),
     )
 )]
 struct ApiDoc;
@@ -156,6 +186,7 @@ pub fn document() -> Value {
     prefix_operation_ids(&mut doc);
     copy_merchant_notification_routes(&mut doc);
     add_security(&mut doc);
+    add_idempotency(&mut doc);
     add_extractor_errors(&mut doc);
     require_present_fields(&mut doc);
     doc
@@ -299,6 +330,62 @@ fn add_security(doc: &mut Value) {
             OPERATOR_JWT
         };
         op.insert("security".into(), json!([{ scheme: [] }]));
+    }
+}
+
+/// See the module docs and `crate::idempotency`.
+fn add_idempotency(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (_, item) in paths.iter_mut().filter(|(p, _)| p.starts_with("/api/")) {
+        let Some(op) = item.get_mut("post").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let param = json!({
+            "name": idempotency::HEADER,
+            "in": "header",
+            "required": false,
+            "description": "Makes the request safe to retry: the same key with the same body \
+                answers what the first request answered (2xx, 400 and 422 answers are kept \
+                24 hours, per company and mode), without running it again. 1 to 255 visible \
+                ASCII characters; a UUID is a good key.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": idempotency::MAX_KEY_LEN},
+        });
+        match op.get_mut("parameters").and_then(Value::as_array_mut) {
+            Some(ps) => ps.push(param),
+            None => {
+                op.insert("parameters".into(), json!([param]));
+            }
+        }
+        if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+            for (status, r) in responses.iter_mut() {
+                let kept = status
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|s| actix_web::http::StatusCode::from_u16(s).ok())
+                    .is_some_and(idempotency::is_stored);
+                if kept && let Some(r) = r.as_object_mut() {
+                    let headers = r.entry("headers").or_insert_with(|| json!({}));
+                    headers[idempotency::REPLAYED_HEADER] = json!({
+                        "description": "`true` when this is the stored answer to an earlier \
+                            request with the same `Idempotency-Key`.",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    });
+                }
+            }
+        }
+        error(
+            op,
+            "400",
+            "The `Idempotency-Key` is empty, longer than 255 characters or not visible ASCII (`invalid_idempotency_key`)",
+        );
+        error(
+            op,
+            "409",
+            "The `Idempotency-Key` was used with another request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)",
+        );
+        error(op, "413", "The body is too large (`payload_too_large`)");
     }
 }
 
@@ -527,6 +614,44 @@ mod tests {
     }
 
     #[test]
+    fn every_merchant_post_takes_an_idempotency_key() {
+        let mut doc = document();
+        let mut posts = 0;
+        for (path, item) in doc["paths"].as_object_mut().expect("paths").iter_mut() {
+            let Some(op) = item.get("post") else {
+                continue;
+            };
+            let has = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == idempotency::HEADER));
+            assert_eq!(has, path.starts_with("/api/"), "{path}");
+            if has {
+                posts += 1;
+                assert!(
+                    op["responses"]["409"]["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("idempotency_key_in_use"))
+                );
+                let ok = op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .find(|(s, _)| s.starts_with('2'))
+                    .map(|(_, r)| r.clone())
+                    .expect("a 2xx answer");
+                assert!(
+                    ok["headers"][idempotency::REPLAYED_HEADER].is_object(),
+                    "{path}"
+                );
+            }
+        }
+        assert!(
+            posts >= 3,
+            "checkout sessions, orders, notification endpoints …"
+        );
+    }
+
+    #[test]
     fn operation_ids_are_unique() {
         let mut doc = document();
         let mut ids = BTreeSet::new();
@@ -555,5 +680,20 @@ mod tests {
         assert!(!required("EndpointIn").contains(&json!("description")));
         // Both a request and a response: left as derived.
         assert!(!required("SettingsIo").contains(&json!("sender_name")));
+    }
+
+    #[test]
+    fn the_bodies_of_cancel_and_resume_are_documented_as_optional() {
+        let doc = document();
+        for p in [
+            "/api/v1/subscriptions/{subscription_id}/cancel",
+            "/api/v1/subscriptions/{subscription_id}/resume",
+        ] {
+            let body = &doc["paths"][p]["post"]["requestBody"];
+            assert!(body.is_object(), "{p}: {body}");
+            assert_ne!(body["required"], true, "{p}: {body}");
+        }
+        let portal = &doc["paths"]["/api/v1/customers/{customer_id}/portal-sessions"]["post"];
+        assert_eq!(portal["requestBody"]["required"], true);
     }
 }

@@ -27,6 +27,8 @@ pub const ORDER_STATUSES: &[&str] = &[
     "canceled",
     "paid",
     "fulfilled",
+    "partially_refunded",
+    "refunded",
 ];
 const ORDER_KINDS: &[&str] = &["checkout", "source"];
 const FULFILLMENT_STATUSES: &[&str] = &["none", "claimed", "fulfilled"];
@@ -49,8 +51,8 @@ fn check(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), ApiEr
 pub struct OrderQuery {
     /// `test` or `live`; the company's environment when absent.
     mode: Option<Mode>,
-    /// `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`, `canceled`, `paid`
-    /// or `fulfilled`.
+    /// `open`, `awaiting_payment`, `charging`, `payment_failed`, `expired`, `canceled`, `paid`,
+    /// `fulfilled`, `partially_refunded` or `refunded`.
     status: Option<String>,
     /// `checkout` or `source`.
     kind: Option<String>,

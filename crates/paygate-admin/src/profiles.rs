@@ -26,7 +26,9 @@ pub(crate) async fn list(
     Ok(HttpResponse::Ok().json(List { data }))
 }
 
-/// Adds a Stripe profile.
+/// Adds a Stripe profile: from keys and a signing secret entered by hand, or, with
+/// `"auto_configure": true`, from a key alone (Paygate reads the account, creates the webhook
+/// endpoint and stores its signing secret; the answer's `auto_configure` says what it did).
 #[utoipa::path(
     post,
     path = "/admin/v1/companies/{company_id}/profiles",
@@ -36,7 +38,8 @@ pub(crate) async fn list(
     responses(
         (status = 201, description = "The profile, secrets masked", body = ProfileOut),
         (status = 409, description = "The name is taken (`profile_name_taken`)", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 422, description = "A field is invalid; with `auto_configure`, also a key Stripe refused (`invalid_key`), lacking a permission (`key_permission_missing`) or of another account (`account_mismatch`)", body = ErrorBody),
+        (status = 502, description = "Stripe could not be reached (`stripe_unreachable`): nothing was stored", body = ErrorBody),
     ),
 )]
 pub(crate) async fn create(
@@ -46,10 +49,18 @@ pub(crate) async fn create(
     body: web::Json<ProfileIn>,
 ) -> Result<HttpResponse, ApiError> {
     let company = state.tenants.company(&path).await?;
-    let out = state
-        .tenants
-        .create_profile(&op.actor(), &company, body.into_inner())
-        .await?;
+    let input = body.into_inner();
+    let out = if input.auto_configure == Some(true) {
+        state
+            .tenants
+            .connect_profile(&op.actor(), &company, input, &state.stripe)
+            .await?
+    } else {
+        state
+            .tenants
+            .create_profile(&op.actor(), &company, input)
+            .await?
+    };
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -109,7 +120,8 @@ pub(crate) async fn update(
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// Removes a profile.
+/// Removes a profile; the webhook endpoint Paygate created for it (connected automatically) is
+/// deleted in Stripe.
 #[utoipa::path(
     delete,
     path = "/admin/v1/companies/{company_id}/profiles/{profile_id}",
@@ -133,7 +145,7 @@ pub(crate) async fn delete(
     let company = state.tenants.company(&company_id).await?;
     state
         .tenants
-        .delete_profile(&op.actor(), &company, &profile_id)
+        .disconnect_profile(&op.actor(), &company, &profile_id, &state.stripe)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

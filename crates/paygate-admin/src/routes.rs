@@ -7,8 +7,8 @@
 use actix_web::web;
 
 use crate::{
-    api_keys, audit, auth, companies, domain, events, intake, merchant, notifications, openapi,
-    operators, orders, profiles, reconcile, users,
+    api_keys, audit, auth, companies, connect, domain, events, idempotency, intake, merchant,
+    notifications, openapi, operators, orders, profiles, reconcile, users,
 };
 
 /// Registers every route of the HTTP API.
@@ -127,6 +127,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(domain::get_dispute),
             )
             .route(
+                "/companies/{company_id}/refunds/{id}",
+                web::get().to(crate::refunds::get_refund),
+            )
+            .route(
+                "/companies/{company_id}/early-fraud-warnings/{id}",
+                web::get().to(crate::refunds::get_early_fraud_warning),
+            )
+            .route(
                 "/companies/{company_id}/orders/{id}",
                 web::get().to(domain::get_order),
             )
@@ -163,8 +171,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(events::failures),
             )
             .route(
+                "/companies/{company_id}/unroutable-events",
+                web::get().to(connect::unroutable),
+            )
+            .route(
                 "/companies/{company_id}/reconcile",
                 web::post().to(reconcile::reconcile),
+            )
+            .route(
+                "/companies/{company_id}/stripe-check",
+                web::post().to(crate::stripe_check::check),
             )
             .route(
                 "/companies/{company_id}/notification-endpoints",
@@ -217,11 +233,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/companies/{company_id}/notification-settings",
                 web::put().to(notifications::save_settings),
+            )
+            .route(
+                "/companies/{company_id}/subscriptions",
+                web::get().to(crate::billing::list_subscriptions),
+            )
+            .route(
+                "/companies/{company_id}/subscriptions/{subscription_id}",
+                web::get().to(crate::billing::get_subscription),
+            )
+            .route(
+                "/companies/{company_id}/invoices",
+                web::get().to(crate::billing::list_invoices),
+            )
+            .route(
+                "/companies/{company_id}/invoices/{invoice_id}",
+                web::get().to(crate::billing::get_invoice),
+            )
+            .route(
+                "/companies/{company_id}/customers",
+                web::get().to(crate::billing::list_customers),
+            )
+            .route(
+                "/companies/{company_id}/customers/{customer_id}",
+                web::get().to(crate::billing::get_customer),
+            )
+            .route(
+                "/companies/{company_id}/billing-settings",
+                web::get().to(crate::billing::settings),
+            )
+            .route(
+                "/companies/{company_id}/billing-settings",
+                web::put().to(crate::billing::save_settings),
             ),
     );
     // Merchants' own systems (API keys, in the key's mode).
     cfg.service(
         web::scope("/api/v1")
+            // Every POST honours `Idempotency-Key`, whatever route is added below.
+            .wrap(actix_web::middleware::from_fn(idempotency::middleware))
             .route(
                 "/checkout-sessions",
                 web::post().to(merchant::create_checkout_session),
@@ -229,6 +279,54 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/orders", web::post().to(merchant::create_source_order))
             .route("/orders", web::get().to(merchant::find_orders))
             .route("/orders/{order_id}", web::get().to(merchant::get_order))
+            .route(
+                "/orders/{order_id}/refunds",
+                web::post().to(crate::refunds::create),
+            )
+            .route(
+                "/subscriptions",
+                web::get().to(crate::billing::merchant_list_subscriptions),
+            )
+            .route(
+                "/subscriptions/{subscription_id}",
+                web::get().to(crate::billing::merchant_get_subscription),
+            )
+            .route(
+                "/invoices",
+                web::get().to(crate::billing::merchant_list_invoices),
+            )
+            .route(
+                "/invoices/{invoice_id}",
+                web::get().to(crate::billing::merchant_get_invoice),
+            )
+            .route(
+                "/customers",
+                web::get().to(crate::billing::merchant_list_customers),
+            )
+            .route(
+                "/customers/{customer_id}",
+                web::get().to(crate::billing::merchant_get_customer),
+            )
+            .route(
+                "/subscriptions/{subscription_id}/cancel",
+                web::post().to(crate::subscription_actions::cancel),
+            )
+            .route(
+                "/subscriptions/{subscription_id}/resume",
+                web::post().to(crate::subscription_actions::resume),
+            )
+            .route(
+                "/disputes/{dispute_id}/evidence",
+                web::post().to(crate::disputes::evidence),
+            )
+            .route(
+                "/disputes/{dispute_id}/close",
+                web::post().to(crate::disputes::close),
+            )
+            .route(
+                "/customers/{customer_id}/portal-sessions",
+                web::post().to(crate::subscription_actions::create_portal_session),
+            )
             .route(
                 "/notification-endpoints",
                 web::post().to(notifications::create),

@@ -4,8 +4,9 @@
 //! remembered switch, `Accept-Language`, English), the CSRF token (the session's, or a
 //! pre-session token in its own cookie for visitors), and puts them in the request
 //! ([`RequestCtx`]). Every request other than GET/HEAD must carry that token in the `csrf`
-//! field of its urlencoded body, compared in constant time: otherwise 403 and the handler never
-//! runs, so nothing can change. After the handler: renders [`PageError`]s as pages of the
+//! field of its urlencoded body (or of its `multipart/form-data` body, the one form sending a
+//! file, read up to [`crate::multipart::MAX_BODY`]), compared in constant time: otherwise 403
+//! and the handler never runs, so nothing can change. After the handler: renders [`PageError`]s as pages of the
 //! layout in the visitor's language, sets the security headers (CSP, `nosniff`, referrer
 //! policy, no caching, no framing), and writes the cookies.
 
@@ -125,8 +126,26 @@ pub(crate) async fn guard(
 
     let mut res: ServiceResponse<BoxBody> = if !matches!(*req.method(), Method::GET | Method::HEAD)
     {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let multipart = crate::multipart::is_multipart(&content_type);
+        if multipart {
+            // A file upload: a larger body than a form's (for this request only).
+            let mut limit = actix_web::dev::Extensions::new();
+            limit.insert(web::PayloadConfig::new(crate::multipart::MAX_BODY));
+            req.add_data_container(std::rc::Rc::new(limit));
+        }
         let body = req.extract::<web::Bytes>().await?;
-        let sent = form_field(&body, "csrf").unwrap_or_default();
+        let sent = if multipart {
+            crate::multipart::field(&content_type, &body, "csrf")
+        } else {
+            form_field(&body, "csrf")
+        }
+        .unwrap_or_default();
         let ok = !csrf.is_empty()
             && sent.len() == csrf.len()
             && bool::from(sent.as_bytes().ct_eq(csrf.as_bytes()));

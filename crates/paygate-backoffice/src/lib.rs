@@ -162,6 +162,7 @@ pub mod extract;
 pub mod guard;
 pub mod i18n;
 pub mod merchant;
+pub mod multipart;
 pub mod nav;
 pub mod page;
 pub mod session;

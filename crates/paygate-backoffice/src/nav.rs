@@ -46,6 +46,21 @@ pub const MERCHANT: &[NavItem] = &[
         data: true,
     },
     NavItem {
+        href: "/app/subscriptions",
+        key: "nav.subscriptions",
+        data: true,
+    },
+    NavItem {
+        href: "/app/invoices",
+        key: "nav.invoices",
+        data: true,
+    },
+    NavItem {
+        href: "/app/customers",
+        key: "nav.customers",
+        data: true,
+    },
+    NavItem {
         href: "/app/notifications",
         key: "nav.notifications",
         data: true,

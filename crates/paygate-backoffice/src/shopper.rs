@@ -21,8 +21,9 @@
 //!   ([`crate::shopper_lookups`]).
 //!
 //! Shoppers have no session: these routes run outside the back office's guard. Their texts come
-//! from the catalogue (`[shopper]`), in the language of `Accept-Language` alone (English when it
-//! names none of ours); the back office's remembered language is not theirs to use.
+//! from the catalogue (`[shopper]`), in the order's language when the merchant gave one we speak
+//! (`locale` of the Checkout Session), else in that of `Accept-Language` (English when it names
+//! none of ours); the back office's remembered language is not theirs to use.
 
 use std::time::Duration;
 
@@ -87,6 +88,13 @@ fn language(req: &HttpRequest) -> Lang {
         .unwrap_or_default()
 }
 
+/// The order's language (the merchant's `locale`), when Paygate speaks it; else the request's.
+fn order_language(req: &HttpRequest, o: Option<&order::Model>) -> Lang {
+    o.and_then(|o| o.locale.as_deref())
+        .and_then(Lang::parse)
+        .unwrap_or_else(|| language(req))
+}
+
 /// What the shopper is told about an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -99,7 +107,7 @@ impl State {
     fn of(status: &str) -> Self {
         use OrderStatus as S;
         match OrderStatus::parse(status) {
-            Some(S::Paid | S::Fulfilled) => State::Confirmed,
+            Some(S::Paid | S::Fulfilled | S::PartiallyRefunded | S::Refunded) => State::Confirmed,
             Some(S::PaymentFailed | S::Canceled | S::Expired) => State::Failed,
             Some(S::Open | S::AwaitingPayment | S::Charging) | None => State::Pending,
         }
@@ -311,6 +319,7 @@ async fn landing(
     {
         tracing::debug!(company_id = %company.company_id, session_id, "shopper lookup budget spent; the page answers from the database");
     }
+    let lang = order_language(&req, found.as_ref().map(|(_, o)| o));
     let (status, order_id, return_url) = match &found {
         Some((_, o)) => (
             o.status.as_str(),
@@ -357,7 +366,7 @@ async fn status(
     let (_, o) = find(&state, session_scope(&company, mode), &session_id)
         .await?
         .ok_or_else(not_found)?;
-    let lang = language(&req);
+    let lang = order_language(&req, Some(&o));
     let st = State::of(&o.status);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

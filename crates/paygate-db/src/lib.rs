@@ -18,7 +18,7 @@ pub use scope::{CompanyOwned, Mode, ModeOwned, Scope, Tenant};
 pub use sea_orm;
 pub use status::{
     ChargeStatus, DisputeStatus, Lifecycle, NotificationStatus, OrderStatus, PaymentStatus,
-    SourceStatus,
+    RefundStatus, SourceStatus,
 };
 
 /// How to open the database.

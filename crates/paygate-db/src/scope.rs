@@ -132,6 +132,7 @@ macro_rules! mode_owned {
 company_owned!(
     api_key,
     audit_log,
+    billing_settings,
     company_user,
     delivery_failure,
     notification_delivery,
@@ -152,11 +153,20 @@ mode_owned!(
     payment_intent,
     charge,
     dispute,
+    dispute_evidence,
+    dispute_due_notice,
     source,
     stripe_account,
     payment_method,
     issuing_object,
     notification_message,
+    refund,
+    early_fraud_warning,
+    auto_refund,
+    idempotency_key,
+    customer,
+    subscription,
+    invoice,
 );
 
 /// One company: the start of every query of its configuration.
@@ -293,7 +303,22 @@ impl Scope {
     pub fn issuing_objects(self) -> Select<issuing_object::Entity> {
         self.find()
     }
+    pub fn refunds(self) -> Select<refund::Entity> {
+        self.find()
+    }
+    pub fn early_fraud_warnings(self) -> Select<early_fraud_warning::Entity> {
+        self.find()
+    }
     pub fn notification_messages(self) -> Select<notification_message::Entity> {
+        self.find()
+    }
+    pub fn customers(self) -> Select<customer::Entity> {
+        self.find()
+    }
+    pub fn subscriptions(self) -> Select<subscription::Entity> {
+        self.find()
+    }
+    pub fn invoices(self) -> Select<invoice::Entity> {
         self.find()
     }
 }
@@ -314,6 +339,24 @@ impl company::Model {
     pub fn scope(&self, mode: Option<Mode>) -> Scope {
         self.tenant()
             .in_mode(mode.unwrap_or_else(|| self.environment_mode()))
+    }
+
+    /// The active profiles with an account id of the companies linked to this Connect
+    /// platform, in one query: the intake's routing table of the platform is built from it.
+    pub fn linked_active_profiles(&self) -> Select<stripe_profile::Entity> {
+        use sea_orm::sea_query::Query;
+        stripe_profile::Entity::find()
+            .filter(
+                stripe_profile::Column::CompanyPk.in_subquery(
+                    Query::select()
+                        .column(company::Column::Id)
+                        .from(company::Entity)
+                        .and_where(company::Column::ConnectPlatformId.eq(self.company_id.clone()))
+                        .to_owned(),
+                ),
+            )
+            .filter(stripe_profile::Column::ActiveMode.is_not_null())
+            .filter(stripe_profile::Column::AccountId.is_not_null())
     }
 }
 

@@ -106,6 +106,20 @@ statuses! {
         Canceled = "canceled", 3, true;
         Paid = "paid", 4, false;
         Fulfilled = "fulfilled", 5, true;
+        PartiallyRefunded = "partially_refunded", 6, false;
+        Refunded = "refunded", 7, false;
+    }
+}
+
+statuses! {
+    /// A Stripe Refund. A refund that succeeded may still fail later (the bank returns it):
+    /// only `failed` and `canceled` end it.
+    RefundStatus {
+        Pending = "pending", 0, false;
+        RequiresAction = "requires_action", 1, false;
+        Succeeded = "succeeded", 2, false;
+        Failed = "failed", 3, true;
+        Canceled = "canceled", 3, true;
     }
 }
 
@@ -185,6 +199,7 @@ mod tests {
         round_trips::<ChargeStatus>();
         round_trips::<DisputeStatus>();
         round_trips::<SourceStatus>();
+        round_trips::<RefundStatus>();
         round_trips::<NotificationStatus>();
     }
 

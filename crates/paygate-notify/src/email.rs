@@ -108,8 +108,15 @@ pub fn language(locale: Option<&str>) -> &'static str {
 }
 
 /// The e-mail to a shopper for an order message (`order.paid`, `order.fulfilled`,
-/// `order.payment_failed`), or `None` for other types.
+/// `order.payment_failed`), a dunning message (`invoice.payment_failed`) or a trial ending
+/// (`subscription.trial_will_end`), or `None` for other types.
 pub fn compose(event_type: &str, order: &Value, lang: &str, merchant: &str) -> Option<Mail> {
+    if event_type == crate::outbox::INVOICE_PAYMENT_FAILED {
+        return dunning(order, lang, merchant);
+    }
+    if event_type == "subscription.trial_will_end" {
+        return trial_will_end(order, lang, merchant);
+    }
     let id = order["client_reference_id"]
         .as_str()
         .or_else(|| order["id"].as_str())
@@ -164,6 +171,70 @@ pub fn compose(event_type: &str, order: &Value, lang: &str, merchant: &str) -> O
     Some(Mail { subject, body })
 }
 
+/// Issue 19: the shopper's e-mail after a failed payment of a subscription invoice, with the
+/// link to the invoice page where they can pay (none without a link).
+fn dunning(invoice: &Value, lang: &str, merchant: &str) -> Option<Mail> {
+    let url = invoice["hosted_invoice_url"].as_str()?;
+    let number = invoice["number"]
+        .as_str()
+        .or_else(|| invoice["id"].as_str())
+        .unwrap_or_default();
+    let amount = match (invoice["amount_due"].as_i64(), invoice["currency"].as_str()) {
+        (Some(a), Some(c)) => format_amount(a, c, lang),
+        _ => String::new(),
+    };
+    let (subject, body) = match lang {
+        "it" => (
+            format!("Pagamento non riuscito: fattura {number}"),
+            format!(
+                "Gentile cliente,\n\nnon siamo riusciti ad addebitare {amount} per la fattura {number} del tuo abbonamento. Puoi pagarla o aggiornare il metodo di pagamento qui:\n\n{url}\n\nGrazie,\n{merchant}\n"
+            ),
+        ),
+        "de" => (
+            format!("Zahlung fehlgeschlagen: Rechnung {number}"),
+            format!(
+                "Guten Tag,\n\nwir konnten {amount} für die Rechnung {number} Ihres Abonnements nicht einziehen. Sie können die Rechnung hier bezahlen oder Ihre Zahlungsart aktualisieren:\n\n{url}\n\nVielen Dank,\n{merchant}\n"
+            ),
+        ),
+        _ => (
+            format!("Payment failed: invoice {number}"),
+            format!(
+                "Hello,\n\nwe could not collect {amount} for invoice {number} of your subscription. You can pay it or update your payment method here:\n\n{url}\n\nThank you,\n{merchant}\n"
+            ),
+        ),
+    };
+    Some(Mail { subject, body })
+}
+
+/// Issue 19: the shopper's e-mail a few days before their trial ends.
+fn trial_will_end(sub: &Value, lang: &str, merchant: &str) -> Option<Mail> {
+    let day = sub["trial_end"]
+        .as_str()
+        .map(|t| t.get(..10).unwrap_or(t).to_owned())
+        .unwrap_or_default();
+    let (subject, body) = match lang {
+        "it" => (
+            "Il tuo periodo di prova sta per terminare".to_owned(),
+            format!(
+                "Gentile cliente,\n\nil periodo di prova del tuo abbonamento termina il {day}; da allora l'abbonamento sarà addebitato.\n\n{merchant}\n"
+            ),
+        ),
+        "de" => (
+            "Ihr Testzeitraum endet bald".to_owned(),
+            format!(
+                "Guten Tag,\n\nder Testzeitraum Ihres Abonnements endet am {day}; danach wird das Abonnement berechnet.\n\n{merchant}\n"
+            ),
+        ),
+        _ => (
+            "Your trial ends soon".to_owned(),
+            format!(
+                "Hello,\n\nthe trial of your subscription ends on {day}; after that the subscription will be charged.\n\n{merchant}\n"
+            ),
+        ),
+    };
+    Some(Mail { subject, body })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +246,26 @@ mod tests {
         assert_eq!(format_amount(500, "jpy", "de"), "500 JPY");
         assert_eq!(format_amount(1005, "kwd", "en"), "1.005 KWD");
         assert_eq!(format_amount(5, "usd", "en"), "0.05 USD");
+    }
+
+    #[test]
+    fn dunning_e_mails_carry_the_link_to_pay_in_the_customers_language() {
+        let inv = serde_json::json!({"id": "in_1", "number": "NR-7", "amount_due": 2000,
+            "currency": "eur", "hosted_invoice_url": "https://invoice.stripe.com/i/x"});
+        let it = compose(crate::outbox::INVOICE_PAYMENT_FAILED, &inv, "it", "Negozio")
+            .unwrap_or_else(|| unreachable!());
+        assert!(it.subject.contains("NR-7") && it.subject.starts_with("Pagamento non riuscito"));
+        assert!(
+            it.body.contains("https://invoice.stripe.com/i/x") && it.body.contains("20,00 EUR")
+        );
+        let de = compose(crate::outbox::INVOICE_PAYMENT_FAILED, &inv, "de", "Laden");
+        assert!(de.is_some_and(|m| m.subject.starts_with("Zahlung fehlgeschlagen")));
+        // Without a link there is nothing to offer: no e-mail.
+        let bare = serde_json::json!({"id": "in_1", "amount_due": 2000, "currency": "eur"});
+        assert!(compose(crate::outbox::INVOICE_PAYMENT_FAILED, &bare, "en", "x").is_none());
+        let sub = serde_json::json!({"trial_end": "2026-12-24T10:00:00Z"});
+        let en = compose("subscription.trial_will_end", &sub, "en", "Shop");
+        assert!(en.is_some_and(|m| m.body.contains("2026-12-24")));
     }
 
     #[test]

@@ -37,6 +37,15 @@ use paygate_wire::EventType;
 /// The message about a changed Stripe account (it shares Stripe's name for the event).
 pub const ACCOUNT_UPDATED: &str = EventType::AccountUpdated.as_str();
 
+/// The message about a refund that failed (it shares Stripe's name for the event).
+pub const REFUND_FAILED: &str = EventType::RefundFailed.as_str();
+
+/// The message about a paid invoice (it shares Stripe's name for the event).
+pub const INVOICE_PAID: &str = EventType::InvoicePaid.as_str();
+
+/// The message about a failed invoice payment (it shares Stripe's name for the event).
+pub const INVOICE_PAYMENT_FAILED: &str = EventType::InvoicePaymentFailed.as_str();
+
 /// Every type of message Paygate emits (besides `ping`, the test message).
 pub const MESSAGE_TYPES: &[&str] = &[
     "order.paid",
@@ -53,7 +62,20 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "dispute.closed",
     "dispute.funds_withdrawn",
     "dispute.funds_reinstated",
+    "dispute.due_soon",
+    "order.refunded",
+    REFUND_FAILED,
+    "order.fraud_warning",
     ACCOUNT_UPDATED,
+    // Issue 19: subscriptions and invoices.
+    "subscription.created",
+    "subscription.updated",
+    "subscription.ended",
+    "subscription.trial_will_end",
+    INVOICE_PAID,
+    INVOICE_PAYMENT_FAILED,
+    // Issue 17: Paygate's own, the Stripe connection's state changed.
+    "paygate.stripe_connection.changed",
 ];
 
 /// The version of the message shape.
@@ -390,6 +412,7 @@ pub fn order_object(o: &order::Model) -> Value {
         "description": o.description,
         "metadata": parse_json(&o.metadata),
         "disputed": o.disputed,
+        "amount_refunded": o.amount_refunded,
         "livemode": o.livemode,
         "created_at": rfc3339_ms(o.created_at),
         "fulfilled_at": o.fulfilled_at.map(rfc3339_ms),
@@ -454,7 +477,12 @@ pub fn order_message_type(status: OrderStatus) -> Option<&'static str> {
         OrderStatus::PaymentFailed => "order.payment_failed",
         OrderStatus::Expired => "order.expired",
         OrderStatus::Canceled => "order.canceled",
-        OrderStatus::Open | OrderStatus::AwaitingPayment | OrderStatus::Charging => return None,
+        // Refunds have messages of their own (`order.refunded`, `refund.failed`), per refund.
+        OrderStatus::Open
+        | OrderStatus::AwaitingPayment
+        | OrderStatus::Charging
+        | OrderStatus::PartiallyRefunded
+        | OrderStatus::Refunded => return None,
     })
 }
 

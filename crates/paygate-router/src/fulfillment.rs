@@ -402,6 +402,13 @@ async fn record(
         .await?;
     if let Some(pi) = &session.payment_intent {
         orders::flag_if_disputed(&txn, scope, &row.order_id, pi).await?;
+        // Refunds recorded before the order knew its payment.
+        let origin = crate::refunds::Origin {
+            created: 0,
+            batch: None,
+            test_event: false,
+        };
+        crate::refunds::sync_order(&txn, scope, &row.order_id, Some(origin)).await?;
     }
     orders::advance(&txn, scope, &row.order_id, OrderStatus::Fulfilled, 0).await?;
     txn.commit().await?;

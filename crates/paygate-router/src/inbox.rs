@@ -109,13 +109,13 @@ async fn insert_one(
 /// the rows that were new, and returns their keys. One statement whatever the batch size: it
 /// commits by itself (one round trip, one flush), and each connection prepares it once.
 const INSERT_MANY: &str = "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], \
-     $4::boolean[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) \
+     $4::boolean[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $11::text[]) \
      AS v(company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
-     origin, payload)), \
+     origin, payload, status)), \
      ins AS (INSERT INTO inbox_events (company_pk, stripe_event_id, event_type, livemode, \
      api_version, account_id, created, received_at, origin, status, attempts, next_attempt_at) \
      SELECT company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
-     $10, origin, $11, 0, $10 FROM v \
+     $10, origin, status, 0, $10 FROM v \
      ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING \
      RETURNING id, company_pk, livemode, stripe_event_id), \
      body AS (INSERT INTO inbox_payloads (inbox_event_id, payload) \
@@ -159,7 +159,7 @@ async fn insert_many(
         .bind(column(|e| e.origin))
         .bind(column(|e| &e.payload))
         .bind(now)
-        .bind(status::PENDING)
+        .bind(column(|e| e.status))
         .fetch_all(db.get_postgres_connection_pool())
         .await
         .map_err(|e| match e {

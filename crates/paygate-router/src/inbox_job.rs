@@ -13,6 +13,9 @@ pub mod status {
     pub const PROCESSED: &str = "processed";
     pub const IGNORED: &str = "ignored";
     pub const FAILED: &str = "failed";
+    /// A Connect platform's event naming an account no linked company has a profile for (in
+    /// the event's mode): acknowledged, listed for the operator, never processed.
+    pub const UNROUTABLE: &str = "unroutable";
 }
 
 /// An event to store.
@@ -28,6 +31,8 @@ pub struct NewInboxEvent {
     pub payload: String,
     /// `webhook`, `recovered` or `test`.
     pub origin: &'static str,
+    /// The status it is stored with: [`status::PENDING`], or [`status::UNROUTABLE`].
+    pub status: &'static str,
 }
 
 /// What storing did.

@@ -40,7 +40,7 @@ use tokio::sync::{Notify, mpsc};
 
 use paygate_db::now_ms;
 
-use crate::inbox_job::{InboxError, InsertOutcome, Job, committed, status};
+use crate::inbox_job::{InboxError, InsertOutcome, Job, committed};
 
 const INSERT: &str = "INSERT INTO inbox_events \
     (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
@@ -309,7 +309,7 @@ fn insert_all(
                 e.created,
                 now,
                 e.origin,
-                status::PENDING,
+                e.status,
             ]);
             match r {
                 Ok(1) => {

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod billing_read;
+pub mod dispute_deadlines;
 pub mod failures;
 pub mod fulfillment;
 pub mod handlers;
@@ -9,6 +11,8 @@ mod inbox_sqlite;
 pub mod lifecycle;
 pub mod read_models;
 pub mod reconcile;
+pub mod refunds;
+pub mod stripe_connection;
 pub mod worker;
 
 pub use paygate_wire::{envelope, signature};

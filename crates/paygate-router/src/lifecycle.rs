@@ -25,7 +25,8 @@ use paygate_notify::outbox;
 
 use paygate_db::entities::order;
 use paygate_db::{
-    ChargeStatus, DisputeStatus, Lifecycle, OrderStatus, PaymentStatus, Scope, SourceStatus,
+    ChargeStatus, DisputeStatus, Lifecycle, OrderStatus, PaymentStatus, RefundStatus, Scope,
+    SourceStatus,
 };
 
 /// Kinds of Stripe object whose status has a lifecycle.
@@ -36,6 +37,7 @@ pub enum Kind {
     Dispute,
     Source,
     Order,
+    Refund,
 }
 
 /// The rank of `status` in the lifecycle of `kind` and whether it ends it (an unknown status
@@ -51,6 +53,7 @@ fn judge(kind: Kind, status: &str) -> (i32, bool) {
         Kind::Dispute => of::<DisputeStatus>(status),
         Kind::Source => of::<SourceStatus>(status),
         Kind::Order => of::<OrderStatus>(status),
+        Kind::Refund => of::<RefundStatus>(status),
     }
 }
 
@@ -67,6 +70,7 @@ pub fn terminal_statuses(kind: Kind) -> Vec<&'static str> {
         Kind::Dispute => DisputeStatus::terminal_names(),
         Kind::Source => SourceStatus::terminal_names(),
         Kind::Order => OrderStatus::terminal_names(),
+        Kind::Refund => RefundStatus::terminal_names(),
     }
 }
 
@@ -276,13 +280,19 @@ pub async fn advance_order_status<C: ConnectionTrait + TransactionTrait>(
     let txn = db.begin().await?;
     let find = scope.orders().filter(order::Column::Id.eq(order_id));
     let moved = change_forward(&txn, find.clone(), |o| {
-        if !order_advances(&o.status, new_status.as_str()) {
+        // A refunded order keeps its payment status aside (`status_before_refund`): that one
+        // moves on (a late fulfillment), the refund status stays shown.
+        let (current, column) = match &o.status_before_refund {
+            Some(before) => (before.as_str(), order::Column::StatusBeforeRefund),
+            None => (o.status.as_str(), order::Column::Status),
+        };
+        if !order_advances(current, new_status.as_str()) {
             return None;
         }
         let now = paygate_db::now_ms();
         let mut q = scope
             .update::<order::Entity>()
-            .col_expr(order::Column::Status, Expr::value(new_status.as_str()))
+            .col_expr(column, Expr::value(new_status.as_str()))
             .col_expr(
                 order::Column::StatusCreated,
                 Expr::value(Ord::max(event_created, o.status_created)),

@@ -7,7 +7,9 @@
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, QueryFilter, QueryOrder};
 
 use paygate_db::Scope;
-use paygate_db::entities::{charge, dispute, fulfillment, line_item, order, payment_intent};
+use paygate_db::entities::{
+    charge, dispute, early_fraud_warning, fulfillment, line_item, order, payment_intent, refund,
+};
 
 /// An order with everything Paygate knows around it.
 #[derive(Clone, Debug)]
@@ -21,6 +23,10 @@ pub struct OrderView {
     pub disputes: Vec<dispute::Model>,
     pub fulfillment: Option<fulfillment::Model>,
     pub line_items: Vec<line_item::Model>,
+    /// Its refunds, whoever made them, oldest first.
+    pub refunds: Vec<refund::Model>,
+    /// The newest early fraud warning on its payment.
+    pub fraud_warning: Option<early_fraud_warning::Model>,
 }
 
 impl OrderView {
@@ -96,7 +102,12 @@ pub async fn order_view<C: ConnectionTrait>(
         ),
         None => (None, Vec::new()),
     };
+    let ids = crate::refunds::charge_ids(&charges);
+    let refunds = crate::refunds::refunds_of_order(db, &order, &ids).await?;
+    let fraud_warning = crate::refunds::warning_of_order(db, &order, &ids).await?;
     Ok(OrderView {
+        refunds,
+        fraud_warning,
         order,
         payment,
         charges,

@@ -97,65 +97,18 @@ pub async fn reconcile_company(
             }
         }
         .max(oldest);
-        let mut starting_after = None;
-        loop {
-            let page = stripe
-                .list_events(
-                    &active.secret_key,
-                    &ListEvents {
-                        created_gte: Some(from),
-                        starting_after: starting_after.clone(),
-                        limit: 100,
-                        types: Vec::new(),
-                    },
-                )
-                .await?;
-            summary.pages += 1;
-            for ev in &page.data {
-                summary.fetched += 1;
-                let (Some(id), Some(event_type), Some(created)) = (
-                    ev["id"].as_str(),
-                    ev["type"].as_str(),
-                    ev["created"].as_i64(),
-                ) else {
-                    continue;
-                };
-                // The key's mode is the events' mode: one that says otherwise is not stored.
-                if !wanted.contains(event_type)
-                    || ev["livemode"]
-                        .as_bool()
-                        .is_some_and(|l| l != mode.livemode())
-                {
-                    summary.skipped += 1;
-                    continue;
-                }
-                let outcome = writer
-                    .insert(NewInboxEvent {
-                        company_pk: company.id,
-                        stripe_event_id: id.to_owned(),
-                        event_type: event_type.to_owned(),
-                        livemode: mode.livemode(),
-                        api_version: ev["api_version"].as_str().map(str::to_owned),
-                        account_id: ev["account"].as_str().map(str::to_owned),
-                        created,
-                        payload: ev.to_string(),
-                        origin: "recovered",
-                    })
-                    .await?;
-                match outcome {
-                    InsertOutcome::Inserted => summary.recovered += 1,
-                    InsertOutcome::Duplicate => summary.already_present += 1,
-                }
-            }
-            progress(&summary);
-            match (
-                page.has_more,
-                page.data.last().and_then(|e| e["id"].as_str()),
-            ) {
-                (true, Some(last)) => starting_after = Some(last.to_owned()),
-                _ => break,
-            }
-        }
+        recover(
+            stripe,
+            writer,
+            company.id,
+            mode,
+            &active.secret_key,
+            (from, None),
+            &wanted,
+            &mut summary,
+            &mut progress,
+        )
+        .await?;
     }
     tracing::info!(
         company_id = %company.company_id,
@@ -163,6 +116,133 @@ pub async fn reconcile_company(
         recovered = summary.recovered,
         already_present = summary.already_present,
         "reconciliation finished"
+    );
+    Ok(summary)
+}
+
+/// Pages through `GET /v1/events` of one profile (`key`, of `mode`) created within
+/// `(from, to)` (Unix seconds, `to` open when `None`) and adds what is missing to the inbox.
+#[expect(clippy::too_many_arguments, reason = "one private step of a run")]
+async fn recover(
+    stripe: &StripeClient,
+    writer: &InboxWriter,
+    company_pk: i64,
+    mode: Mode,
+    key: &paygate_stripe::SecretString,
+    (from, to): (i64, Option<i64>),
+    wanted: &HashSet<&str>,
+    summary: &mut Summary,
+    progress: &mut impl FnMut(&Summary),
+) -> Result<(), ReconcileError> {
+    let mut starting_after = None;
+    loop {
+        let page = stripe
+            .list_events(
+                key,
+                &ListEvents {
+                    created_gte: Some(from),
+                    created_lte: to,
+                    starting_after: starting_after.clone(),
+                    limit: 100,
+                    types: Vec::new(),
+                },
+            )
+            .await?;
+        summary.pages += 1;
+        for ev in &page.data {
+            summary.fetched += 1;
+            let (Some(id), Some(event_type), Some(created)) = (
+                ev["id"].as_str(),
+                ev["type"].as_str(),
+                ev["created"].as_i64(),
+            ) else {
+                continue;
+            };
+            // The key's mode is the events' mode: one that says otherwise is not stored.
+            if !wanted.contains(event_type)
+                || ev["livemode"]
+                    .as_bool()
+                    .is_some_and(|l| l != mode.livemode())
+            {
+                summary.skipped += 1;
+                continue;
+            }
+            let outcome = writer
+                .insert(NewInboxEvent {
+                    company_pk,
+                    stripe_event_id: id.to_owned(),
+                    event_type: event_type.to_owned(),
+                    livemode: mode.livemode(),
+                    api_version: ev["api_version"].as_str().map(str::to_owned),
+                    account_id: ev["account"].as_str().map(str::to_owned),
+                    created,
+                    payload: ev.to_string(),
+                    origin: "recovered",
+                    status: crate::inbox::status::PENDING,
+                })
+                .await?;
+            match outcome {
+                InsertOutcome::Inserted => summary.recovered += 1,
+                InsertOutcome::Duplicate => summary.already_present += 1,
+            }
+        }
+        progress(summary);
+        match (
+            page.has_more,
+            page.data.last().and_then(|e| e["id"].as_str()),
+        ) {
+            (true, Some(last)) => starting_after = Some(last.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// Reconciles one mode of one company over a window Stripe named (a thin
+/// `v2.core.health.event_generation_failure.resolved`): `GET /v1/events` with `created[gte]`
+/// and `created[lte]`, with the active profile of `mode`, the window widened by the safety
+/// margin and bounded by Stripe's 30 days. No active profile of the mode: nothing to do.
+pub async fn reconcile_window(
+    tenants: &TenantService,
+    stripe: &StripeClient,
+    writer: &InboxWriter,
+    company_pk: i64,
+    mode: Mode,
+    (from, to): (i64, i64),
+) -> Result<Summary, ReconcileError> {
+    let wanted: HashSet<&str> = STRIPE_EVENTS_TO_SELECT.iter().map(|e| e.as_str()).collect();
+    let mut summary = Summary::default();
+    let now = chrono::Utc::now().timestamp();
+    let oldest = now - STRIPE_RETENTION.as_secs() as i64;
+    let Some(active) = tenants
+        .active_profile_for(company_pk, mode.as_str())
+        .await?
+    else {
+        return Ok(summary);
+    };
+    summary.profiles = 1;
+    let margin = SAFETY_MARGIN.as_secs() as i64;
+    let from = (from - margin).max(oldest);
+    let to = to.saturating_add(margin).min(now);
+    recover(
+        stripe,
+        writer,
+        company_pk,
+        mode,
+        &active.secret_key,
+        (from, Some(to)),
+        &wanted,
+        &mut summary,
+        &mut |_| {},
+    )
+    .await?;
+    tracing::info!(
+        company_pk,
+        mode = mode.as_str(),
+        from,
+        to,
+        recovered = summary.recovered,
+        "reconciliation of a window finished"
     );
     Ok(summary)
 }

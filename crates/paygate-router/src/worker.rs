@@ -109,6 +109,8 @@ struct Inner {
     wake: Arc<Notify>,
     id: String,
     metrics: Arc<Metrics>,
+    /// Where thin events' reconciliations store what they recover (set by the server).
+    writer: std::sync::OnceLock<crate::inbox::InboxWriter>,
 }
 
 impl WorkerPool {
@@ -131,22 +133,33 @@ impl WorkerPool {
                 wake,
                 id,
                 metrics,
+                writer: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives the pool the inbox writer: a thin `v2.core.health.event_generation_failure.resolved`
+    /// reconciles its window into the inbox through it. Set once; later calls change nothing.
+    pub fn set_writer(&self, writer: crate::inbox::InboxWriter) {
+        let _ = self.inner.writer.set(writer);
     }
 
     /// Another pool over the same inbox with the same knobs and an id of its own: a second
     /// worker task of this process.
     pub fn sibling(&self) -> Self {
         let i = &self.inner;
-        Self::new(
+        let s = Self::new(
             i.db.clone(),
             i.tenants.clone(),
             i.stripe.clone(),
             i.config.clone(),
             i.wake.clone(),
             i.metrics.clone(),
-        )
+        );
+        if let Some(w) = i.writer.get() {
+            s.set_writer(w.clone());
+        }
+        s
     }
 
     /// This pool's id, written to `inbox_events.locked_by` while it holds an event.
@@ -242,6 +255,10 @@ impl WorkerPool {
             event_type = %row.event_type,
             company_pk = row.company_pk,
         );
+        if v["object"].as_str() == Some("v2.core.event") {
+            let thin = crate::handlers::thin::handle(&ctx, &v, i.writer.get());
+            return tracing::Instrument::instrument(thin, span).await;
+        }
         tracing::Instrument::instrument(dispatch(&ctx), span).await
     }
 
@@ -601,7 +618,8 @@ fn backoff(c: &WorkerConfig, attempts: i32) -> Duration {
     capped.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
 }
 
-/// Makes a stored event due again (operator replay). Returns false when it does not exist.
+/// Makes a stored event due again (operator replay). Returns false when it does not exist or
+/// is a Connect platform's unroutable event (those are never processed).
 pub async fn replay(
     db: &DatabaseConnection,
     scope: Scope,
@@ -612,6 +630,8 @@ pub async fn replay(
         .col_expr(inbox_event::Column::Attempts, Expr::value(0))
         .col_expr(inbox_event::Column::NextAttemptAt, Expr::value(now_ms()))
         .filter(inbox_event::Column::StripeEventId.eq(stripe_event_id))
+        // A platform's unroutable event is never processed for the platform.
+        .filter(inbox_event::Column::Status.ne(status::UNROUTABLE))
         .exec(db)
         .await?
         .rows_affected;

@@ -107,6 +107,7 @@ impl Paygate {
         let failures = FailureRecorder::spawn(db.clone());
         let stripe = StripeClient::new(ClientConfig {
             api_base: settings.stripe_api_base.clone(),
+            files_base: settings.stripe_files_base.clone(),
             request_timeout: Duration::from_secs(settings.stripe_timeout_secs.max(1)),
             ..ClientConfig::default()
         })
@@ -216,6 +217,7 @@ impl Paygate {
             inbox_wake.clone(),
             metrics.clone(),
         );
+        worker.set_writer(admin.writer.clone());
         Ok(Self {
             settings,
             db,
@@ -324,13 +326,80 @@ impl Paygate {
             self.delivery.spawn(cancel.clone()),
         ];
         v.extend((1..tasks).map(|_| self.worker.sibling().spawn(cancel.clone())));
+        if self.settings.dispute_due_check_secs > 0 {
+            v.push(self.spawn_dispute_deadlines(
+                Duration::from_secs(self.settings.dispute_due_check_secs),
+                cancel,
+            ));
+        }
         if self.settings.reconcile_interval_secs > 0 {
             v.push(self.spawn_reconciler(
                 Duration::from_secs(self.settings.reconcile_interval_secs),
                 cancel,
             ));
         }
+        if self.settings.stripe_check_secs > 0 {
+            v.push(self.spawn_stripe_checker(
+                Duration::from_secs(self.settings.stripe_check_secs),
+                cancel,
+            ));
+        }
         v
+    }
+
+    /// Checks (and repairs) the Stripe connection of every active company every `every` (with up
+    /// to 10 % jitter), until `cancel` (see `paygate_router::stripe_connection`).
+    pub fn spawn_stripe_checker(
+        &self,
+        every: Duration,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let jitter = every.mul_f64(rand::random::<f64>() * 0.1);
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(every + jitter) => {}
+                }
+                if let Err(e) = paygate_router::stripe_connection::check_all(
+                    &me.tenants,
+                    &me.stripe,
+                    &me.intake.writer,
+                )
+                .await
+                {
+                    tracing::warn!(error = %e, "periodic Stripe connection check could not list companies");
+                }
+            }
+        })
+    }
+
+    /// Sends the `dispute.due_soon` notices due (three days and one day before a dispute's
+    /// evidence is due) every `every`, until `cancel` (each notice is sent once, whatever the
+    /// number of replicas: see `paygate_router::dispute_deadlines`).
+    pub fn spawn_dispute_deadlines(
+        &self,
+        every: Duration,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let db = self.db.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = paygate_db::now_ms() / 1000;
+                match paygate_router::dispute_deadlines::notify_due_soon(&db, now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sent = n, "dispute deadline notices sent"),
+                    Err(e) => tracing::warn!(error = %e, "dispute deadline check failed"),
+                }
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(every) => {}
+                }
+            }
+        })
     }
 
     /// Reconciles every active company against Stripe's event list every `every` (with up to

@@ -40,6 +40,11 @@ pub struct Settings {
     pub webhook_tolerance_secs: u64,
     /// Where Paygate calls Stripe.
     pub stripe_api_base: String,
+    /// Where Paygate uploads files to Stripe (dispute evidence; Stripe's files host).
+    pub stripe_files_base: String,
+    /// How often disputes are checked for a `dispute.due_soon` notice to send (three days and
+    /// one day before the evidence is due), seconds; 0: never.
+    pub dispute_due_check_secs: u64,
     /// Time limit of one Stripe API request (sending it and reading the whole answer), seconds.
     pub stripe_timeout_secs: u64,
     /// Lifetime of operator tokens, seconds.
@@ -117,6 +122,9 @@ pub struct Settings {
     /// How often every active company is reconciled against Stripe's event list (missed-event
     /// recovery), seconds; 0: never (on demand only).
     pub reconcile_interval_secs: u64,
+    /// How often the webhook endpoints Paygate created (profiles connected automatically) are
+    /// checked and repaired (`PAYGATE_STRIPE_CHECK_SECS`), seconds; 0: never (on demand only).
+    pub stripe_check_secs: u64,
     /// Notification deliveries in flight at once per process.
     pub notify_concurrency: usize,
     /// How long a worker's claim on a notification delivery holds (a crashed replica's
@@ -187,6 +195,8 @@ impl Default for Settings {
             admin_password_file: None,
             webhook_tolerance_secs: 300,
             stripe_api_base: "https://api.stripe.com".into(),
+            stripe_files_base: "https://files.stripe.com".into(),
+            dispute_due_check_secs: 900,
             stripe_timeout_secs: 30,
             admin_token_ttl_secs: 3600,
             session_idle_secs: 2 * 3600,
@@ -215,6 +225,7 @@ impl Default for Settings {
             notify_timeout_secs: 15,
             notify_disable_after_secs: 5 * 86_400,
             reconcile_interval_secs: 3600,
+            stripe_check_secs: 3600,
             notify_concurrency: 16,
             notify_lease_secs: 60,
             notify_endpoint_concurrency: 4,
@@ -281,6 +292,11 @@ impl Settings {
             || self.stripe_api_base.starts_with("https://"))
         {
             return Err(invalid("stripe_api_base", "must be an http(s) URL"));
+        }
+        if !(self.stripe_files_base.starts_with("http://")
+            || self.stripe_files_base.starts_with("https://"))
+        {
+            return Err(invalid("stripe_files_base", "must be an http(s) URL"));
         }
         if let Some(u) = &self.public_base_url
             && !(u.starts_with("http://") || u.starts_with("https://"))

@@ -260,6 +260,7 @@ async fn demo_company(tenants: &TenantService) -> anyhow::Result<company::Model>
                 CompanyIn {
                     company_id: Some(DEMO_COMPANY_ID.to_owned()),
                     name: DEMO_COMPANY_NAME.to_owned(),
+                    ..CompanyIn::default()
                 },
             )
             .await
@@ -283,6 +284,7 @@ async fn demo_company(tenants: &TenantService) -> anyhow::Result<company::Model>
                     secret_key: format!("{DEMO_KEY_PREFIX}{}", random_token(24)),
                     webhook_secret: Some(format!("whsec_{}", random_token(32))),
                     active: Some(true),
+                    auto_configure: None,
                 },
             )
             .await

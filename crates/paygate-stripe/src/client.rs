@@ -11,8 +11,14 @@ use serde_json::Value;
 
 use crate::error::StripeError;
 use crate::form::{FormBuilder, encode_path_segment};
-use crate::params::{CreateCharge, CreateCheckoutSession, ListEvents};
-use crate::types::{Account, Charge, CheckoutSession, LineItem, List};
+use crate::params::CreateRefund;
+use crate::params::{
+    CancelSubscription, CreateBillingPortalSession, CreateCharge, CreateCheckoutSession,
+    ListEvents, ResumeSubscription, UpdateSubscription,
+};
+use crate::types::{
+    Account, BillingPortalSession, Charge, CheckoutSession, LineItem, List, Subscription,
+};
 
 /// The longest wait between two attempts, before jitter. If
 /// [`ClientConfig::initial_backoff`] is longer, that value is the limit instead.
@@ -27,6 +33,9 @@ pub struct ClientConfig {
     /// The base URL of the API, without a trailing `/v1`. Defaults to
     /// `https://api.stripe.com`. Tests point it at a fake server.
     pub api_base: String,
+    /// The base URL of Stripe's file uploads (`POST /v1/files`), without a trailing `/v1`.
+    /// Defaults to `https://files.stripe.com`. Tests point it at the same fake server.
+    pub files_base: String,
     /// The time limit for establishing a TCP/TLS connection.
     pub connect_timeout: Duration,
     /// The time limit for one attempt, from sending the request to reading the
@@ -43,6 +52,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             api_base: "https://api.stripe.com".to_owned(),
+            files_base: "https://files.stripe.com".to_owned(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_retries: 2,
@@ -61,6 +71,8 @@ pub struct StripeClient {
     config: ClientConfig,
     /// Whether a 429 is retried (see [`StripeClient::without_429_retries`]).
     retry_on_429: bool,
+    /// The `Stripe-Version` header sent, if any (the v2 API needs one: see `thin_events`).
+    pub(crate) stripe_version: Option<&'static str>,
 }
 
 impl StripeClient {
@@ -89,10 +101,13 @@ impl StripeClient {
     pub fn with_http_client(mut config: ClientConfig, http: reqwest::Client) -> Self {
         let trimmed = config.api_base.trim_end_matches('/').len();
         config.api_base.truncate(trimmed);
+        let trimmed = config.files_base.trim_end_matches('/').len();
+        config.files_base.truncate(trimmed);
         Self {
             http,
             config,
             retry_on_429: true,
+            stripe_version: None,
         }
     }
 
@@ -232,6 +247,133 @@ impl StripeClient {
         .await
     }
 
+    /// Cancels a subscription at once (`DELETE /v1/subscriptions/{id}`). Stripe answers with
+    /// the subscription, now `canceled`.
+    ///
+    /// # Errors
+    ///
+    /// Any [`StripeError`]. An unknown subscription is `Api { status: 404, code:
+    /// Some("resource_missing"), .. }`.
+    pub async fn cancel_subscription(
+        &self,
+        key: &SecretString,
+        subscription_id: &str,
+        params: &CancelSubscription,
+        idempotency_key: &str,
+    ) -> Result<Subscription, StripeError> {
+        let form = params.to_form();
+        self.send(
+            key,
+            Method::DELETE,
+            &format!("/v1/subscriptions/{}", encode_path_segment(subscription_id)),
+            None,
+            (!form.is_empty()).then_some(&form),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    /// Updates a subscription (`POST /v1/subscriptions/{id}`), for example to end it at the
+    /// end of its period (`cancel_at_period_end=true`) or to keep it going (`false`).
+    ///
+    /// # Errors
+    ///
+    /// Any [`StripeError`].
+    pub async fn update_subscription(
+        &self,
+        key: &SecretString,
+        subscription_id: &str,
+        params: &UpdateSubscription,
+        idempotency_key: &str,
+    ) -> Result<Subscription, StripeError> {
+        self.send(
+            key,
+            Method::POST,
+            &format!("/v1/subscriptions/{}", encode_path_segment(subscription_id)),
+            None,
+            Some(&params.to_form()),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    /// Resumes a `paused` subscription (`POST /v1/subscriptions/{id}/resume`).
+    ///
+    /// # Errors
+    ///
+    /// Any [`StripeError`]. A subscription that is not paused is an `invalid_request_error`.
+    pub async fn resume_subscription(
+        &self,
+        key: &SecretString,
+        subscription_id: &str,
+        params: &ResumeSubscription,
+        idempotency_key: &str,
+    ) -> Result<Subscription, StripeError> {
+        let form = params.to_form();
+        self.send(
+            key,
+            Method::POST,
+            &format!(
+                "/v1/subscriptions/{}/resume",
+                encode_path_segment(subscription_id)
+            ),
+            None,
+            (!form.is_empty()).then_some(&form),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    /// Creates a customer portal session (`POST /v1/billing_portal/sessions`): a short-lived
+    /// URL where the customer manages their subscriptions and payment methods.
+    ///
+    /// # Errors
+    ///
+    /// Any [`StripeError`]. Without a saved portal configuration in the Stripe account
+    /// (test mode has its own), Stripe answers with an `invalid_request_error`.
+    pub async fn create_billing_portal_session(
+        &self,
+        key: &SecretString,
+        params: &CreateBillingPortalSession,
+        idempotency_key: &str,
+    ) -> Result<BillingPortalSession, StripeError> {
+        self.send(
+            key,
+            Method::POST,
+            "/v1/billing_portal/sessions",
+            None,
+            Some(&params.to_form()),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    /// Creates a refund (`POST /v1/refunds`). Returns the refund object as Stripe sent it.
+    ///
+    /// Retries send the same `idempotency_key`, and so does a caller repeating a request: Stripe
+    /// answers the refund it made for the key instead of making another.
+    ///
+    /// # Errors
+    ///
+    /// Any [`StripeError`]. A charge refunded already is `Api { status: 400, code:
+    /// "charge_already_refunded", .. }`.
+    pub async fn create_refund(
+        &self,
+        key: &SecretString,
+        params: &CreateRefund,
+        idempotency_key: &str,
+    ) -> Result<Value, StripeError> {
+        self.send(
+            key,
+            Method::POST,
+            "/v1/refunds",
+            None,
+            Some(&params.to_form()),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
     /// Lists events (`GET /v1/events`), newest first. Used to recover webhook
     /// events that were missed. To get the next (older) page, pass the last
     /// event's `id` as [`ListEvents::starting_after`].
@@ -269,13 +411,35 @@ impl StripeClient {
 
     /// Sends one logical request, retrying it as configured, and decodes a 2xx body
     /// as `T`.
-    async fn send<T: DeserializeOwned>(
+    pub(crate) async fn send<T: DeserializeOwned>(
         &self,
         key: &SecretString,
         method: Method,
         path: &str,
         query: Option<&FormBuilder>,
         form: Option<&FormBuilder>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, StripeError> {
+        let body = form.map(|f| RawBody {
+            content_type: "application/x-www-form-urlencoded".to_owned(),
+            bytes: f.encode().into_bytes(),
+        });
+        let base = self.config.api_base.clone();
+        self.send_raw(key, method, &base, path, query, body, idempotency_key)
+            .await
+    }
+
+    /// [`send`](Self::send) to any base URL (the API's or the files host) with a body of any
+    /// content type (a form, or a multipart upload).
+    #[expect(clippy::too_many_arguments, reason = "one private request primitive")]
+    pub(crate) async fn send_raw<T: DeserializeOwned>(
+        &self,
+        key: &SecretString,
+        method: Method,
+        base: &str,
+        path: &str,
+        query: Option<&FormBuilder>,
+        body: Option<RawBody>,
         idempotency_key: Option<&str>,
     ) -> Result<T, StripeError> {
         let secret = key.expose_secret();
@@ -289,12 +453,11 @@ impl StripeClient {
             .map_err(|_| StripeError::invalid_key())?;
         auth.set_sensitive(true);
 
-        let mut url = format!("{}{path}", self.config.api_base);
+        let mut url = format!("{base}{path}");
         if let Some(query) = query.filter(|q| !q.is_empty()) {
             url.push('?');
             url.push_str(&query.encode());
         }
-        let body = form.map(FormBuilder::encode);
 
         let mut retry: u32 = 0;
         loop {
@@ -305,10 +468,13 @@ impl StripeClient {
             if let Some(idempotency_key) = idempotency_key {
                 request = request.header("Idempotency-Key", idempotency_key);
             }
+            if let Some(version) = self.stripe_version {
+                request = request.header("Stripe-Version", version);
+            }
             if let Some(body) = &body {
                 request = request
-                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(body.clone());
+                    .header(CONTENT_TYPE, body.content_type.as_str())
+                    .body(body.bytes.clone());
             }
 
             let (error, should_retry) = match self.attempt(request, secret).await {
@@ -386,6 +552,12 @@ impl StripeClient {
             ))
         }
     }
+}
+
+/// A request body and its content type.
+pub(crate) struct RawBody {
+    pub(crate) content_type: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// The wait before retry number `retry + 1`. It is `initial * 2^retry`, capped,

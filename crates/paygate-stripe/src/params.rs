@@ -17,10 +17,24 @@ pub struct CreateCheckoutSession {
     pub cancel_url: Option<String>,
     /// Prefills the customer's email address.
     pub customer_email: Option<String>,
+    /// An existing customer (`cus_...`) the session, and in `subscription` mode the new
+    /// subscription, belongs to. Stripe takes either this or `customer_email`.
+    pub customer: Option<String>,
     /// The caller's own reference, returned in the session and its events.
     pub client_reference_id: Option<String>,
     /// Metadata attached to the session. Sent as `metadata[key]=value`.
     pub metadata: BTreeMap<String, String>,
+    /// In `subscription` mode: metadata of the subscription the session creates, sent as
+    /// `subscription_data[metadata][key]=value` (the session's own `metadata` stays on the
+    /// session).
+    pub subscription_metadata: BTreeMap<String, String>,
+    /// The language of Stripe's page (`auto`, `it`, `de`, `en`, `pt-BR` …).
+    pub locale: Option<String>,
+    /// `hosted` (Stripe's default) or `embedded` (the page is mounted in the merchant's site,
+    /// with the session's `client_secret`).
+    pub ui_mode: Option<String>,
+    /// Where an embedded Checkout sends the customer in the end (with `{CHECKOUT_SESSION_ID}`).
+    pub return_url: Option<String>,
 }
 
 /// One entry of [`CreateCheckoutSession::line_items`]. Set either `price` (an
@@ -70,12 +84,82 @@ pub struct CreateCharge {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Parameters for `DELETE /v1/subscriptions/{id}` (cancel at once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CancelSubscription {
+    /// Whether to invoice pending usage and prorations now (`invoice_now`).
+    pub invoice_now: Option<bool>,
+    /// Whether to credit the unused part of the period (`prorate`).
+    pub prorate: Option<bool>,
+}
+
+/// Parameters for `POST /v1/subscriptions/{id}` (only the fields Paygate changes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateSubscription {
+    /// `true` ends the subscription at the end of the current period; `false` keeps it going.
+    pub cancel_at_period_end: Option<bool>,
+    /// Metadata to set. Sent as `metadata[key]=value`.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Parameters for `POST /v1/subscriptions/{id}/resume` (a `paused` subscription).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumeSubscription {
+    /// `now` or `unchanged` (Stripe's default is `now`).
+    pub billing_cycle_anchor: Option<String>,
+    /// `always_invoice`, `create_prorations` or `none`.
+    pub proration_behavior: Option<String>,
+}
+
+/// Parameters for `POST /v1/billing_portal/sessions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateBillingPortalSession {
+    /// The customer (`cus_...`).
+    pub customer: String,
+    /// Where the portal's "return" link leads.
+    pub return_url: Option<String>,
+    /// The portal's language (`auto`, `en`, `it`, `de`, …). Stripe's default is `auto`.
+    pub locale: Option<String>,
+}
+
+/// Parameters for `POST /v1/refunds`: a refund of a payment intent or of a charge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateRefund {
+    /// The payment intent to refund (`pi_...`); or `charge`.
+    pub payment_intent: Option<String>,
+    /// The charge to refund (`ch_...`, `py_...`); or `payment_intent`.
+    pub charge: Option<String>,
+    /// The amount, in the currency's smallest unit; `None` refunds what is left.
+    pub amount: Option<i64>,
+    /// `duplicate`, `fraudulent` or `requested_by_customer`.
+    pub reason: Option<String>,
+    /// Metadata attached to the refund. Sent as `metadata[key]=value`.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl CreateRefund {
+    /// Encodes the parameters in Stripe's bracket notation.
+    #[must_use]
+    pub fn to_form(&self) -> FormBuilder {
+        let mut form = FormBuilder::new();
+        form.push_opt("payment_intent", self.payment_intent.as_ref())
+            .push_opt("charge", self.charge.as_ref())
+            .push_opt("amount", self.amount)
+            .push_opt("reason", self.reason.as_ref())
+            .push_map("metadata", &self.metadata);
+        form
+    }
+}
+
 /// Parameters for `GET /v1/events`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListEvents {
     /// Only return events created at or after this time, in Unix seconds
     /// (`created[gte]`).
     pub created_gte: Option<i64>,
+    /// Only return events created at or before this time, in Unix seconds
+    /// (`created[lte]`).
+    pub created_lte: Option<i64>,
     /// A cursor: the ID of the last event on the previous page. Events are listed
     /// newest first, so this page holds older events.
     pub starting_after: Option<String>,
@@ -113,8 +197,58 @@ impl CreateCheckoutSession {
         form.push_opt("success_url", self.success_url.as_ref())
             .push_opt("cancel_url", self.cancel_url.as_ref())
             .push_opt("customer_email", self.customer_email.as_ref())
+            .push_opt("customer", self.customer.as_ref())
             .push_opt("client_reference_id", self.client_reference_id.as_ref())
+            .push_map("metadata", &self.metadata)
+            .push_map("subscription_data[metadata]", &self.subscription_metadata)
+            .push_opt("locale", self.locale.as_ref())
+            .push_opt("ui_mode", self.ui_mode.as_ref())
+            .push_opt("return_url", self.return_url.as_ref());
+        form
+    }
+}
+
+impl CancelSubscription {
+    /// Encodes the parameters (empty when none is set).
+    #[must_use]
+    pub fn to_form(&self) -> FormBuilder {
+        let mut form = FormBuilder::new();
+        form.push_opt("invoice_now", self.invoice_now)
+            .push_opt("prorate", self.prorate);
+        form
+    }
+}
+
+impl UpdateSubscription {
+    /// Encodes the parameters in Stripe's bracket notation.
+    #[must_use]
+    pub fn to_form(&self) -> FormBuilder {
+        let mut form = FormBuilder::new();
+        form.push_opt("cancel_at_period_end", self.cancel_at_period_end)
             .push_map("metadata", &self.metadata);
+        form
+    }
+}
+
+impl ResumeSubscription {
+    /// Encodes the parameters (empty when none is set).
+    #[must_use]
+    pub fn to_form(&self) -> FormBuilder {
+        let mut form = FormBuilder::new();
+        form.push_opt("billing_cycle_anchor", self.billing_cycle_anchor.as_ref())
+            .push_opt("proration_behavior", self.proration_behavior.as_ref());
+        form
+    }
+}
+
+impl CreateBillingPortalSession {
+    /// Encodes the parameters.
+    #[must_use]
+    pub fn to_form(&self) -> FormBuilder {
+        let mut form = FormBuilder::new();
+        form.push("customer", &self.customer)
+            .push_opt("return_url", self.return_url.as_ref())
+            .push_opt("locale", self.locale.as_ref());
         form
     }
 }
@@ -139,6 +273,7 @@ impl ListEvents {
     pub fn to_form(&self) -> FormBuilder {
         let mut form = FormBuilder::new();
         form.push_opt("created[gte]", self.created_gte)
+            .push_opt("created[lte]", self.created_lte)
             .push_opt("starting_after", self.starting_after.as_ref())
             .push_opt("limit", (self.limit > 0).then_some(self.limit))
             .push_list("types", &self.types);

@@ -400,3 +400,158 @@ pub struct AccountRequirements {
     #[serde(default)]
     pub disabled_reason: Option<String>,
 }
+
+/// A subscription (`subscription`), as the subscription calls return it.
+///
+/// Stripe moved `current_period_start` / `current_period_end` from the subscription to its
+/// items (API version 2025-03-31); both places are read, the subscription's own first.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct Subscription {
+    /// The subscription ID (`sub_...`).
+    pub id: String,
+    /// `incomplete`, `incomplete_expired`, `trialing`, `active`, `past_due`, `canceled`,
+    /// `unpaid` or `paused`.
+    pub status: String,
+    /// The customer ID. An expanded customer object is reduced to its ID.
+    pub customer: Option<String>,
+    /// Whether the subscription ends at the end of the current period.
+    pub cancel_at_period_end: bool,
+    /// When the subscription is set to end, in Unix seconds.
+    pub cancel_at: Option<i64>,
+    /// When the subscription was canceled, in Unix seconds.
+    pub canceled_at: Option<i64>,
+    /// When the subscription ended, in Unix seconds.
+    pub ended_at: Option<i64>,
+    /// The start of the current period, in Unix seconds.
+    pub current_period_start: Option<i64>,
+    /// The end of the current period, in Unix seconds.
+    pub current_period_end: Option<i64>,
+    /// The `behavior` of `pause_collection` when collection is paused.
+    pub pause_collection: Option<String>,
+    /// The ID of the latest invoice. An expanded invoice is reduced to its ID.
+    pub latest_invoice: Option<String>,
+    /// Whether the subscription is in live mode.
+    pub livemode: bool,
+    /// When the subscription was created, in Unix seconds.
+    pub created: i64,
+    /// The subscription object exactly as Stripe returned it.
+    pub raw: Value,
+}
+
+impl TryFrom<Value> for Subscription {
+    type Error = serde_json::Error;
+
+    fn try_from(raw: Value) -> Result<Self, Self::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(default, deserialize_with = "null_default")]
+            id: String,
+            #[serde(default, deserialize_with = "null_default")]
+            status: String,
+            #[serde(default)]
+            customer: Option<Value>,
+            #[serde(default, deserialize_with = "null_default")]
+            cancel_at_period_end: bool,
+            #[serde(default)]
+            cancel_at: Option<i64>,
+            #[serde(default)]
+            canceled_at: Option<i64>,
+            #[serde(default)]
+            ended_at: Option<i64>,
+            #[serde(default)]
+            current_period_start: Option<i64>,
+            #[serde(default)]
+            current_period_end: Option<i64>,
+            #[serde(default)]
+            pause_collection: Option<Value>,
+            #[serde(default)]
+            latest_invoice: Option<Value>,
+            #[serde(default, deserialize_with = "null_default")]
+            livemode: bool,
+            #[serde(default, deserialize_with = "null_default")]
+            created: i64,
+        }
+
+        let w = Wire::deserialize(&raw)?;
+        let first_item = raw.pointer("/items/data/0");
+        let item_time = |name: &str| {
+            first_item
+                .and_then(|item| item.get(name))
+                .and_then(Value::as_i64)
+        };
+        Ok(Self {
+            id: w.id,
+            status: w.status,
+            customer: expandable_id(w.customer.as_ref()),
+            cancel_at_period_end: w.cancel_at_period_end,
+            cancel_at: w.cancel_at,
+            canceled_at: w.canceled_at,
+            ended_at: w.ended_at,
+            current_period_start: w
+                .current_period_start
+                .or_else(|| item_time("current_period_start")),
+            current_period_end: w
+                .current_period_end
+                .or_else(|| item_time("current_period_end")),
+            pause_collection: w
+                .pause_collection
+                .as_ref()
+                .and_then(|p| p.get("behavior"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            latest_invoice: expandable_id(w.latest_invoice.as_ref()),
+            livemode: w.livemode,
+            created: w.created,
+            raw,
+        })
+    }
+}
+
+/// A customer portal session (`billing_portal.session`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct BillingPortalSession {
+    /// The session ID (`bps_...`).
+    pub id: String,
+    /// The customer the session is for.
+    pub customer: String,
+    /// The short-lived URL of the portal, to send the customer to.
+    pub url: String,
+    /// Where the portal sends the customer back to.
+    pub return_url: Option<String>,
+    /// Whether the session is in live mode.
+    pub livemode: bool,
+    /// The session object exactly as Stripe returned it.
+    pub raw: Value,
+}
+
+impl TryFrom<Value> for BillingPortalSession {
+    type Error = serde_json::Error;
+
+    fn try_from(raw: Value) -> Result<Self, Self::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(default, deserialize_with = "null_default")]
+            id: String,
+            #[serde(default)]
+            customer: Option<Value>,
+            #[serde(default, deserialize_with = "null_default")]
+            url: String,
+            #[serde(default)]
+            return_url: Option<String>,
+            #[serde(default, deserialize_with = "null_default")]
+            livemode: bool,
+        }
+
+        let w = Wire::deserialize(&raw)?;
+        Ok(Self {
+            id: w.id,
+            customer: expandable_id(w.customer.as_ref()).unwrap_or_default(),
+            url: w.url,
+            return_url: w.return_url,
+            livemode: w.livemode,
+            raw,
+        })
+    }
+}

@@ -146,6 +146,10 @@ pub async fn revoke_key<C: ConnectionTrait>(
 
 /// What a key presented to the merchant API opens.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per request and moved once into the principal: boxing saves nothing"
+)]
 pub enum KeyCheck {
     /// No active key is this one: unknown, revoked, or its company is gone.
     Unknown,

@@ -26,6 +26,57 @@ pub struct IntakeCompany {
     pub company_id: String,
     pub active: bool,
     pub secrets: Vec<IntakeSecret>,
+    /// Set only for a Connect platform: where its connected accounts' events go. `None` for
+    /// every other company, so their deliveries cost nothing more.
+    pub connect: Option<ConnectRoutes>,
+}
+
+/// A Connect platform's routing table, loaded with the platform's cache entry: the linked
+/// companies' active profiles by (account id, livemode).
+#[derive(Debug, Default)]
+pub struct ConnectRoutes {
+    routes: HashMap<(String, bool), ConnectTarget>,
+}
+
+/// Where a connected account's events of one mode go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectTarget {
+    /// The linked company (internal id), active.
+    Company(i64),
+    /// No company takes them: the linked company is suspended, or two linked companies
+    /// claim the account in that mode.
+    Unroutable,
+}
+
+impl ConnectRoutes {
+    /// Adds a linked company's active profile of `livemode` with `account_id`. A second
+    /// company claiming the same account and mode makes it unroutable (never a guess).
+    pub fn add(&mut self, account_id: &str, livemode: bool, company_pk: i64, active: bool) {
+        let target = if active {
+            ConnectTarget::Company(company_pk)
+        } else {
+            ConnectTarget::Unroutable
+        };
+        self.routes
+            .entry((account_id.to_owned(), livemode))
+            .and_modify(|t| {
+                if *t != ConnectTarget::Company(company_pk) {
+                    *t = ConnectTarget::Unroutable;
+                }
+            })
+            .or_insert(target);
+    }
+
+    /// The linked company for an event of `livemode` naming `account_id`; `None` when none
+    /// takes it.
+    pub fn route(&self, account_id: &str, livemode: bool) -> Option<i64> {
+        // The key is owned; a lookup with a borrowed pair would need a custom Borrow impl,
+        // and platforms are few: the allocation is only paid on their deliveries.
+        match self.routes.get(&(account_id.to_owned(), livemode)) {
+            Some(ConnectTarget::Company(pk)) => Some(*pk),
+            _ => None,
+        }
+    }
 }
 
 /// One signing secret that may verify a delivery.

@@ -160,6 +160,16 @@ pub mod field {
         legacy_purpose: "notification endpoint secret",
     };
 
+    /// `idempotency_keys.response_body`: a stored answer of the merchant API, which may carry
+    /// a secret shown once (a new notification endpoint's `whsec_…`); the row is the key's
+    /// claim (`idk_…`). Answers live 24 hours, so this column is not in [`ALL`]: `paygate
+    /// rekey` leaves them to expire, and one that no longer opens is dropped and its request
+    /// runs anew.
+    pub const IDEMPOTENT_ANSWER: Field = Field {
+        table: "idempotency_keys",
+        column: "response_body",
+        legacy_purpose: "idempotency_keys.response_body",
+    };
     /// Every sealed column.
     pub const ALL: [Field; 3] = [
         STRIPE_SECRET_KEY,

@@ -18,6 +18,9 @@ pub enum TenantError {
     Conflict { code: &'static str, message: String },
     #[error("a stored secret could not be decrypted with the configured master key")]
     Crypto,
+    /// Stripe could not be reached or failed (502): nothing was changed.
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     #[error("database error")]
     Db(#[from] sea_orm::DbErr),
 }
@@ -54,6 +57,7 @@ impl From<TenantError> for ApiError {
             }
             TenantError::Conflict { code, message } => ApiError::conflict(code, message),
             TenantError::Crypto => ApiError::internal(TenantError::Crypto),
+            TenantError::Upstream { code, message } => ApiError::bad_gateway(code, message),
             TenantError::Db(e) => ApiError::from(e),
         }
     }

@@ -3,10 +3,12 @@
 pub mod api_keys;
 pub mod audit;
 pub mod cache;
+pub mod connection;
 pub mod crypto;
 pub mod error;
 pub mod operators;
 pub mod password;
+pub mod readiness;
 pub mod service;
 pub mod setup;
 pub mod signin;
@@ -14,7 +16,7 @@ pub mod users;
 pub mod validate;
 pub mod wire;
 
-pub use cache::{IntakeCompany, IntakeSecret};
+pub use cache::{ConnectRoutes, ConnectTarget, IntakeCompany, IntakeSecret};
 pub use crypto::{Keyring, MasterKey};
 pub use error::TenantError;
 pub use service::TenantService;

@@ -15,7 +15,7 @@ use serde_json::json;
 use paygate_db::entities::{company, signing_secret, stripe_profile};
 use paygate_db::{Tenant, new_id, now_ms};
 
-use crate::cache::{IntakeCache, IntakeCompany, IntakeSecret};
+use crate::cache::{ConnectRoutes, IntakeCache, IntakeCompany, IntakeSecret};
 use crate::crypto::{Keyring, field, mask};
 use crate::wire::{
     CompanyIn, CompanyOut, CompanyPatch, ProfileIn, ProfileOut, ProfilePatch, SigningSecretIn,
@@ -41,6 +41,14 @@ struct Inner {
     cache: IntakeCache,
     public_base_url: String,
     default_grace: Duration,
+}
+
+/// What connecting automatically found and created, for the profile's row.
+#[derive(Debug)]
+pub(crate) struct AutoConnected {
+    pub account: crate::readiness::AccountFacts,
+    pub endpoint_id: String,
+    pub secret: SecretString,
 }
 
 /// A company's active profile with its secret key opened, for calls to the Stripe API.
@@ -80,6 +88,11 @@ impl TenantService {
         &self.inner.keyring
     }
 
+    /// How long a replaced signing secret stays valid by default.
+    pub fn default_grace(&self) -> Duration {
+        self.inner.default_grace
+    }
+
     /// The public base URL callback URLs are built from.
     pub fn public_base_url(&self) -> &str {
         &self.inner.public_base_url
@@ -99,8 +112,13 @@ impl TenantService {
             None => new_id("cmp"),
         };
         let name = validate::name("name", &input.name)?;
+        let is_platform = input.is_connect_platform.unwrap_or(false);
         let now = now_ms();
         let txn = self.inner.db.begin().await?;
+        let platform = match input.connect_platform.as_deref() {
+            Some(p) => Some(connect_platform(&txn, &company_id, is_platform, p).await?),
+            None => None,
+        };
         let exists = company::Entity::find()
             .filter(company::Column::CompanyId.eq(&company_id))
             .one(&txn)
@@ -120,6 +138,8 @@ impl TenantService {
             environment: Set("test".into()),
             created_at: Set(now),
             updated_at: Set(now),
+            is_connect_platform: Set(is_platform),
+            connect_platform_id: Set(platform.clone()),
             ..Default::default()
         }
         .insert(&txn)
@@ -140,11 +160,11 @@ impl TenantService {
             Some(m.id),
             "company.created",
             &m.company_id,
-            json!({"name": m.name}),
+            json!({"name": m.name, "is_connect_platform": m.is_connect_platform, "connect_platform": m.connect_platform_id}),
         )
         .await?;
         txn.commit().await?;
-        self.inner.cache.invalidate(&company_id);
+        self.invalidate_company(&m);
         Ok(m)
     }
 
@@ -225,6 +245,51 @@ impl TenantService {
             am.stripe_enabled = Set(enabled);
             changed.push("stripe_enabled");
         }
+        if let Some(on) = patch.auto_refund_fraud_warnings {
+            am.auto_refund_fraud_warnings = Set(on);
+            changed.push("auto_refund_fraud_warnings");
+        }
+        let is_platform = patch
+            .is_connect_platform
+            .unwrap_or(current.is_connect_platform);
+        if let Some(p) = patch.is_connect_platform {
+            if !p && current.is_connect_platform {
+                let linked = company::Entity::find()
+                    .filter(company::Column::ConnectPlatformId.eq(&current.company_id))
+                    .one(&txn)
+                    .await?;
+                if let Some(l) = linked {
+                    return Err(TenantError::Conflict {
+                        code: "platform_has_linked_companies",
+                        message: format!(
+                            "is_connect_platform: companies are linked to this platform (e.g. {:?}): unlink them first",
+                            l.company_id
+                        ),
+                    });
+                }
+            }
+            am.is_connect_platform = Set(p);
+            changed.push("is_connect_platform");
+        }
+        match &patch.connect_platform {
+            Some(Some(p)) => {
+                let p = connect_platform(&txn, &current.company_id, is_platform, p).await?;
+                am.connect_platform_id = Set(Some(p));
+                changed.push("connect_platform");
+            }
+            Some(None) => {
+                am.connect_platform_id = Set(None);
+                changed.push("connect_platform");
+            }
+            None if is_platform && current.connect_platform_id.is_some() => {
+                return Err(TenantError::invalid(
+                    "is_connect_platform",
+                    "connect_platform_linked",
+                    "a company linked to a Connect platform cannot be a platform itself: unlink it first (\"connect_platform\": null)",
+                ));
+            }
+            None => {}
+        }
         let enabled = patch.stripe_enabled.unwrap_or(current.stripe_enabled);
         if enabled && (patch.stripe_enabled == Some(true) || patch.environment.is_some()) {
             let has_active = Tenant::new(current.id)
@@ -250,12 +315,26 @@ impl TenantService {
                 ));
             }
         }
+        if environment == Mode::Live && current.environment != Mode::Live.as_str() {
+            let missing = crate::readiness::live_missing(&txn, current.id).await?;
+            if !missing.is_empty() {
+                return Err(TenantError::Conflict {
+                    code: "account_not_ready",
+                    message: format!(
+                        "environment: the live Stripe account is not ready to go live; missing: {}",
+                        missing.join(", ")
+                    ),
+                });
+            }
+        }
         am.updated_at = Set(now_ms());
         let m = am.update(&txn).await?;
-        audit::record(&txn, actor, Some(m.id), "company.updated", &m.company_id, json!({"fields": changed, "status": m.status, "stripe_enabled": m.stripe_enabled, "environment": m.environment}))
+        audit::record(&txn, actor, Some(m.id), "company.updated", &m.company_id, json!({"fields": changed, "status": m.status, "stripe_enabled": m.stripe_enabled, "environment": m.environment, "is_connect_platform": m.is_connect_platform, "connect_platform": m.connect_platform_id}))
             .await?;
         txn.commit().await?;
-        self.inner.cache.invalidate(company_id);
+        // The old platform's routing table named this company; the new one's must.
+        self.invalidate_company(&current);
+        self.invalidate_company(&m);
         Ok(m)
     }
 
@@ -268,6 +347,17 @@ impl TenantService {
             .await?
             .ok_or(TenantError::NotFound("company"))?;
         company::Entity::delete_by_id(current.id).exec(&txn).await?;
+        if current.is_connect_platform {
+            // Its linked companies stand alone again.
+            company::Entity::update_many()
+                .col_expr(
+                    company::Column::ConnectPlatformId,
+                    sea_orm::sea_query::Expr::value(Option::<String>::None),
+                )
+                .filter(company::Column::ConnectPlatformId.eq(company_id))
+                .exec(&txn)
+                .await?;
+        }
         audit::record(
             &txn,
             actor,
@@ -278,7 +368,7 @@ impl TenantService {
         )
         .await?;
         txn.commit().await?;
-        self.inner.cache.invalidate(company_id);
+        self.invalidate_company(&current);
         Ok(())
     }
 
@@ -324,6 +414,27 @@ impl TenantService {
         company: &company::Model,
         input: ProfileIn,
     ) -> Result<ProfileOut> {
+        if input.auto_configure == Some(true) {
+            return Err(TenantError::invalid(
+                "auto_configure",
+                "auto_configure_unavailable",
+                "connecting automatically needs the Stripe API (use the admin API or the back office)",
+            ));
+        }
+        self.create_profile_with(actor, company, input, new_id("prf"), None)
+            .await
+    }
+
+    /// Adds a profile (see [`Self::create_profile`]); `auto` is what connecting automatically
+    /// found and created ([`crate::connection`]).
+    pub(crate) async fn create_profile_with(
+        &self,
+        actor: &str,
+        company: &company::Model,
+        input: ProfileIn,
+        id: String,
+        auto: Option<AutoConnected>,
+    ) -> Result<ProfileOut> {
         let name = validate::name("name", &input.name)?;
         let mode = validate::mode("mode", &input.mode)?;
         let account_id = match input
@@ -335,21 +446,31 @@ impl TenantService {
             Some(a) => Some(validate::account_id(a)?),
             None => None,
         };
-        let publishable_key = validate::publishable_key(mode, &input.publishable_key)?;
+        let publishable_key = if auto.is_some() && input.publishable_key.trim().is_empty() {
+            String::new()
+        } else {
+            validate::publishable_key(mode, &input.publishable_key)?
+        };
         let secret_key = validate::secret_key(mode, &input.secret_key)?;
         validate::demo_key_allowed(&company.company_id, &secret_key)?;
-        let webhook_secret = match input
-            .webhook_secret
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(w) => Some(validate::webhook_secret(w)?),
-            None => None,
+        let webhook_secret = match (
+            &auto,
+            input
+                .webhook_secret
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+        ) {
+            (Some(a), _) => Some(validate::webhook_secret(a.secret.expose_secret())?),
+            (None, Some(w)) => Some(validate::webhook_secret(w)?),
+            (None, None) => None,
         };
+        let account_id = auto
+            .as_ref()
+            .map(|a| Some(a.account.id.clone()))
+            .unwrap_or(account_id);
         let ring = &self.inner.keyring;
         let now = now_ms();
-        let id = new_id("prf");
         let tenant = Tenant::new(company.id);
         let txn = self.inner.db.begin().await?;
         let name_taken = tenant
@@ -395,6 +516,15 @@ impl TenantService {
             secret_key_mask: Set(mask(&secret_key)),
             created_at: Set(now),
             updated_at: Set(now),
+            webhook_endpoint_id: Set(auto.as_ref().map(|a| a.endpoint_id.clone())),
+            account_country: Set(auto.as_ref().and_then(|a| a.account.country.clone())),
+            account_default_currency: Set(auto
+                .as_ref()
+                .and_then(|a| a.account.default_currency.clone())),
+            charges_enabled: Set(auto.as_ref().map(|a| a.account.charges_enabled)),
+            payouts_enabled: Set(auto.as_ref().map(|a| a.account.payouts_enabled)),
+            details_submitted: Set(auto.as_ref().map(|a| a.account.details_submitted)),
+            account_checked_at: Set(auto.as_ref().map(|_| now)),
         }
         .insert(&txn)
         .await?;
@@ -407,11 +537,11 @@ impl TenantService {
             Some(company.id),
             "profile.created",
             &id,
-            json!({"name": name, "mode": mode.as_str(), "active": make_active, "signing_secret": webhook_secret.is_some()}),
+            json!({"name": name, "mode": mode.as_str(), "active": make_active, "signing_secret": webhook_secret.is_some(), "auto_configured": auto.as_ref().map(|a| &a.endpoint_id)}),
         )
         .await?;
         txn.commit().await?;
-        self.inner.cache.invalidate(&company.company_id);
+        self.invalidate_company(company);
         self.profile(company, &id).await
     }
 
@@ -507,7 +637,7 @@ impl TenantService {
         )
         .await?;
         txn.commit().await?;
-        self.inner.cache.invalidate(&company.company_id);
+        self.invalidate_company(company);
         self.profile(company, profile_id).await
     }
 
@@ -537,7 +667,7 @@ impl TenantService {
         )
         .await?;
         txn.commit().await?;
-        self.inner.cache.invalidate(&company.company_id);
+        self.invalidate_company(company);
         Ok(())
     }
 
@@ -591,7 +721,7 @@ impl TenantService {
         )
         .await?;
         txn.commit().await?;
-        self.inner.cache.invalidate(&company.company_id);
+        self.invalidate_company(company);
         self.profile(company, profile_id).await
     }
 
@@ -698,11 +828,32 @@ impl TenantService {
                 s.expires_at,
             ));
         }
+        // Only a platform pays for its routing table (two queries when its entry is loaded).
+        let connect = if c.is_connect_platform {
+            let linked = company::Entity::find()
+                .filter(company::Column::ConnectPlatformId.eq(&c.company_id))
+                .all(db)
+                .await?;
+            let mut routes = ConnectRoutes::default();
+            for p in c.linked_active_profiles().all(db).await? {
+                let (Some(account), Some(l)) = (
+                    p.account_id.as_deref(),
+                    linked.iter().find(|l| l.id == p.company_pk),
+                ) else {
+                    continue;
+                };
+                routes.add(account, p.mode == "live", l.id, l.status == STATUS_ACTIVE);
+            }
+            Some(routes)
+        } else {
+            None
+        };
         Ok(Some(IntakeCompany {
             pk: c.id,
             company_id: c.company_id,
             active: c.status == STATUS_ACTIVE,
             secrets: out,
+            connect,
         }))
     }
 
@@ -711,13 +862,67 @@ impl TenantService {
         self.inner.cache.invalidate(company_id);
     }
 
+    /// Drops the cached intake view of a company and of the Connect platform it is linked to
+    /// (whose routing table names its profiles).
+    fn invalidate_company(&self, c: &company::Model) {
+        self.inner.cache.invalidate(&c.company_id);
+        if let Some(p) = &c.connect_platform_id {
+            self.inner.cache.invalidate(p);
+        }
+    }
+
     /// How many company ids the intake cache holds: `(known, unknown)`.
     pub fn intake_cache_len(&self) -> (usize, usize) {
         self.inner.cache.sizes()
     }
 }
 
-async fn find_profile<C: sea_orm::ConnectionTrait>(
+/// Checks a link of company `company_id` to the Connect platform `platform`: the platform
+/// exists, is marked a platform, is another company, and the company is not a platform itself.
+/// Returns the platform's company id.
+async fn connect_platform<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    company_id: &str,
+    company_is_platform: bool,
+    platform: &str,
+) -> Result<String> {
+    let platform = platform.trim();
+    if company_is_platform {
+        return Err(TenantError::invalid(
+            "connect_platform",
+            "connect_platform_linked",
+            "a Connect platform cannot be linked to another platform",
+        ));
+    }
+    if platform == company_id {
+        return Err(TenantError::invalid(
+            "connect_platform",
+            "connect_platform_invalid",
+            "a company cannot be linked to itself",
+        ));
+    }
+    let found = company::Entity::find()
+        .filter(company::Column::CompanyId.eq(platform))
+        .one(db)
+        .await?;
+    match found {
+        Some(p) if p.is_connect_platform => Ok(p.company_id),
+        Some(_) => Err(TenantError::invalid(
+            "connect_platform",
+            "connect_platform_invalid",
+            format!(
+                "company {platform:?} is not a Connect platform (\"is_connect_platform\": true)"
+            ),
+        )),
+        None => Err(TenantError::invalid(
+            "connect_platform",
+            "connect_platform_invalid",
+            format!("no company with id {platform:?}"),
+        )),
+    }
+}
+
+pub(crate) async fn find_profile<C: sea_orm::ConnectionTrait>(
     db: &C,
     tenant: Tenant,
     profile_id: &str,
@@ -730,7 +935,7 @@ async fn find_profile<C: sea_orm::ConnectionTrait>(
         .ok_or(TenantError::NotFound("profile"))
 }
 
-async fn ensure_not_in_use<C: sea_orm::ConnectionTrait>(
+pub(crate) async fn ensure_not_in_use<C: sea_orm::ConnectionTrait>(
     db: &C,
     company: &company::Model,
     profile: &stripe_profile::Model,
@@ -752,7 +957,7 @@ async fn ensure_not_in_use<C: sea_orm::ConnectionTrait>(
     Ok(())
 }
 
-async fn insert_secret<C: sea_orm::ConnectionTrait>(
+pub(crate) async fn insert_secret<C: sea_orm::ConnectionTrait>(
     db: &C,
     ring: &Keyring,
     tenant: Tenant,

@@ -2,11 +2,14 @@
 #![expect(clippy::unwrap_used, reason = "a test kit fails loudly")]
 
 pub mod backoffice;
+pub mod billing_objects;
 pub mod checkout_objects;
 mod db;
 pub mod objects;
 pub mod openapi;
 pub mod receivers;
+pub mod stripe_account;
+pub mod thin_events;
 pub mod webdriver;
 
 use std::net::TcpListener;
@@ -117,6 +120,8 @@ impl TestApp {
         };
         if let Some(base) = &opts.stripe_api_base {
             settings.stripe_api_base = base.clone();
+            // Stripe's files host is the same fake server in tests.
+            settings.stripe_files_base = base.clone();
         }
         if let Some(u) = &opts.smtp_url {
             settings.smtp_url = Some(u.clone().into());

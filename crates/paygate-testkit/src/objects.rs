@@ -218,3 +218,36 @@ pub fn fixture_object(name: &str) -> Value {
     };
     serde_json::from_str(text).unwrap()
 }
+
+/// A refund of a charge (and of its payment intent, when it has one).
+pub fn refund(
+    id: &str,
+    status: &str,
+    amount: i64,
+    charge: &str,
+    payment_intent: Option<&str>,
+) -> Value {
+    json!({
+        "id": id, "object": "refund", "amount": amount, "balance_transaction": null,
+        "charge": charge, "created": 1_700_000_100, "currency": "eur",
+        "destination_details": {"card": {"type": "reversal"}, "type": "card"},
+        "failure_reason": if status == "failed" { json!("expired_or_canceled_card") } else { Value::Null },
+        "metadata": {}, "payment_intent": payment_intent, "reason": "requested_by_customer",
+        "receipt_number": null, "status": status,
+    })
+}
+
+/// A Radar early fraud warning on a charge.
+pub fn early_fraud_warning(
+    id: &str,
+    charge: &str,
+    payment_intent: Option<&str>,
+    fraud_type: &str,
+    actionable: bool,
+) -> Value {
+    json!({
+        "id": id, "object": "radar.early_fraud_warning", "actionable": actionable,
+        "charge": charge, "created": 1_700_000_200, "fraud_type": fraud_type, "livemode": false,
+        "payment_intent": payment_intent,
+    })
+}

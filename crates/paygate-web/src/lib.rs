@@ -120,6 +120,13 @@ impl ApiError {
     ) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
+    /// 502: an upstream (Stripe) could not be reached or failed.
+    pub fn bad_gateway(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, code, message)
+    }
     /// Names the input field the error is about (`"field"` in the body).
     pub fn with_field(mut self, field: impl Into<Cow<'static, str>>) -> Self {
         self.field = Some(field.into());

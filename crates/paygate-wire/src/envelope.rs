@@ -1,4 +1,9 @@
 //! The event envelope: only the fields the intake needs, borrowed from the body.
+//!
+//! Two shapes are read: a snapshot event (`"object": "event"`, `created` in Unix seconds, the
+//! object in `data.object`) and a thin event of an event destination (`"object":
+//! "v2.core.event"`, `created` as an RFC 3339 string, the connected account in `context`, no
+//! snapshot: the worker fetches the event and its related object). [`Envelope::thin`] says which.
 
 use std::borrow::Cow;
 
@@ -8,10 +13,6 @@ use serde_json::value::RawValue;
 /// Why a payload is not a Stripe event envelope.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error(
-        "the payload is a thin event (v2.core.event); this endpoint accepts snapshot events only: create an endpoint with snapshot payloads in Stripe"
-    )]
-    ThinEvent,
     #[error("the payload is not a Stripe event: {0}")]
     Invalid(String),
 }
@@ -20,7 +21,6 @@ impl EnvelopeError {
     /// The stable error code.
     pub fn code(&self) -> &'static str {
         match self {
-            EnvelopeError::ThinEvent => "thin_event_unsupported",
             EnvelopeError::Invalid(_) => "payload_invalid",
         }
     }
@@ -34,7 +34,10 @@ pub struct Envelope<'a> {
     pub created: i64,
     pub livemode: bool,
     pub api_version: Option<Cow<'a, str>>,
+    /// The connected account: `account` of a snapshot event, `context` of a thin one.
     pub account: Option<Cow<'a, str>>,
+    /// A thin event (`v2.core.event`): no snapshot; its type is not an [`crate::EventType`].
+    pub thin: bool,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +56,9 @@ struct Raw<'a> {
     api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     account: Option<Cow<'a, str>>,
+    /// Thin events: the connected account.
+    #[serde(borrow, default)]
+    context: Option<Cow<'a, str>>,
     #[serde(borrow)]
     data: Option<RawData<'a>>,
 }
@@ -68,16 +74,16 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     let raw: Raw<'_> = serde_json::from_slice(body).map_err(|e| {
         EnvelopeError::Invalid(format!("not a JSON object with the event fields ({e})"))
     })?;
-    match raw.object.as_deref() {
-        Some("event") => {}
-        Some("v2.core.event") => return Err(EnvelopeError::ThinEvent),
+    let thin = match raw.object.as_deref() {
+        Some("event") => false,
+        Some("v2.core.event") => true,
         Some(other) => {
             return Err(EnvelopeError::Invalid(format!(
                 "\"object\" is {other:?}, expected \"event\""
             )));
         }
         None => return Err(EnvelopeError::Invalid("\"object\" is missing".into())),
-    }
+    };
     let id = raw
         .id
         .ok_or_else(|| EnvelopeError::Invalid("\"id\" is missing".into()))?;
@@ -97,12 +103,34 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     let created = raw
         .created
         .ok_or_else(|| EnvelopeError::Invalid("\"created\" is missing".into()))?
-        .get()
-        .parse::<i64>()
-        .map_err(|_| EnvelopeError::Invalid("\"created\" must be a Unix timestamp".into()))?;
+        .get();
+    let created = if thin {
+        thin_created(created)?
+    } else {
+        created
+            .parse::<i64>()
+            .map_err(|_| EnvelopeError::Invalid("\"created\" must be a Unix timestamp".into()))?
+    };
     let livemode = raw
         .livemode
         .ok_or_else(|| EnvelopeError::Invalid("\"livemode\" is missing".into()))?;
+    if thin {
+        let account = match raw.context {
+            Some(c) if c.len() > 255 => {
+                return Err(EnvelopeError::Invalid("\"context\" is too long".into()));
+            }
+            c => c.filter(|c| !c.is_empty()),
+        };
+        return Ok(Envelope {
+            id,
+            event_type,
+            created,
+            livemode,
+            api_version: None,
+            account,
+            thin: true,
+        });
+    }
     let obj = raw
         .data
         .and_then(|d| d.object)
@@ -119,7 +147,17 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         livemode,
         api_version: raw.api_version,
         account: raw.account,
+        thin: false,
     })
+}
+
+/// A thin event's `created`: an RFC 3339 string (`"2024-09-26T17:46:22.134Z"`), as Unix seconds.
+fn thin_created(raw: &str) -> Result<i64, EnvelopeError> {
+    let bad = || EnvelopeError::Invalid("\"created\" must be an RFC 3339 time".into());
+    let s: &str = serde_json::from_str(raw).map_err(|_| bad())?;
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -138,18 +176,34 @@ mod tests {
     }
 
     #[test]
-    fn refuses_thin_and_non_events() {
-        let thin = br#"{"id":"evt_1","object":"v2.core.event","type":"v1.billing.meter.error_report_triggered","created":"2024-01-01T00:00:00Z"}"#;
-        assert_eq!(
-            parse(thin).err().map(|e| e.code()),
-            Some("thin_event_unsupported")
-        );
+    fn reads_a_thin_event() {
+        let thin = br#"{"id":"evt_1","object":"v2.core.event","type":"v2.core.event_destination.ping","created":"2024-01-01T00:00:10.250Z","livemode":true,"context":"acct_9","related_object":{"id":"ed_1","type":"v2.core.event_destination","url":"/v2/core/event_destinations/ed_1"}}"#;
+        let e = parse(thin).map_err(|e| e.to_string());
+        let e = e.as_ref().map(|e| {
+            (
+                e.id.as_ref(),
+                e.created,
+                e.livemode,
+                e.account.as_deref(),
+                e.thin,
+            )
+        });
+        assert_eq!(e, Ok(("evt_1", 1_704_067_210, true, Some("acct_9"), true)));
+        let no_context = br#"{"id":"evt_1","object":"v2.core.event","type":"x","created":"2024-01-01T00:00:00Z","livemode":false,"context":null}"#;
+        assert!(parse(no_context).is_ok_and(|e| e.account.is_none() && !e.livemode));
+    }
+
+    #[test]
+    fn refuses_non_events() {
         for bad in [
             &br#"{"hello":"world"}"#[..],
             br#"[1,2]"#,
             br#"{"id":"ch_1","object":"event","type":"x","created":1,"livemode":false,"data":{"object":{}}}"#,
             br#"{"id":"evt_1","object":"event","type":"x","created":1,"livemode":false,"data":{}}"#,
             br#"{"id":"evt_1","object":"event","type":"x","created":1,"livemode":false,"data":{"object":3}}"#,
+            br#"{"id":"evt_1","object":"v2.core.event","type":"x","created":5,"livemode":false}"#,
+            br#"{"id":"evt_1","object":"v2.core.event","type":"x","created":"yesterday","livemode":false}"#,
+            br#"{"id":"evt_1","object":"v2.core.event","type":"x","created":"2024-01-01T00:00:00Z"}"#,
             b"not json",
         ] {
             assert_eq!(parse(bad).err().map(|e| e.code()), Some("payload_invalid"));

@@ -39,10 +39,23 @@ async fn start_with_stripe(backend: Backend) -> (TestApp, MockServer) {
     (TestApp::start(opts).await, stripe)
 }
 
+/// A company whose Stripe payment method is on (orders of any kind need it).
+async fn company_taking_orders(app: &TestApp, secret: &str) -> String {
+    let c = app.company_with_secret(secret).await;
+    let (s, b) = app
+        .admin_patch(
+            &format!("/admin/v1/companies/{c}"),
+            json!({"stripe_enabled": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    c
+}
+
 async fn api_keys_reach_only_their_company(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let a = app.company_with_secret(&new_secret()).await;
-    let b = app.company_with_secret(&new_secret()).await;
+    let a = company_taking_orders(&app, &new_secret()).await;
+    let b = company_taking_orders(&app, &new_secret()).await;
     let key_a = api_key(&app, &a).await;
     let key_b = api_key(&app, &b).await;
     assert!(key_a.starts_with("pgk_"));
@@ -329,8 +342,8 @@ db_tests!(
 async fn tenant_isolation_matrix(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (secret_a, secret_b) = (new_secret(), new_secret());
-    let a = app.company_with_secret(&secret_a).await;
-    let b = app.company_with_secret(&secret_b).await;
+    let a = company_taking_orders(&app, &secret_a).await;
+    let b = company_taking_orders(&app, &secret_b).await;
     let (key_a, key_b) = (api_key(&app, &a).await, api_key(&app, &b).await);
     let (_, order_b) = merchant(
         &app,

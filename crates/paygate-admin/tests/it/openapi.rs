@@ -56,6 +56,8 @@ const ROUTES: &[&str] = &[
     "GET /admin/v1/companies/{company_id}/charges/{id}",
     "GET /admin/v1/companies/{company_id}/disputes",
     "GET /admin/v1/companies/{company_id}/disputes/{id}",
+    "GET /admin/v1/companies/{company_id}/refunds/{id}",
+    "GET /admin/v1/companies/{company_id}/early-fraud-warnings/{id}",
     "GET /admin/v1/companies/{company_id}/orders/{id}",
     "GET /admin/v1/companies/{company_id}/checkout-sessions/{id}",
     "GET /admin/v1/companies/{company_id}/accounts",
@@ -66,8 +68,11 @@ const ROUTES: &[&str] = &[
     "GET /admin/v1/companies/{company_id}/events/stats",
     "GET /admin/v1/companies/{company_id}/events/{event_id}",
     "GET /admin/v1/companies/{company_id}/delivery-failures",
+    "GET /admin/v1/companies/{company_id}/unroutable-events",
     // reconcile
     "POST /admin/v1/companies/{company_id}/reconcile",
+    // stripe_check (issue 17)
+    "POST /admin/v1/companies/{company_id}/stripe-check",
     // notifications, operators
     "POST /admin/v1/companies/{company_id}/notification-endpoints",
     "GET /admin/v1/companies/{company_id}/notification-endpoints",
@@ -82,11 +87,34 @@ const ROUTES: &[&str] = &[
     "POST /admin/v1/companies/{company_id}/notification-messages/{message_id}/replay",
     "GET /admin/v1/companies/{company_id}/notification-settings",
     "PUT /admin/v1/companies/{company_id}/notification-settings",
+    // billing (issue 19)
+    "GET /admin/v1/companies/{company_id}/subscriptions",
+    "GET /admin/v1/companies/{company_id}/subscriptions/{subscription_id}",
+    "GET /admin/v1/companies/{company_id}/invoices",
+    "GET /admin/v1/companies/{company_id}/invoices/{invoice_id}",
+    "GET /admin/v1/companies/{company_id}/customers",
+    "GET /admin/v1/companies/{company_id}/customers/{customer_id}",
+    "GET /admin/v1/companies/{company_id}/billing-settings",
+    "PUT /admin/v1/companies/{company_id}/billing-settings",
     // merchant
     "POST /api/v1/checkout-sessions",
     "POST /api/v1/orders",
     "GET /api/v1/orders",
     "GET /api/v1/orders/{order_id}",
+    "GET /api/v1/subscriptions",
+    "GET /api/v1/subscriptions/{subscription_id}",
+    "GET /api/v1/invoices",
+    "GET /api/v1/invoices/{invoice_id}",
+    "GET /api/v1/customers",
+    "GET /api/v1/customers/{customer_id}",
+    "POST /api/v1/orders/{order_id}/refunds",
+    // subscription actions (issue 19)
+    "POST /api/v1/subscriptions/{subscription_id}/cancel",
+    "POST /api/v1/subscriptions/{subscription_id}/resume",
+    "POST /api/v1/customers/{customer_id}/portal-sessions",
+    // the dispute workbench (issue 18 part 3)
+    "POST /api/v1/disputes/{dispute_id}/evidence",
+    "POST /api/v1/disputes/{dispute_id}/close",
     // notifications, merchants
     "POST /api/v1/notification-endpoints",
     "GET /api/v1/notification-endpoints",

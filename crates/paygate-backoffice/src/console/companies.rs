@@ -144,6 +144,7 @@ async fn create(
     let input = CompanyIn {
         company_id: Some(company_id.trim().to_owned()).filter(|s| !s.is_empty()),
         name: name.clone(),
+        ..CompanyIn::default()
     };
     match op.tenants().create_company(&op.actor(), input).await {
         Ok(c) => Ok(redirect_with_flash(
@@ -165,6 +166,8 @@ struct CompanyTemplate {
     company: CompanyRow,
     environment_key: &'static str,
     stripe_enabled: bool,
+    /// The Stripe connection's state (issue 17) and its sentence; `None` before the first check.
+    stripe_connection: Option<(String, String)>,
     callback_url: String,
     users: Vec<UserRow>,
     form_email: String,
@@ -203,6 +206,12 @@ async fn company_page(
             "environment.test"
         },
         stripe_enabled: c.stripe_enabled,
+        stripe_connection: c.stripe_connection.as_deref().map(|st| {
+            (
+                st.to_owned(),
+                op.lang.t(&format!("connection_state.{st}")).to_owned(),
+            )
+        }),
         callback_url: out.callback_url,
         company: CompanyRow::from(c),
         users,

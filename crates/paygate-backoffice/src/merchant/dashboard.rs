@@ -42,6 +42,8 @@ struct DashboardTemplate {
     suspended: bool,
     callback_url: String,
     counts: Counts,
+    /// The connection's state when it asks for attention (issue 17): its sentence.
+    connection_alert: Option<(String, String)>,
 }
 
 async fn dashboard(
@@ -83,5 +85,15 @@ async fn dashboard(
         suspended: company.status == "suspended",
         callback_url: out.callback_url,
         counts,
+        connection_alert: company
+            .stripe_connection
+            .as_deref()
+            .filter(|st| *st != "ok")
+            .map(|st| {
+                (
+                    st.to_owned(),
+                    s.lang.t(&format!("connection_state.{st}")).to_owned(),
+                )
+            }),
     })
 }

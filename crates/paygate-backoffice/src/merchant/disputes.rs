@@ -1,7 +1,8 @@
 //! `/app/disputes`: the company's disputes, the ones waiting for the merchant's evidence
 //! (`needs_response`, `warning_needs_response`) first, soonest due first, then the others newest
-//! first; each links to its order when Paygate has one. `/app/disputes/{id}` shows one (by
-//! Stripe id).
+//! first; each links to its order when Paygate has one, and one waiting for evidence shows the
+//! time left until its deadline (`evidence_details.due_by`). `/app/disputes/{id}`, one dispute
+//! and its evidence, is the workbench ([`super::dispute_workbench`]).
 //!
 //! Every page shows the disputes of one mode ([`super::mode`]): every query starts from the
 //! session's company in that mode, so another company's dispute, or one of the other mode, is
@@ -30,8 +31,7 @@ use crate::page::{Page, PageError, mode_href, render};
 
 /// Registers `/app/disputes…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/disputes", web::get().to(list))
-        .route("/disputes/{dispute_id}", web::get().to(detail));
+    cfg.route("/disputes", web::get().to(list));
 }
 
 /// The statuses in which Stripe waits for the merchant's evidence.
@@ -64,6 +64,10 @@ pub struct DisputeRow {
     pub needs_response: bool,
     /// Stripe's `evidence_details.due_by`, seconds.
     pub evidence_due_by: Option<i64>,
+    /// The time left until the deadline, in words, for a dispute waiting for evidence.
+    pub time_left: Option<String>,
+    /// Whether the deadline has passed (Stripe's `past_due`, or by the clock).
+    pub overdue: bool,
     pub order_id: Option<String>,
     pub order_href: Option<String>,
     pub livemode: bool,
@@ -88,11 +92,45 @@ impl DisputeRow {
             amount: lang.money(d.amount, &d.currency),
             needs_response: NEEDS_RESPONSE.contains(&d.status.as_str()),
             evidence_due_by: d.evidence_due_by,
+            time_left: NEEDS_RESPONSE
+                .contains(&d.status.as_str())
+                .then(|| {
+                    d.evidence_due_by
+                        .map(|due| time_left(lang, due, paygate_db::now_ms() / 1000))
+                })
+                .flatten(),
+            overdue: NEEDS_RESPONSE.contains(&d.status.as_str())
+                && (d.past_due
+                    || d.evidence_due_by
+                        .is_some_and(|due| due <= paygate_db::now_ms() / 1000)),
             order_href: order_id.as_deref().map(|o| order_href(scope, o)),
             order_id,
             livemode: d.livemode,
             created_at: d.created_at,
         }
+    }
+}
+
+/// The time from `now` to `due_by` (seconds) in words: days and hours, hours, minutes, or
+/// "past due".
+pub fn time_left(lang: Lang, due_by: i64, now: i64) -> String {
+    let left = due_by - now;
+    if left <= 0 {
+        return lang.t("dispute_workbench.overdue").to_owned();
+    }
+    let (days, hours, minutes) = (left / 86_400, (left % 86_400) / 3600, (left % 3600) / 60);
+    if days > 0 {
+        lang.format(
+            "dispute_workbench.left_days",
+            &[&days.to_string(), &hours.to_string()],
+        )
+    } else if hours > 0 {
+        lang.format("dispute_workbench.left_hours", &[&hours.to_string()])
+    } else {
+        lang.format(
+            "dispute_workbench.left_minutes",
+            &[&minutes.max(1).to_string()],
+        )
     }
 }
 
@@ -153,7 +191,7 @@ struct DisputesTemplate {
 }
 
 /// The order of each dispute, by its payment intent or else its charge.
-async fn with_orders(
+pub async fn with_orders(
     s: &MerchantSession,
     scope: Scope,
     rows: &[dispute::Model],
@@ -220,47 +258,5 @@ async fn list(
         ctx: v.page(&s, "disputes.title", "/app/disputes"),
         rows: with_orders(&s, v.scope, &rows).await?,
         more,
-    })
-}
-
-#[derive(Template)]
-#[template(path = "backoffice/app/dispute.html")]
-struct DisputeTemplate {
-    ctx: Page,
-    row: DisputeRow,
-    charge: Option<String>,
-    payment_intent: Option<String>,
-    withdrawn: Option<String>,
-    reinstated: Option<String>,
-    updated_at: i64,
-}
-
-async fn detail(
-    s: MerchantSession,
-    path: web::Path<String>,
-    mode: web::Query<ModeParam>,
-) -> Result<HttpResponse, PageError> {
-    let v = View::of(&s, &mode).await?;
-    let d = v
-        .scope
-        .disputes()
-        .filter(dispute::Column::StripeId.eq(path.into_inner()))
-        .one(s.db())
-        .await?
-        .ok_or(PageError::NotFound)?;
-    let row = with_orders(&s, v.scope, std::slice::from_ref(&d))
-        .await?
-        .pop()
-        .ok_or(PageError::NotFound)?;
-    let mut ctx = v.page(&s, "disputes.detail_title", "/app/disputes");
-    ctx.title = s.lang.format("disputes.detail_title", &[&d.stripe_id]);
-    render(&DisputeTemplate {
-        ctx,
-        row,
-        withdrawn: (d.funds_withdrawn > 0).then(|| s.lang.money(d.funds_withdrawn, &d.currency)),
-        reinstated: (d.funds_reinstated > 0).then(|| s.lang.money(d.funds_reinstated, &d.currency)),
-        charge: d.charge_id,
-        payment_intent: d.payment_intent_id,
-        updated_at: d.updated_at,
     })
 }

@@ -7,15 +7,19 @@
 //! [`configure`], and (for a menu entry) a line in [`crate::nav::MERCHANT`].
 
 pub mod api_keys;
+pub mod billing;
 pub mod connect;
 pub mod dashboard;
+pub mod dispute_workbench;
 pub mod disputes;
 pub mod events;
 pub mod listing;
 pub mod mode;
 pub mod notifications;
 pub mod orders;
+pub mod refunds;
 pub mod stripe_settings;
+pub mod subscription_actions;
 pub mod users;
 
 use actix_web::web;
@@ -27,7 +31,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(stripe_settings::configure)
         .configure(events::configure)
         .configure(orders::configure)
+        .configure(refunds::configure)
         .configure(disputes::configure)
+        .configure(dispute_workbench::configure)
+        .configure(billing::configure)
+        .configure(subscription_actions::configure)
         .configure(notifications::configure)
         .configure(api_keys::configure)
         .configure(users::configure);

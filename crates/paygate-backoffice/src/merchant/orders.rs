@@ -259,6 +259,17 @@ pub struct ChargeRow {
     pub updated_at: i64,
 }
 
+/// A refund of an order.
+pub struct RefundRow {
+    pub id: String,
+    pub status: String,
+    pub status_label: String,
+    pub amount: String,
+    pub reason_label: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: i64,
+}
+
 /// How an order was fulfilled.
 pub struct FulfillmentRow {
     pub fulfilled_at: i64,
@@ -281,6 +292,13 @@ struct OrderTemplate {
     charges: Vec<ChargeRow>,
     fulfillment: Option<FulfillmentRow>,
     disputes: Vec<DisputeRow>,
+    refunds: Vec<RefundRow>,
+    /// What is refunded, when anything is.
+    amount_refunded: Option<String>,
+    /// `fraud warning: <type>, actionable yes/no`, when Stripe sent one.
+    fraud_warning: Option<String>,
+    /// The Refund action (admins, when something is left to refund).
+    refund_href: Option<String>,
 }
 
 /// The message of a payment intent's `last_payment_error` (stored as JSON).
@@ -308,7 +326,38 @@ async fn load(
         view.fulfillment,
         view.line_items,
     );
+    let currency = m.currency.clone().unwrap_or_default();
+    let refunds = view
+        .refunds
+        .iter()
+        .map(|r| RefundRow {
+            id: r.stripe_refund_id.clone(),
+            status: r.status.clone(),
+            status_label: label(lang, "refund_status", &r.status),
+            amount: lang.money(
+                r.amount,
+                if r.currency.is_empty() {
+                    &currency
+                } else {
+                    &r.currency
+                },
+            ),
+            reason_label: r.reason.as_deref().map(|c| label(lang, "refund_reason", c)),
+            failure_reason: r.failure_reason.clone(),
+            created_at: r.created_at,
+        })
+        .collect();
+    let fraud_warning = view.fraud_warning.map(|w| {
+        let yes_no = if w.actionable {
+            "fraud.yes"
+        } else {
+            "fraud.no"
+        };
+        lang.format("fraud.warning_text", &[&w.fraud_type, lang.t(yes_no)])
+    });
     Ok(OrderTemplateParts {
+        refunds,
+        fraud_warning,
         lines: lines
             .into_iter()
             .map(|li| LineRow {
@@ -360,6 +409,8 @@ async fn load(
 
 /// What [`load`] finds around an order.
 struct OrderTemplateParts {
+    refunds: Vec<RefundRow>,
+    fraud_warning: Option<String>,
     lines: Vec<LineRow>,
     payment: Option<PaymentRow>,
     charges: Vec<ChargeRow>,
@@ -386,7 +437,18 @@ async fn detail(
     let mut row = OrderRow::new(s.lang, v.scope, &m);
     // The order's own flag may lag behind its disputes (see `disputed_orders`).
     row.disputed |= !parts.disputes.is_empty();
+    let has_payment = m.payment_intent_id.is_some() || m.charge_id.is_some();
+    let left = m.amount.unwrap_or(0) - m.amount_refunded;
+    let refund_href = (s.is_admin() && has_payment && left > 0)
+        .then(|| crate::merchant::refunds::refund_href(v.mode(), &m.id));
+    let amount_refunded = (m.amount_refunded > 0)
+        .then(|| money(s.lang, Some(m.amount_refunded), m.currency.as_deref()))
+        .flatten();
     render(&OrderTemplate {
+        refunds: parts.refunds,
+        amount_refunded,
+        fraud_warning: parts.fraud_warning,
+        refund_href,
         ctx,
         row,
         checkout_session: m.checkout_session_id,

@@ -13,6 +13,8 @@
 //! | `POST /app/stripe/payment-method` | `stripe_enabled=on\|off` |
 //! | `POST /app/stripe/environment` | `environment=test\|live` |
 //! | `POST /app/stripe/profiles` | add a profile |
+//! | `POST /app/stripe/connect` | connect automatically: a profile from a key alone (issue 17) |
+//! | `POST /app/stripe/check` | check (and repair) the connection now |
 //! | `GET /app/stripe/profiles/{id}` | one profile: edit, rotate its signing secret, remove |
 //! | `POST /app/stripe/profiles/{id}` | edit (an empty secret key keeps the current one) |
 //! | `POST /app/stripe/profiles/{id}/activate` | make it the active profile of its mode |
@@ -27,6 +29,7 @@ use serde::Deserialize;
 
 use paygate_db::entities::{company, signing_secret, stripe_profile};
 use paygate_db::now_ms;
+use paygate_tenant::TenantError;
 use paygate_tenant::wire::{CompanyPatch, ProfileIn, ProfilePatch, SigningSecretIn};
 
 use crate::MerchantSession;
@@ -37,7 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/stripe", web::get().to(settings))
         .route("/stripe/payment-method", web::post().to(payment_method))
         .route("/stripe/environment", web::post().to(environment))
+        .route("/stripe/fraud-refunds", web::post().to(fraud_refunds))
         .route("/stripe/profiles", web::post().to(create_profile))
+        .route("/stripe/connect", web::post().to(connect_automatically))
+        .route("/stripe/check", web::post().to(check_connection))
         .route("/stripe/profiles/{profile_id}", web::get().to(profile))
         .route(
             "/stripe/profiles/{profile_id}",
@@ -172,9 +178,21 @@ struct SettingsTemplate {
     ctx: Page,
     is_admin: bool,
     stripe_enabled: bool,
+    /// Refund automatically on an actionable early fraud warning.
+    auto_refund: bool,
     environment: String,
     environment_key: &'static str,
     has_active_for_environment: bool,
+    /// The connection's state as the last check found it (the banner), in the page's language.
+    connection: Option<ConnectionBanner>,
+    /// When the connection was last checked, ms.
+    connection_checked_at: Option<i64>,
+    /// Whether the company has a profile connected automatically (the check button).
+    has_auto_profile: bool,
+    /// What the *Connect automatically* form had (the key never comes back).
+    auto_account_id: String,
+    /// The permissions a restricted key needs.
+    permissions: &'static [(&'static str, &'static str)],
     profiles: Vec<ProfileRow>,
     form: NewProfileValues,
     errors: FieldErrors,
@@ -192,9 +210,18 @@ async fn settings_page(
         ctx: s.page("stripe_settings.title"),
         is_admin: s.is_admin(),
         stripe_enabled: c.stripe_enabled,
+        auto_refund: c.auto_refund_fraud_warnings,
         environment_key: mode_key(&c.environment),
         environment: c.environment,
         has_active_for_environment,
+        connection: c
+            .stripe_connection
+            .as_deref()
+            .map(|st| ConnectionBanner::new(s.lang, st)),
+        connection_checked_at: c.stripe_checked_at,
+        has_auto_profile: auto_profiles(s).await?,
+        auto_account_id: String::new(),
+        permissions: paygate_tenant::connection::RESTRICTED_KEY_PERMISSIONS,
         profiles,
         form,
         errors,
@@ -268,6 +295,55 @@ async fn payment_method(
     }
 }
 
+/// `auto_refund=on|off`.
+#[derive(Debug, Deserialize)]
+struct FraudRefundsForm {
+    #[serde(default)]
+    auto_refund: String,
+}
+
+/// Turns the automatic refund of payments warned of fraud on or off (admins).
+async fn fraud_refunds(
+    s: MerchantSession,
+    form: web::Form<FraudRefundsForm>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let on = match form.auto_refund.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => {
+            let mut errors = FieldErrors::new();
+            errors.add_text(
+                "auto_refund",
+                s.lang.t("stripe_settings.choose_on_off").to_owned(),
+            );
+            return settings_invalid(&s, default_values(), errors).await;
+        }
+    };
+    let patch = CompanyPatch {
+        auto_refund_fraud_warnings: Some(on),
+        ..CompanyPatch::default()
+    };
+    match s
+        .tenants()
+        .update_company(&s.actor(), &s.company_id, patch)
+        .await
+    {
+        Ok(_) => Ok(redirect_with_flash(
+            "/app/stripe",
+            if on {
+                "fraud.flash_auto_refund_on"
+            } else {
+                "fraud.flash_auto_refund_off"
+            },
+        )),
+        Err(e) => {
+            let errors = FieldErrors::from_tenant(s.lang, e)?;
+            settings_invalid(&s, default_values(), errors).await
+        }
+    }
+}
+
 /// `environment=test|live`.
 #[derive(Debug, Deserialize)]
 struct EnvironmentForm {
@@ -293,11 +369,154 @@ async fn environment(
             "/app/stripe",
             "stripe_settings.flash_environment",
         )),
+        Err(TenantError::Conflict {
+            code: "account_not_ready",
+            ..
+        }) => {
+            // Say what is missing, in the merchant's language.
+            let missing = paygate_tenant::readiness::live_missing(s.db(), s.company_pk).await?;
+            let items: Vec<String> = missing
+                .iter()
+                .map(|m| s.lang.t(&format!("readiness.{m}")).to_owned())
+                .collect();
+            let mut errors = FieldErrors::new();
+            errors.add_text(
+                "environment",
+                s.lang
+                    .format("field_errors.account_not_ready", &[&items.join("; ")]),
+            );
+            render_status(
+                StatusCode::CONFLICT,
+                &settings_page(&s, default_values(), errors).await?,
+            )
+        }
         Err(e) => {
             let errors = FieldErrors::from_tenant(s.lang, e)?;
             settings_invalid(&s, default_values(), errors).await
         }
     }
+}
+
+/// The connection banner: the state's sentence, and whether it asks for attention.
+pub struct ConnectionBanner {
+    pub state: String,
+    pub text: String,
+    /// Something the merchant should know or do (not `ok`).
+    pub attention: bool,
+}
+
+impl ConnectionBanner {
+    fn new(lang: crate::i18n::Lang, state: &str) -> Self {
+        Self {
+            state: state.to_owned(),
+            text: lang.t(&format!("connection_state.{state}")).to_owned(),
+            attention: state != "ok",
+        }
+    }
+}
+
+async fn auto_profiles(s: &MerchantSession) -> Result<bool, PageError> {
+    Ok(s.tenant()
+        .find::<stripe_profile::Entity>()
+        .filter(stripe_profile::Column::WebhookEndpointId.is_not_null())
+        .one(s.db())
+        .await?
+        .is_some())
+}
+
+/// The *Connect automatically* form: the key alone (and, optionally, the account it must be of).
+#[derive(Debug, Deserialize)]
+struct AutoConnectForm {
+    #[serde(default)]
+    auto_secret_key: String,
+    #[serde(default)]
+    auto_account_id: String,
+}
+
+/// Connects the company's Stripe account from a key alone (see
+/// `paygate_tenant::connection`); a refusal is shown on the form's fields.
+async fn connect_automatically(
+    s: MerchantSession,
+    form: web::Form<AutoConnectForm>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let f = form.into_inner();
+    let c = company_of(&s).await?;
+    let input = ProfileIn {
+        name: String::new(),
+        mode: String::new(),
+        account_id: some_text(&f.auto_account_id),
+        publishable_key: String::new(),
+        secret_key: f.auto_secret_key,
+        webhook_secret: None,
+        active: None,
+        auto_configure: Some(true),
+    };
+    match s
+        .tenants()
+        .connect_profile(&s.actor(), &c, input, &s.state.stripe)
+        .await
+    {
+        Ok(p) => Ok(redirect_with_flash(
+            &format!("/app/stripe/profiles/{}", p.id),
+            "stripe_settings.flash_connected",
+        )),
+        Err(e) => {
+            let mut errors = FieldErrors::new();
+            match e {
+                TenantError::Invalid {
+                    field,
+                    code,
+                    message,
+                } => {
+                    let field = if field == "account_id" {
+                        "auto_account_id"
+                    } else {
+                        "auto_secret_key"
+                    };
+                    errors.add(s.lang, field, code, &message);
+                }
+                TenantError::Conflict { code, message }
+                | TenantError::Upstream { code, message } => {
+                    errors.add(s.lang, "auto_form", code, &message)
+                }
+                other => return Err(other.into()),
+            }
+            let mut page = settings_page(&s, default_values(), errors).await?;
+            page.auto_account_id = f.auto_account_id;
+            let status = if page.errors.has("auto_form") {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            render_status(status, &page)
+        }
+    }
+}
+
+/// *Check the connection now*: the periodic check, on demand.
+async fn check_connection(
+    s: MerchantSession,
+    admin: web::Data<paygate_admin::AdminState>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let c = company_of(&s).await?;
+    paygate_router::stripe_connection::check_company(
+        &admin.tenants,
+        &admin.stripe,
+        &admin.writer,
+        &c,
+        &s.actor(),
+    )
+    .await
+    .map_err(|e| match e {
+        paygate_router::stripe_connection::CheckError::Tenant(t) => PageError::from(t),
+        paygate_router::stripe_connection::CheckError::Db(d) => PageError::from(d),
+    })?;
+    Ok(redirect_with_flash(
+        "/app/stripe#stripe-connection",
+        "stripe_settings.flash_checked",
+    ))
 }
 
 fn default_values() -> NewProfileValues {
@@ -347,6 +566,7 @@ async fn create_profile(
         secret_key: f.secret_key,
         webhook_secret: some_text(&f.webhook_secret),
         active: Some(f.active.is_some()),
+        auto_configure: None,
     };
     match s.tenants().create_profile(&s.actor(), &c, input).await {
         Ok(p) => Ok(redirect_with_flash(
@@ -578,7 +798,7 @@ async fn remove_profile(
     let c = company_of(&s).await?;
     match s
         .tenants()
-        .delete_profile(&s.actor(), &c, &profile_id)
+        .disconnect_profile(&s.actor(), &c, &profile_id, &s.state.stripe)
         .await
     {
         Ok(()) => Ok(redirect_with_flash(

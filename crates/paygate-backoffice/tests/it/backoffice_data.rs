@@ -158,8 +158,8 @@ async fn events_list_filters_by_type_status_and_day(backend: Backend) {
         noon("2024-01-10"),
     );
     let ignored = event_at(
-        "customer.created",
-        json!({"id": "cus_1", "object": "customer"}),
+        "product.created",
+        json!({"id": "prod_1", "object": "product"}),
         noon("2024-03-05"),
     );
     // A charge without a status: the handler refuses the payload, the event fails for good.
@@ -262,27 +262,27 @@ async fn events_list_pages_with_an_older_link_keeping_the_filters(backend: Backe
     let mut ids = Vec::new();
     for i in 0..53 {
         let ev = event(
-            "customer.updated",
-            json!({"id": format!("cus_{i}"), "object": "customer"}),
+            "product.updated",
+            json!({"id": format!("prod_{i}"), "object": "product"}),
         );
         f.deliver(&ev).await;
         ids.push(id_of(&ev));
     }
     // Another type, which the filtered pages never show.
     let other = event(
-        "customer.created",
-        json!({"id": "cus_x", "object": "customer"}),
+        "product.created",
+        json!({"id": "prod_x", "object": "product"}),
     );
     f.deliver(&other).await;
 
-    let first = ok(&f.admin, "/app/events?type=customer.updated").await;
+    let first = ok(&f.admin, "/app/events?type=product.updated").await;
     assert_eq!(rows(&first, "event-row").len(), 50);
     let older = first
         .links()
         .into_iter()
         .find(|l| l.contains("before="))
         .expect("an older link");
-    assert!(older.contains("type=customer.updated"), "{older}");
+    assert!(older.contains("type=product.updated"), "{older}");
     let second = ok(&f.admin, &older).await;
     assert_eq!(rows(&second, "event-row").len(), 3);
     assert!(!second.links().iter().any(|l| l.contains("before=")));
@@ -300,7 +300,7 @@ async fn event_page_shows_the_payload_pretty_printed_and_markup_as_text(backend:
     let f = start(backend, checkout_1999()).await;
     let raw = "<img src=x onerror=alert(1)>";
     let ev = event(
-        "customer.created",
+        "product.created",
         json!({"id": "cus_xss", "object": "customer", "description": raw, "name": "Mario"}),
     );
     f.deliver(&ev).await;
@@ -322,10 +322,7 @@ async fn event_page_shows_the_payload_pretty_printed_and_markup_as_text(backend:
     );
     let text = p.text();
     // Pretty-printed: one field a line, indented by depth (event, data, object).
-    assert!(
-        text.contains("\n  \"type\": \"customer.created\""),
-        "{text}"
-    );
+    assert!(text.contains("\n  \"type\": \"product.created\""), "{text}");
     assert!(
         text.contains(&format!("\n      \"description\": \"{raw}\"")),
         "{text}"

@@ -643,6 +643,7 @@ async fn switches_change_the_company(backend: Backend) {
     assert!(p.field_error("environment").is_some());
     assert_eq!(company_json().await["environment"], "test");
     add_profile(&admin, "live", &new_secret()).await;
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1PageTest0000").await;
     let p = admin
         .post_form("/app/stripe/environment", &[("environment", "live")])
         .await;
@@ -810,6 +811,7 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     // secret: nothing live is stored (see
     // `send_test_event_in_the_live_environment_is_test_data_and_touches_nothing_live`).
     add_profile(&admin, "live", &new_secret()).await;
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1PageTest0000").await;
     let p = admin
         .post_form("/app/stripe/environment", &[("environment", "live")])
         .await;
@@ -851,6 +853,7 @@ async fn send_test_event_in_the_live_environment_is_test_data_and_touches_nothin
     admin.get("/app/stripe").await;
     add_profile(&admin, "test", &new_secret()).await;
     add_profile(&admin, "live", &new_secret()).await;
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1PageTest0000").await;
     let p = admin
         .post_form("/app/stripe/environment", &[("environment", "live")])
         .await;
@@ -942,6 +945,7 @@ async fn send_test_event_without_a_test_profile_is_refused_and_sends_nothing(bac
     let (company, admin, _viewer) = app.company_with_users().await;
     admin.get("/app/stripe").await;
     add_profile(&admin, "live", &new_secret()).await;
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1PageTest0000").await;
     let p = admin
         .post_form("/app/stripe/environment", &[("environment", "live")])
         .await;

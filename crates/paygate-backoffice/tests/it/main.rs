@@ -2,6 +2,7 @@
 //! SQLite and PostgreSQL.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod auto_connect;
 mod backoffice_auth;
 mod backoffice_console;
 mod backoffice_data;
@@ -9,4 +10,10 @@ mod backoffice_matrix;
 mod backoffice_operators;
 mod backoffice_settings;
 mod browser;
+mod dispute_browser;
+mod dispute_workbench;
+mod refund_action;
+mod refund_browser;
 mod shopper;
+mod subscription_actions;
+mod subscriptions;

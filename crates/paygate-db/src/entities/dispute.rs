@@ -22,6 +22,12 @@ pub struct Model {
     pub state_rank: i32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Stripe's `evidence_details.submission_count` (only grows).
+    pub submission_count: i32,
+    /// Stripe's `evidence_details.has_evidence` (only goes true).
+    pub has_evidence: bool,
+    /// Stripe's `evidence_details.past_due` (only goes true).
+    pub past_due: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -31,6 +31,11 @@ pub struct Model {
     pub updated_at: i64,
     /// The shopper's language (from the Checkout Session or the merchant), for e-mails.
     pub locale: Option<String>,
+    /// What is refunded (pending or succeeded refunds; failed ones gave it back).
+    pub amount_refunded: i64,
+    /// While refunded (`partially_refunded`, `refunded`), the payment status the order goes
+    /// back to if every refund fails.
+    pub status_before_refund: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,17 @@ pub struct Model {
     pub secret_key_mask: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The webhook endpoint Paygate created for this profile (`we_…`); `None` when the
+    /// merchant registered the endpoint by hand.
+    pub webhook_endpoint_id: Option<String>,
+    /// What `GET /v1/account` last said about the key's account.
+    pub account_country: Option<String>,
+    pub account_default_currency: Option<String>,
+    pub charges_enabled: Option<bool>,
+    pub payouts_enabled: Option<bool>,
+    pub details_submitted: Option<bool>,
+    /// When that was, ms.
+    pub account_checked_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

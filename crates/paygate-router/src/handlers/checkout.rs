@@ -104,6 +104,13 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
         .await?;
     if let Some(pi) = &pi {
         orders::flag_if_disputed(ctx.db, scope, &row.order_id, pi).await?;
+        // Refunds recorded before the order knew its payment.
+        let origin = crate::refunds::Origin {
+            created: ctx.event.created,
+            batch: ctx.outbox,
+            test_event: ctx.event.is_test_event(),
+        };
+        crate::refunds::sync_order(ctx.db, scope, &row.order_id, Some(origin)).await?;
     }
     // The session's metadata, for an order whose merchant did not give any through Paygate.
     if let Some(m) = o["metadata"].as_object() {

@@ -5,10 +5,13 @@
 //! whether retrying can help: a payload without the fields a handler needs will not improve.
 
 pub mod accounts;
+pub mod billing;
 pub mod checkout;
 pub mod context;
 pub mod orders;
 pub mod payments;
+pub mod refunds;
+pub mod thin;
 
 pub use context::{
     EventMeta, HandlerCtx, HandlerError, HandlerResult, Outcome, TEST_EVENT_ID_PREFIX,
@@ -20,7 +23,9 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 /// Whether an event's handler calls Stripe, and so must not run inside a shared transaction
 /// (it would hold the database while waiting on the network).
 pub fn calls_stripe(event_type: &str) -> bool {
+    // A thin event is fetched from Stripe (see `thin`).
     EventType::parse(event_type).is_some_and(EventType::calls_stripe)
+        || paygate_wire::ThinEventType::is_thin_name(event_type)
 }
 
 /// Routes an event to its handler by type: the one `match` over [`EventType`], so the compiler
@@ -59,6 +64,28 @@ pub async fn dispatch<C: ConnectionTrait + TransactionTrait>(
         T::PaymentMethodAutomaticallyUpdated => accounts::payment_method(ctx).await,
         T::IssuingCardUpdated => accounts::issuing(ctx, "card").await,
         T::IssuingCardholderUpdated => accounts::issuing(ctx, "cardholder").await,
+        T::RefundCreated | T::RefundUpdated | T::RefundFailed => refunds::refund(ctx, kind).await,
+        T::RadarEarlyFraudWarningCreated | T::RadarEarlyFraudWarningUpdated => {
+            refunds::early_fraud_warning(ctx).await
+        }
+        T::CustomerCreated | T::CustomerUpdated | T::CustomerDeleted => {
+            billing::customer(ctx, kind).await
+        }
+        T::CustomerSubscriptionCreated
+        | T::CustomerSubscriptionUpdated
+        | T::CustomerSubscriptionDeleted
+        | T::CustomerSubscriptionPaused
+        | T::CustomerSubscriptionResumed
+        | T::CustomerSubscriptionTrialWillEnd => billing::subscription(ctx, kind).await,
+        T::InvoiceCreated
+        | T::InvoiceFinalized
+        | T::InvoicePaid
+        | T::InvoicePaymentSucceeded
+        | T::InvoicePaymentFailed
+        | T::InvoicePaymentActionRequired
+        | T::InvoiceUpcoming
+        | T::InvoiceVoided
+        | T::InvoiceMarkedUncollectible => billing::invoice(ctx, kind).await,
     }
 }
 

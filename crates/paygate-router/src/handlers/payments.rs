@@ -318,6 +318,18 @@ pub async fn charge<C: ConnectionTrait + TransactionTrait>(
             orders::advance(ctx.db, scope, &ord.id, target, created).await?;
         }
     }
+    // Refunds listed on the charge (older API versions), and the orders it paid.
+    crate::refunds::from_charge(
+        ctx.db,
+        scope,
+        o,
+        crate::refunds::Origin {
+            created,
+            batch: ctx.outbox,
+            test_event: ctx.event.is_test_event(),
+        },
+    )
+    .await?;
     Ok(Outcome::Processed)
 }
 
@@ -348,6 +360,27 @@ fn dispute_funds<C>(ctx: &HandlerCtx<'_, C>, kind: EventType) -> (i64, i64) {
     }
 }
 
+/// Stripe's `evidence_details` of a dispute (absent parts are zero / false).
+struct EvidenceDetails {
+    submission_count: i32,
+    has_evidence: bool,
+    past_due: bool,
+}
+
+impl EvidenceDetails {
+    fn of(v: &Value) -> Self {
+        Self {
+            submission_count: v["submission_count"]
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .unwrap_or(0)
+                .max(0),
+            has_evidence: v["has_evidence"].as_bool().unwrap_or(false),
+            past_due: v["past_due"].as_bool().unwrap_or(false),
+        }
+    }
+}
+
 /// `charge.dispute.*`: the dispute; its payment, charge and order are flagged disputed.
 pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
     ctx: &HandlerCtx<'_, C>,
@@ -360,6 +393,7 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
     let charge_id = id_of(&o["charge"]);
     let pi_id = id_of(&o["payment_intent"]);
     let due_by = o["evidence_details"]["due_by"].as_i64();
+    let details = EvidenceDetails::of(&o["evidence_details"]);
     let (withdrawn, reinstated) = dispute_funds(ctx, kind);
     let scope = ctx.scope;
     let applied = lifecycle::apply_forward(
@@ -385,6 +419,9 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
                 evidence_due_by: Set(due_by),
                 funds_withdrawn: Set(withdrawn),
                 funds_reinstated: Set(reinstated),
+                submission_count: Set(details.submission_count),
+                has_evidence: Set(details.has_evidence),
+                past_due: Set(details.past_due),
                 state_created: Set(created),
                 state_rank: Set(rank(Kind::Dispute, &status)),
                 created_at: Set(now),
@@ -403,6 +440,19 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
                 .col_expr(
                     dispute::Column::FundsReinstated,
                     Expr::value(cur.funds_reinstated.max(reinstated)),
+                )
+                // The evidence details only grow too (submissions, evidence, lateness).
+                .col_expr(
+                    dispute::Column::SubmissionCount,
+                    Expr::value(cur.submission_count.max(details.submission_count)),
+                )
+                .col_expr(
+                    dispute::Column::HasEvidence,
+                    Expr::value(cur.has_evidence || details.has_evidence),
+                )
+                .col_expr(
+                    dispute::Column::PastDue,
+                    Expr::value(cur.past_due || details.past_due),
                 )
                 .col_expr(dispute::Column::UpdatedAt, Expr::value(now_ms()));
             if is_newer(
@@ -438,7 +488,10 @@ pub async fn dispute<C: ConnectionTrait + TransactionTrait>(
                 &status,
                 created,
             ) || withdrawn > before.funds_withdrawn
-                || reinstated > before.funds_reinstated,
+                || reinstated > before.funds_reinstated
+                || details.submission_count > before.submission_count
+                || (details.has_evidence && !before.has_evidence)
+                || (details.past_due && !before.past_due),
         ),
         Applied::Unchanged { .. } => (false, false),
     };

@@ -638,6 +638,12 @@ async fn merchant_session_from_creation_to_fulfillment(backend: Backend) {
 async fn operator_lists_orders_and_checkout_sessions_page_by_page(backend: Backend) {
     let (app, _stripe, company, secret) = start(backend, "paid").await;
     let key = api_key(&app, &company).await;
+    // Orders of any kind need the company's Stripe payment method on.
+    app.admin_patch(
+        &format!("/admin/v1/companies/{company}"),
+        json!({"stripe_enabled": true}),
+    )
+    .await;
     for i in 0..5 {
         let (s, o) = merchant_post(
             &app,

@@ -7,5 +7,8 @@ mod checkout;
 mod intake;
 mod modes;
 mod reconcile;
+mod refunds;
 mod router;
 mod router_payments;
+mod subscriptions;
+mod thin_events;

@@ -6,10 +6,11 @@
 //! orders. Through the real intake, workers and admin / merchant APIs, on both databases.
 
 use paygate_testkit::backoffice::Browser;
+use paygate_testkit::billing_objects;
 use paygate_testkit::checkout_objects::FakeCheckout;
 use paygate_testkit::objects::{
-    account, charge, checkout_session, dispute, event_at, issuing_card, issuing_cardholder,
-    payment_intent, payment_method, source,
+    account, charge, checkout_session, dispute, early_fraud_warning, event_at, issuing_card,
+    issuing_cardholder, payment_intent, payment_method, refund, source,
 };
 use paygate_testkit::{Backend, Options, TestApp, db_tests, new_secret, now_secs, unique};
 use paygate_wire::{EventFamily, EventType};
@@ -50,6 +51,9 @@ async fn world(backend: Backend) -> World {
     let (live_secret, test_secret) = (new_secret(), new_secret());
     app.create_profile(&company, "live", &live_secret).await;
     app.create_profile(&company, "test", &test_secret).await;
+    // Going live needs an account Stripe lets charge and pay out (issue 17).
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1TestAccount000")
+        .await;
     let (s, b) = app
         .admin_patch(
             &format!("/admin/v1/companies/{company}"),
@@ -293,6 +297,96 @@ fn case(t: EventType, n: usize) -> Case {
                 read: format!("issuing/{ic}"),
             }
         }
+        EventFamily::Refund => {
+            let re = id("re");
+            let status = if t == T::RefundFailed {
+                "failed"
+            } else {
+                "succeeded"
+            };
+            Case {
+                live: refund(&re, "pending", 1000, "ch_x", Some("pi_x")),
+                test: refund(&re, status, 2000, "ch_x", Some("pi_x")),
+                read: format!("refunds/{re}"),
+            }
+        }
+        EventFamily::EarlyFraudWarning => {
+            let w = id("issfr");
+            Case {
+                live: early_fraud_warning(&w, "ch_x", Some("pi_x"), "misc", true),
+                test: early_fraud_warning(&w, "ch_x", Some("pi_x"), "made_with_stolen_card", false),
+                read: format!("early-fraud-warnings/{w}"),
+            }
+        }
+        // Each is filled in by the work that handles the family.
+        EventFamily::Customer => {
+            let cus = id("cus");
+            Case {
+                live: billing_objects::customer(&cus, "live@example.com", &["de"]),
+                test: billing_objects::customer(&cus, "test@example.com", &["it"]),
+                read: format!("customers/{cus}"),
+            }
+        }
+        EventFamily::Subscription => {
+            let sub = id("sub");
+            let (shape_live, shape_test) =
+                (billing_objects::Shape::Old, billing_objects::Shape::Basil);
+            let status = match t {
+                T::CustomerSubscriptionDeleted => "canceled",
+                T::CustomerSubscriptionPaused => "paused",
+                T::CustomerSubscriptionTrialWillEnd => "trialing",
+                _ => "past_due",
+            };
+            Case {
+                live: billing_objects::subscription(
+                    &sub,
+                    "cus_1",
+                    "active",
+                    1,
+                    1_700_000_000,
+                    shape_live,
+                ),
+                test: billing_objects::subscription(
+                    &sub,
+                    "cus_1",
+                    status,
+                    3,
+                    1_800_000_000,
+                    shape_test,
+                ),
+                read: format!("subscriptions/{sub}"),
+            }
+        }
+        EventFamily::Invoice => {
+            let inv = id("in");
+            let (status, attempts) = match t {
+                T::InvoicePaid | T::InvoicePaymentSucceeded => ("paid", 1),
+                T::InvoiceVoided => ("void", 0),
+                T::InvoiceMarkedUncollectible => ("uncollectible", 2),
+                T::InvoicePaymentFailed | T::InvoicePaymentActionRequired => ("open", 2),
+                _ => ("draft", 0),
+            };
+            let shape = billing_objects::Shape::Basil;
+            let mut live = billing_objects::invoice(&inv, "cus_1", "sub_1", "open", 1, shape);
+            let mut test =
+                billing_objects::invoice(&inv, "cus_1", "sub_1", status, attempts, shape);
+            if t == T::InvoiceUpcoming {
+                // A preview without an id: nothing is recorded in either mode.
+                for o in [&mut live, &mut test] {
+                    o.as_object_mut().map(|o| o.remove("id"));
+                }
+                return Case {
+                    live,
+                    test,
+                    read: "invoices".into(),
+                };
+            }
+            Case {
+                live,
+                test,
+                read: format!("invoices/{inv}"),
+            }
+        }
     }
 }
 
@@ -345,7 +439,7 @@ async fn every_handled_type_keeps_live_objects_out_of_reach_of_test_events(backe
         let mut before = before;
         strip_times(&mut before.1);
         assert_eq!(after, before, "{t}: the live object changed");
-        if !is_source && t.family() != EventFamily::Account {
+        if !is_source && t.family() != EventFamily::Account && t != EventType::InvoiceUpcoming {
             // The test event was applied, in its own world.
             let (s, test_obj) = w.read(&c.read, "test").await;
             assert_eq!(s, StatusCode::OK, "{t}: {test_obj}");

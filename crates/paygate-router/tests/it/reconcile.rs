@@ -24,8 +24,8 @@ async fn missed_events_are_recovered_once_across_pages(backend: Backend) {
     let company = app.company_with_secret(&secret).await;
     let (e1, e2, e3, e4) = (pi(1), pi(2), pi(3), pi(4));
     let mut other = event(
-        "customer.created",
-        json!({"id": "cus_1", "object": "customer"}),
+        "product.created",
+        json!({"id": "prod_1", "object": "product"}),
     );
     other["id"] = json!("evt_unsubscribed_type");
     // e2 did arrive by webhook; the others were missed.

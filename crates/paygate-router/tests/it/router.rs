@@ -305,8 +305,8 @@ async fn account_payment_method_issuing_and_unknown_events(backend: Backend) {
     let t = now_secs() - 50;
     let pm = json!({"id": "pm_up", "object": "payment_method", "customer": "cus_9", "type": "card", "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2031}});
     let unknown = event(
-        "customer.created",
-        json!({"id": "cus_1", "object": "customer"}),
+        "product.created",
+        json!({"id": "prod_1", "object": "product"}),
     );
     deliver_all(
         &app,

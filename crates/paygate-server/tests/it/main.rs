@@ -1,6 +1,7 @@
 //! Integration tests of the whole app over real HTTP, on SQLite and PostgreSQL.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod auto_connect_logs;
 mod binary;
 mod demo;
 mod edge;

@@ -2,10 +2,12 @@
 //! Stripe API on 127.0.0.1 (random port).
 
 mod checkout;
+mod disputes;
 mod errors;
 mod proxy;
 mod requests;
 mod retries;
+mod subscriptions;
 
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ pub fn key() -> SecretString {
 /// A config pointing at `api_base`, with short timeouts and millisecond backoff.
 pub fn config(api_base: String) -> ClientConfig {
     ClientConfig {
+        files_base: api_base.clone(),
         api_base,
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),

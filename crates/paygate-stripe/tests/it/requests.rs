@@ -69,6 +69,7 @@ async fn create_checkout_session_form_encodes_nested_params() {
             ("order_id".to_owned(), "42".to_owned()),
             ("tenant".to_owned(), "acme".to_owned()),
         ]),
+        ..CreateCheckoutSession::default()
     };
     let session = client
         .create_checkout_session(&key(), &params, "idem-create-1")
@@ -204,6 +205,7 @@ async fn list_events_sends_filters_as_query() {
             &key(),
             &ListEvents {
                 created_gte: Some(1_700_000_000),
+                created_lte: None,
                 starting_after: Some("evt_9".to_owned()),
                 limit: 100,
                 types: vec![

@@ -13,6 +13,7 @@ fn company(id: &str) -> Arc<IntakeCompany> {
         company_id: id.to_owned(),
         active: true,
         secrets: Vec::new(),
+        connect: None,
     })
 }
 

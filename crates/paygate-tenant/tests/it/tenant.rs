@@ -211,6 +211,9 @@ async fn one_active_profile_per_mode_and_enabling_needs_one(backend: Backend) {
         first_now["active"], false,
         "the earlier live profile was deactivated"
     );
+    // Going live needs an account Stripe lets charge and pay out (issue 17).
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1TestAccount000")
+        .await;
     let (s, b) = app
         .admin_patch(
             &format!("/admin/v1/companies/{company}"),
