@@ -1,5 +1,5 @@
 //! Issue 19: subscriptions, invoices and customers through the real intake and workers, on
-//! both databases. A subscription's lifecycle delivered in many orders (and twice) ends in the
+//! both databases. A subscription's lifecycle delivered in every order (and twice) ends in the
 //! same state, in the payloads of an old and of a new API version; `invoice.paid` and the older
 //! `invoice.payment_succeeded` both mark an invoice paid; dunning e-mails reach the SMTP sink
 //! once per chosen failed attempt, in the customer's language, with the link to pay; the
@@ -81,13 +81,12 @@ fn lifecycle(sub: &str, t0: i64, shape: Shape) -> Vec<Value> {
         .collect()
 }
 
-/// Some orders of `n` events: in order, reversed, and a spread of the others.
-fn orders(n: usize) -> Vec<Vec<usize>> {
-    let all = permutations(&(0..n).collect::<Vec<_>>());
-    let mut picked: Vec<Vec<usize>> = all.iter().step_by(97).cloned().collect();
-    picked.push((0..n).rev().collect());
-    picked.push((0..n).collect());
-    picked
+/// Delivers `events` concurrently, a few at a time, each answered 200.
+async fn deliver_all(app: &TestApp, company: &str, secret: &str, events: &[&Value]) {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(events)
+        .for_each_concurrent(16, |ev| deliver(app, company, secret, ev))
+        .await;
 }
 
 async fn a_subscription_reaches_the_same_state_in_every_order(backend: Backend) {
@@ -96,21 +95,40 @@ async fn a_subscription_reaches_the_same_state_in_every_order(backend: Backend) 
     let company = app.company_with_secret(&secret).await;
     let t0 = now_secs() - 10_000;
     let mut finals: Vec<(Shape, Value)> = Vec::new();
+    // Every order of the six events, one subscription per order. Round r delivers each
+    // subscription's r-th event of its order, and the workers apply a round before the next
+    // one arrives: each subscription sees its events in exactly its order.
+    let orders = permutations(&(0..6).collect::<Vec<usize>>());
+    assert_eq!(orders.len(), 720);
     for shape in [Shape::Old, Shape::Basil] {
-        for (k, order) in orders(6).iter().enumerate() {
-            let sub = unique("sub_life_");
-            let evs = lifecycle(&sub, t0, shape);
-            for &i in order {
-                deliver(&app, &company, &secret, &evs[i]).await;
-                app.drain().await;
-            }
-            // Everything again (Stripe delivers twice), in this order.
-            if k % 3 == 0 {
-                for &i in order {
-                    deliver(&app, &company, &secret, &evs[i]).await;
-                }
-                app.drain().await;
-            }
+        let subs: Vec<(String, Vec<Value>)> = (0..orders.len())
+            .map(|_| {
+                let sub = unique("sub_life_");
+                let evs = lifecycle(&sub, t0, shape);
+                (sub, evs)
+            })
+            .collect();
+        for round in 0..6 {
+            let batch: Vec<&Value> = subs
+                .iter()
+                .zip(&orders)
+                .map(|((_, evs), order)| &evs[order[round]])
+                .collect();
+            deliver_all(&app, &company, &secret, &batch).await;
+            app.drain().await;
+        }
+        // Everything again for a third of them (Stripe delivers twice), in their order.
+        for round in 0..6 {
+            let batch: Vec<&Value> = subs
+                .iter()
+                .zip(&orders)
+                .step_by(3)
+                .map(|((_, evs), order)| &evs[order[round]])
+                .collect();
+            deliver_all(&app, &company, &secret, &batch).await;
+        }
+        app.drain().await;
+        for ((sub, _), order) in subs.iter().zip(&orders) {
             let (s, mut got) =
                 read(&app, &company, &format!("subscriptions/{sub}?mode=test")).await;
             assert_eq!(s, StatusCode::OK, "{got}");
@@ -146,11 +164,9 @@ async fn a_subscription_reaches_the_same_state_in_every_order(backend: Backend) 
         "subscriptions?mode=test&status=canceled&limit=200",
     )
     .await;
-    assert_eq!(
-        page["data"].as_array().unwrap().len(),
-        finals.len(),
-        "{page}"
-    );
+    let listed = page["data"].as_array().unwrap();
+    assert_eq!(listed.len(), 200.min(finals.len()), "{page}");
+    assert!(listed.iter().all(|s| s["status"] == "canceled"), "{page}");
     let (_, page) = read(&app, &company, "subscriptions?mode=test&status=active").await;
     assert_eq!(page["data"].as_array().unwrap().len(), 0, "{page}");
 }
