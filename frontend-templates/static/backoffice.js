@@ -17,3 +17,20 @@
     });
   });
 })();
+
+// A card that scrolls sideways (a wide table on a phone) can be scrolled with the keyboard: it
+// takes focus when its content is wider than it is.
+(function () {
+  "use strict";
+  function mark() {
+    document.querySelectorAll(".card").forEach(function (card) {
+      if (card.scrollWidth > card.clientWidth + 1) {
+        card.tabIndex = 0;
+      } else if (card.getAttribute("tabindex") === "0") {
+        card.removeAttribute("tabindex");
+      }
+    });
+  }
+  mark();
+  window.addEventListener("resize", mark);
+})();

@@ -163,7 +163,7 @@ pub(crate) async fn delete(
     responses(
         (status = 201, description = "The profile with its signing secrets, masked", body = ProfileOut),
         (status = 404, description = "No such profile (`profile_not_found`)", body = ErrorBody),
-        (status = 422, description = "The secret is invalid", body = ErrorBody),
+        (status = 422, description = "The secret is invalid (`invalid_webhook_secret`), or the company already has it (`duplicate_signing_secret`, field `webhook_secret`)", body = ErrorBody),
     ),
 )]
 pub(crate) async fn rotate(

@@ -1,5 +1,6 @@
 //! The back office's static files, compiled in: `/static/backoffice.css` and
-//! `/static/backoffice.js` (the copy buttons; every page works without it).
+//! `/static/backoffice.js` (the copy buttons, keyboard access to cards that scroll sideways;
+//! every page works without it).
 
 use actix_web::{HttpResponse, web};
 

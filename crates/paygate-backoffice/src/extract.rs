@@ -138,6 +138,17 @@ impl MerchantSession {
     pub fn tenants(&self) -> &paygate_tenant::TenantService {
         &self.state.tenants
     }
+    /// Keeps `value` to show once on the GET after this POST's redirect ([`crate::oneshot`]).
+    pub fn put_once<T: serde::Serialize>(&self, slot: &'static str, value: &T) {
+        if let Some(sess) = &self.rc.session {
+            self.state.oneshots.put(&sess.id, slot, value);
+        }
+    }
+    /// The value a POST kept for this GET, once.
+    pub fn take_once<T: serde::de::DeserializeOwned>(&self, slot: &'static str) -> Option<T> {
+        let sess = self.rc.session.as_ref()?;
+        self.state.oneshots.take(&sess.id, slot)
+    }
 }
 
 impl FromRequest for MerchantSession {
@@ -160,6 +171,7 @@ impl FromRequest for MerchantSession {
                     company_id,
                     company_name,
                     company_status,
+                    ..
                 } => Ok(MerchantSession {
                     user_id: user_id.clone(),
                     email: email.clone(),
@@ -205,6 +217,17 @@ impl OperatorSession {
     }
     pub fn tenants(&self) -> &paygate_tenant::TenantService {
         &self.state.tenants
+    }
+    /// Keeps `value` to show once on the GET after this POST's redirect ([`crate::oneshot`]).
+    pub fn put_once<T: serde::Serialize>(&self, slot: &'static str, value: &T) {
+        if let Some(sess) = &self.rc.session {
+            self.state.oneshots.put(&sess.id, slot, value);
+        }
+    }
+    /// The value a POST kept for this GET, once.
+    pub fn take_once<T: serde::de::DeserializeOwned>(&self, slot: &'static str) -> Option<T> {
+        let sess = self.rc.session.as_ref()?;
+        self.state.oneshots.take(&sess.id, slot)
     }
 }
 

@@ -388,6 +388,118 @@ mod tests {
         assert!(missing.is_empty(), "keys missing in en.toml: {missing:#?}");
     }
 
+    /// The forbidden variants of `frontend-templates/i18n/glossary.toml` for a language.
+    fn forbidden_terms(glossary: &toml::Table, lang: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (concept, entry) in glossary {
+            let Some(list) = entry
+                .get("forbidden")
+                .and_then(|f| f.get(lang))
+                .and_then(|l| l.as_array())
+            else {
+                continue;
+            };
+            for v in list {
+                out.push((concept.clone(), v.as_str().unwrap().to_owned()));
+            }
+        }
+        out
+    }
+
+    /// One term per concept and language: no catalogue value, and no translated guide, uses a
+    /// variant the glossary forbids.
+    #[test]
+    fn catalogues_follow_the_glossary() {
+        let glossary: toml::Table = toml::from_str(include_str!(
+            "../../../frontend-templates/i18n/glossary.toml"
+        ))
+        .unwrap();
+        for concept in glossary.values() {
+            for lang in ["en", "it", "de"] {
+                assert!(concept.get(lang).is_some(), "{concept:?} lacks {lang}");
+            }
+        }
+        assert!(
+            !forbidden_terms(&glossary, "de").is_empty(),
+            "the glossary names forbidden variants"
+        );
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut found = Vec::new();
+        for (lang, src) in &SOURCES {
+            let forbidden = forbidden_terms(&glossary, lang);
+            let catalogue = parse_catalogue(src).unwrap();
+            let mut keys: Vec<_> = catalogue.keys().collect();
+            keys.sort();
+            for key in keys {
+                for (concept, variant) in &forbidden {
+                    if catalogue[key].contains(variant.as_str()) {
+                        found.push(format!("{lang}.toml {key}: {variant:?} ({concept})"));
+                    }
+                }
+            }
+            for guide in ["merchant-guide", "operator-guide"] {
+                let path = root.join(format!("../../docs/{guide}.{lang}.md"));
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                for (n, line) in text.lines().enumerate() {
+                    for (concept, variant) in &forbidden {
+                        if line.contains(variant.as_str()) {
+                            found.push(format!(
+                                "docs/{guide}.{lang}.md:{}: {variant:?} ({concept})",
+                                n + 1
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "variants the glossary forbids: {found:#?}"
+        );
+        // The check itself bites.
+        let de = forbidden_terms(&glossary, "de");
+        assert!(
+            de.iter()
+                .any(|(_, v)| "Das Unternehmen".contains(v.as_str()))
+        );
+    }
+
+    /// Every `<select>` of the templates has an id and a `<label for>` naming it (or an
+    /// `aria-label`): a screen reader announces what the choice is about.
+    #[test]
+    fn every_select_has_a_label() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        collect(&root.join("../../frontend-templates"), "html", &mut files);
+        let mut unlabelled = Vec::new();
+        let mut selects = 0;
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            for part in text.split("<select").skip(1) {
+                selects += 1;
+                let tag = part.split('>').next().unwrap_or_default();
+                if tag.contains("aria-label") {
+                    continue;
+                }
+                let labelled = tag
+                    .split("id=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .is_some_and(|id| text.contains(&format!("for=\"{id}\"")));
+                if !labelled {
+                    unlabelled.push(format!("{}: <select{tag}>", f.display()));
+                }
+            }
+        }
+        assert!(selects > 5, "the templates were found");
+        assert!(
+            unlabelled.is_empty(),
+            "selects without a label: {unlabelled:#?}"
+        );
+    }
+
     fn collect(dir: &std::path::Path, ext: &str, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let p = entry.unwrap().path();

@@ -15,7 +15,7 @@
 //! | `GET, POST /setup/{token}` | whoever started the server | create the first operator (the one-time link `serve` logs while none exists, [`setup`]) |
 //! | `/app`, `/app/…` | company users | the merchant pages ([`merchant`]); the data pages in one mode, `?mode=test\|live` ([`merchant::mode`]) |
 //! | `/console/…` | operators | the operator console ([`console`]) |
-//! | `/static/backoffice.css`, `/static/backoffice.js` | anyone | the stylesheet, the copy buttons |
+//! | `/static/backoffice.css`, `/static/backoffice.js` | anyone | the stylesheet, the copy buttons and scrollable cards |
 //!
 //! Every route above runs inside the guard middleware ([`guard`]): it resolves the session, the
 //! language and the CSRF token before the handler, refuses any non-GET request whose `csrf`
@@ -30,8 +30,9 @@
 //!
 //! | path | who | what |
 //! | --- | --- | --- |
-//! | `GET /checkout/{company_id}/return?session_id=cs_…` | shoppers | the landing page after Stripe Checkout: runs `fulfill_checkout`, shows the order's state; a session Stripe does not know is a 404 page and records nothing; the Stripe lookups it causes are bounded ([`shopper_lookups`]) |
-//! | `GET /checkout/{company_id}/sessions/{session_id}/status` | shoppers | the JSON the page polls (at most 10 times) |
+//! | `GET /checkout/{company_id}/return?session_id=cs_…` | shoppers | the landing page after Stripe Checkout: runs `fulfill_checkout`, shows the order's state; a localized HTML page for every outcome (never JSON); a session Stripe does not know is a 404 page and records nothing; the Stripe lookups it causes are bounded ([`shopper_lookups`]) |
+//! | `GET /checkout/{company_id}/return?source=src_…&livemode=…` | shoppers | the same page for an order paid with a legacy Source (the Source's `redirect[return_url]`): answered from the database, no Stripe call |
+//! | `GET /checkout/{company_id}/sessions/{session_id}/status`, `GET /checkout/{company_id}/sources/{source_id}/status?livemode=…` | shoppers | the JSON the page polls (at most 10 times) |
 //! | `/static/checkout-status.js`, `/static/paygate.css` | anyone | the page's script and stylesheet |
 //!
 //! # Adding a page
@@ -114,8 +115,9 @@
 //! never use `|safe` on data. No inline `<script>`, `style=` or `on…=` attributes: the CSP
 //! refuses them. Scripts go in `frontend-templates/static/` (served by [`assets`]) and the page
 //! must work without them; the copy button is ready: `<button type="button" class="copy"
-//! data-copy="callback-url" hidden>` copies the text of the element with that id (add
-//! `<script src="/static/backoffice.js" defer></script>` in `{% block head %}`).
+//! data-copy="callback-url" hidden>` copies the text of the element with that id (the layout
+//! loads `/static/backoffice.js` on every page; it also makes a card that scrolls sideways
+//! focusable, so a keyboard can scroll it).
 //!
 //! **4. Texts.** Add every text to `frontend-templates/i18n/en.toml`, `it.toml` and `de.toml`,
 //! under a table named after the page (`[api_keys]` → key `api_keys.title`). Field error
@@ -164,6 +166,7 @@ pub mod i18n;
 pub mod merchant;
 pub mod multipart;
 pub mod nav;
+pub mod oneshot;
 pub mod page;
 pub mod session;
 pub mod setup;
@@ -209,6 +212,8 @@ pub struct BackofficeState {
     pub shopper_lookups: Arc<shopper_lookups::ShopperLookups>,
     /// Wrong first-run setup tokens per client address ([`setup`]).
     pub setup_throttle: Arc<paygate_web::throttle::Throttle>,
+    /// What a successful POST shows once, on the GET after its redirect ([`oneshot`]).
+    pub oneshots: Arc<oneshot::OneShots>,
 }
 
 impl BackofficeState {
@@ -234,6 +239,7 @@ impl BackofficeState {
                 DEFAULT_SHOPPER_LOOKUPS_PER_MINUTE,
             )),
             setup_throttle: Arc::new(setup::new_throttle()),
+            oneshots: Arc::new(oneshot::OneShots::default()),
         }
     }
 

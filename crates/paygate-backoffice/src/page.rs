@@ -108,6 +108,10 @@ pub struct Page {
     pub console: bool,
     /// The mode of a data page; `None` on the other pages.
     pub mode: Option<ModeBar>,
+    /// The signed-in company's environment: on a merchant page without a mode of its own
+    /// (settings, keys, users) the layout's banner shows it, so the environment is in view on
+    /// every `/app` page (issue 20). `None` outside the merchant pages.
+    pub environment: Option<Mode>,
 }
 
 impl Page {
@@ -133,6 +137,13 @@ impl Page {
                 ),
                 None => (&[], None, None, "/signin", false),
             };
+        let environment = match rc.session.as_deref().map(|s| &s.principal) {
+            Some(Principal::User {
+                company_environment,
+                ..
+            }) => Some(*company_environment),
+            _ => None,
+        };
         let current = nav::current(items, path_only);
         Self {
             lang,
@@ -163,6 +174,7 @@ impl Page {
             next: rc.path.clone(),
             console,
             mode: None,
+            environment,
         }
     }
 
@@ -197,6 +209,11 @@ impl Page {
             }
         }
         self.mode = Some(ModeBar { mode, switch_href });
+    }
+
+    /// Whether the environment banner of a page without a mode shows Test.
+    pub fn environment_is_test(&self) -> bool {
+        self.environment == Some(Mode::Test)
     }
 
     /// `path` in this page's mode (`path?mode=test`); `path` itself on a page without one.
@@ -308,6 +325,19 @@ impl FieldErrors {
     /// Whether there is no message at all.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+    /// Every message, in the form's order, as (field, message): the error summary at the top of
+    /// the page (`backoffice/error_summary.html`) lists them, each linking to `#field`.
+    pub fn items(&self) -> &[(String, String)] {
+        &self.items
+    }
+    /// Adds every message of `other`, but none for a field that already has one.
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (f, m) in other.items {
+            if !self.has(&f) {
+                self.items.push((f, m));
+            }
+        }
     }
 
     /// The field messages of a tenant-configuration error (`Invalid`, and a `Conflict` whose
@@ -505,6 +535,30 @@ pub fn rejection_text(lang: Lang, code: &str) -> String {
     } else {
         code.to_owned()
     }
+}
+
+/// The confirmation page of a destructive or money-moving action: what will happen (naming
+/// the thing), and a form that posts `confirm=yes` to `action`. The action's handler does
+/// nothing without that field (it answers with this page again), so one click never does it.
+#[derive(Template)]
+#[template(path = "backoffice/confirm.html")]
+pub struct ConfirmTemplate {
+    pub ctx: Page,
+    /// What will happen, translated, naming the object.
+    pub warning: String,
+    /// Further lines (translated).
+    pub details: Vec<String>,
+    pub action: String,
+    /// Further hidden fields of the form (e.g. `mode`).
+    pub hidden: Vec<(String, String)>,
+    pub submit: String,
+    pub cancel_href: String,
+    pub error: Option<String>,
+}
+
+/// Whether a form carried the confirmation page's `confirm=yes`.
+pub fn confirmed(confirm: &str) -> bool {
+    confirm == "yes"
 }
 
 /// The error page.

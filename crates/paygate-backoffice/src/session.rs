@@ -65,6 +65,8 @@ pub enum Principal {
         company_id: String,
         company_name: String,
         company_status: String,
+        /// The company's environment (its Test / Live mode), for the layout's banner.
+        company_environment: paygate_db::Mode,
     },
 }
 
@@ -217,6 +219,7 @@ pub async fn load<C: ConnectionTrait>(
                         user_id: u.id,
                         email: u.email,
                         role: Role::parse(&u.role).unwrap_or(Role::Viewer),
+                        company_environment: c.environment_mode(),
                         company_pk: c.id,
                         company_id: c.company_id,
                         company_name: c.name,

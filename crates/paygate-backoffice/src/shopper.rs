@@ -1,5 +1,37 @@
 //! The shopper's pages (seeds 002 and 004): the landing page Stripe redirects to after Checkout
-//! (`success_url`), which also triggers fulfillment, and the status the page polls.
+//! (`success_url`), which also triggers fulfillment, the same page for an order paid with a
+//! legacy Source (the Source's `redirect[return_url]`), and the status the page polls.
+//!
+//! `GET /checkout/<companyID>/return` answers a shopper with a localized HTML page for every
+//! outcome, never with JSON (the JSON is the status the page polls):
+//!
+//! | case | status | page |
+//! | --- | --- | --- |
+//! | unknown company | 404 | "shop not found" |
+//! | neither `session_id` nor `source`, or a malformed one | 400 | "this link is incomplete" |
+//! | a session Stripe does not know, a Source no order uses | 404 | "payment not found" |
+//! | Stripe could not be asked (unreachable, timed out, 429, lookup budget spent) and the database does not know the outcome | 200 | "we could not check your payment yet": the page reloads itself (`<meta http-equiv="refresh">`, `Retry-After`) and says so; it never says "order received" |
+//! | paid / processing / failed / expired or cancelled | 200 | the order's state |
+//! | anything else going wrong (the database) | its 5xx | "please reload in a moment" |
+//!
+//! "Could not check yet" is a 200, not a 503: it is a normal step for the shopper (the
+//! webhook usually completes the order seconds later), and a 503 would make proxies and
+//! browsers treat the merchant's landing page as down. `Retry-After` still says when to ask.
+//!
+//! An order's page names the shop (the company's name), the amount in the page's language,
+//! Paygate's order id and the merchant's reference (`client_reference_id`) when there is one,
+//! and links back to the shop when the order has a `return_url` (Paygate keeps no other address
+//! of the shop: without one the page has no link). A failed, expired or cancelled payment's page
+//! invites the shopper back to the shop to pay again. The page promises an e-mail only when one
+//! will be sent: the company has shopper e-mails on, a mail server is configured, the order has
+//! the shopper's address and is waiting for its payment (only such orders are e-mailed).
+//!
+//! Source orders: the merchant sets the Source's `redirect[return_url]` to
+//! `…/checkout/<companyID>/return`; Stripe appends `source=src_…&livemode=…&client_secret=…`.
+//! The page is answered from the database alone (the webhooks move the order: `source.chargeable`
+//! charges it, `charge.succeeded` / `charge.failed` end it) and polls
+//! `/checkout/<companyID>/sources/<src>/status` at most 10 times, as seed 004 recommends. It
+//! causes no Stripe call. `livemode` picks the mode (the company's environment without it).
 //!
 //! Policy: the page never fails because fulfillment could not finish (Stripe slow, another
 //! replica holding the claim): it shows the order's state, and the webhook completes the rest.
@@ -16,14 +48,16 @@
 //! - an id Stripe answered 404 for is remembered, and so is answered 404 without asking again;
 //! - every other lookup spends from the company's budget for the session's mode
 //!   (`PAYGATE_SHOPPER_LOOKUPS_PER_MINUTE`). When the budget is spent, the page shows what the
-//!   database knows ("awaiting payment confirmation", 200) and the webhook completes the order;
+//!   database knows when that is an outcome, else "could not check yet" (200), and the webhook
+//!   completes the order;
 //! - the client used here does not retry a 429, and a 429 empties the company's budget
 //!   ([`crate::shopper_lookups`]).
 //!
 //! Shoppers have no session: these routes run outside the back office's guard. Their texts come
 //! from the catalogue (`[shopper]`), in the order's language when the merchant gave one we speak
-//! (`locale` of the Checkout Session), else in that of `Accept-Language` (English when it names
-//! none of ours); the back office's remembered language is not theirs to use.
+//! (`locale` of the Checkout Session or the Source order), else in that of `Accept-Language`
+//! (English when it names none of ours); the back office's remembered language is not theirs to
+//! use.
 
 use std::time::Duration;
 
@@ -47,6 +81,9 @@ use crate::i18n::Lang;
 /// How long the landing page waits for fulfillment before it shows the order's state anyway.
 const LANDING_FULFILLMENT_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// When a page that could not check the payment reloads itself (seconds).
+const RECHECK_AFTER_SECS: u64 = 10;
+
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -60,6 +97,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/checkout/{company_id}/sessions/{session_id}/status",
             web::get().to(status),
+        )
+        .route(
+            "/checkout/{company_id}/sources/{source_id}/status",
+            web::get().to(source_status),
         )
         .route(
             "/static/checkout-status.js",
@@ -101,6 +142,8 @@ enum State {
     Confirmed,
     Pending,
     Failed,
+    /// Expired or cancelled: nothing was paid.
+    Expired,
 }
 
 impl State {
@@ -108,7 +151,8 @@ impl State {
         use OrderStatus as S;
         match OrderStatus::parse(status) {
             Some(S::Paid | S::Fulfilled | S::PartiallyRefunded | S::Refunded) => State::Confirmed,
-            Some(S::PaymentFailed | S::Canceled | S::Expired) => State::Failed,
+            Some(S::PaymentFailed) => State::Failed,
+            Some(S::Canceled | S::Expired) => State::Expired,
             Some(S::Open | S::AwaitingPayment | S::Charging) | None => State::Pending,
         }
     }
@@ -118,7 +162,7 @@ impl State {
         match self {
             State::Confirmed => "confirmed",
             State::Pending => "pending",
-            State::Failed => "failed",
+            State::Failed | State::Expired => "failed",
         }
     }
 
@@ -128,7 +172,13 @@ impl State {
             State::Confirmed => "shopper.confirmed",
             State::Pending => "shopper.pending",
             State::Failed => "shopper.failed",
+            State::Expired => "shopper.expired",
         })
+    }
+
+    /// Whether the shopper is invited back to the shop to pay again.
+    fn pay_again(self) -> bool {
+        matches!(self, State::Failed | State::Expired)
     }
 }
 
@@ -138,17 +188,28 @@ impl State {
 struct ReturnPage<'a> {
     lang: &'a str,
     title: &'a str,
+    shop: &'a str,
+    /// `confirmed`, `pending`, `failed` or `unchecked` (the script polls only `pending`).
     state: &'a str,
     status_url: &'a str,
     final_message: &'a str,
     message: &'a str,
+    /// A second sentence: what happens next (e-mail, pay again, reload).
+    next: Option<&'a str>,
+    amount_label: &'a str,
+    amount: Option<String>,
     order_label: &'a str,
     order_id: Option<&'a str>,
+    reference_label: &'a str,
+    reference: Option<&'a str>,
     back: &'a str,
     return_url: Option<&'a str>,
+    /// Seconds after which the page reloads itself (the payment could not be checked).
+    refresh: Option<u64>,
 }
 
-/// `shopper/unknown.html`.
+/// `shopper/unknown.html`: a page with no order (unknown shop, session or payment; an
+/// incomplete link; an error).
 #[derive(Template)]
 #[template(path = "shopper/unknown.html")]
 struct UnknownPage<'a> {
@@ -169,7 +230,7 @@ fn html(status: StatusCode, lang: Lang, page: &impl Template) -> Result<HttpResp
         .body(body))
 }
 
-/// The longest session id accepted (Stripe's documented limit for object ids).
+/// The longest session or Source id accepted (Stripe's documented limit for object ids).
 const MAX_SESSION_ID_LEN: usize = 255;
 
 /// The mode of a well-formed Checkout Session id: `cs_test_` or `cs_live_`, then at least one
@@ -189,6 +250,25 @@ fn session_mode(s: &str) -> Option<Mode> {
     .then_some(mode)
 }
 
+/// Whether `s` is shaped as a Source id: `src_`, then Stripe's id alphabet, at most
+/// [`MAX_SESSION_ID_LEN`] bytes.
+fn is_source_id(s: &str) -> bool {
+    s.strip_prefix("src_").is_some_and(|rest| {
+        !rest.is_empty()
+            && s.len() <= MAX_SESSION_ID_LEN
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
+/// The mode Stripe's `livemode` redirect parameter names; `None` for none or anything else.
+fn livemode_param(v: Option<&str>) -> Option<Mode> {
+    match v {
+        Some("true") => Some(Mode::Live),
+        Some("false") => Some(Mode::Test),
+        _ => None,
+    }
+}
+
 /// The company of the path. An id no company can have is 404 without a query.
 async fn company_of(state: &BackofficeState, company_id: &str) -> Result<company::Model, ApiError> {
     if !paygate_tenant::validate::is_company_id(company_id) {
@@ -197,10 +277,34 @@ async fn company_of(state: &BackofficeState, company_id: &str) -> Result<company
     Ok(state.tenants.company(company_id).await?)
 }
 
-/// `?session_id=cs_…`.
+/// The company of the path, `None` when there is none.
+async fn known_company(
+    state: &BackofficeState,
+    company_id: &str,
+) -> Result<Option<company::Model>, ApiError> {
+    if !paygate_tenant::validate::is_company_id(company_id) {
+        return Ok(None);
+    }
+    match state.tenants.company(company_id).await {
+        Ok(c) => Ok(Some(c)),
+        Err(TenantError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `?session_id=cs_…` (Checkout), or `?source=src_…&livemode=…` (a Source's redirect; Stripe
+/// adds `client_secret` too, which is not needed).
 #[derive(Debug, Deserialize)]
 pub struct ReturnQuery {
     session_id: Option<String>,
+    source: Option<String>,
+    livemode: Option<String>,
+}
+
+/// `?livemode=true|false` on a Source's status.
+#[derive(Debug, Deserialize)]
+pub struct LivemodeQuery {
+    livemode: Option<String>,
 }
 
 /// The status the landing page polls.
@@ -240,46 +344,241 @@ async fn find(
     Ok(o.map(|o| (s, o)))
 }
 
-fn unknown_page(lang: Lang) -> Result<HttpResponse, ApiError> {
+/// The order paid with Source `source_id`, in `scope`.
+async fn find_source_order(
+    state: &BackofficeState,
+    scope: Scope,
+    source_id: &str,
+) -> Result<Option<order::Model>, ApiError> {
+    Ok(scope
+        .orders()
+        .filter(order::Column::SourceId.eq(source_id))
+        .one(&state.db)
+        .await?)
+}
+
+/// A page without an order: `title` and `message` are catalogue keys.
+fn plain_page(
+    status: StatusCode,
+    lang: Lang,
+    title: &str,
+    message: &str,
+) -> Result<HttpResponse, ApiError> {
     html(
-        StatusCode::NOT_FOUND,
+        status,
         lang,
         &UnknownPage {
             lang: lang.code(),
-            title: lang.t("shopper.unknown_title"),
-            message: lang.t("shopper.unknown"),
+            title: lang.t(title),
+            message: lang.t(message),
         },
     )
 }
 
+fn unknown_page(lang: Lang) -> Result<HttpResponse, ApiError> {
+    plain_page(
+        StatusCode::NOT_FOUND,
+        lang,
+        "shopper.unknown_title",
+        "shopper.unknown",
+    )
+}
+
+/// Whether an e-mail will tell the shopper how the order ended: the company has shopper
+/// e-mails on, a mail server is configured, the order has the shopper's address and waits for
+/// its payment (the e-mail follows the move from waiting to paid or failed).
+async fn email_will_follow(
+    state: &BackofficeState,
+    company: &company::Model,
+    o: &order::Model,
+) -> Result<bool, ApiError> {
+    let waiting = matches!(
+        OrderStatus::parse(&o.status),
+        Some(OrderStatus::AwaitingPayment | OrderStatus::Charging)
+    );
+    if !waiting || o.customer_email.is_none() || !state.notify.smtp_configured() {
+        return Ok(false);
+    }
+    Ok(state.notify.settings(company.id).await?.shopper_emails)
+}
+
+/// The page of an order (`Some`), or of a payment that could not be checked yet (`None`).
+async fn order_page(
+    req: &HttpRequest,
+    state: &BackofficeState,
+    company: &company::Model,
+    found: Option<&order::Model>,
+    checked: bool,
+    status_url: &str,
+) -> Result<HttpResponse, ApiError> {
+    let lang = order_language(req, found);
+    let st = found.map(|o| State::of(&o.status));
+    // The database's outcome stands; a wait is told as such only once Stripe was asked.
+    let unchecked = st.is_none() || (!checked && st == Some(State::Pending));
+    let email = match found {
+        Some(o) if !unchecked && st == Some(State::Pending) => {
+            email_will_follow(state, company, o).await?
+        }
+        _ => false,
+    };
+    let (state_class, message, next) = match st {
+        _ if unchecked => (
+            "unchecked",
+            lang.t("shopper.unchecked"),
+            Some(lang.t("shopper.unchecked_next")),
+        ),
+        Some(s) if s.pay_again() => (
+            s.as_str(),
+            s.message(lang),
+            Some(lang.t("shopper.pay_again_hint")),
+        ),
+        Some(State::Pending) if email => (
+            "pending",
+            State::Pending.message(lang),
+            Some(lang.t("shopper.pending_email")),
+        ),
+        Some(s) => (s.as_str(), s.message(lang), None),
+        None => ("unchecked", lang.t("shopper.unchecked"), None),
+    };
+    let return_url = found
+        .and_then(|o| o.return_url.as_deref())
+        // Only web links (the merchant API accepts nothing else; older rows are re-checked).
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    let amount = found.and_then(|o| Some(lang.money(o.amount?, o.currency.as_deref()?)));
+    let back = if st.is_some_and(State::pay_again) {
+        lang.t("shopper.pay_again")
+    } else {
+        lang.t("shopper.back")
+    };
+    let mut resp = html(
+        StatusCode::OK,
+        lang,
+        &ReturnPage {
+            lang: lang.code(),
+            title: lang.t(if unchecked {
+                "shopper.unchecked_title"
+            } else {
+                "shopper.title"
+            }),
+            shop: &company.name,
+            state: state_class,
+            status_url,
+            final_message: lang.t(if email {
+                "shopper.final"
+            } else {
+                "shopper.final_no_email"
+            }),
+            message,
+            next,
+            amount_label: lang.t("shopper.amount"),
+            amount,
+            order_label: lang.t("shopper.order"),
+            order_id: found.map(|o| o.id.as_str()),
+            reference_label: lang.t("shopper.reference"),
+            reference: found.and_then(|o| o.client_reference_id.as_deref()),
+            back,
+            return_url,
+            refresh: unchecked.then_some(RECHECK_AFTER_SECS),
+        },
+    )?;
+    if unchecked {
+        resp.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(RECHECK_AFTER_SECS),
+        );
+    }
+    Ok(resp)
+}
+
+/// `GET /checkout/{company_id}/return`: always a page, never JSON (see the module's table).
 async fn landing(
     req: HttpRequest,
     state: web::Data<BackofficeState>,
     path: web::Path<String>,
     q: web::Query<ReturnQuery>,
+) -> HttpResponse {
+    match landing_page(&req, &state, &path, &q).await {
+        Ok(r) => r,
+        Err(e) => {
+            let lang = language(&req);
+            tracing::warn!(company_id = %path.as_str(), code = e.code(), "the shopper's page could not be shown");
+            let status = if e.status().is_server_error() {
+                e.status()
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            plain_page(status, lang, "shopper.error_title", "shopper.error")
+                .unwrap_or_else(|_| HttpResponse::build(status).finish())
+        }
+    }
+}
+
+async fn landing_page(
+    req: &HttpRequest,
+    state: &BackofficeState,
+    company_id: &str,
+    q: &ReturnQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let company = company_of(&state, &path).await?;
-    let (session_id, mode) = q
-        .session_id
-        .as_deref()
-        .and_then(|s| Some((s, session_mode(s)?)))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_session_id",
-                "session_id=cs_test_… or cs_live_… is required",
-            )
-        })?;
-    let lang = language(&req);
-    let scope = session_scope(&company, mode);
+    let lang = language(req);
+    let Some(company) = known_company(state, company_id).await? else {
+        return plain_page(
+            StatusCode::NOT_FOUND,
+            lang,
+            "shopper.unknown_shop_title",
+            "shopper.unknown_shop",
+        );
+    };
+    let incomplete = || {
+        plain_page(
+            StatusCode::BAD_REQUEST,
+            lang,
+            "shopper.incomplete_title",
+            "shopper.incomplete",
+        )
+    };
+    match (q.session_id.as_deref(), q.source.as_deref()) {
+        (Some(sid), _) => match session_mode(sid) {
+            Some(mode) => session_page(req, state, &company, sid, mode).await,
+            None => incomplete(),
+        },
+        (None, Some(src)) if is_source_id(src) => {
+            let mode = livemode_param(q.livemode.as_deref());
+            let scope = company.scope(mode);
+            let Some(o) = find_source_order(state, scope, src).await? else {
+                return unknown_page(lang);
+            };
+            let status_url = format!(
+                "/checkout/{}/sources/{}/status?livemode={}",
+                company.company_id,
+                src,
+                scope.livemode()
+            );
+            order_page(req, state, &company, Some(&o), true, &status_url).await
+        }
+        _ => incomplete(),
+    }
+}
+
+/// The page of Checkout Session `session_id` (well-formed, of `mode`).
+async fn session_page(
+    req: &HttpRequest,
+    state: &BackofficeState,
+    company: &company::Model,
+    session_id: &str,
+    mode: Mode,
+) -> Result<HttpResponse, ApiError> {
+    let lang = language(req);
+    let scope = session_scope(company, mode);
     let (pk, livemode) = (scope.company_pk(), scope.livemode());
     let lookups = &state.shopper_lookups;
-    let mut found = find(&state, scope, session_id).await?;
+    let mut found = find(state, scope, session_id).await?;
     let ask_stripe = match &found {
         Some((s, _)) if s.fulfillment_status == "fulfilled" => false,
         Some(_) => lookups.try_take(pk, livemode),
         None if lookups.is_unknown(pk, livemode, session_id) => return unknown_page(lang),
         None => lookups.try_take(pk, livemode),
     };
+    let mut checked = false;
     if ask_stripe {
         // Fulfill now if the payment is through; whatever happens, show the order's state.
         let attempt = tokio::time::timeout(
@@ -299,7 +598,7 @@ async fn landing(
                 lookups.remember_unknown(pk, livemode, session_id);
                 return unknown_page(lang);
             }
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => checked = true,
             Ok(Err(e)) => {
                 if let HandlerError::Stripe(se) = e
                     && se.status() == Some(429)
@@ -312,45 +611,39 @@ async fn landing(
                 tracing::warn!(company_id = %company.company_id, session_id, "landing-page fulfillment timed out");
             }
         }
-        found = find(&state, scope, session_id).await?;
+        found = find(state, scope, session_id).await?;
     } else if found
         .as_ref()
         .is_none_or(|(s, _)| s.fulfillment_status != "fulfilled")
     {
         tracing::debug!(company_id = %company.company_id, session_id, "shopper lookup budget spent; the page answers from the database");
     }
-    let lang = order_language(&req, found.as_ref().map(|(_, o)| o));
-    let (status, order_id, return_url) = match &found {
-        Some((_, o)) => (
-            o.status.as_str(),
-            Some(o.id.as_str()),
-            o.return_url.as_deref(),
-        ),
-        None => ("open", None, None),
-    };
-    let st = State::of(status);
     let status_url = format!(
         "/checkout/{}/sessions/{}/status",
         company.company_id, session_id
     );
-    html(
-        StatusCode::OK,
-        lang,
-        &ReturnPage {
-            lang: lang.code(),
-            title: lang.t("shopper.title"),
-            state: st.as_str(),
-            status_url: &status_url,
-            final_message: lang.t("shopper.final"),
-            message: st.message(lang),
-            order_label: lang.t("shopper.order"),
-            order_id,
-            back: lang.t("shopper.back"),
-            // Only web links (the merchant API accepts nothing else; older rows are re-checked).
-            return_url: return_url
-                .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
-        },
+    order_page(
+        req,
+        state,
+        company,
+        found.as_ref().map(|(_, o)| o),
+        checked,
+        &status_url,
     )
+    .await
+}
+
+fn status_out(req: &HttpRequest, o: order::Model) -> HttpResponse {
+    let lang = order_language(req, Some(&o));
+    let st = State::of(&o.status);
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(SessionStatusOut {
+            order_id: o.id,
+            status: o.status,
+            state: st.as_str(),
+            message: st.message(lang),
+        })
 }
 
 async fn status(
@@ -366,16 +659,28 @@ async fn status(
     let (_, o) = find(&state, session_scope(&company, mode), &session_id)
         .await?
         .ok_or_else(not_found)?;
-    let lang = order_language(&req, Some(&o));
-    let st = State::of(&o.status);
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(SessionStatusOut {
-            order_id: o.id,
-            status: o.status,
-            state: st.as_str(),
-            message: st.message(lang),
-        }))
+    Ok(status_out(&req, o))
+}
+
+/// The status of the order paid with a Source, in the mode `livemode` names (the company's
+/// environment without it).
+async fn source_status(
+    req: HttpRequest,
+    state: web::Data<BackofficeState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<LivemodeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (company_id, source_id) = path.into_inner();
+    let not_found = || ApiError::not_found("order_not_found", "no order uses this source");
+    if !is_source_id(&source_id) {
+        return Err(not_found());
+    }
+    let company = company_of(&state, &company_id).await?;
+    let scope = company.scope(livemode_param(q.livemode.as_deref()));
+    let o = find_source_order(&state, scope, &source_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(status_out(&req, o))
 }
 
 #[cfg(test)]
@@ -390,7 +695,7 @@ mod tests {
             "Payment confirmed, order complete."
         );
         assert_eq!(
-            State::of("expired").message(Lang::It),
+            State::of("payment_failed").message(Lang::It),
             "Pagamento non riuscito, l'ordine non è stato elaborato."
         );
         assert_eq!(
@@ -398,5 +703,18 @@ mod tests {
             "Bestellung erhalten, die Zahlungsbestätigung steht noch aus."
         );
         assert_eq!(State::of("no such status"), State::Pending);
+        assert_eq!(State::of("expired"), State::Expired);
+        assert_eq!(State::of("canceled").as_str(), "failed");
+    }
+
+    #[test]
+    fn source_ids_and_livemode() {
+        assert!(is_source_id("src_1AbC"));
+        assert!(!is_source_id("src_"));
+        assert!(!is_source_id("src_a-b"));
+        assert!(!is_source_id("cs_test_a"));
+        assert_eq!(livemode_param(Some("true")), Some(Mode::Live));
+        assert_eq!(livemode_param(Some("false")), Some(Mode::Test));
+        assert_eq!(livemode_param(Some("yes")), None);
     }
 }

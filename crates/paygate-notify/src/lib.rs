@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod email;
+pub mod failure;
 pub mod outbound;
 pub mod outbox;
 pub mod service;

@@ -134,6 +134,13 @@ impl Resolve for PublicOnly {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if all.is_empty() {
+                // Not resolving is not being private: say which it is.
+                return Err(
+                    Box::new(std::io::Error::other(format!("{host} does not resolve")))
+                        as Box<dyn std::error::Error + Send + Sync>,
+                );
+            }
             let public: Vec<SocketAddr> = all.into_iter().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
                 return Err(Box::new(std::io::Error::other(format!(

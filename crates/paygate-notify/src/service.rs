@@ -173,8 +173,15 @@ fn invalid(field: &'static str, msg: impl Into<String>) -> ApiError {
     ApiError::unprocessable("invalid_parameter", msg.into()).with_field(field)
 }
 
+/// A refused URL: `host_unresolvable` and `private_address` say which rule refused it, so a
+/// page can say so in words; every other form problem is `invalid_parameter`.
 fn url_error(e: UrlError) -> ApiError {
-    invalid("url", format!("url: {e}"))
+    let code = match e {
+        UrlError::Unresolvable => "host_unresolvable",
+        UrlError::Private(_) => "private_address",
+        UrlError::Invalid | UrlError::Scheme | UrlError::Credentials => "invalid_parameter",
+    };
+    ApiError::unprocessable(code, format!("url: {e}")).with_field("url")
 }
 
 fn check_types(types: &[String]) -> Result<(), ApiError> {
@@ -281,6 +288,12 @@ impl NotifyService {
     /// The per-company limits.
     pub fn limits(&self) -> NotifyLimits {
         self.limits
+    }
+
+    /// Whether a mail server is configured (`PAYGATE_SMTP_URL`): without one no shopper e-mail
+    /// is sent, whatever a company's settings say.
+    pub fn smtp_configured(&self) -> bool {
+        self.smtp_configured
     }
 
     /// Locks the company's row until `txn` ends (PostgreSQL; SQLite has one writer anyway), so

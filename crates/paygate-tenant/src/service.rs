@@ -529,6 +529,7 @@ impl TenantService {
         .insert(&txn)
         .await?;
         if let Some(w) = &webhook_secret {
+            ensure_secret_is_new(&txn, ring, tenant, w, now).await?;
             insert_secret(&txn, ring, tenant, &id, w, now).await?;
         }
         audit::record(
@@ -696,6 +697,7 @@ impl TenantService {
         let tenant = Tenant::new(company.id);
         let profile = find_profile(&txn, tenant, profile_id).await?;
         let now = now_ms();
+        ensure_secret_is_new(&txn, &self.inner.keyring, tenant, &secret, now).await?;
         let expires = now + i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
         let old = signing_secret::Entity::find()
             .filter(signing_secret::Column::ProfileId.eq(&profile.id))
@@ -953,6 +955,37 @@ pub(crate) async fn ensure_not_in_use<C: sea_orm::ConnectionTrait>(
                 profile.mode, profile.mode, profile.mode
             ),
         });
+    }
+    Ok(())
+}
+
+/// Refuses a signing secret the company already has and that is still valid (on any of its
+/// profiles): adding it again would change nothing but the list.
+pub(crate) async fn ensure_secret_is_new<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    ring: &Keyring,
+    tenant: Tenant,
+    secret: &str,
+    now: i64,
+) -> Result<()> {
+    let existing = tenant.find::<signing_secret::Entity>().all(db).await?;
+    for s in existing {
+        if s.expires_at.is_some_and(|e| e <= now) {
+            continue;
+        }
+        let Ok(open) = ring.open(
+            field::SIGNING_SECRET.owner(tenant.company_pk(), &s.id),
+            &s.secret_enc,
+        ) else {
+            continue;
+        };
+        if open.expose_secret() == secret {
+            return Err(TenantError::invalid(
+                "webhook_secret",
+                "duplicate_signing_secret",
+                "this signing secret is already saved (it is shown masked in the profile's list of signing secrets); paste the new secret Stripe shows after rolling it",
+            ));
+        }
     }
     Ok(())
 }

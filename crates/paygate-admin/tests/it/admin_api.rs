@@ -380,7 +380,54 @@ async fn every_tenant_change_is_in_the_audit_log_without_secrets(backend: Backen
     assert!(!text.contains(&secret) && !text.contains("sk_test_51AnotherSecretKey0000"));
 }
 
+/// A signing secret the company already has is refused, naming the field, and nothing changes:
+/// on the same profile, on another profile, and when a profile is created with it.
+async fn a_signing_secret_cannot_be_added_twice(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = unique("dup");
+    app.create_company(&id).await;
+    let secret = new_secret();
+    let profile = app.create_profile(&id, "test", &secret).await;
+    let pid = profile["id"].as_str().unwrap();
+    let path = format!("/admin/v1/companies/{id}/profiles/{pid}/signing-secrets");
+    let (s, b) = app
+        .admin_post(&path, json!({"webhook_secret": secret}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["error"]["code"], "duplicate_signing_secret");
+    assert_eq!(b["error"]["field"], "webhook_secret");
+    assert!(!b.to_string().contains(&secret), "never echoed");
+    let (_, p) = app
+        .admin_get(&format!("/admin/v1/companies/{id}/profiles/{pid}"))
+        .await;
+    let secrets = p["signing_secrets"].as_array().unwrap();
+    assert_eq!(secrets.len(), 1, "{p}");
+    assert!(
+        secrets[0]["expires_at"].is_null(),
+        "the old one was not expired: {p}"
+    );
+    // Another profile of the company cannot take it either.
+    let (s, b) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{id}/profiles"),
+            paygate_testkit::profile_json("test", &secret),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["error"]["code"], "duplicate_signing_secret");
+    let (_, list) = app
+        .admin_get(&format!("/admin/v1/companies/{id}/profiles"))
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // A new secret is taken.
+    let (s, b) = app
+        .admin_post(&path, json!({"webhook_secret": new_secret()}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}
+
 db_tests!(
     repeated_failed_sign_ins_are_locked_out,
-    every_tenant_change_is_in_the_audit_log_without_secrets
+    every_tenant_change_is_in_the_audit_log_without_secrets,
+    a_signing_secret_cannot_be_added_twice
 );

@@ -16,13 +16,23 @@ use secrecy::SecretString;
 
 use crate::OperatorSession;
 use crate::merchant::users::UserRow;
-use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};
+use crate::page::{
+    ConfirmTemplate, FieldErrors, Page, PageError, confirmed, redirect, redirect_with_flash,
+    render, render_status,
+};
+
+/// The [`crate::oneshot`] slot of an invitation just made: (link, e-mail address).
+const INVITATION: &str = "oneshot:company.invitation";
 
 /// Registers `/console/companies…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/companies", web::get().to(list))
         .route("/companies", web::post().to(create))
         .route("/companies/{company_id}", web::get().to(show))
+        .route(
+            "/companies/{company_id}/suspend",
+            web::get().to(confirm_suspend),
+        )
         .route("/companies/{company_id}/suspend", web::post().to(suspend))
         .route(
             "/companies/{company_id}/reactivate",
@@ -34,6 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/companies/{company_id}/delete", web::post().to(delete))
         .route("/companies/{company_id}/users", web::post().to(add_user))
+        .route(
+            "/companies/{company_id}/users/{user_id}/remove",
+            web::get().to(confirm_remove_user),
+        )
         .route(
             "/companies/{company_id}/users/{user_id}/remove",
             web::post().to(remove_user),
@@ -224,13 +238,14 @@ async fn company_page(
 }
 
 async fn show(op: OperatorSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let invitation = op.take_once::<(String, String)>(INVITATION);
     let tpl = company_page(
         &op,
         &path,
         String::new(),
         "admin".into(),
         FieldErrors::new(),
-        None,
+        invitation,
     )
     .await?;
     render(&tpl)
@@ -258,7 +273,47 @@ async fn set_status(
     ))
 }
 
-async fn suspend(op: OperatorSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+/// The confirmation page's form.
+#[derive(Debug, Default, Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The confirmation page of suspending company `company_id`.
+async fn suspend_page(op: &OperatorSession, company_id: &str) -> Result<HttpResponse, PageError> {
+    let c = op.tenants().company(company_id).await?;
+    render(&ConfirmTemplate {
+        ctx: op.page("company.suspend_title"),
+        warning: op.lang.format(
+            "company.suspend_warning",
+            &[c.name.as_str(), c.company_id.as_str()],
+        ),
+        details: vec![op.lang.t("company.suspend_hint").to_owned()],
+        action: format!("/console/companies/{}/suspend", c.company_id),
+        hidden: Vec::new(),
+        submit: op.lang.t("company.suspend").to_owned(),
+        cancel_href: format!("/console/companies/{}", c.company_id),
+        error: None,
+    })
+}
+
+async fn confirm_suspend(
+    op: OperatorSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    suspend_page(&op, &path).await
+}
+
+async fn suspend(
+    op: OperatorSession,
+    path: web::Path<String>,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse, PageError> {
+    if !confirmed(&form.confirm) {
+        // One click never suspends: the confirmation page first.
+        return suspend_page(&op, &path).await;
+    }
     set_status(&op, &path, STATUS_SUSPENDED, "flash.company_suspended").await
 }
 
@@ -374,18 +429,12 @@ async fn add_user(
     .await;
     match created {
         Ok(created) => match created.invitation {
-            // The link is shown once, on this page.
+            // The link is shown once, by the GET after the redirect (a reload adds no one).
             Some(inv) => {
-                let tpl = company_page(
-                    &op,
-                    &company_id,
-                    String::new(),
-                    "admin".into(),
-                    FieldErrors::new(),
-                    Some((inv.url, created.user.email)),
-                )
-                .await?;
-                render(&tpl)
+                op.put_once(INVITATION, &(inv.url, created.user.email));
+                Ok(redirect(&format!(
+                    "/console/companies/{company_id}#invitation"
+                )))
             }
             None => Ok(redirect_with_flash(
                 &format!("/console/companies/{company_id}"),
@@ -393,18 +442,61 @@ async fn add_user(
             )),
         },
         Err(e) => {
-            let errors = FieldErrors::from_user(op.lang, e)?;
+            let mut errors = FieldErrors::from_user(op.lang, e)?;
+            crate::merchant::users::also_invalid(op.lang, &mut errors, &email, &role);
             let tpl = company_page(&op, &company_id, email, role, errors, None).await?;
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
         }
     }
 }
 
-async fn remove_user(
+/// The confirmation page of removing user `user_id` of company `company_id`.
+async fn remove_user_page(
+    op: &OperatorSession,
+    company_id: &str,
+    user_id: &str,
+) -> Result<HttpResponse, PageError> {
+    let c = op.tenants().company(company_id).await?;
+    let user = domain::list_users(op.db(), c.id)
+        .await?
+        .into_iter()
+        .find(|u| u.id == user_id)
+        .ok_or(PageError::NotFound)?;
+    render(&ConfirmTemplate {
+        ctx: op.page("users.remove_title"),
+        warning: op
+            .lang
+            .format("users.remove_warning", &[user.email.as_str()]),
+        details: vec![c.name.clone()],
+        action: format!(
+            "/console/companies/{}/users/{}/remove",
+            c.company_id, user.id
+        ),
+        hidden: Vec::new(),
+        submit: op.lang.t("users.remove").to_owned(),
+        cancel_href: format!("/console/companies/{}", c.company_id),
+        error: None,
+    })
+}
+
+async fn confirm_remove_user(
     op: OperatorSession,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let (company_id, user_id) = path.into_inner();
+    remove_user_page(&op, &company_id, &user_id).await
+}
+
+async fn remove_user(
+    op: OperatorSession,
+    path: web::Path<(String, String)>,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse, PageError> {
+    let (company_id, user_id) = path.into_inner();
+    if !confirmed(&form.confirm) {
+        // One click never removes: the confirmation page first.
+        return remove_user_page(&op, &company_id, &user_id).await;
+    }
     let c = op.tenants().company(&company_id).await?;
     domain::remove_user(op.db(), &op.actor(), c.id, &user_id).await?;
     Ok(redirect_with_flash(

@@ -1,23 +1,32 @@
 //! `/app/api-keys`: the company's keys for the merchant API (`/api/v1/…`). A new key is shown
-//! once, on the page that answers its creation, and stored only as a hash
+//! once, by the GET after the creation's redirect (kept for it in [`crate::oneshot`]: a reload
+//! creates nothing and shows the plain list), and stored only as a hash
 //! ([`paygate_tenant::api_keys`] does the hashing and the audit log, as for operators); the
-//! list shows prefix, name, creation, last use and revocation. Revoking is immediate.
+//! list shows prefix, name, creation, last use and revocation. Revoking is immediate, after a
+//! confirmation page naming the key (a POST without `confirm=yes` only shows that page).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use paygate_db::entities::api_key;
 use paygate_tenant::api_keys::{self as domain, ApiKeyError};
 
 use crate::MerchantSession;
-use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};
+use crate::page::{
+    ConfirmTemplate, FieldErrors, Page, PageError, confirmed, redirect, redirect_with_flash,
+    render, render_status,
+};
+
+/// The [`crate::oneshot`] slot of a key just made.
+const NEW_KEY: &str = "oneshot:api_key.created";
 
 /// Registers `/app/api-keys…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api-keys", web::get().to(list))
         .route("/api-keys", web::post().to(create))
+        .route("/api-keys/{key_id}/revoke", web::get().to(confirm_revoke))
         .route("/api-keys/{key_id}/revoke", web::post().to(revoke));
 }
 
@@ -45,6 +54,7 @@ impl From<api_key::Model> for KeyRow {
 }
 
 /// A key just made: the only time it is shown.
+#[derive(Serialize, Deserialize)]
 pub struct NewKey {
     pub name: String,
     pub key: String,
@@ -89,7 +99,8 @@ async fn page(
 }
 
 async fn list(s: MerchantSession) -> Result<HttpResponse, PageError> {
-    render(&page(&s, String::new(), FieldErrors::new(), None).await?)
+    let created = s.take_once::<NewKey>(NEW_KEY);
+    render(&page(&s, String::new(), FieldErrors::new(), created).await?)
 }
 
 fn key_error(e: ApiKeyError) -> PageError {
@@ -116,9 +127,9 @@ async fn create(
     let scope = s.company().await?.scope(None);
     match domain::create_key(s.db(), &s.actor(), scope, &name).await {
         Ok((m, key)) => {
-            let created = NewKey { name: m.name, key };
-            // Rendered, not redirected: the key exists nowhere else and is shown only now.
-            render(&page(&s, String::new(), FieldErrors::new(), Some(created)).await?)
+            // Shown once by the GET after the redirect: a reload creates no second key.
+            s.put_once(NEW_KEY, &NewKey { name: m.name, key });
+            Ok(redirect("/app/api-keys#new-key"))
         }
         Err(ApiKeyError::InvalidName) => {
             let mut errors = FieldErrors::new();
@@ -132,8 +143,53 @@ async fn create(
     }
 }
 
-async fn revoke(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+/// The confirmation page of revoking key `key_id` (an active key of the company, else 404).
+async fn confirm_page(s: &MerchantSession, key_id: &str) -> Result<HttpResponse, PageError> {
+    let key = domain::list_keys(s.db(), s.tenant())
+        .await?
+        .into_iter()
+        .find(|k| k.id == key_id && k.revoked_at.is_none())
+        .ok_or(PageError::NotFound)?;
+    render(&ConfirmTemplate {
+        ctx: s.page("api_keys.revoke_title"),
+        warning: s.lang.format(
+            "api_keys.revoke_warning",
+            &[key.name.as_str(), &format!("{}…", key.prefix)],
+        ),
+        details: Vec::new(),
+        action: format!("/app/api-keys/{}/revoke", key.id),
+        hidden: Vec::new(),
+        submit: s.lang.t("api_keys.revoke").to_owned(),
+        cancel_href: "/app/api-keys".to_owned(),
+        error: None,
+    })
+}
+
+async fn confirm_revoke(
+    s: MerchantSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    confirm_page(&s, &path).await
+}
+
+/// The confirmation page's form.
+#[derive(Debug, Default, Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn revoke(
+    s: MerchantSession,
+    path: web::Path<String>,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    if !confirmed(&form.confirm) {
+        // One click never revokes: the confirmation page first.
+        return confirm_page(&s, &path).await;
+    }
     // Scoped by the session's company: another company's key is "not found".
     domain::revoke_key(s.db(), &s.actor(), s.tenant(), &path)
         .await

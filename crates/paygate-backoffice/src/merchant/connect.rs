@@ -1,6 +1,7 @@
 //! `/app/connect`: connecting the company's Stripe account, step by step as the seeds describe
 //! it — the callback URL to register in Stripe (with a copy button), the events to select,
-//! where the signing secret goes, and a **Send test event** button that proves the whole chain.
+//! where the signing secret goes, and a **Send test event** button (a self-test: see below; the
+//! real proof that Stripe reaches Paygate is the Overview's "last event received from Stripe").
 //! Below: the account status Stripe last reported (`account.updated`) in the page's mode
 //! ([`super::mode`]), and the deliveries the intake recently rejected (of either mode: a
 //! rejected delivery has no trusted mode), each with its reason in plain words.
@@ -45,7 +46,10 @@ use crate::MerchantSession;
 use crate::merchant::listing::segment;
 use crate::merchant::mode::{ModeParam, View};
 use crate::merchant::stripe_settings::mode_key;
-use crate::page::{Page, PageError, mode_href, rejection_text, render, render_status};
+use crate::page::{Page, PageError, mode_href, redirect, rejection_text, render, render_status};
+
+/// The [`crate::oneshot`] slot of the last test event's result.
+const TEST_RESULT: &str = "oneshot:connect.test_result";
 
 /// Registers `/app/connect…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -77,12 +81,14 @@ pub struct RejectionRow {
     pub remote_addr: Option<String>,
 }
 
-/// What *Send test event* found out (always about test data).
+/// What *Send test event* found out (always about test data), shown once by the GET after the
+/// POST's redirect (a reload sends nothing again).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct TestResult {
     pub event_id: String,
     /// The event's page, in test mode.
     pub event_href: String,
-    pub event_type: &'static str,
+    pub event_type: String,
     /// The name of the test profile that signed it.
     pub profile_name: String,
     /// The intake's answer; `None` when it could not be reached at all.
@@ -106,6 +112,8 @@ struct ConnectTemplate {
     /// The active test profile (the test event's signer): its name and whether it has a valid
     /// signing secret.
     test_profile: Option<(String, bool)>,
+    /// Whether *Send test event* can work (else the button is disabled, the reason beside it).
+    can_send_test: bool,
     accounts: Vec<AccountRow>,
     rejections: Vec<RejectionRow>,
     result: Option<TestResult>,
@@ -163,6 +171,7 @@ async fn page(
         events: STRIPE_EVENTS_TO_SELECT,
         environment_key: mode_key(&c.environment),
         stripe_enabled: c.stripe_enabled,
+        can_send_test: test_profile.as_ref().is_some_and(|(_, secret)| *secret),
         test_profile,
         accounts,
         rejections,
@@ -176,7 +185,8 @@ async fn connect(
     mode: web::Query<ModeParam>,
 ) -> Result<HttpResponse, PageError> {
     let v = View::of(&s, &mode).await?;
-    render(&page(&s, &v, None, None).await?)
+    let result = s.take_once::<TestResult>(TEST_RESULT);
+    render(&page(&s, &v, result, None).await?)
 }
 
 /// The active profile of `mode` and its newest signing secret that the intake accepts now.
@@ -367,11 +377,15 @@ async fn send_test_event(
     let result = TestResult {
         event_href: mode_href(&format!("/app/events/{}", segment(&event_id)), test.mode()),
         event_id,
-        event_type: EventType::PaymentIntentSucceeded.as_str(),
+        event_type: EventType::PaymentIntentSucceeded.as_str().to_owned(),
         profile_name: profile.name,
         status,
         arrived,
         reason,
     };
-    render(&page(&s, &v, Some(result), None).await?)
+    s.put_once(TEST_RESULT, &result);
+    Ok(redirect(&format!(
+        "{}#test-result",
+        mode_href("/app/connect", v.mode())
+    )))
 }

@@ -10,8 +10,9 @@
 //!   data (or the other way round) without them noticing.
 //! - Every query of such a page starts from [`View::scope`] (the company in that mode), so an
 //!   object of the other mode is "not found" on the page of one object.
-//! - The layout shows the mode, a "Test data" banner in test mode and a link to the other mode
-//!   ([`Page::set_mode`]); the links a data page makes to other data pages (list → object,
+//! - The layout shows the mode — the "Test data" banner in test mode, the "Live" badge in live
+//!   mode (`#env-banner`, `data-mode`; pages without a mode show the company's environment
+//!   there, so every `/app` page has it) — and a link to the other mode ([`Page::set_mode`]); the links a data page makes to other data pages (list → object,
 //!   object → list, paging, the filter forms' hidden field, redirects after a form) name the
 //!   mode explicitly, so a link keeps meaning the same data when the environment changes.
 

@@ -34,6 +34,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use paygate_notify::failure::FailureKind;
 use paygate_notify::outbox::MESSAGE_TYPES;
 use paygate_notify::service::{EndpointIn, EndpointOut, EndpointPatch, MessageOut, SettingsIo};
 use paygate_web::ApiError;
@@ -45,7 +46,8 @@ use crate::i18n::Lang;
 use crate::merchant::mode::{ModeParam, View};
 use crate::merchant::stripe_settings::GRACE_PERIODS;
 use crate::page::{
-    FieldErrors, Page, PageError, mode_href, redirect_with_flash, render, render_status,
+    ConfirmTemplate, FieldErrors, Page, PageError, confirmed, mode_href, redirect,
+    redirect_with_flash, render, render_status,
 };
 
 /// Registers `/app/notifications…`.
@@ -73,6 +75,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/notifications/{endpoint_id}/replay-failed",
             web::post().to(replay_failed),
+        )
+        .route(
+            "/notifications/{endpoint_id}/delete",
+            web::get().to(confirm_delete),
         )
         .route(
             "/notifications/{endpoint_id}/delete",
@@ -137,7 +143,10 @@ pub struct DeliveryRow {
     pub status_key: &'static str,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
+    /// The technical text of the last failure (behind a disclosure on the page).
     pub last_error: Option<String>,
+    /// The last failure in plain words, in the page's language.
+    pub last_error_words: Option<String>,
     pub next_attempt_at: Option<i64>,
     pub delivered_at: Option<i64>,
 }
@@ -158,6 +167,16 @@ pub fn delivery_status_key(status: &str) -> &'static str {
         "succeeded" => "notifications.status_succeeded",
         "failed" => "notifications.status_failed",
         _ => "notifications.status_pending",
+    }
+}
+
+/// A recorded delivery failure in plain words of `lang` (the technical text stays English).
+pub fn failure_words(lang: Lang, error: &str, status_code: Option<i32>) -> String {
+    let kind = FailureKind::of(error, status_code);
+    let key = format!("delivery_failure.{}", kind.name());
+    match kind {
+        FailureKind::HttpStatus(code) => lang.format(&key, &[&code.to_string()]),
+        _ => lang.t(&key).to_owned(),
     }
 }
 
@@ -182,6 +201,10 @@ fn message_row(m: MessageOut, urls: &HashMap<String, String>, lang: Lang) -> Mes
                 status: d.status,
                 attempts: d.attempts,
                 last_status_code: d.last_status_code,
+                last_error_words: d
+                    .last_error
+                    .as_deref()
+                    .map(|e| failure_words(lang, e, d.last_status_code)),
                 last_error: d.last_error,
                 next_attempt_at: d.next_attempt_at.as_deref().and_then(ms),
                 delivered_at: d.delivered_at.as_deref().and_then(ms),
@@ -200,8 +223,14 @@ struct AddValues {
     event_types: Vec<String>,
 }
 
-/// A secret to show once: (endpoint URL, secret).
+/// A secret to show once: (endpoint URL, secret), kept in [`crate::oneshot`] by the POST that
+/// made it and shown by the GET after its redirect (a reload makes no second endpoint or secret).
 type ShownSecret = (String, String);
+
+/// The [`crate::oneshot`] slot of an endpoint just added.
+const CREATED: &str = "oneshot:notifications.created";
+/// The [`crate::oneshot`] slot of a secret just rotated.
+const ROTATED: &str = "oneshot:notifications.rotated";
 
 #[derive(Template)]
 #[template(path = "backoffice/app/notifications.html")]
@@ -301,6 +330,8 @@ fn field_errors(s: &MerchantSession, e: ApiError) -> Result<FieldErrors, PageErr
         return Err(api_error(e));
     };
     let key = match field.as_str() {
+        "url" if e.code() == "host_unresolvable" => "notifications.url_unresolvable",
+        "url" if e.code() == "private_address" => "notifications.url_private",
         "url" => "notifications.url_invalid",
         "event_types" => "notifications.types_invalid",
         "description" => "notifications.description_invalid",
@@ -315,14 +346,16 @@ fn field_errors(s: &MerchantSession, e: ApiError) -> Result<FieldErrors, PageErr
 
 async fn list(s: MerchantSession, mode: web::Query<ModeParam>) -> Result<HttpResponse, PageError> {
     let v = View::of(&s, &mode).await?;
+    let created = s.take_once::<ShownSecret>(CREATED);
+    let rotated = s.take_once::<ShownSecret>(ROTATED);
     render(
         &page(
             &s,
             &v,
             AddValues::default(),
             FieldErrors::new(),
-            None,
-            None,
+            created,
+            rotated,
             None,
         )
         .await?,
@@ -381,20 +414,12 @@ async fn create(s: MerchantSession, body: web::Bytes) -> Result<HttpResponse, Pa
                 serde_json::json!({"url": out.url, "event_types": out.event_types}),
             )
             .await?;
-            // Rendered, not redirected: the secret is shown only now.
-            let created = Some((out.url, out.secret));
-            render(
-                &page(
-                    &s,
-                    &v,
-                    AddValues::default(),
-                    FieldErrors::new(),
-                    created,
-                    None,
-                    None,
-                )
-                .await?,
-            )
+            // Shown once by the GET after the redirect: a reload adds no second endpoint.
+            s.put_once(CREATED, &(out.url, out.secret));
+            Ok(redirect(&format!(
+                "{}#new-secret",
+                v.href("/app/notifications")
+            )))
         }
         Err(e) => {
             let errors = field_errors(&s, e)?;
@@ -516,19 +541,12 @@ async fn rotate(
         serde_json::json!({"grace_secs": grace}),
     )
     .await?;
-    let rotated = Some((out.url, out.secret));
-    render(
-        &page(
-            &s,
-            &v,
-            AddValues::default(),
-            FieldErrors::new(),
-            None,
-            rotated,
-            None,
-        )
-        .await?,
-    )
+    // Shown once by the GET after the redirect: a reload rotates nothing again.
+    s.put_once(ROTATED, &(out.url, out.secret));
+    Ok(redirect(&format!(
+        "{}#new-secret",
+        v.href("/app/notifications")
+    )))
 }
 
 async fn test(
@@ -630,13 +648,63 @@ async fn replay_message(
     ))
 }
 
-async fn delete(
+/// The delete form: the page's mode, and the confirmation page's `confirm=yes`.
+#[derive(Debug, Default, Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The confirmation page of deleting endpoint `endpoint_id` (the company's, else 404).
+async fn delete_confirm_page(
+    s: &MerchantSession,
+    v: &View,
+    endpoint_id: &str,
+) -> Result<HttpResponse, PageError> {
+    let e = s
+        .state
+        .notify
+        .get(s.company_pk, endpoint_id)
+        .await
+        .map_err(api_error)?;
+    render(&ConfirmTemplate {
+        ctx: v.page(s, "notifications.delete_title", "/app/notifications"),
+        warning: s
+            .lang
+            .format("notifications.delete_warning", &[e.url.as_str()]),
+        details: Vec::new(),
+        action: format!("/app/notifications/{}/delete", e.id),
+        hidden: vec![("mode".to_owned(), v.mode().as_str().to_owned())],
+        submit: s.lang.t("notifications.delete").to_owned(),
+        cancel_href: v.href("/app/notifications"),
+        error: None,
+    })
+}
+
+async fn confirm_delete(
     s: MerchantSession,
     path: web::Path<String>,
-    mode: web::Form<ModeParam>,
+    mode: web::Query<ModeParam>,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     let v = View::of(&s, &mode).await?;
+    delete_confirm_page(&s, &v, &path).await
+}
+
+async fn delete(
+    s: MerchantSession,
+    path: web::Path<String>,
+    form: web::Form<DeleteForm>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    let form = form.into_inner();
+    let v = View::of(&s, &ModeParam { mode: form.mode }).await?;
+    if !confirmed(&form.confirm) {
+        // One click never deletes: the confirmation page first.
+        return delete_confirm_page(&s, &v, &path).await;
+    }
     s.state
         .notify
         .delete(s.company_pk, &path)
@@ -719,5 +787,45 @@ async fn save_settings(
                 .await?,
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of failure has words in every language, and the technical text is not them.
+    #[test]
+    fn delivery_failures_are_told_in_words() {
+        for kind in [
+            FailureKind::Timeout,
+            FailureKind::ConnectionRefused,
+            FailureKind::Dns,
+            FailureKind::Tls,
+            FailureKind::PrivateAddress,
+            FailureKind::Connect,
+            FailureKind::HttpStatus(500),
+            FailureKind::Email,
+            FailureKind::Other,
+        ] {
+            for lang in Lang::ALL {
+                let key = format!("delivery_failure.{}", kind.name());
+                assert!(lang.has(&key), "{lang}: {key}");
+            }
+        }
+        let chain = "could not connect: error sending request for url (https://x.invalid/): \
+                     client error (Connect): dns error: failed to lookup address information";
+        assert_eq!(
+            failure_words(Lang::En, chain, None),
+            "The host name could not be resolved."
+        );
+        assert_eq!(
+            failure_words(Lang::De, "the endpoint answered 503", Some(503)),
+            "Ihr System hat mit dem HTTP-Status 503 geantwortet."
+        );
+        assert_eq!(
+            failure_words(Lang::It, "timed out", None),
+            "Il tuo sistema non ha risposto in tempo."
+        );
     }
 }

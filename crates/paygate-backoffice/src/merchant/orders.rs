@@ -353,7 +353,8 @@ async fn load(
         } else {
             "fraud.no"
         };
-        lang.format("fraud.warning_text", &[&w.fraud_type, lang.t(yes_no)])
+        let fraud_type = label(lang, "fraud_type", &w.fraud_type);
+        lang.format("fraud.warning_text", &[&fraud_type, lang.t(yes_no)])
     });
     Ok(OrderTemplateParts {
         refunds,

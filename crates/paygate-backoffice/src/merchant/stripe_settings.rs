@@ -29,11 +29,14 @@ use serde::Deserialize;
 
 use paygate_db::entities::{company, signing_secret, stripe_profile};
 use paygate_db::now_ms;
-use paygate_tenant::TenantError;
 use paygate_tenant::wire::{CompanyPatch, ProfileIn, ProfilePatch, SigningSecretIn};
+use paygate_tenant::{Mode, TenantError};
 
 use crate::MerchantSession;
-use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};
+use crate::page::{
+    ConfirmTemplate, FieldErrors, Page, PageError, confirmed, redirect_with_flash, render,
+    render_status,
+};
 
 /// Registers `/app/stripe…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -344,11 +347,40 @@ async fn fraud_refunds(
     }
 }
 
-/// `environment=test|live`.
+/// `environment=test|live`; going live also needs the confirmation page's `confirm=yes`.
 #[derive(Debug, Deserialize)]
 struct EnvironmentForm {
     #[serde(default)]
     environment: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The confirmation page of going live, naming the live profile and its Stripe account: from
+/// now on real payments are processed.
+async fn go_live_page(s: &MerchantSession) -> Result<HttpResponse, PageError> {
+    let c = company_of(s).await?;
+    let live = profile_rows(s, None)
+        .await?
+        .into_iter()
+        .find(|p| p.active && p.mode == "live");
+    let (name, account) = match live {
+        Some(p) => (p.name, p.account_id.unwrap_or_else(|| "—".to_owned())),
+        None => ("—".to_owned(), "—".to_owned()),
+    };
+    render(&ConfirmTemplate {
+        ctx: s.page("stripe_settings.go_live_title"),
+        warning: s.lang.format(
+            "stripe_settings.go_live_warning",
+            &[c.name.as_str(), name.as_str(), account.as_str()],
+        ),
+        details: vec![s.lang.t("stripe_settings.go_live_details").to_owned()],
+        action: "/app/stripe/environment".to_owned(),
+        hidden: vec![("environment".to_owned(), "live".to_owned())],
+        submit: s.lang.t("stripe_settings.go_live_submit").to_owned(),
+        cancel_href: "/app/stripe".to_owned(),
+        error: None,
+    })
 }
 
 async fn environment(
@@ -356,8 +388,23 @@ async fn environment(
     form: web::Form<EnvironmentForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    let EnvironmentForm {
+        environment,
+        confirm,
+    } = form.into_inner();
+    if environment == "live"
+        && !confirmed(&confirm)
+        && company_of(&s).await?.environment != "live"
+        && paygate_tenant::readiness::live_missing(s.db(), s.company_pk)
+            .await?
+            .is_empty()
+    {
+        // Going live is never one click: the page naming the live account first. (When the
+        // account is not ready, the update below says what is missing.)
+        return go_live_page(&s).await;
+    }
     let patch = CompanyPatch {
-        environment: Some(form.into_inner().environment),
+        environment: Some(environment),
         ..CompanyPatch::default()
     };
     match s
@@ -551,12 +598,110 @@ struct NewProfileForm {
     active: Option<String>,
 }
 
+/// What is wrong with a pasted Stripe key of `field` (`publishable_key` or `secret_key`) for a
+/// profile of `mode` (unknown when the mode itself is wrong): a `field_errors.<code>`, accurate
+/// for the key's kind — `pk_foo` is "not a publishable key", not "of the other mode".
+fn key_error_code(field: &str, mode: Option<Mode>, raw: &str) -> Option<&'static str> {
+    let k = raw.trim();
+    if k.is_empty() {
+        return Some("missing_field");
+    }
+    if k.len() > 512 || !k.bytes().all(|b| b.is_ascii_graphic()) {
+        return Some("invalid_key_format");
+    }
+    let (kinds, other_kind): (&[&str], &[&str]) = if field == "publishable_key" {
+        (&["pk_"], &["sk_", "rk_"])
+    } else {
+        (&["sk_", "rk_"], &["pk_"])
+    };
+    let key_mode = kinds.iter().find_map(|p| {
+        let rest = k.strip_prefix(p)?;
+        if rest.starts_with("test_") {
+            Some(Mode::Test)
+        } else if rest.starts_with("live_") {
+            Some(Mode::Live)
+        } else {
+            None
+        }
+    });
+    match key_mode {
+        Some(m) if mode.is_some_and(|want| want != m) => Some("key_mode_mismatch"),
+        Some(_) => None,
+        None if other_kind.iter().any(|p| k.starts_with(p)) => {
+            Some(if field == "publishable_key" {
+                "publishable_is_secret"
+            } else {
+                "secret_is_publishable"
+            })
+        }
+        None if field == "publishable_key" => Some("not_publishable_key"),
+        None => Some("not_secret_key"),
+    }
+}
+
+/// Every error of the add-profile form at once (the service stops at the first), each message
+/// accurate for its field; empty when the service may be asked.
+fn profile_form_errors(lang: crate::Lang, f: &NewProfileForm) -> FieldErrors {
+    use paygate_tenant::validate;
+    fn push(fe: &mut FieldErrors, lang: crate::Lang, e: TenantError) {
+        if let TenantError::Invalid {
+            field,
+            code,
+            message,
+        } = e
+        {
+            fe.add(lang, field, code, &message);
+        }
+    }
+    let mut fe = FieldErrors::new();
+    if let Err(e) = validate::name("name", &f.name) {
+        push(&mut fe, lang, e);
+    }
+    let mode = match validate::mode("mode", &f.mode) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            push(&mut fe, lang, e);
+            None
+        }
+    };
+    if !f.account_id.trim().is_empty()
+        && let Err(e) = validate::account_id(&f.account_id)
+    {
+        push(&mut fe, lang, e);
+    }
+    for (field, raw) in [
+        ("publishable_key", &f.publishable_key),
+        ("secret_key", &f.secret_key),
+    ] {
+        if let Some(code) = key_error_code(field, mode, raw) {
+            fe.add(lang, field, code, code);
+        }
+    }
+    if !f.webhook_secret.trim().is_empty()
+        && let Err(e) = validate::webhook_secret(&f.webhook_secret)
+    {
+        push(&mut fe, lang, e);
+    }
+    fe
+}
+
 async fn create_profile(
     s: MerchantSession,
     form: web::Form<NewProfileForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     let f = form.into_inner();
+    let errors = profile_form_errors(s.lang, &f);
+    if !errors.is_empty() {
+        let values = NewProfileValues {
+            name: f.name,
+            mode: f.mode,
+            account_id: f.account_id,
+            publishable_key: f.publishable_key,
+            active: f.active.is_some(),
+        };
+        return settings_invalid(&s, values, errors).await;
+    }
     let c = company_of(&s).await?;
     let input = ProfileIn {
         name: f.name.clone(),
@@ -671,6 +816,41 @@ struct EditForm {
     secret_key: String,
 }
 
+/// Every error of the edit form at once (see [`profile_form_errors`]); an empty secret key
+/// keeps the current one.
+fn edit_form_errors(lang: crate::Lang, mode: Mode, f: &EditForm) -> FieldErrors {
+    use paygate_tenant::validate;
+    let mut fe = FieldErrors::new();
+    let mut push = |e: TenantError| {
+        if let TenantError::Invalid {
+            field,
+            code,
+            message,
+        } = e
+        {
+            fe.add(lang, field, code, &message);
+        }
+    };
+    if let Err(e) = validate::name("name", &f.name) {
+        push(e);
+    }
+    if !f.account_id.trim().is_empty()
+        && let Err(e) = validate::account_id(&f.account_id)
+    {
+        push(e);
+    }
+    let keys = [
+        Some(("publishable_key", &f.publishable_key)),
+        (!f.secret_key.trim().is_empty()).then_some(("secret_key", &f.secret_key)),
+    ];
+    for (field, raw) in keys.into_iter().flatten() {
+        if let Some(code) = key_error_code(field, Some(mode), raw) {
+            fe.add(lang, field, code, code);
+        }
+    }
+    fe
+}
+
 async fn update_profile(
     s: MerchantSession,
     path: web::Path<String>,
@@ -679,6 +859,24 @@ async fn update_profile(
     s.require_admin()?;
     let profile_id = path.into_inner();
     let f = form.into_inner();
+    // Every error at once, accurate per field (the service stops at the first); a profile
+    // that is not the company's is left to the service's 404.
+    let mode = profile_rows(&s, None)
+        .await?
+        .into_iter()
+        .find(|p| p.id == profile_id)
+        .and_then(|p| Mode::parse(&p.mode));
+    if let Some(mode) = mode {
+        let errors = edit_form_errors(s.lang, mode, &f);
+        if !errors.is_empty() {
+            let values = EditValues {
+                name: f.name,
+                account_id: f.account_id,
+                publishable_key: f.publishable_key,
+            };
+            return profile_invalid(&s, &profile_id, Some(values), DEFAULT_GRACE, errors).await;
+        }
+    }
     let c = company_of(&s).await?;
     let patch = ProfilePatch {
         name: Some(f.name.clone()),
@@ -789,12 +987,45 @@ async fn rotate_secret(
     }
 }
 
+/// The confirmation form (`confirm=yes`).
+#[derive(Debug, Default, Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
 async fn remove_profile(
     s: MerchantSession,
     path: web::Path<String>,
+    form: web::Form<ConfirmForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     let profile_id = path.into_inner();
+    if !confirmed(&form.confirm) {
+        // One click never removes a profile: the page naming it and its account first.
+        let p = profile_rows(&s, None)
+            .await?
+            .into_iter()
+            .find(|p| p.id == profile_id)
+            .ok_or(PageError::NotFound)?;
+        return render(&ConfirmTemplate {
+            ctx: s.page("stripe_settings.remove_title"),
+            warning: s.lang.format(
+                "stripe_settings.remove_confirm",
+                &[
+                    p.name.as_str(),
+                    p.account_id.as_deref().unwrap_or("—"),
+                    s.lang.t(p.mode_key),
+                ],
+            ),
+            details: vec![s.lang.t("stripe_settings.remove_hint").to_owned()],
+            action: format!("/app/stripe/profiles/{}/remove", p.id),
+            hidden: Vec::new(),
+            submit: s.lang.t("stripe_settings.remove").to_owned(),
+            cancel_href: format!("/app/stripe/profiles/{}", p.id),
+            error: None,
+        });
+    }
     let c = company_of(&s).await?;
     match s
         .tenants()

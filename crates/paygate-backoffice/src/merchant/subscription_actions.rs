@@ -11,9 +11,10 @@
 //!   (the subscription ended, nothing to resume, no active profile, Stripe refused) shows the
 //!   confirmation page again with the reason.
 //! - `GET /app/customers/{id}/portal`: a form asking where the portal's "return" link leads;
-//!   its post opens a Stripe customer portal session and shows the link. That page is
-//!   rendered, not redirected to: the link is a short-lived credential for the customer's
-//!   billing, kept nowhere, shown once (as a new API key is).
+//!   its post opens a Stripe customer portal session and redirects back to the form, whose GET
+//!   shows the link once (Post/Redirect/Get through [`crate::oneshot`]: a reload opens no second
+//!   session). The link is a short-lived credential for the customer's billing, kept nowhere
+//!   else, shown once (as a new API key is).
 //!
 //! Admins only: a viewer sees no buttons and gets 403 on every one of these paths. Every page
 //! shows one mode (`?mode=`, the hidden `mode` field of the forms, [`super::mode`]); the object
@@ -35,7 +36,12 @@ use paygate_db::entities::{customer, subscription};
 use crate::MerchantSession;
 use crate::merchant::listing::segment;
 use crate::merchant::mode::{ModeParam, View};
-use crate::page::{FieldErrors, Page, PageError, mode_href, redirect_with_flash, render_status};
+use crate::page::{
+    FieldErrors, Page, PageError, mode_href, redirect, redirect_with_flash, render_status,
+};
+
+/// The [`crate::oneshot`] slot of a portal link just made: (customer id, return URL, link).
+const PORTAL_LINK: &str = "oneshot:subscription_actions.portal_link";
 
 /// Registers `/app/subscriptions/{id}/{action}` and `/app/customers/{id}/portal`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -378,14 +384,19 @@ async fn portal_form(
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     let view = View::of(&s, &q).await?;
+    // The link the post just made (for this customer only), once.
+    let (return_url, url) = match s.take_once::<(String, String, String)>(PORTAL_LINK) {
+        Some((customer, return_url, url)) if customer == *path => (return_url, Some(url)),
+        _ => (String::new(), None),
+    };
     portal_page(
         &s,
         &view,
         &path,
         StatusCode::OK,
-        String::new(),
+        return_url,
         FieldErrors::new(),
-        None,
+        url,
     )
     .await
 }
@@ -435,16 +446,11 @@ async fn portal_create(
     }
     match domain::portal_session(billing(&s), view.scope, &s.actor(), &id, &return_url).await {
         Ok(session) => {
-            portal_page(
-                &s,
-                &view,
-                &id,
-                StatusCode::OK,
-                return_url,
-                FieldErrors::new(),
-                Some(session.url),
-            )
-            .await
+            // Shown once by the GET after the redirect: a reload opens no second session.
+            s.put_once(PORTAL_LINK, &(id.clone(), return_url, session.url));
+            Ok(redirect(
+                &view.href(&format!("/app/customers/{}/portal", segment(&id))),
+            ))
         }
         Err(ActionError::CustomerNotFound) => Err(PageError::NotFound),
         Err(e) => {

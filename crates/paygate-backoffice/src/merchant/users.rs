@@ -1,5 +1,6 @@
 //! `/app/users`: the company's back-office users. Everyone sees the list; company admins invite
-//! (a one-time link, shown once) and remove users.
+//! (a one-time link, shown once by the GET after the invitation's redirect) and remove users
+//! (after a confirmation page naming them).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -10,12 +11,19 @@ use paygate_db::entities::company_user;
 use paygate_tenant::users::{self as domain, NewUser, Role};
 
 use crate::MerchantSession;
-use crate::page::{FieldErrors, Page, PageError, redirect_with_flash, render, render_status};
+use crate::page::{
+    ConfirmTemplate, FieldErrors, Page, PageError, confirmed, redirect, redirect_with_flash,
+    render, render_status,
+};
+
+/// The [`crate::oneshot`] slot of an invitation just made: (link, e-mail address).
+const INVITATION: &str = "oneshot:users.invitation";
 
 /// Registers `/app/users…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", web::get().to(list))
         .route("/users", web::post().to(invite))
+        .route("/users/{user_id}/remove", web::get().to(confirm_remove))
         .route("/users/{user_id}/remove", web::post().to(remove));
 }
 
@@ -101,7 +109,15 @@ async fn page(
 }
 
 async fn list(s: MerchantSession) -> Result<HttpResponse, PageError> {
-    let tpl = page(&s, String::new(), "viewer".into(), FieldErrors::new(), None).await?;
+    let invitation = s.take_once::<(String, String)>(INVITATION);
+    let tpl = page(
+        &s,
+        String::new(),
+        "viewer".into(),
+        FieldErrors::new(),
+        invitation,
+    )
+    .await?;
     render(&tpl)
 }
 
@@ -112,6 +128,22 @@ struct InviteForm {
     email: String,
     #[serde(default)]
     role: String,
+}
+
+/// Adds what else is wrong with an invitation form (the domain stops at the first error), so
+/// that every error shows at once.
+pub fn also_invalid(lang: crate::Lang, errors: &mut FieldErrors, email: &str, role: &str) {
+    if !errors.has("email") && paygate_tenant::operators::normalize_email(email).is_err() {
+        errors.add(
+            lang,
+            "email",
+            "invalid_email",
+            "Enter an e-mail address like name@example.com.",
+        );
+    }
+    if !errors.has("role") && Role::parse(role).is_none() {
+        errors.add(lang, "role", "invalid_role", "Choose Admin or Viewer.");
+    }
 }
 
 async fn invite(
@@ -134,26 +166,68 @@ async fn invite(
     .await;
     match created {
         Ok(c) => {
-            let invitation = c.invitation.map(|i| (i.url, c.user.email.clone()));
-            let tpl = page(
-                &s,
-                String::new(),
-                "viewer".into(),
-                FieldErrors::new(),
-                invitation,
-            )
-            .await?;
-            render(&tpl)
+            // Shown once by the GET after the redirect: a reload invites nobody again.
+            if let Some(i) = c.invitation {
+                s.put_once(INVITATION, &(i.url, c.user.email.clone()));
+            }
+            Ok(redirect("/app/users#invitation"))
         }
         Err(e) => {
-            let errors = FieldErrors::from_user(s.lang, e)?;
+            let mut errors = FieldErrors::from_user(s.lang, e)?;
+            also_invalid(s.lang, &mut errors, &email, &role);
             let tpl = page(&s, email, role, errors, None).await?;
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
         }
     }
 }
 
-async fn remove(s: MerchantSession, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+/// The confirmation page of removing user `user_id` (of the company, else 404).
+async fn confirm_page(s: &MerchantSession, user_id: &str) -> Result<HttpResponse, PageError> {
+    let user = domain::list_users(s.db(), s.company_pk)
+        .await?
+        .into_iter()
+        .find(|u| u.id == user_id)
+        .ok_or(PageError::NotFound)?;
+    render(&ConfirmTemplate {
+        ctx: s.page("users.remove_title"),
+        warning: s
+            .lang
+            .format("users.remove_warning", &[user.email.as_str()]),
+        details: Vec::new(),
+        action: format!("/app/users/{}/remove", user.id),
+        hidden: Vec::new(),
+        submit: s.lang.t("users.remove").to_owned(),
+        cancel_href: "/app/users".to_owned(),
+        error: None,
+    })
+}
+
+async fn confirm_remove(
+    s: MerchantSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    s.require_admin()?;
+    if *path == s.user_id {
+        return Ok(redirect_with_flash(
+            "/app/users",
+            "flash.cannot_remove_self",
+        ));
+    }
+    confirm_page(&s, &path).await
+}
+
+/// The confirmation page's form.
+#[derive(Debug, Default, Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn remove(
+    s: MerchantSession,
+    path: web::Path<String>,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
     let user_id = path.into_inner();
     if user_id == s.user_id {
@@ -161,6 +235,10 @@ async fn remove(s: MerchantSession, path: web::Path<String>) -> Result<HttpRespo
             "/app/users",
             "flash.cannot_remove_self",
         ));
+    }
+    if !confirmed(&form.confirm) {
+        // One click never removes: the confirmation page first.
+        return confirm_page(&s, &user_id).await;
     }
     // Scoped by the session's company: another company's user is "not found".
     domain::remove_user(s.db(), &s.actor(), s.company_pk, &user_id).await?;

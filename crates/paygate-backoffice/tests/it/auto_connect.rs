@@ -153,6 +153,14 @@ async fn merchant_connects_automatically_and_sees_the_connection(backend: Backen
     let p = admin
         .post_form("/app/stripe/environment", &[("environment", "live")])
         .await;
+    // Going live asks for the confirmation first (issue 20), then does it.
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let p = admin
+        .post_form(
+            "/app/stripe/environment",
+            &[("environment", "live"), ("confirm", "yes")],
+        )
+        .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
 }
 

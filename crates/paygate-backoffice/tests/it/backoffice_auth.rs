@@ -84,6 +84,14 @@ async fn operator_signs_in_with_a_strict_cookie_and_signs_out(backend: Backend) 
     // The flash says so, once.
     let p = b.get("/signin").await;
     assert_eq!(p.status, StatusCode::OK);
+    // The e-mail field has the focus.
+    assert!(
+        p.body
+            .split("<input")
+            .any(|i| i.contains("id=\"email\"") && i.contains("autofocus")),
+        "{}",
+        p.body
+    );
 }
 
 async fn company_user_signs_in_to_their_dashboard(backend: Backend) {
@@ -249,7 +257,7 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing(backe
             &[("email", "new@example.test"), ("role", "viewer")],
         )
         .await;
-    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     assert_eq!(user_count(&app, &company).await, before + 1);
 }
 
@@ -473,6 +481,9 @@ async fn a_company_admin_invites_and_removes_users_with_errors_next_to_the_field
             &[("email", "New.Person@Example.test"), ("role", "viewer")],
         )
         .await;
+    // Post/Redirect/Get: the link is shown once, by the GET after the redirect.
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let p = admin.get(p.location().unwrap()).await;
     assert_eq!(p.status, StatusCode::OK);
     let link = p
         .body
@@ -510,7 +521,7 @@ async fn a_company_admin_invites_and_removes_users_with_errors_next_to_the_field
     let id = user_id(&app, &company, "new.person@example.test").await;
     admin.get("/app/users").await;
     let p = admin
-        .post_form(&format!("/app/users/{id}/remove"), &[])
+        .post_form(&format!("/app/users/{id}/remove"), &[("confirm", "yes")])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let list = admin.get("/app/users").await;

@@ -70,7 +70,10 @@ async fn operator_creates_searches_suspends_reactivates_and_deletes_companies(ba
     app.create_profile(&id, "test", &secret).await;
     op.get(&format!("/console/companies/{id}")).await;
     let p = op
-        .post_form(&format!("/console/companies/{id}/suspend"), &[])
+        .post_form(
+            &format!("/console/companies/{id}/suspend"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let page = op.get(&format!("/console/companies/{id}")).await;
@@ -174,6 +177,9 @@ async fn operator_adds_invites_and_removes_company_users(backend: Backend) {
             &[("email", &invited), ("role", "viewer"), ("password", "")],
         )
         .await;
+    // Post/Redirect/Get: the link is shown by the GET after the redirect.
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let p = op.get(p.location().unwrap()).await;
     assert_eq!(p.status, StatusCode::OK);
     let link = p
         .body
@@ -239,7 +245,10 @@ async fn operator_adds_invites_and_removes_company_users(backend: Backend) {
         .to_owned();
     op.get(&path).await;
     let p = op
-        .post_form(&format!("{path}/users/{guest_id}/remove"), &[])
+        .post_form(
+            &format!("{path}/users/{guest_id}/remove"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert!(!op.get(&path).await.contains(&invited));

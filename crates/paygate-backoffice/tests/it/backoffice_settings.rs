@@ -398,6 +398,7 @@ async fn forms_show_validation_errors_next_to_the_field(backend: Backend) {
     );
     // API key without a name.
     let p = admin.post_form("/app/api-keys", &[("name", "  ")]).await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         p.field_error("name").as_deref(),
@@ -467,7 +468,9 @@ async fn forms_show_validation_errors_next_to_the_field(backend: Backend) {
         .post_form("/app/stripe/payment-method", &[("stripe_enabled", "on")])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    let p = admin.post_form(&format!("{path}/remove"), &[]).await;
+    let p = admin
+        .post_form(&format!("{path}/remove"), &[("confirm", "yes")])
+        .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         p.field_error("form")
@@ -478,7 +481,9 @@ async fn forms_show_validation_errors_next_to_the_field(backend: Backend) {
     admin
         .post_form("/language", &[("lang", "it"), ("next", "/app")])
         .await;
-    let p = admin.post_form(&format!("{path}/remove"), &[]).await;
+    let p = admin
+        .post_form(&format!("{path}/remove"), &[("confirm", "yes")])
+        .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         p.field_error("form")
@@ -513,7 +518,7 @@ async fn profiles_are_added_edited_rotated_activated_and_removed(backend: Backen
     assert!(data[1]["signing_secrets"].as_array().unwrap().is_empty());
     let list = admin.get("/app/stripe").await;
     assert!(
-        list.contains("none yet"),
+        list.contains("None yet"),
         "the profile without a secret says so"
     );
     // Edit: keeps the secret key when left empty.
@@ -558,8 +563,8 @@ async fn profiles_are_added_edited_rotated_activated_and_removed(backend: Backen
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let page = admin.get(&format!("/app/stripe/profiles/{first}")).await;
     assert!(page.contains("The new signing secret was added."));
-    assert!(page.contains("valid until"), "{}", page.body);
-    assert!(page.contains("current"));
+    assert!(page.contains("Valid until"), "{}", page.body);
+    assert!(page.contains(">Current<"));
     for s in [&first_secret, &new] {
         let (status, _) = app
             .deliver(
@@ -570,6 +575,26 @@ async fn profiles_are_added_edited_rotated_activated_and_removed(backend: Backen
             .await;
         assert_eq!(status, StatusCode::OK);
     }
+    // The same secret again is refused next to the field, in the page's language, and the
+    // secrets stay as they were.
+    let before = snapshot(&app, &company).await;
+    let p = admin
+        .post_form(
+            &format!("/app/stripe/profiles/{first}/signing-secrets"),
+            &[("webhook_secret", &new), ("grace_period_secs", "0")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        p.field_error("webhook_secret").as_deref(),
+        Some(
+            "This signing secret is already saved. After rolling the secret in Stripe, paste the new one Stripe shows."
+        ),
+        "{}",
+        p.body
+    );
+    assert!(!p.contains(&new), "the secret is not echoed");
+    assert_eq!(snapshot(&app, &company).await, before, "nothing changed");
     // Rotation with no grace: the old one is refused at once.
     let newest = new_secret();
     let p = admin
@@ -589,7 +614,10 @@ async fn profiles_are_added_edited_rotated_activated_and_removed(backend: Backen
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Remove the first (not active, Stripe off).
     let p = admin
-        .post_form(&format!("/app/stripe/profiles/{first}/remove"), &[])
+        .post_form(
+            &format!("/app/stripe/profiles/{first}/remove"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(p.location(), Some("/app/stripe"));
@@ -637,7 +665,10 @@ async fn switches_change_the_company(backend: Backend) {
     assert!(page.contains("Stripe is on"));
     // Live needs a live profile (Stripe being on).
     let p = admin
-        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .post_form(
+            "/app/stripe/environment",
+            &[("environment", "live"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.field_error("environment").is_some());
@@ -645,7 +676,10 @@ async fn switches_change_the_company(backend: Backend) {
     add_profile(&admin, "live", &new_secret()).await;
     paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1PageTest0000").await;
     let p = admin
-        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .post_form(
+            "/app/stripe/environment",
+            &[("environment", "live"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let c = company_json().await;
@@ -741,11 +775,13 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     // No profile yet: said, nothing sent.
     admin.get("/app/connect").await;
     let p = admin.post_form("/app/connect/test-event", &[]).await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.contains("There is no active Test profile"), "{}", p.body);
     // A profile without a signing secret: said too.
     let profile = add_profile(&admin, "test", "").await;
     let p = admin.post_form("/app/connect/test-event", &[]).await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.contains("has no valid signing secret"));
     assert_eq!(app.inbox_count(&company).await, 0);
@@ -760,6 +796,7 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
         )
         .await;
     let p = admin.post_form("/app/connect/test-event", &[]).await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.contains("The test event arrived"), "{}", p.body);
     assert!(p.contains("id=\"test-status\">200<"));
@@ -805,6 +842,7 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     assert_eq!(ev.status, "processed", "{:?}", ev.last_error);
     // A second press is a second event (a fresh id).
     let p = admin.post_form("/app/connect/test-event", &[]).await;
+    let p = follow(&admin, p).await;
     assert!(p.contains("The test event arrived"));
     assert_eq!(app.inbox_count(&company).await, 2);
     // In the live environment too the event is a test one, signed with the test profile's
@@ -813,11 +851,15 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
     add_profile(&admin, "live", &new_secret()).await;
     paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1PageTest0000").await;
     let p = admin
-        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .post_form(
+            "/app/stripe/environment",
+            &[("environment", "live"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     admin.get("/app/connect").await;
     let p = admin.post_form("/app/connect/test-event", &[]).await;
+    let p = follow(&admin, p).await;
     assert!(p.contains("The test event arrived"), "{}", p.body);
     let live = inbox_event::Entity::find()
         .filter(inbox_event::Column::Livemode.eq(true))
@@ -834,6 +876,7 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK);
     let p = admin.post_form("/app/connect/test-event", &[]).await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::OK);
     assert!(p.contains("The test event did not arrive"), "{}", p.body);
     assert!(p.contains("id=\"test-status\">403<"));
@@ -855,7 +898,10 @@ async fn send_test_event_in_the_live_environment_is_test_data_and_touches_nothin
     add_profile(&admin, "live", &new_secret()).await;
     paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1PageTest0000").await;
     let p = admin
-        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .post_form(
+            "/app/stripe/environment",
+            &[("environment", "live"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let pk = app.app.tenants.company(&company).await.unwrap().id;
@@ -876,6 +922,7 @@ async fn send_test_event_in_the_live_environment_is_test_data_and_touches_nothin
     let p = admin
         .post_form(&form.action, &form.fields_without_csrf())
         .await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.text().contains(Lang::En.t("connect.test_arrived_title")));
     assert!(p.contains("id=\"test-arrived\">Yes<"));
@@ -947,7 +994,10 @@ async fn send_test_event_without_a_test_profile_is_refused_and_sends_nothing(bac
     add_profile(&admin, "live", &new_secret()).await;
     paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1PageTest0000").await;
     let p = admin
-        .post_form("/app/stripe/environment", &[("environment", "live")])
+        .post_form(
+            "/app/stripe/environment",
+            &[("environment", "live"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let refusal = Lang::En.format("connect.test_no_profile", &[Lang::En.t("environment.test")]);
@@ -962,6 +1012,7 @@ async fn send_test_event_without_a_test_profile_is_refused_and_sends_nothing(bac
     let p = admin
         .post_form("/app/connect/test-event", &[("mode", "live")])
         .await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
     assert_eq!(p.field_error("form").as_deref(), Some(refusal.as_str()));
     assert!(!p.contains("id=\"test-result\""));
@@ -1075,6 +1126,7 @@ async fn an_api_key_made_on_the_page_works_until_revoked(backend: Backend) {
     let p = admin
         .post_form("/app/api-keys", &[("name", "web shop")])
         .await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     let marker = "id=\"api-key\">";
     let at = p.body.find(marker).unwrap() + marker.len();
@@ -1106,7 +1158,7 @@ async fn an_api_key_made_on_the_page_works_until_revoked(backend: Backend) {
         .unwrap_or_else(|| panic!("no prefix of {key} on the page: {}", list.body));
     assert!(prefix.len() < key.len() / 2, "{prefix}");
     assert!(!list.contains(&key));
-    assert!(!list.contains("never"), "the key was used");
+    assert!(!list.contains(">Never<"), "the key was used");
     let (_, keys) = app
         .admin_get(&format!("/admin/v1/companies/{company}/api-keys"))
         .await;
@@ -1121,14 +1173,14 @@ async fn an_api_key_made_on_the_page_works_until_revoked(backend: Backend) {
     // Revoked: refused from then on.
     admin.get("/app/api-keys").await;
     let p = admin
-        .post_form(&format!("/app/api-keys/{id}/revoke"), &[])
+        .post_form(&format!("/app/api-keys/{id}/revoke"), &[("confirm", "yes")])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let (s, _) = orders(key.clone()).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let list = admin.get("/app/api-keys").await;
     assert!(list.contains("The key was revoked"));
-    assert!(list.contains("revoked "));
+    assert!(list.contains("Revoked "));
     assert!(!list.contains(&format!("/app/api-keys/{id}/revoke")));
     let audit = paygate_db::entities::audit_log::Entity::find()
         .filter(paygate_db::entities::audit_log::Column::Target.eq(&id))
@@ -1190,6 +1242,7 @@ async fn secrets_never_appear_unmasked(backend: Backend) {
     assert!(!p.contains(&sk));
     // The API key is shown once, on the answer to its creation only.
     let p = admin.post_form("/app/api-keys", &[("name", "k")]).await;
+    let p = follow(&admin, p).await;
     let marker = "id=\"api-key\">";
     let at = p.body.find(marker).unwrap() + marker.len();
     let key = p.body[at..at + p.body[at..].find('<').unwrap()].to_owned();
@@ -1199,6 +1252,7 @@ async fn secrets_never_appear_unmasked(backend: Backend) {
     let p = admin
         .post_form("/app/notifications", &[("url", &rx.url())])
         .await;
+    let p = follow(&admin, p).await;
     let ep_secret = shown_secret(&p);
     let (_, eps) = app
         .admin_get(&format!(
@@ -1212,6 +1266,7 @@ async fn secrets_never_appear_unmasked(backend: Backend) {
             &[("grace_secs", "3600")],
         )
         .await;
+    let p = follow(&admin, p).await;
     let ep_rotated = shown_secret(&p);
     assert_ne!(ep_secret, ep_rotated);
     let secrets = [
@@ -1246,6 +1301,18 @@ async fn secrets_never_appear_unmasked(backend: Backend) {
                 }
             }
         }
+    }
+}
+
+/// The page a form leads to: the GET after its redirect (Post/Redirect/Get), or the form's own
+/// answer when it did not redirect (a refusal, 422).
+async fn follow(
+    b: &Browser,
+    p: paygate_testkit::backoffice::Page,
+) -> paygate_testkit::backoffice::Page {
+    match (p.status, p.location()) {
+        (StatusCode::SEE_OTHER, Some(to)) => b.get(to).await,
+        _ => p,
     }
 }
 
@@ -1291,6 +1358,7 @@ async fn notification_endpoints_are_added_tested_switched_rotated_and_deleted(ba
             ],
         )
         .await;
+    let p = follow(&admin, p).await;
     let secret = shown_secret(&p);
     assert!(p.contains("it is shown only this once"));
     let (_, eps) = app
@@ -1384,6 +1452,7 @@ async fn notification_endpoints_are_added_tested_switched_rotated_and_deleted(ba
             &[("grace_secs", "3600")],
         )
         .await;
+    let p = follow(&admin, p).await;
     let rotated = shown_secret(&p);
     assert_ne!(rotated, secret);
     assert!(p.contains("New signing secret of"));
@@ -1410,7 +1479,10 @@ async fn notification_endpoints_are_added_tested_switched_rotated_and_deleted(ba
     }
     // Deleted.
     let p = admin
-        .post_form(&format!("/app/notifications/{id}/delete"), &[])
+        .post_form(
+            &format!("/app/notifications/{id}/delete"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let (s, _) = app
@@ -1435,6 +1507,7 @@ async fn notification_forms_show_validation_errors_next_to_the_field(backend: Ba
             &[("url", "not a url"), ("description", "typed")],
         )
         .await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         p.field_error("url")
@@ -1444,6 +1517,35 @@ async fn notification_forms_show_validation_errors_next_to_the_field(backend: Ba
     );
     assert!(p.contains("value=\"not a url\""));
     assert!(p.contains("value=\"typed\""));
+    // A host that does not resolve is told so, not that it is private (`.invalid` never
+    // resolves), in the page's language.
+    for (lang, words) in [
+        ("en", "The host name could not be resolved"),
+        ("de", "Der Hostname konnte nicht aufgelöst werden"),
+    ] {
+        admin
+            .post_form(
+                "/language",
+                &[("lang", lang), ("next", "/app/notifications")],
+            )
+            .await;
+        let p = admin
+            .post_form(
+                "/app/notifications",
+                &[("url", "https://no-such-host.invalid/hook")],
+            )
+            .await;
+        let p = follow(&admin, p).await;
+        let e = p.field_error("url").unwrap_or_default();
+        assert!(e.contains(words), "{lang}: {e}");
+        assert!(!e.contains("privat"), "{lang}: {e}");
+    }
+    admin
+        .post_form(
+            "/language",
+            &[("lang", "en"), ("next", "/app/notifications")],
+        )
+        .await;
     let rx = Receiver::start(&[]).await;
     let p = admin
         .post_form(
@@ -1451,6 +1553,7 @@ async fn notification_forms_show_validation_errors_next_to_the_field(backend: Ba
             &[("url", &rx.url()), ("event_types", "order.exploded")],
         )
         .await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         p.field_error("event_types").as_deref(),
@@ -1463,6 +1566,7 @@ async fn notification_forms_show_validation_errors_next_to_the_field(backend: Ba
             &[("url", &rx.url()), ("description", &long)],
         )
         .await;
+    let p = follow(&admin, p).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.field_error("description").is_some());
     // Shopper e-mails need an SMTP server this installation does not have.
@@ -1515,11 +1619,10 @@ async fn an_endpoint_paygate_disabled_is_flagged_on_the_page(backend: Backend) {
     let (company, admin, viewer) = app.company_with_users().await;
     let rx = Receiver::start(&[500; 50]).await;
     admin.get("/app/notifications").await;
-    shown_secret(
-        &admin
-            .post_form("/app/notifications", &[("url", &rx.url())])
-            .await,
-    );
+    let p = admin
+        .post_form("/app/notifications", &[("url", &rx.url())])
+        .await;
+    shown_secret(&follow(&admin, p).await);
     let (_, eps) = app
         .admin_get(&format!(
             "/admin/v1/companies/{company}/notification-endpoints"
@@ -1554,15 +1657,32 @@ async fn an_endpoint_paygate_disabled_is_flagged_on_the_page(backend: Backend) {
     assert!(page.contains(&format!("id=\"disabled-{id}\"")));
     assert!(page.contains("Disabled by Paygate: every delivery has failed since"));
     assert!(page.contains(">Failed<") || page.contains(">Pending<"));
+    // The failure in words, the technical text behind a disclosure (the last attempt was
+    // answered 500, or found the endpoint disabled, depending on timing).
+    assert!(
+        page.contains("Your system answered with HTTP status 500.")
+            || page.contains("The delivery failed."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.contains("<summary>Technical details</summary><code>the endpoint answered 500</code>")
+            || page.contains(
+                "<summary>Technical details</summary><code>the endpoint is disabled</code>"
+            ),
+        "{}",
+        page.body
+    );
     viewer
         .post_form("/language", &[("lang", "it"), ("next", "/app")])
         .await;
+    let page = viewer.get("/app/notifications").await;
+    assert!(page.contains("Disattivato da Paygate"));
     assert!(
-        viewer
-            .get("/app/notifications")
-            .await
-            .contains("Disattivato da Paygate")
+        page.contains("Il tuo sistema ha risposto con lo stato HTTP 500.")
+            || page.contains("La consegna non è riuscita.")
     );
+    assert!(page.contains("<summary>Dettagli tecnici</summary>"));
     // Fixed and enabled again: the warning is gone; the failed messages can be sent again.
     admin.get("/app/notifications").await;
     admin

@@ -239,7 +239,7 @@ async fn an_admin_refunds_through_form_and_confirmation_and_a_viewer_cannot(back
     let p = admin.get(&order_page).await;
     assert!(
         p.text()
-            .contains("fraud warning: made_with_stolen_card, actionable no"),
+            .contains("Fraud warning: Made with a stolen card, actionable: no"),
         "{}",
         p.body
     );

@@ -5,6 +5,7 @@
 //! Stripe is the test kit's fake (real HTTP); the tests count the requests it received.
 
 use paygate_testkit::checkout_objects::FakeCheckout;
+use paygate_testkit::objects::checkout_session;
 use paygate_testkit::{Backend, Options, TestApp, db_tests, new_secret};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -13,7 +14,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PENDING: &str = "Order received, awaiting payment confirmation.";
 const CONFIRMED: &str = "Payment confirmed, order complete.";
-const UNKNOWN: &str = "We cannot find this checkout session.";
+const UNKNOWN: &str = "We cannot find this payment.";
+const UNCHECKED: &str = "We could not check the status of your payment yet.";
 
 /// An app over a fake Stripe Checkout (every session paid, ids containing `missing` unknown),
 /// with `adjust` applied to its settings; a company with a test profile.
@@ -93,7 +95,7 @@ async fn shopper_malformed_session_ids_cost_no_stripe_call(backend: Backend) {
 }
 
 /// Beyond the company's budget of shopper-triggered lookups the page calls Stripe no more: an
-/// id Paygate has never seen gets the calm "being confirmed" page (200, not an error), a
+/// id Paygate has never seen gets the calm "could not check yet" page (200, not an error), a
 /// session already in the database is answered from it as usual.
 async fn shopper_lookups_beyond_the_budget_cost_no_stripe_call(backend: Backend) {
     let (app, stripe, company) = start(backend, |s| s.shopper_lookups_per_minute = 3).await;
@@ -109,11 +111,17 @@ async fn shopper_lookups_beyond_the_budget_cost_no_stripe_call(backend: Backend)
     for i in 0..10 {
         let (s, page) = landing(&app, &company, &format!("cs_test_missing_more_{i}")).await;
         assert_eq!(s, StatusCode::OK, "{page}");
-        assert!(page.contains(PENDING), "{page}");
+        assert!(
+            page.contains(UNCHECKED) && !page.contains(PENDING),
+            "{page}"
+        );
     }
     let (s, page) = landing(&app, &company, "cs_test_never_seen").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(page.contains(PENDING), "{page}");
+    assert!(
+        page.contains(UNCHECKED) && !page.contains(PENDING),
+        "{page}"
+    );
     // The session in the database is still answered, from the database.
     let (s, page) = landing(&app, &company, "cs_test_real_one").await;
     assert_eq!(s, StatusCode::OK);
@@ -151,11 +159,17 @@ async fn shopper_a_429_from_stripe_is_not_retried(backend: Backend) {
         .await;
     let (s, page) = landing(&app, &company, "cs_test_busy").await;
     assert_eq!(s, StatusCode::OK, "{page}");
-    assert!(page.contains(PENDING), "{page}");
+    assert!(
+        page.contains(UNCHECKED) && !page.contains(PENDING),
+        "{page}"
+    );
     assert_eq!(stripe_calls(&stripe).await, 1, "a 429 is not retried");
     let (s, page) = landing(&app, &company, "cs_test_after_busy").await;
     assert_eq!(s, StatusCode::OK, "{page}");
-    assert!(page.contains(PENDING), "{page}");
+    assert!(
+        page.contains(UNCHECKED) && !page.contains(PENDING),
+        "{page}"
+    );
     assert_eq!(stripe_calls(&stripe).await, 1, "lookups pause after a 429");
 }
 
@@ -164,4 +178,450 @@ db_tests!(
     shopper_malformed_session_ids_cost_no_stripe_call,
     shopper_lookups_beyond_the_budget_cost_no_stripe_call,
     shopper_a_429_from_stripe_is_not_retried,
+    shopper_pages_in_it_de_en_for_unknown_paid_and_failed_sessions,
+    shopper_stripe_unreachable_is_never_order_received,
+    shopper_a_missing_session_or_unknown_shop_is_a_localized_page,
+    shopper_a_source_orders_page_polls_then_invites_to_pay_again,
+    shopper_an_email_is_promised_only_when_one_will_be_sent,
 );
+
+/// A page as a shopper's browser gets it: status, `Content-Type`, body.
+async fn page_as(app: &TestApp, path_and_query: &str, lang: &str) -> (StatusCode, String, String) {
+    let r = app
+        .client
+        .get(app.url(path_and_query))
+        .header("Accept-Language", lang)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    (status, ct, r.text().await.unwrap())
+}
+
+/// The texts of the shopper's page in one language.
+struct Words {
+    lang: &'static str,
+    unknown_title: &'static str,
+    confirmed: &'static str,
+    failed: &'static str,
+    pay_again_hint: &'static str,
+    amount: &'static str,
+}
+
+const WORDS: [Words; 3] = [
+    Words {
+        lang: "it-IT,it;q=0.9",
+        unknown_title: "Pagamento non trovato",
+        confirmed: "Pagamento confermato, ordine completato.",
+        failed: "Pagamento non riuscito, l&#39;ordine non è stato elaborato.",
+        pay_again_hint: "Per questo ordine non è stato addebitato nulla.",
+        amount: "20,00 €",
+    },
+    Words {
+        lang: "de-DE",
+        unknown_title: "Zahlung nicht gefunden",
+        confirmed: "Zahlung bestätigt, Bestellung abgeschlossen.",
+        failed: "Zahlung fehlgeschlagen, die Bestellung wurde nicht bearbeitet.",
+        pay_again_hint: "Für diese Bestellung wurde nichts abgebucht.",
+        amount: "20,00 €",
+    },
+    Words {
+        lang: "en",
+        unknown_title: "Payment not found",
+        confirmed: "Payment confirmed, order complete.",
+        failed: "Payment failed, order not processed.",
+        pay_again_hint: "No money was taken for this order.",
+        amount: "€20.00",
+    },
+];
+
+/// The shopper's page for an unknown, a paid and a failed session, in Italian, German and
+/// English: HTML with the shop's name, the amount in the language's format and the merchant's
+/// reference; a failed payment invites the shopper to pay again.
+async fn shopper_pages_in_it_de_en_for_unknown_paid_and_failed_sessions(backend: Backend) {
+    let secret = new_secret();
+    let stripe = MockServer::start().await;
+    FakeCheckout::new("paid", 2, 10)
+        .with_session(checkout_session("cs_test_failing", "unpaid", 2000))
+        .with_session(checkout_session("cs_test_lapsing", "unpaid", 2000))
+        .mount(&stripe)
+        .await;
+    let mut opts = Options::new(backend);
+    opts.stripe_api_base = Some(stripe.uri());
+    let app = TestApp::start(opts).await;
+    let company = app.company_with_secret(&secret).await;
+    // The delayed payment is recorded as waiting, then Stripe says it failed.
+    let (s, _) = landing(&app, &company, "cs_test_failing").await;
+    assert_eq!(s, StatusCode::OK);
+    let ev = paygate_testkit::event(
+        "checkout.session.async_payment_failed",
+        checkout_session("cs_test_failing", "unpaid", 2000),
+    );
+    assert_eq!(app.deliver(&company, &secret, &ev).await.0, StatusCode::OK);
+    app.drain().await;
+    for w in &WORDS {
+        let (s, ct, page) = page_as(
+            &app,
+            &format!("/checkout/{company}/return?session_id=cs_test_missing_x"),
+            w.lang,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{page}");
+        assert!(ct.starts_with("text/html"), "{ct}");
+        assert!(page.contains(w.unknown_title), "{}: {page}", w.lang);
+        let (s, ct, page) = page_as(
+            &app,
+            &format!("/checkout/{company}/return?session_id=cs_test_paid_1"),
+            w.lang,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert!(ct.starts_with("text/html"));
+        assert!(page.contains(w.confirmed), "{}: {page}", w.lang);
+        assert!(page.contains(&format!("{company} Ltd")), "the shop: {page}");
+        assert!(page.contains(w.amount), "{}: {page}", w.lang);
+        assert!(page.contains("cart_42"), "the merchant's reference: {page}");
+        assert!(!page.contains(w.pay_again_hint), "{page}");
+        let (s, _, page) = page_as(
+            &app,
+            &format!("/checkout/{company}/return?session_id=cs_test_failing"),
+            w.lang,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert!(page.contains(w.failed), "{}: {page}", w.lang);
+        assert!(page.contains(w.pay_again_hint), "{}: {page}", w.lang);
+        assert!(page.contains("data-state=\"failed\""), "{page}");
+    }
+    // A session that expired unpaid: nothing was taken, the shopper may pay again.
+    assert_eq!(
+        landing(&app, &company, "cs_test_lapsing").await.0,
+        StatusCode::OK
+    );
+    let mut lapsed = checkout_session("cs_test_lapsing", "unpaid", 2000);
+    lapsed["status"] = json!("expired");
+    let ev = paygate_testkit::event("checkout.session.expired", lapsed);
+    assert_eq!(app.deliver(&company, &secret, &ev).await.0, StatusCode::OK);
+    app.drain().await;
+    let (s, page) = landing(&app, &company, "cs_test_lapsing").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("The payment was not completed: it expired or was cancelled"),
+        "{page}"
+    );
+    assert!(page.contains(WORDS[2].pay_again_hint), "{page}");
+    assert!(!page.contains("received"), "{page}");
+}
+
+/// With Stripe unreachable, a session Paygate has not recorded gets an honest page: the
+/// payment could not be checked yet, the page retries by itself; never "order received".
+async fn shopper_stripe_unreachable_is_never_order_received(backend: Backend) {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut opts = Options::new(backend);
+    opts.stripe_api_base = Some(base);
+    let app = TestApp::start(opts).await;
+    let company = app.company_with_secret(&new_secret()).await;
+    let r = app
+        .client
+        .get(app.url(&format!(
+            "/checkout/{company}/return?session_id=cs_test_unreachable"
+        )))
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["retry-after"], "10");
+    let page = r.text().await.unwrap();
+    assert!(page.contains(UNCHECKED), "{page}");
+    assert!(!page.contains("received"), "{page}");
+    assert!(
+        page.contains("<meta http-equiv=\"refresh\" content=\"10\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-state=\"unchecked\""),
+        "the script does not poll: {page}"
+    );
+    let (_, _, de) = page_as(
+        &app,
+        &format!("/checkout/{company}/return?session_id=cs_test_unreachable"),
+        "de",
+    )
+    .await;
+    assert!(
+        de.contains("Der Status Ihrer Zahlung konnte noch nicht geprüft werden.")
+            && !de.contains("Bestellung erhalten"),
+        "{de}"
+    );
+}
+
+/// A link without a session id, with a malformed one, to an unknown shop or to a Source no
+/// order uses: a page in the shopper's language, never JSON.
+async fn shopper_a_missing_session_or_unknown_shop_is_a_localized_page(backend: Backend) {
+    let (app, stripe, company) = start(backend, |_| {}).await;
+    for (path_and_query, lang, status, text) in [
+        (
+            format!("/checkout/{company}/return"),
+            "it",
+            StatusCode::BAD_REQUEST,
+            "Link incompleto",
+        ),
+        (
+            format!("/checkout/{company}/return?session_id="),
+            "de",
+            StatusCode::BAD_REQUEST,
+            "Unvollständiger Link",
+        ),
+        (
+            format!("/checkout/{company}/return?session_id=nonsense"),
+            "en",
+            StatusCode::BAD_REQUEST,
+            "Incomplete link",
+        ),
+        (
+            "/checkout/no_such_shop/return?session_id=cs_test_abc".to_owned(),
+            "de",
+            StatusCode::NOT_FOUND,
+            "Shop nicht gefunden",
+        ),
+        (
+            "/checkout/no_such_shop/return".to_owned(),
+            "it",
+            StatusCode::NOT_FOUND,
+            "Negozio non trovato",
+        ),
+        (
+            format!("/checkout/{company}/return?source=src_nobody&livemode=false"),
+            "en",
+            StatusCode::NOT_FOUND,
+            "We cannot find this payment.",
+        ),
+    ] {
+        let (s, ct, page) = page_as(&app, &path_and_query, lang).await;
+        assert_eq!(s, status, "{path_and_query}: {page}");
+        assert!(ct.starts_with("text/html"), "{path_and_query}: {ct}");
+        assert!(page.contains(text), "{path_and_query}: {page}");
+        assert!(!page.contains("\"error\""), "no JSON: {page}");
+    }
+    assert_eq!(stripe_calls(&stripe).await, 0);
+}
+
+/// An API key of `company`, whose Stripe payment method is switched on.
+async fn merchant_key(app: &TestApp, company: &str) -> String {
+    let (s, b) = app
+        .admin_patch(
+            &format!("/admin/v1/companies/{company}"),
+            json!({"stripe_enabled": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, k) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/api-keys"),
+            json!({"name": "shop backend"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{k}");
+    k["key"].as_str().unwrap().to_owned()
+}
+
+/// Creates an order paid with Source `source` through the merchant API.
+async fn source_order(app: &TestApp, key: &str, body: serde_json::Value) -> String {
+    let (s, o) = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/orders"))
+                .bearer_auth(key)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    o["id"].as_str().unwrap().to_owned()
+}
+
+/// An order paid with a legacy Source: Stripe sends the shopper back with `source=…`; the page
+/// answers from the database (no Stripe call), polls the order's status, and once the Source
+/// failed says so and invites the shopper back to the shop to pay again.
+async fn shopper_a_source_orders_page_polls_then_invites_to_pay_again(backend: Backend) {
+    let secret = new_secret();
+    let stripe = MockServer::start().await;
+    let mut opts = Options::new(backend);
+    opts.stripe_api_base = Some(stripe.uri());
+    let app = TestApp::start(opts).await;
+    let company = app.company_with_secret(&secret).await;
+    let key = merchant_key(&app, &company).await;
+    let order_id = source_order(
+        &app,
+        &key,
+        json!({"source": "src_shopper1", "amount": 1999, "currency": "eur", "locale": "it",
+               "customer_email": "anna@example.com", "return_url": "https://shop.example/cart"}),
+    )
+    .await;
+    // A shopper whose payment e-mails are off: no promise.
+    let url = format!(
+        "/checkout/{company}/return?source=src_shopper1&livemode=false&client_secret=src_client_secret_x"
+    );
+    let (s, ct, page) = page_as(&app, &url, "en").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(ct.starts_with("text/html"));
+    assert!(
+        page.contains("Ordine ricevuto, in attesa della conferma del pagamento."),
+        "the order's language: {page}"
+    );
+    assert!(page.contains("19,99 €"), "{page}");
+    assert!(page.contains(&order_id), "{page}");
+    assert!(page.contains("data-state=\"pending\""), "{page}");
+    assert!(
+        page.contains(&format!(
+            "data-status-url=\"/checkout/{company}/sources/src_shopper1/status?livemode=false\""
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"https://shop.example/cart\""),
+        "{page}"
+    );
+    assert!(page.contains("Torna al negozio"), "{page}");
+    assert!(!page.contains("e-mail"), "no e-mail promised: {page}");
+    let (s, st) = app
+        .send(app.client.get(app.url(&format!(
+            "/checkout/{company}/sources/src_shopper1/status?livemode=false"
+        ))))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (st["state"].clone(), st["order_id"].clone()),
+        (json!("pending"), json!(order_id))
+    );
+    // The other mode has no such order.
+    let (s, _, _) = page_as(
+        &app,
+        &format!("/checkout/{company}/return?source=src_shopper1&livemode=true"),
+        "en",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The shopper declines: Stripe says the Source failed.
+    let ev = paygate_testkit::event(
+        "source.failed",
+        paygate_testkit::objects::source("src_shopper1", "failed", 1999),
+    );
+    assert_eq!(app.deliver(&company, &secret, &ev).await.0, StatusCode::OK);
+    app.drain().await;
+    let (s, _, page) = page_as(&app, &url, "en").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("data-state=\"failed\""), "{page}");
+    assert!(
+        page.contains("Per questo ordine non è stato addebitato nulla."),
+        "{page}"
+    );
+    assert!(
+        page.contains("Torna al negozio per pagare di nuovo"),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"https://shop.example/cart\""),
+        "{page}"
+    );
+    let (_, st) = app
+        .send(app.client.get(app.url(&format!(
+            "/checkout/{company}/sources/src_shopper1/status?livemode=false"
+        ))))
+        .await;
+    assert_eq!(st["state"], "failed");
+    assert!(
+        stripe.received_requests().await.unwrap().is_empty(),
+        "no Stripe call"
+    );
+}
+
+/// The page promises an e-mail only when one will be sent: shopper e-mails on, a mail server
+/// configured, and the shopper's address on the order. Settings left on from a time with a
+/// mail server promise nothing once it is gone.
+async fn shopper_an_email_is_promised_only_when_one_will_be_sent(backend: Backend) {
+    use paygate_db::entities::notification_settings;
+    use sea_orm::{ActiveModelTrait, Set};
+    const PROMISE: &str = "You will receive an e-mail as soon as the payment is confirmed.";
+    const FINAL_EMAIL: &str = "you will receive an e-mail as soon as the payment is confirmed";
+    // With a mail server.
+    let smtp = paygate_testkit::receivers::SmtpSink::start().await;
+    let mut opts = Options::new(backend);
+    opts.smtp_url = Some(smtp.url());
+    let app = TestApp::start(opts).await;
+    let company = app.company_with_secret(&new_secret()).await;
+    let key = merchant_key(&app, &company).await;
+    let (s, b) = app
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/admin/v1/companies/{company}/notification-settings"),
+            Some(json!({"shopper_emails": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    source_order(
+        &app,
+        &key,
+        json!({"source": "src_with_mail", "amount": 500, "currency": "eur", "customer_email": "anna@example.com"}),
+    )
+    .await;
+    source_order(
+        &app,
+        &key,
+        json!({"source": "src_no_mail", "amount": 500, "currency": "eur"}),
+    )
+    .await;
+    let (_, _, page) = page_as(
+        &app,
+        &format!("/checkout/{company}/return?source=src_with_mail"),
+        "en",
+    )
+    .await;
+    assert!(
+        page.contains(PROMISE) && page.contains(FINAL_EMAIL),
+        "{page}"
+    );
+    let (_, _, page) = page_as(
+        &app,
+        &format!("/checkout/{company}/return?source=src_no_mail"),
+        "en",
+    )
+    .await;
+    assert!(!page.contains("e-mail"), "no address, no promise: {page}");
+    // Without a mail server, the same settings (left in the database) promise nothing.
+    let app = TestApp::spawn(backend).await;
+    let company = app.company_with_secret(&new_secret()).await;
+    let key = merchant_key(&app, &company).await;
+    let c = app.app.tenants.company(&company).await.unwrap();
+    notification_settings::ActiveModel {
+        company_pk: Set(c.id),
+        shopper_emails: Set(true),
+        sender_name: Set(None),
+        updated_at: Set(0),
+    }
+    .insert(&app.app.db)
+    .await
+    .unwrap();
+    source_order(
+        &app,
+        &key,
+        json!({"source": "src_with_mail", "amount": 500, "currency": "eur", "customer_email": "anna@example.com"}),
+    )
+    .await;
+    let (s, _, page) = page_as(
+        &app,
+        &format!("/checkout/{company}/return?source=src_with_mail"),
+        "en",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("Order received"), "{page}");
+    assert!(
+        !page.contains("e-mail"),
+        "no mail server, no promise: {page}"
+    );
+}

@@ -449,8 +449,15 @@ async fn the_customer_portal_link_is_shown_once(backend: Backend) {
             ],
         )
         .await;
+    // Post/Redirect/Get: the GET after the redirect shows the link, once.
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let to = done.location().unwrap().to_owned();
+    assert_eq!(to, "/app/customers/cus_1/portal?mode=test");
+    let done = f.admin.get(&to).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.contains("https://billing.stripe.com/p/session/test_bo"));
+    let reload = f.admin.get(&to).await;
+    assert!(!reload.contains("https://billing.stripe.com/p/session/test_bo"));
     let reqs = requests(&f.stripe).await;
     assert_eq!(reqs.len(), 1);
     assert_eq!(

@@ -254,7 +254,8 @@ async fn endpoint_and_test_ping_limits_answer_their_errors(backend: Backend) {
         let p = admin
             .post_form("/app/notifications", &[("url", &rx.url())])
             .await;
-        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+        // Post/Redirect/Get: the new endpoint's secret is shown on the page redirected to.
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     }
     let p = admin
         .post_form("/app/notifications", &[("url", &rx.url())])

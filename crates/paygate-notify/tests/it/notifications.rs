@@ -657,6 +657,23 @@ async fn private_addresses_are_refused_when_saved_and_when_delivering(backend: B
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {b}");
         assert_eq!(b["error"]["field"], "url");
     }
+    // Each refusal says which rule refused it: a name that does not resolve is not called
+    // private (`.invalid` never resolves).
+    for (url, code) in [
+        ("https://no-such-host.invalid/hook", "host_unresolvable"),
+        ("http://10.0.0.8/hook", "private_address"),
+        ("ftp://example.com/hook", "invalid_parameter"),
+    ] {
+        let (s, b) = app
+            .admin_post(
+                &format!("/admin/v1/companies/{company}/notification-endpoints"),
+                json!({"url": url}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {b}");
+        assert_eq!(b["error"]["code"], code, "{url}: {b}");
+        assert_eq!(b["error"]["field"], "url");
+    }
     let (_, list) = app
         .admin_get(&format!(
             "/admin/v1/companies/{company}/notification-endpoints"
