@@ -33,6 +33,7 @@ mod m20261206_000400_subscriptions;
 mod m20261206_000401_billing_settings;
 mod m20261206_000600_stripe_connection;
 mod m20261206_000700_connect_platforms;
+mod m20261206_000800_order_cancel_url;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000200_dispute_workbench::Migration),
             Box::new(m20261206_000300_idempotency_keys::Migration),
             Box::new(m20261206_000100_refunds::Migration),
+            Box::new(m20261206_000800_order_cancel_url::Migration),
         ]
     }
 }

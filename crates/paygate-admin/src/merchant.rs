@@ -513,6 +513,8 @@ pub(crate) async fn create_checkout_session(
             .return_url
             .as_ref()
             .map(|u| u.replace(SESSION_ID_PLACEHOLDER, &session.id))),
+        // Where the shopper goes back to pay again (hosted Checkout only).
+        cancel_url: Set(input.cancel_url.clone()),
         // `auto` is Stripe's to resolve: the session's events bring the language it chose.
         locale: Set(input.locale.clone().filter(|l| l != "auto")),
         disputed: Set(false),

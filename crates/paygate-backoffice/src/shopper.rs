@@ -22,9 +22,11 @@
 //! Paygate's order id and the merchant's reference (`client_reference_id`) when there is one,
 //! and links back to the shop when the order has a `return_url` (Paygate keeps no other address
 //! of the shop: without one the page has no link). A failed, expired or cancelled payment's page
-//! invites the shopper back to the shop to pay again. The page promises an e-mail only when one
-//! will be sent: the company has shopper e-mails on, a mail server is configured, the order has
-//! the shopper's address and is waiting for its payment (only such orders are e-mailed).
+//! invites the shopper back to the shop to pay again, at the session's `cancel_url` when the
+//! order has one (else at `return_url`). The shop's name is in the page's `<title>` too. The
+//! page promises an e-mail only when one will be sent: the company has shopper e-mails on, a
+//! mail server is configured, the order has the shopper's address and is waiting for its
+//! payment (only such orders are e-mailed).
 //!
 //! Source orders: the merchant sets the Source's `redirect[return_url]` to
 //! `…/checkout/<companyID>/return`; Stripe appends `source=src_…&livemode=…&client_secret=…`.
@@ -440,10 +442,15 @@ async fn order_page(
         Some(s) => (s.as_str(), s.message(lang), None),
         None => ("unchecked", lang.t("shopper.unchecked"), None),
     };
-    let return_url = found
-        .and_then(|o| o.return_url.as_deref())
-        // Only web links (the merchant API accepts nothing else; older rows are re-checked).
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    // Only web links (the merchant API accepts nothing else; older rows are re-checked).
+    let web = |u: &&str| u.starts_with("https://") || u.starts_with("http://");
+    // A payment to make again goes back to the session's `cancel_url` (the shop's page before
+    // Checkout) when there is one; otherwise, and for every other state, to `return_url`.
+    let cancel_url = found
+        .filter(|_| st.is_some_and(State::pay_again))
+        .and_then(|o| o.cancel_url.as_deref())
+        .filter(web);
+    let return_url = cancel_url.or_else(|| found.and_then(|o| o.return_url.as_deref()).filter(web));
     let amount = found.and_then(|o| Some(lang.money(o.amount?, o.currency.as_deref()?)));
     let back = if st.is_some_and(State::pay_again) {
         lang.t("shopper.pay_again")

@@ -108,9 +108,20 @@ pub fn language(locale: Option<&str>) -> &'static str {
 }
 
 /// The e-mail to a shopper for an order message (`order.paid`, `order.fulfilled`,
-/// `order.payment_failed`), a dunning message (`invoice.payment_failed`) or a trial ending
-/// (`subscription.trial_will_end`), or `None` for other types.
-pub fn compose(event_type: &str, order: &Value, lang: &str, merchant: &str) -> Option<Mail> {
+/// `order.payment_failed`, `order.expired`, `order.canceled`), a dunning message
+/// (`invoice.payment_failed`) or a trial ending (`subscription.trial_will_end`), or `None` for
+/// other types.
+///
+/// Issue 20: a failed, expired or cancelled payment's e-mail invites the shopper back to pay
+/// again (the words of the shopper page's `shopper.pay_again_hint`), with `pay_again_url` (the
+/// order's Checkout `cancel_url`, else its `return_url`) when the order has one.
+pub fn compose(
+    event_type: &str,
+    order: &Value,
+    lang: &str,
+    merchant: &str,
+    pay_again_url: Option<&str>,
+) -> Option<Mail> {
     if event_type == crate::outbox::INVOICE_PAYMENT_FAILED {
         return dunning(order, lang, merchant);
     }
@@ -128,8 +139,12 @@ pub fn compose(event_type: &str, order: &Value, lang: &str, merchant: &str) -> O
     let ok = match event_type {
         "order.paid" | "order.fulfilled" => true,
         "order.payment_failed" => false,
+        "order.expired" | "order.canceled" => {
+            return unpaid(id, &amount, lang, merchant, pay_again_url);
+        }
         _ => return None,
     };
+    let again = pay_again(lang, pay_again_url);
     let (subject, body) = match (lang, ok) {
         ("it", true) => (
             format!("Pagamento ricevuto: ordine {id}"),
@@ -140,7 +155,7 @@ pub fn compose(event_type: &str, order: &Value, lang: &str, merchant: &str) -> O
         ("it", false) => (
             format!("Pagamento non riuscito: ordine {id}"),
             format!(
-                "Gentile cliente,\n\nil pagamento di {amount} per l'ordine {id} non è andato a buon fine e l'ordine non è stato confermato. Puoi riprovare con un altro metodo di pagamento.\n\n{merchant}\n"
+                "Gentile cliente,\n\nil pagamento di {amount} per l'ordine {id} non è andato a buon fine e l'ordine non è stato confermato. Puoi riprovare con un altro metodo di pagamento.\n\n{again}{merchant}\n"
             ),
         ),
         ("de", true) => (
@@ -152,7 +167,7 @@ pub fn compose(event_type: &str, order: &Value, lang: &str, merchant: &str) -> O
         ("de", false) => (
             format!("Zahlung fehlgeschlagen: Bestellung {id}"),
             format!(
-                "Guten Tag,\n\nIhre Zahlung über {amount} für die Bestellung {id} ist fehlgeschlagen; die Bestellung wurde nicht bestätigt. Sie können es mit einer anderen Zahlungsart erneut versuchen.\n\n{merchant}\n"
+                "Guten Tag,\n\nIhre Zahlung über {amount} für die Bestellung {id} ist fehlgeschlagen; die Bestellung wurde nicht bestätigt. Sie können es mit einer anderen Zahlungsart erneut versuchen.\n\n{again}{merchant}\n"
             ),
         ),
         (_, true) => (
@@ -164,7 +179,63 @@ pub fn compose(event_type: &str, order: &Value, lang: &str, merchant: &str) -> O
         (_, false) => (
             format!("Payment failed: order {id}"),
             format!(
-                "Hello,\n\nyour payment of {amount} for order {id} did not go through, and the order is not confirmed. You can try again with another payment method.\n\n{merchant}\n"
+                "Hello,\n\nyour payment of {amount} for order {id} did not go through, and the order is not confirmed. You can try again with another payment method.\n\n{again}{merchant}\n"
+            ),
+        ),
+    };
+    Some(Mail { subject, body })
+}
+
+/// The invitation to pay again (issue 20), a paragraph ending in a blank line: the shopper
+/// page's `shopper.pay_again_hint`, then the link back to the shop when there is one.
+fn pay_again(lang: &str, url: Option<&str>) -> String {
+    let url = url.filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    let (hint, link) = match lang {
+        "it" => (
+            "Per questo ordine non è stato addebitato nulla. Puoi tornare al negozio e pagare di nuovo",
+            "Per pagare di nuovo",
+        ),
+        "de" => (
+            "Für diese Bestellung wurde nichts abgebucht. Sie können zum Shop zurückkehren und erneut bezahlen",
+            "Zum erneuten Bezahlen",
+        ),
+        _ => (
+            "No money was taken for this order. You can go back to the shop and pay again",
+            "To pay again",
+        ),
+    };
+    match url {
+        Some(u) => format!("{hint}.\n\n{link}: {u}\n\n"),
+        None => format!("{hint}.\n\n"),
+    }
+}
+
+/// An expired or cancelled order's e-mail: nothing was paid, the shopper may pay again.
+fn unpaid(
+    id: &str,
+    amount: &str,
+    lang: &str,
+    merchant: &str,
+    pay_again_url: Option<&str>,
+) -> Option<Mail> {
+    let again = pay_again(lang, pay_again_url);
+    let (subject, body) = match lang {
+        "it" => (
+            format!("Pagamento non completato: ordine {id}"),
+            format!(
+                "Gentile cliente,\n\nil pagamento di {amount} per l'ordine {id} non è stato completato e l'ordine non è stato confermato.\n\n{again}{merchant}\n"
+            ),
+        ),
+        "de" => (
+            format!("Zahlung nicht abgeschlossen: Bestellung {id}"),
+            format!(
+                "Guten Tag,\n\nIhre Zahlung über {amount} für die Bestellung {id} wurde nicht abgeschlossen; die Bestellung wurde nicht bestätigt.\n\n{again}{merchant}\n"
+            ),
+        ),
+        _ => (
+            format!("Payment not completed: order {id}"),
+            format!(
+                "Hello,\n\nyour payment of {amount} for order {id} was not completed, and the order is not confirmed.\n\n{again}{merchant}\n"
             ),
         ),
     };
@@ -252,30 +323,67 @@ mod tests {
     fn dunning_e_mails_carry_the_link_to_pay_in_the_customers_language() {
         let inv = serde_json::json!({"id": "in_1", "number": "NR-7", "amount_due": 2000,
             "currency": "eur", "hosted_invoice_url": "https://invoice.stripe.com/i/x"});
-        let it = compose(crate::outbox::INVOICE_PAYMENT_FAILED, &inv, "it", "Negozio")
-            .unwrap_or_else(|| unreachable!());
+        let it = compose(
+            crate::outbox::INVOICE_PAYMENT_FAILED,
+            &inv,
+            "it",
+            "Negozio",
+            None,
+        )
+        .unwrap_or_else(|| unreachable!());
         assert!(it.subject.contains("NR-7") && it.subject.starts_with("Pagamento non riuscito"));
         assert!(
             it.body.contains("https://invoice.stripe.com/i/x") && it.body.contains("20,00 EUR")
         );
-        let de = compose(crate::outbox::INVOICE_PAYMENT_FAILED, &inv, "de", "Laden");
+        let de = compose(
+            crate::outbox::INVOICE_PAYMENT_FAILED,
+            &inv,
+            "de",
+            "Laden",
+            None,
+        );
         assert!(de.is_some_and(|m| m.subject.starts_with("Zahlung fehlgeschlagen")));
         // Without a link there is nothing to offer: no e-mail.
         let bare = serde_json::json!({"id": "in_1", "amount_due": 2000, "currency": "eur"});
-        assert!(compose(crate::outbox::INVOICE_PAYMENT_FAILED, &bare, "en", "x").is_none());
+        assert!(
+            compose(
+                crate::outbox::INVOICE_PAYMENT_FAILED,
+                &bare,
+                "en",
+                "x",
+                None
+            )
+            .is_none()
+        );
         let sub = serde_json::json!({"trial_end": "2026-12-24T10:00:00Z"});
-        let en = compose("subscription.trial_will_end", &sub, "en", "Shop");
+        let en = compose("subscription.trial_will_end", &sub, "en", "Shop", None);
         assert!(en.is_some_and(|m| m.body.contains("2026-12-24")));
     }
 
     #[test]
     fn e_mails_speak_the_shoppers_language() {
         let o = serde_json::json!({"id": "ord_1", "amount": 1999, "currency": "eur"});
-        let it = compose("order.paid", &o, "it", "Negozio").unwrap_or_else(|| unreachable!());
+        let it = compose("order.paid", &o, "it", "Negozio", None).unwrap_or_else(|| unreachable!());
         assert!(it.subject.contains("ord_1") && it.body.contains("19,99 EUR"));
-        let de = compose("order.payment_failed", &o, "de", "Laden");
+        let de = compose("order.payment_failed", &o, "de", "Laden", None);
         assert!(de.is_some_and(|m| m.subject.starts_with("Zahlung fehlgeschlagen")));
-        assert!(compose("dispute.opened", &o, "en", "x").is_none());
+        assert!(compose("dispute.opened", &o, "en", "x", None).is_none());
+        // Issue 20: a failed or expired payment invites the shopper back to pay again.
+        let url = Some("https://shop.example/cart");
+        let it = compose("order.payment_failed", &o, "it", "Negozio", url);
+        assert!(
+            it.is_some_and(|m| m.body.contains("pagare di nuovo")
+                && m.body.contains("https://shop.example/cart"))
+        );
+        let de = compose("order.expired", &o, "de", "Laden", url);
+        assert!(
+            de.is_some_and(|m| m.body.contains("erneut bezahlen")
+                && m.body.contains("https://shop.example/cart"))
+        );
+        let en = compose("order.canceled", &o, "en", "Shop", None);
+        assert!(en.is_some_and(|m| m.body.contains("pay again") && !m.body.contains("http")));
+        let paid = compose("order.paid", &o, "en", "Shop", url);
+        assert!(paid.is_some_and(|m| !m.body.contains("pay again")));
         assert_eq!(language(Some("it-IT")), "it");
         assert_eq!(language(Some("fr")), "en");
         assert_eq!(language(None), "en");

@@ -39,9 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 use paygate_db::entities::{
     company, notification_attempt, notification_delivery, notification_endpoint,
-    notification_message, notification_settings,
+    notification_message, notification_settings, order,
 };
-use paygate_db::{NotificationStatus, Tenant, new_id, now_ms};
+use paygate_db::{NotificationStatus, Scope, Tenant, new_id, now_ms};
 use paygate_web::metrics::Metrics;
 use paygate_web::{error_chain, rfc3339_ms};
 
@@ -613,6 +613,31 @@ impl DeliveryPool {
         }
     }
 
+    /// Where a shopper whose order's payment failed, expired or was cancelled goes back to pay
+    /// again (issue 20): the order's Checkout `cancel_url`, else its `return_url`; `None` for
+    /// other messages and for orders with neither.
+    async fn pay_again_url(
+        &self,
+        m: &notification_message::Model,
+        object: &serde_json::Value,
+    ) -> Result<Option<String>, DbErr> {
+        if !matches!(
+            m.event_type.as_str(),
+            "order.payment_failed" | "order.expired" | "order.canceled"
+        ) {
+            return Ok(None);
+        }
+        let Some(id) = object["id"].as_str() else {
+            return Ok(None);
+        };
+        let o = Scope::of_livemode(m.company_pk, m.livemode)
+            .find::<order::Entity>()
+            .filter(order::Column::Id.eq(id))
+            .one(&self.inner.db)
+            .await?;
+        Ok(o.and_then(|o| o.cancel_url.or(o.return_url)))
+    }
+
     async fn email(
         &self,
         row: &notification_delivery::Model,
@@ -637,7 +662,9 @@ impl DeliveryPool {
             .unwrap_or_default();
         let sender = settings.and_then(|s| s.sender_name).unwrap_or(company_name);
         let lang = language(row.language.as_deref());
-        let Some(mail) = compose(&m.event_type, &payload["data"]["object"], lang, &sender) else {
+        let object = &payload["data"]["object"];
+        let pay_again = self.pay_again_url(m, object).await?;
+        let Some(mail) = compose(&m.event_type, object, lang, &sender, pay_again.as_deref()) else {
             return Ok(Attempt::permanent("no e-mail for this message type"));
         };
         let sent =

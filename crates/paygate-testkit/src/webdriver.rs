@@ -144,6 +144,19 @@ impl Driver {
 
     /// A new headless Chromium session, asking for English pages.
     pub async fn session(&self) -> Client {
+        self.session_in("en-US").await
+    }
+
+    /// A new headless Chromium session whose user speaks `lang` (e.g. `it-IT`): its
+    /// `Accept-Language` and `navigator.language`.
+    pub async fn session_in(&self, lang: &str) -> Client {
+        let primary = lang.split('-').next().unwrap_or(lang);
+        let accept = if primary == lang {
+            lang.to_owned()
+        } else {
+            format!("{lang},{primary}")
+        };
+        let lang_arg = format!("--lang={lang}");
         let args = [
             "--headless=new",
             "--no-sandbox",
@@ -154,7 +167,7 @@ impl Driver {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--lang=en-US",
+            &lang_arg,
             &format!("--window-size={WIDTH},{MIN_HEIGHT}"),
             &format!("--user-data-dir={}", self.profile.display()),
         ];
@@ -167,7 +180,7 @@ impl Driver {
             json!({
                 "binary": CHROMIUM,
                 "args": args,
-                "prefs": { "intl.accept_languages": "en-US,en" },
+                "prefs": { "intl.accept_languages": accept },
             }),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();

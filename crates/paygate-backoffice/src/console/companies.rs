@@ -317,10 +317,36 @@ async fn suspend(
     set_status(&op, &path, STATUS_SUSPENDED, "flash.company_suspended").await
 }
 
+/// The confirmation page of reactivating company `company_id`.
+async fn reactivate_page(
+    op: &OperatorSession,
+    company_id: &str,
+) -> Result<HttpResponse, PageError> {
+    let c = op.tenants().company(company_id).await?;
+    render(&ConfirmTemplate {
+        ctx: op.page("company.reactivate_title"),
+        warning: op.lang.format(
+            "company.reactivate_warning",
+            &[c.name.as_str(), c.company_id.as_str()],
+        ),
+        details: Vec::new(),
+        action: format!("/console/companies/{}/reactivate", c.company_id),
+        hidden: Vec::new(),
+        submit: op.lang.t("company.reactivate").to_owned(),
+        cancel_href: format!("/console/companies/{}", c.company_id),
+        error: None,
+    })
+}
+
 async fn reactivate(
     op: OperatorSession,
     path: web::Path<String>,
+    form: web::Form<ConfirmForm>,
 ) -> Result<HttpResponse, PageError> {
+    if !confirmed(&form.confirm) {
+        // One click never reactivates: the confirmation page first.
+        return reactivate_page(&op, &path).await;
+    }
     set_status(&op, &path, STATUS_ACTIVE, "flash.company_reactivated").await
 }
 

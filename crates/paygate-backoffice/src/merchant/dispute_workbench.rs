@@ -171,6 +171,12 @@ async fn page(
             ),
         );
     }
+    // Each field's problem in the error summary too, linking to the field.
+    for f in TEXT_FIELDS.iter().chain(FILE_FIELDS.iter()) {
+        if let Some(text) = problem_text(f) {
+            errors.add_text(&format!("ev-{f}"), text);
+        }
+    }
     let state = w.state();
     let mut ctx = v.page(s, "disputes.detail_title", "/app/disputes");
     ctx.title = lang.format("disputes.detail_title", &[&d.stripe_id]);
@@ -238,7 +244,8 @@ async fn show_error(
                 "the file is larger than 5 MB" => "dispute_workbench.file_too_large",
                 _ => "dispute_workbench.file_type",
             };
-            errors.add_text("file", s.lang.t(key).to_owned());
+            // Keyed by the upload control's id: the error summary links to it.
+            errors.add_text("upload-file", s.lang.t(key).to_owned());
             (StatusCode::UNPROCESSABLE_ENTITY, Vec::new())
         }
         WorkbenchError::NoProfile(_) => {

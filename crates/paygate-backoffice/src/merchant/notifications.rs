@@ -18,10 +18,10 @@
 //! | --- | --- |
 //! | `GET /app/notifications` | endpoints, messages, settings |
 //! | `POST /app/notifications` | add an endpoint (`url`, `description`, `event_types` repeated) |
-//! | `POST /app/notifications/{id}/enable`, `…/disable` | the switch |
-//! | `POST /app/notifications/{id}/rotate` | a new secret (`grace_secs`) |
+//! | `POST /app/notifications/{id}/enable`, `…/disable` | the switch (disable: after the confirmation, `confirm=yes`) |
+//! | `POST /app/notifications/{id}/rotate` | a new secret (`grace_secs`; `0` only with `confirm=yes`) |
 //! | `POST /app/notifications/{id}/test` | queue a `ping` message |
-//! | `POST /app/notifications/{id}/replay-failed` | send again its failed messages (`since_hours`) |
+//! | `POST /app/notifications/{id}/replay-failed` | send again its failed messages (`since_hours`, `confirm=yes`) |
 //! | `POST /app/notifications/{id}/delete` | remove it |
 //! | `POST /app/notifications/messages/{message_id}/replay` | send one message again |
 //! | `POST /app/notifications/settings` | shopper e-mails on/off, sender name |
@@ -473,12 +473,75 @@ async fn enable(
     switch(s, mode.into_inner(), path.into_inner(), true).await
 }
 
+/// A form of the page's mode and the confirmation page's `confirm=yes`.
+#[derive(Debug, Default, Deserialize)]
+struct ConfirmModeForm {
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The confirmation page of an action on endpoint `endpoint_id` (the company's, else 404):
+/// `warning` is formatted with the endpoint's URL first, then `args`.
+#[expect(clippy::too_many_arguments, reason = "one page, its few parts")]
+async fn endpoint_confirm_page(
+    s: &MerchantSession,
+    v: &View,
+    endpoint_id: &str,
+    title: &str,
+    warning: &str,
+    args: &[&str],
+    action: &str,
+    hidden: Vec<(String, String)>,
+    submit: &str,
+) -> Result<HttpResponse, PageError> {
+    let e = s
+        .state
+        .notify
+        .get(s.company_pk, endpoint_id)
+        .await
+        .map_err(api_error)?;
+    let mut all = vec![e.url.as_str()];
+    all.extend_from_slice(args);
+    let mut fields = vec![("mode".to_owned(), v.mode().as_str().to_owned())];
+    fields.extend(hidden);
+    render(&ConfirmTemplate {
+        ctx: v.page(s, title, "/app/notifications"),
+        warning: s.lang.format(warning, &all),
+        details: Vec::new(),
+        action: format!("/app/notifications/{}/{action}", e.id),
+        hidden: fields,
+        submit: s.lang.t(submit).to_owned(),
+        cancel_href: v.href("/app/notifications"),
+        error: None,
+    })
+}
+
 async fn disable(
     s: MerchantSession,
     path: web::Path<String>,
-    mode: web::Form<ModeParam>,
+    form: web::Form<ConfirmModeForm>,
 ) -> Result<HttpResponse, PageError> {
-    switch(s, mode.into_inner(), path.into_inner(), false).await
+    let form = form.into_inner();
+    if !confirmed(&form.confirm) {
+        // One click never disables: the confirmation page first.
+        s.require_admin()?;
+        let v = View::of(&s, &ModeParam { mode: form.mode }).await?;
+        return endpoint_confirm_page(
+            &s,
+            &v,
+            &path,
+            "notifications.disable_title",
+            "notifications.disable_warning",
+            &[],
+            "disable",
+            Vec::new(),
+            "notifications.disable",
+        )
+        .await;
+    }
+    switch(s, ModeParam { mode: form.mode }, path.into_inner(), false).await
 }
 
 /// The rotation form.
@@ -489,6 +552,9 @@ struct RotateForm {
     /// The page's mode.
     #[serde(default)]
     mode: String,
+    /// The confirmation page's `yes` (asked when the old secret would stop at once).
+    #[serde(default)]
+    confirm: String,
 }
 
 async fn rotate(
@@ -527,6 +593,21 @@ async fn rotate(
             StatusCode::UNPROCESSABLE_ENTITY,
             &page(&s, &v, AddValues::default(), errors, None, None, None).await?,
         );
+    }
+    if grace == 0 && !confirmed(&form.confirm) {
+        // The old secret would stop at once: the confirmation page first.
+        return endpoint_confirm_page(
+            &s,
+            &v,
+            &endpoint_id,
+            "notifications.rotate_now_title",
+            "notifications.rotate_now_warning",
+            &[],
+            "rotate",
+            vec![("grace_secs".to_owned(), "0".to_owned())],
+            "notifications.rotate",
+        )
+        .await;
     }
     let out = s
         .state
@@ -576,6 +657,9 @@ struct ReplayFailedForm {
     /// The page's mode.
     #[serde(default)]
     mode: String,
+    /// The confirmation page's `yes`.
+    #[serde(default)]
+    confirm: String,
 }
 
 async fn replay_failed(
@@ -597,6 +681,22 @@ async fn replay_failed(
         .parse::<i64>()
         .unwrap_or(24)
         .clamp(1, 24 * 30);
+    if !confirmed(&form.confirm) {
+        // Sending many messages again is one decision: the confirmation page first.
+        let hours_text = hours.to_string();
+        return endpoint_confirm_page(
+            &s,
+            &v,
+            &path,
+            "notifications.replay_title",
+            "notifications.replay_warning",
+            &[hours_text.as_str()],
+            "replay-failed",
+            vec![("since_hours".to_owned(), hours_text.clone())],
+            "notifications.replay_failed",
+        )
+        .await;
+    }
     let since = paygate_db::now_ms() - hours * 3_600_000;
     let n = s
         .state

@@ -299,6 +299,8 @@ struct OrderTemplate {
     fraud_warning: Option<String>,
     /// The Refund action (admins, when something is left to refund).
     refund_href: Option<String>,
+    /// Why the Refund action is disabled (admins, a paid order with nothing left to refund).
+    refund_why: Option<String>,
 }
 
 /// The message of a payment intent's `last_payment_error` (stored as JSON).
@@ -442,6 +444,8 @@ async fn detail(
     let left = m.amount.unwrap_or(0) - m.amount_refunded;
     let refund_href = (s.is_admin() && has_payment && left > 0)
         .then(|| crate::merchant::refunds::refund_href(v.mode(), &m.id));
+    let refund_why = (s.is_admin() && has_payment && left <= 0)
+        .then(|| s.lang.t("refunds.nothing_left").to_owned());
     let amount_refunded = (m.amount_refunded > 0)
         .then(|| money(s.lang, Some(m.amount_refunded), m.currency.as_deref()))
         .flatten();
@@ -450,6 +454,7 @@ async fn detail(
         amount_refunded,
         fraud_warning: parts.fraud_warning,
         refund_href,
+        refund_why,
         ctx,
         row,
         checkout_session: m.checkout_session_id,

@@ -186,6 +186,9 @@ struct SettingsTemplate {
     environment: String,
     environment_key: &'static str,
     has_active_for_environment: bool,
+    /// Why *Live* cannot be chosen yet (what the live account lacks), in the page's language;
+    /// `None` when it can (or the company is live already).
+    live_not_ready: Option<String>,
     /// The connection's state as the last check found it (the banner), in the page's language.
     connection: Option<ConnectionBanner>,
     /// When the connection was last checked, ms.
@@ -209,7 +212,21 @@ async fn settings_page(
     let c = company_of(s).await?;
     let profiles = profile_rows(s, None).await?;
     let has_active_for_environment = profiles.iter().any(|p| p.active && p.mode == c.environment);
+    let live_not_ready = if c.environment == "live" {
+        None
+    } else {
+        let missing = paygate_tenant::readiness::live_missing(s.db(), s.company_pk).await?;
+        (!missing.is_empty()).then(|| {
+            let items: Vec<String> = missing
+                .iter()
+                .map(|m| s.lang.t(&format!("readiness.{m}")).to_owned())
+                .collect();
+            s.lang
+                .format("field_errors.account_not_ready", &[&items.join("; ")])
+        })
+    };
     Ok(SettingsTemplate {
+        live_not_ready,
         ctx: s.page("stripe_settings.title"),
         is_admin: s.is_admin(),
         stripe_enabled: c.stripe_enabled,

@@ -87,8 +87,11 @@ async fn operator_creates_searches_suspends_reactivates_and_deletes_companies(ba
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    op.post_form(&format!("/console/companies/{id}/reactivate"), &[])
-        .await;
+    op.post_form(
+        &format!("/console/companies/{id}/reactivate"),
+        &[("confirm", "yes")],
+    )
+    .await;
     let (s, body) = app
         .deliver(
             &id,

@@ -1422,7 +1422,10 @@ async fn notification_endpoints_are_added_tested_switched_rotated_and_deleted(ba
     assert_eq!(verified(&secret, &got[1])["id"], msg.as_str());
     // Disabled: nothing goes there; enabled again.
     let p = admin
-        .post_form(&format!("/app/notifications/{id}/disable"), &[])
+        .post_form(
+            &format!("/app/notifications/{id}/disable"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let ep_json = || async {
@@ -1694,7 +1697,7 @@ async fn an_endpoint_paygate_disabled_is_flagged_on_the_page(backend: Backend) {
     let p = admin
         .post_form(
             &format!("/app/notifications/{id}/replay-failed"),
-            &[("since_hours", "24")],
+            &[("since_hours", "24"), ("confirm", "yes")],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);

@@ -259,6 +259,11 @@ async fn evidence_is_drafted_uploaded_submitted_then_read_only(backend: Backend)
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert!(r.contains("id=\"ev-receipt-error\""), "{}", r.body);
     assert!(r.contains("id=\"evidence-error\""), "{}", r.body);
+    // Every error at once in the summary at the top, linking to its field (issue 20).
+    let summary = &r.body[r.body.find("id=\"error-summary\"").expect("a summary")..];
+    let summary = &summary[..summary.find("</div>").unwrap()];
+    assert!(summary.contains("href=\"#ev-receipt\""), "{summary}");
+    assert!(summary.contains("href=\"#evidence\""), "{summary}");
     assert!(r.contains("value=\"Mario Rossi\""), "what was typed stays");
     assert!(f.stripe_calls("/v1/disputes/dp_wb").await.is_empty());
 
@@ -333,6 +338,7 @@ async fn evidence_is_drafted_uploaded_submitted_then_read_only(backend: Backend)
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     assert!(bad.contains("id=\"upload-file-error\""));
+    assert!(bad.contains("href=\"#upload-file\""), "{}", bad.body);
     assert_eq!(f.stripe_calls("/v1/files").await.len(), 1);
 
     // Submit: first a draft and the confirmation page, then the submission.

@@ -5,8 +5,10 @@
 //! names the live account), and every error of a form at once in a summary at the top.
 
 use paygate_testkit::backoffice::Browser;
+use paygate_testkit::receivers::Receiver;
 use paygate_testkit::{Backend, Options, TestApp, db_tests, new_secret, unique};
 use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 async fn start(backend: Backend) -> TestApp {
@@ -340,6 +342,299 @@ async fn a_reload_after_send_test_event_sends_nothing_again(backend: Backend) {
     assert_eq!(app.inbox_count(&company).await, 1, "one event, not two");
 }
 
+async fn audited(app: &TestApp, target: &str, action: &str) -> u64 {
+    use paygate_db::entities::audit_log;
+    audit_log::Entity::find()
+        .filter(audit_log::Column::Target.eq(target))
+        .filter(audit_log::Column::Action.eq(action))
+        .count(&app.app.db)
+        .await
+        .unwrap()
+}
+
+async fn disabling_rotating_now_and_replaying_an_endpoint_need_a_confirmation(backend: Backend) {
+    let app = start(backend).await;
+    let (company, admin, _) = app.company_with_users().await;
+    let rx = Receiver::start(&[]).await;
+    admin.get("/app/notifications").await;
+    let p = admin
+        .post_form("/app/notifications", &[("url", &rx.url())])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    // The GET after the redirect shows (and uses up) the new secret.
+    assert!(
+        admin
+            .get(p.location().unwrap())
+            .await
+            .contains("id=\"endpoint-secret\"")
+    );
+    let (_, eps) = app
+        .admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints"
+        ))
+        .await;
+    let id = eps["data"][0]["id"].as_str().unwrap().to_owned();
+    let enabled = || async {
+        app.admin_get(&format!(
+            "/admin/v1/companies/{company}/notification-endpoints/{id}"
+        ))
+        .await
+        .1["enabled"]
+            .clone()
+    };
+    // Disable: one click shows the confirmation naming the endpoint, and changes nothing.
+    let disable = format!("/app/notifications/{id}/disable");
+    let p = admin.post_form(&disable, &[("mode", "test")]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.contains("id=\"confirm-submit\""), "{}", p.body);
+    assert!(p.contains(&rx.url()), "{}", p.body);
+    assert_eq!(enabled().await, true);
+    let form = p
+        .forms()
+        .into_iter()
+        .find(|f| f.action == disable)
+        .expect("the confirmation form");
+    let p = admin.post_form(&disable, &form.fields_without_csrf()).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(enabled().await, false);
+    admin
+        .post_form(&format!("/app/notifications/{id}/enable"), &[])
+        .await;
+    assert_eq!(enabled().await, true);
+    // Rotating with the old secret stopping at once: the confirmation first.
+    let rotate = format!("/app/notifications/{id}/rotate");
+    let p = admin.post_form(&rotate, &[("grace_secs", "0")]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.contains("id=\"confirm-submit\""), "{}", p.body);
+    assert!(p.contains(&rx.url()));
+    assert_eq!(
+        audited(&app, &id, "notification_endpoint.secret_rotated").await,
+        0
+    );
+    assert!(
+        !admin
+            .get("/app/notifications")
+            .await
+            .contains("id=\"endpoint-secret\"")
+    );
+    let form = p
+        .forms()
+        .into_iter()
+        .find(|f| f.action == rotate)
+        .expect("the confirmation form");
+    let p = admin.post_form(&rotate, &form.fields_without_csrf()).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        audited(&app, &id, "notification_endpoint.secret_rotated").await,
+        1
+    );
+    assert!(
+        admin
+            .get(p.location().unwrap())
+            .await
+            .contains("id=\"endpoint-secret\"")
+    );
+    // With a grace period the old secret keeps working: no confirmation needed.
+    let p = admin.post_form(&rotate, &[("grace_secs", "3600")]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        audited(&app, &id, "notification_endpoint.secret_rotated").await,
+        2
+    );
+    // Replaying failed messages in bulk: the confirmation names the endpoint and the window.
+    let replay = format!("/app/notifications/{id}/replay-failed");
+    let p = admin.post_form(&replay, &[("since_hours", "72")]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.contains("id=\"confirm-submit\""), "{}", p.body);
+    assert!(p.contains(&rx.url()) && p.contains("72"), "{}", p.body);
+    assert_eq!(
+        audited(&app, &id, "notification_endpoint.replayed").await,
+        0
+    );
+    let form = p
+        .forms()
+        .into_iter()
+        .find(|f| f.action == replay)
+        .expect("the confirmation form");
+    let fields = form.fields_without_csrf();
+    assert!(
+        fields.iter().any(|&(k, v)| k == "since_hours" && v == "72"),
+        "{fields:?}"
+    );
+    let p = admin.post_form(&replay, &fields).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        audited(&app, &id, "notification_endpoint.replayed").await,
+        1
+    );
+    // Another company's endpoint: not found, confirmation or not.
+    let (_, other, _) = app.company_with_users().await;
+    other.get("/app/notifications").await;
+    assert_eq!(
+        other.post_form(&disable, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        other.post_form(&replay, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn reactivating_a_company_needs_a_confirmation(backend: Backend) {
+    let app = start(backend).await;
+    let (company, _, _) = app.company_with_users().await;
+    let op = app.operator_browser().await;
+    op.get(&format!("/console/companies/{company}")).await;
+    let p = op
+        .post_form(
+            &format!("/console/companies/{company}/suspend"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let status = || async {
+        app.admin_get(&format!("/admin/v1/companies/{company}"))
+            .await
+            .1["status"]
+            .clone()
+    };
+    let reactivate = format!("/console/companies/{company}/reactivate");
+    let p = op.post_form(&reactivate, &[]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.contains(&company), "the confirmation names the company");
+    assert!(p.contains("id=\"confirm-submit\""), "{}", p.body);
+    assert_eq!(status().await, "suspended");
+    let p = op.post_form(&reactivate, &[("confirm", "yes")]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(status().await, "active");
+}
+
+async fn live_cannot_be_chosen_until_the_live_account_is_ready_and_the_page_says_why(
+    backend: Backend,
+) {
+    let app = start(backend).await;
+    let (company, admin, _) = app.company_with_users().await;
+    let page = admin.get("/app/stripe").await;
+    assert!(
+        page.contains("disabled id=\"environment-live-disabled\""),
+        "{}",
+        page.body
+    );
+    assert!(page.contains("aria-describedby=\"environment-why\""));
+    let why = page.body[page.body.find("id=\"environment-why\"").unwrap()..].to_owned();
+    let why = &why[..why.find("</p>").unwrap()];
+    assert!(why.contains("an active live Stripe profile"), "{why}");
+    // A live profile whose account Stripe has not enabled yet: the reason names that instead.
+    let account = "acct_1FormsLiveWhy0";
+    add_profile(&admin, "live", account).await;
+    let page = admin.get("/app/stripe").await;
+    let why = page.body[page
+        .body
+        .find("id=\"environment-why\"")
+        .expect("still disabled")..]
+        .to_owned();
+    let why = &why[..why.find("</p>").unwrap()];
+    assert!(!why.contains("an active live Stripe profile"), "{why}");
+    assert!(why.contains("charges_enabled"), "{why}");
+    // Ready: Live can be chosen.
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, account).await;
+    let page = admin.get("/app/stripe").await;
+    assert!(!page.contains("environment-live-disabled"), "{}", page.body);
+    assert!(!page.contains("id=\"environment-why\""));
+}
+
+/// A paid test-mode order of 25.00 EUR with `refunded` already refunded; returns its id.
+async fn paid_order(app: &TestApp, company: &str, refunded: i64) -> String {
+    use paygate_db::entities::order;
+    let pk = app.app.tenants.company(company).await.unwrap().id;
+    let id = unique("ord_");
+    let now = paygate_db::now_ms();
+    order::ActiveModel {
+        id: Set(id.clone()),
+        company_pk: Set(pk),
+        livemode: Set(false),
+        kind: Set("checkout".into()),
+        status: Set("paid".into()),
+        payment_intent_id: Set(Some("pi_forms".into())),
+        charge_id: Set(Some("ch_forms".into())),
+        amount: Set(Some(2500)),
+        amount_refunded: Set(refunded),
+        currency: Set(Some("eur".into())),
+        metadata: Set("{}".into()),
+        disputed: Set(false),
+        status_created: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.app.db)
+    .await
+    .unwrap();
+    id
+}
+
+async fn the_refund_action_is_disabled_and_says_why_when_nothing_is_left(backend: Backend) {
+    let app = start(backend).await;
+    let (company, admin, viewer) = app.company_with_users().await;
+    let part = paid_order(&app, &company, 1000).await;
+    let page = admin.get(&format!("/app/orders/{part}?mode=test")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.links().iter().any(|l| l.contains("/refund")),
+        "{}",
+        page.body
+    );
+    assert!(!page.contains("id=\"refund-why\""), "{}", page.body);
+    let all = paid_order(&app, &company, 2500).await;
+    let page = admin.get(&format!("/app/orders/{all}?mode=test")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.contains("id=\"refund-action\" disabled aria-describedby=\"refund-why\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.contains("id=\"refund-why\">Nothing is left to refund"),
+        "{}",
+        page.body
+    );
+    assert!(!page.links().iter().any(|l| l.contains("/refund")));
+    // A viewer sees no action at all.
+    let page = viewer.get(&format!("/app/orders/{all}?mode=test")).await;
+    assert!(!page.contains("id=\"refund-action\""));
+}
+
+async fn the_refund_form_lists_every_error_in_the_summary(backend: Backend) {
+    let app = start(backend).await;
+    let (company, admin, _) = app.company_with_users().await;
+    let order = paid_order(&app, &company, 0).await;
+    let p = admin
+        .get(&format!(
+            "/app/orders/{order}/refund/confirm?mode=test&amount=abc&reason=bogus"
+        ))
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let summary_start = p.body.find("id=\"error-summary\"").expect("a summary");
+    let summary = &p.body[summary_start..];
+    let summary = &summary[..summary.find("</div>").unwrap()];
+    for field in ["amount", "reason"] {
+        assert!(
+            summary.contains(&format!("href=\"#{field}\"")),
+            "{field} in the summary: {summary}"
+        );
+        assert!(p.field_error(field).is_some(), "{field} next to the field");
+    }
+    // Too much: one error, in the summary too.
+    let p = admin
+        .get(&format!(
+            "/app/orders/{order}/refund/confirm?mode=test&amount=99.00&reason=duplicate"
+        ))
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.contains("href=\"#amount\""), "{}", p.body);
+    assert!(!p.contains("href=\"#reason\""), "{}", p.body);
+}
+
 db_tests!(
     a_new_api_key_is_shown_once_and_a_reload_creates_no_second_key,
     revoking_a_key_needs_the_confirmation_naming_it,
@@ -347,4 +642,9 @@ db_tests!(
     going_live_needs_the_confirmation_naming_the_live_account,
     the_empty_profile_form_lists_every_error_in_the_summary,
     a_reload_after_send_test_event_sends_nothing_again,
+    disabling_rotating_now_and_replaying_an_endpoint_need_a_confirmation,
+    reactivating_a_company_needs_a_confirmation,
+    live_cannot_be_chosen_until_the_live_account_is_ready_and_the_page_says_why,
+    the_refund_action_is_disabled_and_says_why_when_nothing_is_left,
+    the_refund_form_lists_every_error_in_the_summary,
 );

@@ -1,7 +1,10 @@
-//! Every back-office page in a real browser, as a merchant admin and as the operator: at 360 px
-//! wide and at 1366 px, with a company whose name is 200 characters long, no page scrolls
-//! sideways (`scrollWidth <= clientWidth` of the document), and axe-core (run in the page)
-//! reports no serious or critical accessibility violation.
+//! Every back-office page in a real browser, as a merchant admin and as the operator, the
+//! sign-in page, and the shopper's landing page in English, Italian and German (unknown, paid and
+//! failed sessions): at 360 px wide and at 1366 px, with a company whose name is 200 characters
+//! long, no page scrolls sideways (`scrollWidth <= clientWidth` of the document), axe-core (run
+//! in the page) reports no serious or critical accessibility violation, and every merchant page
+//! shows the environment banner. Screenshots at 360 px go to
+//! `target/browser-screenshots/pages/` and `…/shopper/`.
 //!
 //! The pages are found, not listed: the navigation's links of each area, then the first detail
 //! link of each list (an order, a dispute, an event, a subscription, an invoice, a customer), so
@@ -199,6 +202,23 @@ async fn pages(web: &Web, start: &str, prefix: &str) -> Vec<String> {
     found.into_iter().collect()
 }
 
+fn assert_no_problems(problems: &[String]) {
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// Signs in through the sign-in form.
+async fn sign_in(web: &Web, email: &str, password: &str) {
+    web.goto("/signin").await;
+    web.fill("/signin", "email", email).await;
+    web.fill("/signin", "password", password).await;
+    web.submit("/signin").await;
+}
+
 /// What is wrong with the page shown: sideways scrolling, and axe-core's serious or critical
 /// violations.
 async fn check_page(web: &Web, axe: &str, width: u32, path: &str) -> Vec<String> {
@@ -255,6 +275,13 @@ async fn every_page_fits_a_phone_and_passes_axe() {
     let c = driver.session().await;
     let mut web = Web::new(&driver, c.clone(), &app.base_url, shots);
     let mut problems = Vec::new();
+    // The sign-in page, before anyone signs in.
+    for width in [360u32, 1366] {
+        web.c.set_window_size(width, 800).await.unwrap();
+        web.goto("/signin").await;
+        problems.extend(check_page(&web, &axe, width, "/signin").await);
+    }
+    web.shot("signin").await;
     for (who, password, start, prefix) in [
         (email.as_str(), USER_PASSWORD, "/app", "/app"),
         (
@@ -264,10 +291,8 @@ async fn every_page_fits_a_phone_and_passes_axe() {
             "/console",
         ),
     ] {
-        web.goto("/signin").await;
-        web.fill("/signin", "email", who).await;
-        web.fill("/signin", "password", password).await;
-        web.submit("/signin").await;
+        web.c.set_window_size(1366, 900).await.unwrap();
+        sign_in(&web, who, password).await;
         web.c.set_window_size(1366, 900).await.unwrap();
         let paths = pages(&web, start, prefix).await;
         assert!(paths.len() >= 4, "{who}: pages found: {paths:?}");
@@ -276,6 +301,10 @@ async fn every_page_fits_a_phone_and_passes_axe() {
             for path in &paths {
                 web.goto(path).await;
                 problems.extend(check_page(&web, &axe, width, path).await);
+                // The merchant always sees which environment the data is from.
+                if prefix == "/app" && web.find_all("#env-banner[data-mode]").await.is_empty() {
+                    problems.push(format!("{path}: no environment banner"));
+                }
                 if width == 360 {
                     web.shot(&format!(
                         "{}{}",
@@ -292,10 +321,149 @@ async fn every_page_fits_a_phone_and_passes_axe() {
     }
     driver.close(c).await;
     drop(driver);
-    assert!(
-        problems.is_empty(),
-        "{} problem(s):\n{}",
-        problems.len(),
-        problems.join("\n")
+    assert_no_problems(&problems);
+}
+
+/// The shopper's page for an unknown, a paid and a failed session, in a browser whose user
+/// speaks each language: the page's language and words, and the same layout and axe checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shoppers_page_speaks_three_languages_fits_a_phone_and_passes_axe() {
+    use paygate_backoffice::i18n::Lang;
+    use paygate_testkit::checkout_objects::FakeCheckout;
+    use paygate_testkit::objects::checkout_session;
+    use wiremock::MockServer;
+
+    if !browser_available("the shopper page check") {
+        return;
+    }
+    let Some(axe) = axe_source() else { return };
+    let stripe = MockServer::start().await;
+    FakeCheckout::new("paid", 2, 10)
+        .with_session(checkout_session("cs_test_failing", "unpaid", 2000))
+        .mount(&stripe)
+        .await;
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.stripe_api_base = Some(stripe.uri());
+    let app = TestApp::start(opts).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    // The delayed payment is seen once (recorded as waiting), then Stripe says it failed.
+    let first = app
+        .client
+        .get(app.url(&format!(
+            "/checkout/{company}/return?session_id=cs_test_failing"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let failed = paygate_testkit::event(
+        "checkout.session.async_payment_failed",
+        checkout_session("cs_test_failing", "unpaid", 2000),
     );
+    deliver(&app, &company, &secret, failed).await;
+    app.drain().await;
+
+    let shots = screenshot_dir(env!("CARGO_TARGET_TMPDIR"), Some("shopper"));
+    let mut problems = Vec::new();
+    for (browser_lang, lang) in [
+        ("en-US", Lang::En),
+        ("it-IT", Lang::It),
+        ("de-DE", Lang::De),
+    ] {
+        // A browser of its own per language (a profile keeps the first language it was given).
+        let driver = Driver::start(&shots);
+        let c = driver.session_in(browser_lang).await;
+        let mut web = Web::new(&driver, c.clone(), &app.base_url, shots.clone());
+        for (session, key) in [
+            ("cs_test_missing_x", "shopper.unknown_title"),
+            ("cs_test_paid_1", "shopper.confirmed"),
+            ("cs_test_failing", "shopper.pay_again_hint"),
+        ] {
+            let path = format!("/checkout/{company}/return?session_id={session}");
+            for width in [360u32, 1366] {
+                web.c.set_window_size(width, 800).await.unwrap();
+                web.goto(&path).await;
+                assert_eq!(web.lang().await, lang.code(), "{path} in {browser_lang}");
+                web.assert_text(lang.t(key)).await;
+                problems.extend(check_page(&web, &axe, width, &path).await);
+            }
+            web.c.set_window_size(360, 800).await.unwrap();
+            web.goto(&path).await;
+            web.shot(&format!("{}-{session}", lang.code())).await;
+        }
+        driver.close(c).await;
+    }
+    assert_no_problems(&problems);
+}
+
+/// In the browser: reloading the page a form led to does nothing a second time (a new API key,
+/// *Send test event*), and going live first shows a confirmation naming the live account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_does_nothing_twice_and_going_live_asks_first() {
+    if !browser_available("the forms check") {
+        return;
+    }
+    let app = TestApp::start(Options::new(Backend::Sqlite)).await;
+    let company = unique("co");
+    app.create_company(&company).await;
+    app.create_profile(&company, "test", &new_secret()).await;
+    let account = "acct_1BrowserLive0001";
+    let mut live = paygate_testkit::profile_json("live", &new_secret());
+    live["account_id"] = json!(account);
+    let (s, b) = app
+        .admin_post(&format!("/admin/v1/companies/{company}/profiles"), live)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, account).await;
+    let (email, _) = app.company_user(&company, "admin").await;
+    let environment = || async {
+        app.admin_get(&format!("/admin/v1/companies/{company}"))
+            .await
+            .1["environment"]
+            .clone()
+    };
+
+    let shots = screenshot_dir(env!("CARGO_TARGET_TMPDIR"), Some("forms"));
+    let driver = Driver::start(&shots);
+    let c = driver.session().await;
+    let mut web = Web::new(&driver, c.clone(), &app.base_url, shots);
+    sign_in(&web, &email, USER_PASSWORD).await;
+
+    // A new API key, then the browser's reload: still one key.
+    web.goto("/app/api-keys").await;
+    web.fill("/app/api-keys", "name", "Shop server").await;
+    web.submit("/app/api-keys").await;
+    assert_eq!(web.find_all("table.list tbody tr").await.len(), 1);
+    web.shot("api-key-created").await;
+    web.c.refresh().await.unwrap();
+    web.wait_loaded().await;
+    assert_eq!(
+        web.find_all("table.list tbody tr").await.len(),
+        1,
+        "a reload made a second key"
+    );
+    web.shot("api-key-after-reload").await;
+
+    // Send test event, then reload: one event stored.
+    web.goto("/app/connect").await;
+    web.submit("/app/connect/test-event").await;
+    assert_eq!(app.inbox_count(&company).await, 1);
+    web.c.refresh().await.unwrap();
+    web.wait_loaded().await;
+    assert_eq!(app.inbox_count(&company).await, 1, "a reload sent it again");
+
+    // Going live: the switch shows a confirmation naming the live account; only its button
+    // goes live.
+    web.goto("/app/stripe").await;
+    web.select("/app/stripe/environment", "environment", "live")
+        .await;
+    web.submit("/app/stripe/environment").await;
+    web.assert_text(account).await;
+    assert_eq!(environment().await, "test", "one click went live");
+    web.shot("go-live-confirmation").await;
+    web.submit("/app/stripe/environment").await;
+    assert_eq!(environment().await, "live");
+    web.shot("live").await;
+    driver.close(c).await;
 }

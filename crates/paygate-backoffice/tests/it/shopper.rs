@@ -183,6 +183,7 @@ db_tests!(
     shopper_a_missing_session_or_unknown_shop_is_a_localized_page,
     shopper_a_source_orders_page_polls_then_invites_to_pay_again,
     shopper_an_email_is_promised_only_when_one_will_be_sent,
+    shopper_a_failed_checkout_links_page_and_email_to_the_cancel_url,
 );
 
 /// A page as a shopper's browser gets it: status, `Content-Type`, body.
@@ -623,5 +624,119 @@ async fn shopper_an_email_is_promised_only_when_one_will_be_sent(backend: Backen
     assert!(
         !page.contains("e-mail"),
         "no mail server, no promise: {page}"
+    );
+}
+
+/// An e-mail's text as sent (quoted-printable soft breaks and `=` undone; ASCII texts only).
+fn mail_text(data: &str) -> String {
+    data.replace("=\r\n", "").replace("=3D", "=")
+}
+
+/// Issue 20: a session made through the merchant API keeps its `cancel_url`. When its payment
+/// fails, the shopper's page (its `<title>` naming the shop) links back to the `cancel_url`
+/// (not to `return_url`) to pay again, and the shopper's e-mail invites them back with the
+/// same link.
+async fn shopper_a_failed_checkout_links_page_and_email_to_the_cancel_url(backend: Backend) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    const CANCEL: &str = "https://shop.example/cart?again=1";
+    const RETURN: &str = "https://shop.example/thanks";
+    let smtp = paygate_testkit::receivers::SmtpSink::start().await;
+    let stripe = MockServer::start().await;
+    FakeCheckout::new("paid", 1, 10)
+        .with_session(checkout_session("cs_test_retry", "unpaid", 2000))
+        .mount(&stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/checkout/sessions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "cs_test_retry", "object": "checkout.session",
+            "url": "https://checkout.stripe.com/c/pay/cs_test_retry",
+            "payment_status": "unpaid", "status": "open", "amount_total": 2000,
+            "currency": "eur", "livemode": false, "mode": "payment", "metadata": {}
+        })))
+        .mount(&stripe)
+        .await;
+    let mut opts = Options::new(backend);
+    opts.stripe_api_base = Some(stripe.uri());
+    opts.smtp_url = Some(smtp.url());
+    let app = TestApp::start(opts).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let key = merchant_key(&app, &company).await;
+    let (s, b) = app
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/admin/v1/companies/{company}/notification-settings"),
+            Some(json!({"shopper_emails": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, created) = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/checkout-sessions"))
+                .bearer_auth(&key)
+                .json(&json!({
+                    "line_items": [{"price_data": {"currency": "eur", "unit_amount": 2000,
+                                    "product_data": {"name": "Mug"}}, "quantity": 1}],
+                    "customer_email": "shopper@example.com", "locale": "en",
+                    "return_url": RETURN, "cancel_url": CANCEL,
+                })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let order_id = created["order_id"].as_str().unwrap().to_owned();
+    let c = app.app.tenants.company(&company).await.unwrap();
+    let o = paygate_db::Scope::of_livemode(c.id, false)
+        .orders()
+        .filter(paygate_db::entities::order::Column::Id.eq(order_id.clone()))
+        .one(&app.app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.cancel_url.as_deref(), Some(CANCEL));
+    // The shopper comes back while the (delayed) payment is pending; then it fails.
+    let (s, page) = landing(&app, &company, "cs_test_retry").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(
+        page.contains(&format!(" · {company} Ltd</title>")),
+        "the shop's name in the title: {page}"
+    );
+    assert!(
+        page.contains(&format!("href=\"{RETURN}\"")),
+        "pending: back to return_url: {page}"
+    );
+    let ev = paygate_testkit::event(
+        "checkout.session.async_payment_failed",
+        checkout_session("cs_test_retry", "unpaid", 2000),
+    );
+    assert_eq!(app.deliver(&company, &secret, &ev).await.0, StatusCode::OK);
+    app.drain().await;
+    app.drain_notifications().await;
+    let (s, page) = landing(&app, &company, "cs_test_retry").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains(WORDS[2].pay_again_hint), "{page}");
+    assert!(
+        page.contains("href=\"https://shop.example/cart?again=1\""),
+        "pay again at cancel_url: {page}"
+    );
+    assert!(!page.contains(&format!("href=\"{RETURN}\"")), "{page}");
+    let mails: Vec<String> = smtp.mails().iter().map(|m| mail_text(&m.data)).collect();
+    let failed: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("Payment failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{mails:#?}");
+    assert!(
+        failed[0].contains(
+            "No money was taken for this order. You can go back to the shop and pay again."
+        ),
+        "{}",
+        failed[0]
+    );
+    assert!(
+        failed[0].contains(&format!("To pay again: {CANCEL}")),
+        "{}",
+        failed[0]
     );
 }

@@ -24,6 +24,10 @@ pub struct Model {
     pub metadata: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub return_url: Option<String>,
+    /// The Checkout Session's `cancel_url` (issue 20): where a shopper whose payment failed or
+    /// expired goes back to pay again.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub cancel_url: Option<String>,
     pub disputed: bool,
     pub fulfilled_at: Option<i64>,
     pub status_created: i64,

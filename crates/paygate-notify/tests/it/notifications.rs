@@ -810,6 +810,56 @@ async fn shoppers_are_emailed_in_their_language_once(backend: Backend) {
     );
 }
 
+/// Issue 20: a failed payment's e-mail invites the shopper back to pay again. An order Paygate
+/// learnt of from Stripe alone has no link back to the shop, so the mail names none (the link
+/// to the session's `cancel_url` is asserted in the back office's shopper tests).
+async fn a_failed_payments_email_invites_the_shopper_to_pay_again(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let stripe = MockServer::start().await;
+    let mut unpaid = checkout_session("cs_test_mail_failed", "unpaid", 1999);
+    unpaid["locale"] = json!("en");
+    FakeCheckout::new("unpaid", 1, 1)
+        .with_session(unpaid.clone())
+        .mount(&stripe)
+        .await;
+    let app = start_with(backend, "fast", Some(stripe.uri()), Some(sink.url())).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let (s, b) = put(
+        &app,
+        &format!("/admin/v1/companies/{company}/notification-settings"),
+        json!({"shopper_emails": true, "sender_name": "Corner Shop"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &event("checkout.session.completed", unpaid.clone()),
+    )
+    .await;
+    let failed = event("checkout.session.async_payment_failed", unpaid);
+    deliver(&app, &company, &secret, &failed).await;
+    app.drain().await;
+    app.drain_notifications().await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    // The text as sent (quoted-printable soft breaks undone).
+    let text = mails[0].data.replace("=\r\n", "").replace("=3D", "=");
+    assert!(text.contains("Subject: Payment failed"), "{text}");
+    assert!(
+        text.contains(
+            "No money was taken for this order. You can go back to the shop and pay again."
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("To pay again:"),
+        "no link without one: {text}"
+    );
+}
+
 /// Shopper e-mails cannot be turned on without SMTP; a merchant's key reaches only its own
 /// endpoints.
 async fn settings_and_merchant_scope(backend: Backend) {
@@ -1074,6 +1124,7 @@ db_tests!(
     one_change_one_message_across_repeats_and_replays,
     private_addresses_are_refused_when_saved_and_when_delivering,
     shoppers_are_emailed_in_their_language_once,
+    a_failed_payments_email_invites_the_shopper_to_pay_again,
     settings_and_merchant_scope,
     a_broken_event_in_a_batch_fails_alone_and_each_change_is_notified_once,
 );
