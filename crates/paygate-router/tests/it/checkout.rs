@@ -333,7 +333,7 @@ async fn landing_page_for_an_unknown_session_records_nothing(backend: Backend) {
     let (s, page) = landing(&app, &company, "cs_test_missing_1", "de-CH,de;q=0.9").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(
-        page.contains("Diese Bezahlsitzung wurde nicht gefunden."),
+        page.contains("Diese Zahlung wurde nicht gefunden."),
         "{page}"
     );
     assert!(page.contains("lang=\"de\""));
@@ -380,7 +380,7 @@ async fn landing_page_follows_accept_language_quality(backend: Backend) {
         page.contains("Payment confirmed, order complete."),
         "{page}"
     );
-    assert!(page.contains("<title>Your order</title>"), "{page}");
+    assert!(page.contains("<title>Your order · "), "{page}");
     let (s, page) = landing(&app, &company, "cs_test_lang_1", "de-CH, en;q=0.5").await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("lang=\"de\""), "{page}");
@@ -388,7 +388,7 @@ async fn landing_page_follows_accept_language_quality(backend: Backend) {
         page.contains("Zahlung bestätigt, Bestellung abgeschlossen."),
         "{page}"
     );
-    assert!(page.contains("<title>Ihre Bestellung</title>"), "{page}");
+    assert!(page.contains("<title>Ihre Bestellung · "), "{page}");
 }
 
 /// A crash between creating a session's order and its row, or in the middle of a fulfillment,
