@@ -140,7 +140,8 @@ pub fn compose(
         "order.paid" | "order.fulfilled" => true,
         "order.payment_failed" => false,
         "order.expired" | "order.canceled" => {
-            return unpaid(id, &amount, lang, merchant, pay_again_url);
+            let expired = event_type == "order.expired";
+            return unpaid(id, &amount, lang, merchant, pay_again_url, expired);
         }
         _ => return None,
     };
@@ -210,32 +211,53 @@ fn pay_again(lang: &str, url: Option<&str>) -> String {
     }
 }
 
-/// An expired or cancelled order's e-mail: nothing was paid, the shopper may pay again.
+/// An expired or cancelled order's e-mail (issue 20): the checkout expired, or the payment did
+/// not go through (a payment intent or a Source cancelled, a Source failed); nothing was paid,
+/// the shopper may pay again.
 fn unpaid(
     id: &str,
     amount: &str,
     lang: &str,
     merchant: &str,
     pay_again_url: Option<&str>,
+    expired: bool,
 ) -> Option<Mail> {
     let again = pay_again(lang, pay_again_url);
-    let (subject, body) = match lang {
-        "it" => (
+    let (subject, body) = match (lang, expired) {
+        ("it", true) => (
+            format!("Pagamento scaduto: ordine {id}"),
+            format!(
+                "Gentile cliente,\n\nil pagamento di {amount} per l'ordine {id} è scaduto prima di essere completato e l'ordine non è stato confermato.\n\n{again}{merchant}\n"
+            ),
+        ),
+        ("it", false) => (
             format!("Pagamento non completato: ordine {id}"),
             format!(
-                "Gentile cliente,\n\nil pagamento di {amount} per l'ordine {id} non è stato completato e l'ordine non è stato confermato.\n\n{again}{merchant}\n"
+                "Gentile cliente,\n\nil pagamento di {amount} per l'ordine {id} non è andato a buon fine e l'ordine non è stato confermato.\n\n{again}{merchant}\n"
             ),
         ),
-        "de" => (
+        ("de", true) => (
+            format!("Zahlung abgelaufen: Bestellung {id}"),
+            format!(
+                "Guten Tag,\n\nIhre Zahlung über {amount} für die Bestellung {id} ist abgelaufen, bevor sie abgeschlossen wurde; die Bestellung wurde nicht bestätigt.\n\n{again}{merchant}\n"
+            ),
+        ),
+        ("de", false) => (
             format!("Zahlung nicht abgeschlossen: Bestellung {id}"),
             format!(
-                "Guten Tag,\n\nIhre Zahlung über {amount} für die Bestellung {id} wurde nicht abgeschlossen; die Bestellung wurde nicht bestätigt.\n\n{again}{merchant}\n"
+                "Guten Tag,\n\nIhre Zahlung über {amount} für die Bestellung {id} ist nicht zustande gekommen; die Bestellung wurde nicht bestätigt.\n\n{again}{merchant}\n"
             ),
         ),
-        _ => (
+        (_, true) => (
+            format!("Checkout expired: order {id}"),
+            format!(
+                "Hello,\n\nthe checkout of {amount} for order {id} expired before the payment was made, and the order is not confirmed.\n\n{again}{merchant}\n"
+            ),
+        ),
+        (_, false) => (
             format!("Payment not completed: order {id}"),
             format!(
-                "Hello,\n\nyour payment of {amount} for order {id} was not completed, and the order is not confirmed.\n\n{again}{merchant}\n"
+                "Hello,\n\nyour payment of {amount} for order {id} did not go through, and the order is not confirmed.\n\n{again}{merchant}\n"
             ),
         ),
     };
@@ -382,6 +404,30 @@ mod tests {
         );
         let en = compose("order.canceled", &o, "en", "Shop", None);
         assert!(en.is_some_and(|m| m.body.contains("pay again") && !m.body.contains("http")));
+        // An expired checkout and a cancelled payment say which of the two happened.
+        fn subject_id(lang: &str) -> &'static str {
+            match lang {
+                "it" => "ordine ord_1",
+                "de" => "Bestellung ord_1",
+                _ => "order ord_1",
+            }
+        }
+        for (lang, expired, cancelled) in [
+            ("en", "Checkout expired", "Payment not completed"),
+            ("it", "Pagamento scaduto", "Pagamento non completato"),
+            ("de", "Zahlung abgelaufen", "Zahlung nicht abgeschlossen"),
+        ] {
+            let e = compose("order.expired", &o, lang, "Shop", url);
+            assert!(
+                e.is_some_and(|m| m.subject == format!("{expired}: {}", subject_id(lang))
+                    && m.body.contains("19")
+                    && m.body.contains("https://shop.example/cart"))
+            );
+            let c = compose("order.canceled", &o, lang, "Shop", url);
+            assert!(c.is_some_and(|m| m.subject.starts_with(cancelled)
+                && m.body.contains("https://shop.example/cart")
+                && m.body.ends_with("Shop\n")));
+        }
         let paid = compose("order.paid", &o, "en", "Shop", url);
         assert!(paid.is_some_and(|m| !m.body.contains("pay again")));
         assert_eq!(language(Some("it-IT")), "it");

@@ -309,15 +309,21 @@ pub async fn advance_order_status<C: ConnectionTrait + TransactionTrait>(
     };
     if let Some(t) = outbox::order_message_type(new_status) {
         let moved = find.one(&txn).await?.unwrap_or(o.clone());
-        // Seed 004: a shopper whose payment was pending learns by e-mail how it ended.
+        // Seed 004: a shopper whose payment was pending learns by e-mail how it ended. Issue
+        // 20: a shopper whose checkout expired or whose payment was cancelled is invited back
+        // to pay again, whatever came before. Once per order: payment_failed, expired and
+        // canceled share a rank, so an order reaches one of them only, and never once paid
+        // (paid ranks higher); the message carrying the e-mail is written once (its dedupe
+        // key), however often Stripe delivers the event.
         let was_waiting = matches!(
             OrderStatus::parse(&o.status),
             Some(OrderStatus::AwaitingPayment | OrderStatus::Charging)
         );
+        let unpaid_end = matches!(new_status, OrderStatus::Expired | OrderStatus::Canceled);
         let shopper = moved
             .customer_email
             .clone()
-            .filter(|_| was_waiting && t != "order.expired" && t != "order.canceled")
+            .filter(|_| was_waiting || unpaid_end)
             .map(|to| (to, moved.locale.clone()));
         outbox::emit(
             &txn,

@@ -356,6 +356,48 @@ impl Web {
         .await;
     }
 
+    /// How the page shown was reached, from the Navigation Timing API: its type (`navigate`,
+    /// `reload`, `back_forward`) and the number of redirects on the way there (a form's POST
+    /// answered by a 303 and the GET it led to: 1).
+    pub async fn navigation(&self) -> (String, u64) {
+        let v = self
+            .js("const n = performance.getEntriesByType('navigation')[0]; \
+                 return n ? [n.type, n.redirectCount] : ['', 0]")
+            .await;
+        (
+            v[0].as_str().unwrap_or_default().to_owned(),
+            v[1].as_u64().unwrap_or(0),
+        )
+    }
+
+    /// Panics unless the page shown was reached through a redirect (Post/Redirect/Get: the
+    /// browser's reload then asks for this page again instead of posting the form again);
+    /// `what` names the form in the message.
+    pub async fn assert_redirected(&self, what: &str) {
+        let (kind, redirects) = self.navigation().await;
+        assert!(
+            kind == "navigate" && redirects >= 1,
+            "{what}: the page after the POST was not reached by a redirect \
+             (navigation {kind:?}, {redirects} redirect(s)) on {}:\n{}",
+            self.path().await,
+            self.text().await
+        );
+    }
+
+    /// The browser's reload of the page shown (what F5 does, `refresh()` of WebDriver), waited
+    /// for until the new page has loaded; panics when a dialog opened (such as "send the form
+    /// again?").
+    pub async fn reload(&self) {
+        self.js("window.__paygateOldPage = true; return null").await;
+        self.c.refresh().await.unwrap();
+        self.assert_no_dialog().await;
+        self.wait_until(
+            "the page to reload",
+            "return window.__paygateOldPage === undefined && document.readyState === 'complete'",
+        )
+        .await;
+    }
+
     /// Types `value` into the field `name` of the form posting to `action`.
     pub async fn fill(&self, action: &str, name: &str, value: &str) {
         let el = self

@@ -12,6 +12,7 @@ mod backoffice_settings;
 mod browser;
 mod dispute_browser;
 mod dispute_workbench;
+mod forms_browser;
 mod forms_trust;
 mod overview;
 mod pages_browser;

@@ -14,6 +14,9 @@
 //! axe-core is the npm package's `axe.min.js`, at the path in `PAYGATE_TEST_AXE_JS` (`.ci/run`
 //! fetches it with `npm pack`). Without it the test prints a SKIPPING banner and passes, unless
 //! `PAYGATE_TEST_REQUIRE_BROWSER=1`, which makes a missing browser or axe-core a failure.
+//!
+//! What the forms do in the browser (Post/Redirect/Get, a reload doing nothing twice, the
+//! confirmations, going live) is `forms_browser.rs`.
 
 use std::collections::BTreeSet;
 
@@ -56,11 +59,13 @@ async fn deliver(app: &TestApp, company: &str, secret: &str, ev: Value) {
     assert_eq!(s, StatusCode::OK, "{b}");
 }
 
-/// A company named with 200 characters, a test profile, an admin user, and some of everything.
-async fn merchant(app: &TestApp) -> (String, String) {
+/// A company named with 200 characters, a test profile, an admin user, and some of everything:
+/// (company id, the admin's e-mail, the company's name).
+async fn merchant(app: &TestApp) -> (String, String, String) {
     let company = unique("co");
     let long_name = format!("Trattoria {}", "Bellavista-Sul-Lago ".repeat(10));
     let long_name: String = long_name.chars().take(200).collect();
+    assert_eq!(long_name.chars().count(), 200);
     let (s, b) = app
         .admin_post(
             "/admin/v1/companies",
@@ -160,7 +165,7 @@ async fn merchant(app: &TestApp) -> (String, String) {
     )
     .await;
     app.drain().await;
-    (company, email)
+    (company, email, long_name)
 }
 
 /// The `href` of every element matching `css` on the page, without fragments.
@@ -270,7 +275,7 @@ async fn every_page_fits_a_phone_and_passes_axe() {
     let Some(axe) = axe_source() else { return };
     let shots = screenshot_dir(env!("CARGO_TARGET_TMPDIR"), Some("pages"));
     let app = TestApp::start(Options::new(Backend::Sqlite)).await;
-    let (_company, email) = merchant(&app).await;
+    let (_company, email, long_name) = merchant(&app).await;
     let driver = Driver::start(&shots);
     let c = driver.session().await;
     let mut web = Web::new(&driver, c.clone(), &app.base_url, shots);
@@ -301,6 +306,10 @@ async fn every_page_fits_a_phone_and_passes_axe() {
             for path in &paths {
                 web.goto(path).await;
                 problems.extend(check_page(&web, &axe, width, path).await);
+                // The company's whole name is on the page, wrapped.
+                if prefix == "/app" && !web.text().await.contains(&long_name) {
+                    problems.push(format!("{path}: the company's name is not shown"));
+                }
                 // The merchant always sees which environment the data is from.
                 if prefix == "/app" && web.find_all("#env-banner[data-mode]").await.is_empty() {
                     problems.push(format!("{path}: no environment banner"));
@@ -395,75 +404,4 @@ async fn the_shoppers_page_speaks_three_languages_fits_a_phone_and_passes_axe() 
         driver.close(c).await;
     }
     assert_no_problems(&problems);
-}
-
-/// In the browser: reloading the page a form led to does nothing a second time (a new API key,
-/// *Send test event*), and going live first shows a confirmation naming the live account.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reload_does_nothing_twice_and_going_live_asks_first() {
-    if !browser_available("the forms check") {
-        return;
-    }
-    let app = TestApp::start(Options::new(Backend::Sqlite)).await;
-    let company = unique("co");
-    app.create_company(&company).await;
-    app.create_profile(&company, "test", &new_secret()).await;
-    let account = "acct_1BrowserLive0001";
-    let mut live = paygate_testkit::profile_json("live", &new_secret());
-    live["account_id"] = json!(account);
-    let (s, b) = app
-        .admin_post(&format!("/admin/v1/companies/{company}/profiles"), live)
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    paygate_testkit::stripe_account::live_account_ready(&app, &company, account).await;
-    let (email, _) = app.company_user(&company, "admin").await;
-    let environment = || async {
-        app.admin_get(&format!("/admin/v1/companies/{company}"))
-            .await
-            .1["environment"]
-            .clone()
-    };
-
-    let shots = screenshot_dir(env!("CARGO_TARGET_TMPDIR"), Some("forms"));
-    let driver = Driver::start(&shots);
-    let c = driver.session().await;
-    let mut web = Web::new(&driver, c.clone(), &app.base_url, shots);
-    sign_in(&web, &email, USER_PASSWORD).await;
-
-    // A new API key, then the browser's reload: still one key.
-    web.goto("/app/api-keys").await;
-    web.fill("/app/api-keys", "name", "Shop server").await;
-    web.submit("/app/api-keys").await;
-    assert_eq!(web.find_all("table.list tbody tr").await.len(), 1);
-    web.shot("api-key-created").await;
-    web.c.refresh().await.unwrap();
-    web.wait_loaded().await;
-    assert_eq!(
-        web.find_all("table.list tbody tr").await.len(),
-        1,
-        "a reload made a second key"
-    );
-    web.shot("api-key-after-reload").await;
-
-    // Send test event, then reload: one event stored.
-    web.goto("/app/connect").await;
-    web.submit("/app/connect/test-event").await;
-    assert_eq!(app.inbox_count(&company).await, 1);
-    web.c.refresh().await.unwrap();
-    web.wait_loaded().await;
-    assert_eq!(app.inbox_count(&company).await, 1, "a reload sent it again");
-
-    // Going live: the switch shows a confirmation naming the live account; only its button
-    // goes live.
-    web.goto("/app/stripe").await;
-    web.select("/app/stripe/environment", "environment", "live")
-        .await;
-    web.submit("/app/stripe/environment").await;
-    web.assert_text(account).await;
-    assert_eq!(environment().await, "test", "one click went live");
-    web.shot("go-live-confirmation").await;
-    web.submit("/app/stripe/environment").await;
-    assert_eq!(environment().await, "live");
-    web.shot("live").await;
-    driver.close(c).await;
 }

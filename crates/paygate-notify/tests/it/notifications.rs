@@ -13,7 +13,7 @@ use paygate_testkit::checkout_objects::FakeCheckout;
 use paygate_testkit::objects::{checkout_session, dispute, event_at, payment_intent};
 use paygate_testkit::receivers::{Receiver, SmtpSink};
 use paygate_testkit::{
-    Backend, Options, TestApp, db_tests, event, new_secret, now_secs, without_object_field,
+    Backend, Options, TestApp, db_tests, event, new_secret, now_secs, unique, without_object_field,
 };
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
@@ -860,6 +860,394 @@ async fn a_failed_payments_email_invites_the_shopper_to_pay_again(backend: Backe
     );
 }
 
+/// An e-mail's text as sent: quoted-printable undone (soft breaks, `=XX` bytes), so accented
+/// words read as written.
+fn mail_text(data: &str) -> String {
+    let mut out = Vec::new();
+    let b = data.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && b[i + 1..].starts_with(b"\r\n") {
+            i += 3;
+        } else if b[i] == b'='
+            && let Some(v) = data
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Shopper e-mails on, signed with `sender`.
+async fn shopper_emails_on(app: &TestApp, company: &str, sender: &str) {
+    let (s, b) = put(
+        app,
+        &format!("/admin/v1/companies/{company}/notification-settings"),
+        json!({"shopper_emails": true, "sender_name": sender}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+/// The order of Checkout Session `session` in the company's `livemode`.
+async fn order_of(
+    app: &TestApp,
+    company: &str,
+    livemode: bool,
+    session: &str,
+) -> paygate_db::entities::order::Model {
+    use paygate_db::entities::order;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let c = app.app.tenants.company(company).await.unwrap();
+    paygate_db::Scope::of_livemode(c.id, livemode)
+        .orders()
+        .filter(order::Column::CheckoutSessionId.eq(session))
+        .one(&app.app.db)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no order for {session}"))
+}
+
+/// A Checkout Session that expired unpaid.
+fn expired_session(id: &str, amount: i64) -> Value {
+    let mut s = checkout_session(id, "unpaid", amount);
+    s["status"] = json!("expired");
+    s
+}
+
+/// Issue 20: an expired checkout e-mails its shopper once, in the order's language, with the
+/// amount, the reference, the shop's name and the way back to pay again (the session's
+/// `cancel_url`, kept on the order when the merchant made the session through Paygate), however
+/// often Stripe delivers the expiry, and whether or not it also tells of the expired session's
+/// cancelled payment intent. The merchant's `order.expired` is written once too.
+async fn an_expired_checkout_invites_the_shopper_back_to_pay_once(backend: Backend) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    const CANCEL: &str = "https://shop.example/cart?again=1";
+    let sink = SmtpSink::start().await;
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/checkout/sessions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "cs_test_expiring", "object": "checkout.session",
+            "url": "https://checkout.stripe.com/c/pay/cs_test_expiring",
+            "payment_status": "unpaid", "status": "open", "amount_total": 2000,
+            "currency": "eur", "livemode": false, "mode": "payment", "metadata": {}
+        })))
+        .mount(&stripe)
+        .await;
+    let app = start_with(backend, "fast", Some(stripe.uri()), Some(sink.url())).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    shopper_emails_on(&app, &company, "Bottega Rossi").await;
+    let (s, b) = app
+        .admin_patch(
+            &format!("/admin/v1/companies/{company}"),
+            json!({"stripe_enabled": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, k) = app
+        .admin_post(
+            &format!("/admin/v1/companies/{company}/api-keys"),
+            json!({"name": "shop backend"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{k}");
+    let (s, created) = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/checkout-sessions"))
+                .bearer_auth(k["key"].as_str().unwrap())
+                .json(&json!({
+                    "line_items": [{"price_data": {"currency": "eur", "unit_amount": 2000,
+                                    "product_data": {"name": "Tazza"}}, "quantity": 1}],
+                    "customer_email": "shopper@example.com", "locale": "it",
+                    "return_url": "https://shop.example/thanks", "cancel_url": CANCEL,
+                })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let expired = event(
+        "checkout.session.expired",
+        expired_session("cs_test_expiring", 2000),
+    );
+    // Stripe redelivers the event; it also cancels the session's payment intent.
+    deliver(&app, &company, &secret, &expired).await;
+    deliver(&app, &company, &secret, &expired).await;
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &event(
+            "payment_intent.canceled",
+            payment_intent("pi_for_cs_test_expiring", "canceled", 2000),
+        ),
+    )
+    .await;
+    app.drain().await;
+    app.drain_notifications().await;
+    // Once more after the e-mail went.
+    deliver(&app, &company, &secret, &expired).await;
+    app.drain().await;
+    app.drain_notifications().await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].to, ["shopper@example.com"]);
+    let text = mail_text(&mails[0].data);
+    assert!(
+        text.contains("Subject: Pagamento scaduto: ordine cart_42"),
+        "{text}"
+    );
+    for words in [
+        "il pagamento di 20,00 EUR per l'ordine cart_42 è scaduto",
+        "Per questo ordine non è stato addebitato nulla. Puoi tornare al negozio e pagare di nuovo.",
+        &format!("Per pagare di nuovo: {CANCEL}"),
+        "Bottega Rossi",
+    ] {
+        assert!(text.contains(words), "{words:?} in {text}");
+    }
+    let o = order_of(&app, &company, false, "cs_test_expiring").await;
+    assert_eq!(
+        (o.id.as_str(), o.status.as_str()),
+        (created["order_id"].as_str().unwrap(), "expired")
+    );
+    assert_eq!(messages(&app, &company, "order.expired").await.len(), 1);
+    assert!(messages(&app, &company, "order.canceled").await.is_empty());
+}
+
+/// Issue 20: a payment intent cancelled after its Checkout Session completed (an authorization
+/// voided, a delayed payment cancelled) cancels the order awaiting it, and its shopper is
+/// e-mailed once, in the order's language, whichever of the two events comes first and however
+/// often each is delivered. An order Paygate learnt of from Stripe alone has no link back to the
+/// shop: the e-mail invites the shopper back without one.
+async fn a_cancelled_payment_invites_the_shopper_back_to_pay_once(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let stripe = MockServer::start().await;
+    let session = |id: &str, reference: &str| {
+        let mut s = checkout_session(id, "unpaid", 4550);
+        s["locale"] = json!("de");
+        s["client_reference_id"] = json!(reference);
+        s
+    };
+    let (first, second) = (
+        session("cs_test_cancel_after", "cart_after"),
+        session("cs_test_cancel_before", "cart_before"),
+    );
+    FakeCheckout::new("unpaid", 1, 1)
+        .with_session(first.clone())
+        .with_session(second.clone())
+        .mount(&stripe)
+        .await;
+    let app = start_with(backend, "fast", Some(stripe.uri()), Some(sink.url())).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    shopper_emails_on(&app, &company, "Eckladen").await;
+    let canceled = |pi: &str| {
+        let mut p = payment_intent(pi, "canceled", 4550);
+        p["cancellation_reason"] = json!("requested_by_customer");
+        event("payment_intent.canceled", p)
+    };
+    // The session completes (a delayed payment), then its payment intent is cancelled, twice.
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &event("checkout.session.completed", first),
+    )
+    .await;
+    app.drain().await;
+    let cancel = canceled("pi_for_cs_test_cancel_after");
+    deliver(&app, &company, &secret, &cancel).await;
+    deliver(&app, &company, &secret, &cancel).await;
+    app.drain().await;
+    // The cancellation comes before the completed session.
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &canceled("pi_for_cs_test_cancel_before"),
+    )
+    .await;
+    app.drain().await;
+    let completed = event("checkout.session.completed", second);
+    deliver(&app, &company, &secret, &completed).await;
+    deliver(&app, &company, &secret, &completed).await;
+    app.drain().await;
+    app.drain_notifications().await;
+    deliver(&app, &company, &secret, &cancel).await;
+    app.drain().await;
+    app.drain_notifications().await;
+    let mut texts: Vec<String> = sink.mails().iter().map(|m| mail_text(&m.data)).collect();
+    texts.sort_by_key(|t| t.contains("cart_before"));
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    for (text, reference) in texts.iter().zip(["cart_after", "cart_before"]) {
+        for words in [
+            format!("Subject: Zahlung nicht abgeschlossen: Bestellung {reference}"),
+            format!(
+                "Ihre Zahlung über 45,50 EUR für die Bestellung {reference} ist nicht zustande gekommen"
+            ),
+            "Für diese Bestellung wurde nichts abgebucht.".to_owned(),
+            "Eckladen".to_owned(),
+        ] {
+            assert!(text.contains(&words), "{words:?} in {text}");
+        }
+        assert!(
+            !text.contains("Zum erneuten Bezahlen:"),
+            "no link without one: {text}"
+        );
+    }
+    for cs in ["cs_test_cancel_after", "cs_test_cancel_before"] {
+        assert_eq!(order_of(&app, &company, false, cs).await.status, "canceled");
+    }
+    assert_eq!(messages(&app, &company, "order.canceled").await.len(), 2);
+}
+
+/// Issue 20: an order once paid is never invited to pay again: a later expiry or cancellation
+/// (out of order, or made up) moves nothing and e-mails no one.
+async fn a_paid_order_is_never_invited_to_pay_again(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let stripe = MockServer::start().await;
+    let mut paid = checkout_session("cs_test_paid_then", "paid", 1999);
+    paid["locale"] = json!("en");
+    FakeCheckout::new("paid", 1, 1)
+        .with_session(paid.clone())
+        .mount(&stripe)
+        .await;
+    let app = start_with(backend, "fast", Some(stripe.uri()), Some(sink.url())).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    shopper_emails_on(&app, &company, "Corner Shop").await;
+    deliver(
+        &app,
+        &company,
+        &secret,
+        &event("checkout.session.completed", paid),
+    )
+    .await;
+    app.drain().await;
+    let before = order_of(&app, &company, false, "cs_test_paid_then").await;
+    assert!(
+        ["paid", "fulfilled"].contains(&before.status.as_str()),
+        "{before:?}"
+    );
+    for ev in [
+        event(
+            "checkout.session.expired",
+            expired_session("cs_test_paid_then", 1999),
+        ),
+        event(
+            "payment_intent.canceled",
+            payment_intent("pi_for_cs_test_paid_then", "canceled", 1999),
+        ),
+    ] {
+        deliver(&app, &company, &secret, &ev).await;
+    }
+    app.drain().await;
+    app.drain_notifications().await;
+    assert!(sink.mails().is_empty(), "{:?}", sink.mails());
+    let after = order_of(&app, &company, false, "cs_test_paid_then").await;
+    assert_eq!(after.status, before.status);
+    for t in ["order.expired", "order.canceled"] {
+        assert!(messages(&app, &company, t).await.is_empty(), "{t}");
+    }
+}
+
+/// Issue 20: test and live never mix. A test-mode cancellation naming the payment intent of a
+/// live order (signed with the test secret) cancels nothing and e-mails no one; the live
+/// cancellation does, once.
+async fn a_test_cancellation_never_e_mails_about_a_live_order(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let stripe = MockServer::start().await;
+    let mut live_session = checkout_session("cs_live_awaiting", "unpaid", 3000);
+    live_session["livemode"] = json!(true);
+    FakeCheckout::new("unpaid", 1, 1)
+        .with_session(live_session.clone())
+        .mount(&stripe)
+        .await;
+    let app = start_with(backend, "fast", Some(stripe.uri()), Some(sink.url())).await;
+    let company = unique("co");
+    app.create_company(&company).await;
+    let (live_secret, test_secret) = (new_secret(), new_secret());
+    app.create_profile(&company, "live", &live_secret).await;
+    app.create_profile(&company, "test", &test_secret).await;
+    paygate_testkit::stripe_account::live_account_ready(&app, &company, "acct_1TestAccount000")
+        .await;
+    let (s, b) = app
+        .admin_patch(
+            &format!("/admin/v1/companies/{company}"),
+            json!({"environment": "live", "stripe_enabled": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    shopper_emails_on(&app, &company, "Live Shop").await;
+    let live = |mut ev: Value| {
+        ev["livemode"] = json!(true);
+        ev["data"]["object"]["livemode"] = json!(true);
+        ev["id"] = json!(unique("evt_live_"));
+        ev
+    };
+    deliver(
+        &app,
+        &company,
+        &live_secret,
+        &live(event("checkout.session.completed", live_session)),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(
+        order_of(&app, &company, true, "cs_live_awaiting")
+            .await
+            .status,
+        "awaiting_payment"
+    );
+    let canceled = payment_intent("pi_for_cs_live_awaiting", "canceled", 3000);
+    deliver(
+        &app,
+        &company,
+        &test_secret,
+        &event("payment_intent.canceled", canceled.clone()),
+    )
+    .await;
+    app.drain().await;
+    app.drain_notifications().await;
+    assert!(sink.mails().is_empty(), "{:?}", sink.mails());
+    assert_eq!(
+        order_of(&app, &company, true, "cs_live_awaiting")
+            .await
+            .status,
+        "awaiting_payment"
+    );
+    deliver(
+        &app,
+        &company,
+        &live_secret,
+        &live(event("payment_intent.canceled", canceled)),
+    )
+    .await;
+    app.drain().await;
+    app.drain_notifications().await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mail_text(&mails[0].data).contains("Subject: Payment not completed: order cart_42"),
+        "{}",
+        mails[0].data
+    );
+    assert_eq!(
+        order_of(&app, &company, true, "cs_live_awaiting")
+            .await
+            .status,
+        "canceled"
+    );
+}
+
 /// Shopper e-mails cannot be turned on without SMTP; a merchant's key reaches only its own
 /// endpoints.
 async fn settings_and_merchant_scope(backend: Backend) {
@@ -1125,6 +1513,10 @@ db_tests!(
     private_addresses_are_refused_when_saved_and_when_delivering,
     shoppers_are_emailed_in_their_language_once,
     a_failed_payments_email_invites_the_shopper_to_pay_again,
+    an_expired_checkout_invites_the_shopper_back_to_pay_once,
+    a_cancelled_payment_invites_the_shopper_back_to_pay_once,
+    a_paid_order_is_never_invited_to_pay_again,
+    a_test_cancellation_never_e_mails_about_a_live_order,
     settings_and_merchant_scope,
     a_broken_event_in_a_batch_fails_alone_and_each_change_is_notified_once,
 );

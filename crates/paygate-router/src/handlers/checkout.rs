@@ -1,5 +1,5 @@
 //! `checkout.session.*`: the session and its order; paid sessions are fulfilled, delayed ones
-//! await payment, failed and expired ones say so.
+//! await payment (or are cancelled with their payment intent), failed and expired ones say so.
 //!
 //! Policy: every event first records what it says about the session (only if it is not older
 //! than what is stored, by the event's `created`) and the facts about the order that never go
@@ -11,7 +11,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, TransactionTrait};
 
-use paygate_db::entities::{checkout_session, order};
+use paygate_db::entities::{checkout_session, order, payment_intent};
 use paygate_db::{Mode, OrderStatus, now_ms};
 use paygate_wire::EventType;
 
@@ -160,6 +160,17 @@ pub async fn handle<C: ConnectionTrait + TransactionTrait>(
                     created,
                 )
                 .await?;
+                // Its payment intent's cancellation may have come first (issue 20).
+                if let Some(pi) = &pi {
+                    let stored = scope
+                        .payment_intents()
+                        .filter(payment_intent::Column::StripeId.eq(pi.as_str()))
+                        .one(ctx.db)
+                        .await?;
+                    if let Some(p) = stored {
+                        super::payments::order_follows_canceled_payment(ctx.db, scope, &p).await?;
+                    }
+                }
                 Ok(Outcome::Processed)
             }
         },

@@ -40,6 +40,7 @@ pub async fn payment_intent<C: ConnectionTrait + TransactionTrait>(
         .next()
     {
         emit_payment(ctx, &p).await?;
+        order_follows_canceled_payment(ctx.db, ctx.scope, &p).await?;
     }
     Ok(Outcome::Processed)
 }
@@ -77,6 +78,7 @@ pub async fn payment_intents<C: ConnectionTrait + TransactionTrait>(
         let scope = Scope::of_livemode(p.company_pk, p.livemode);
         if let Some(&i) = seen.get(&(scope, p.stripe_id.clone())) {
             emit_payment(ctxs[i], &p).await?;
+            order_follows_canceled_payment(ctxs[i].db, scope, &p).await?;
         }
     }
     for &i in seen.values() {
@@ -197,6 +199,35 @@ async fn emit_payment<C: ConnectionTrait>(
         },
     )
     .await?;
+    Ok(())
+}
+
+/// Issue 20: a payment intent cancelled after its Checkout Session completed (an authorization
+/// voided before capture, a delayed payment cancelled) cancels the order awaiting it, whose
+/// shopper is then invited back to pay again (`lifecycle::advance_order_status`). `p` is the
+/// payment intent as stored; nothing happens unless it is `canceled`. Only an order awaiting
+/// its payment moves: before its session completes, Stripe cancels the payment intent of a
+/// session that expires, and `checkout.session.expired` says so (one end, one message); a paid
+/// order never moves back (paid ranks higher). Called when a payment intent's stored state
+/// becomes `canceled`, and by the Checkout handler when a session completes after its payment
+/// intent's cancellation was recorded (Stripe's events come in any order).
+pub(super) async fn order_follows_canceled_payment<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    scope: Scope,
+    p: &payment_intent::Model,
+) -> Result<(), DbErr> {
+    if p.status != PaymentStatus::Canceled.as_str() {
+        return Ok(());
+    }
+    let awaiting = scope
+        .orders()
+        .filter(order::Column::PaymentIntentId.eq(p.stripe_id.as_str()))
+        .filter(order::Column::Status.eq(OrderStatus::AwaitingPayment.as_str()))
+        .all(db)
+        .await?;
+    for o in awaiting {
+        orders::advance(db, scope, &o.id, OrderStatus::Canceled, p.state_created).await?;
+    }
     Ok(())
 }
 
