@@ -106,6 +106,14 @@ struct Args {
     /// Open loop: how often to poll the admin API's event counts for the backlog, in ms.
     #[arg(long, default_value_t = 250)]
     sample_ms: u64,
+    /// Open loop (`--rate`, with `--setup`): fairness. A second company of its own sends at
+    /// this fixed low rate on its own connections, first alone for `--bystander-alone-secs`,
+    /// then during the burst; its ack p99 alone and under the burst are compared.
+    #[arg(long)]
+    bystander_rate: Option<f64>,
+    /// `--bystander-rate`: seconds the bystander is measured alone before the burst starts.
+    #[arg(long, default_value_t = 5.0)]
+    bystander_alone_secs: f64,
 }
 
 struct Request {
@@ -544,13 +552,22 @@ async fn target(
             args.company.clone(),
         ));
     }
-    let admin = admin.context("admin")?;
+    setup_company(args, admin.context("admin")?, "Benchmark").await
+}
+
+/// Creates a fresh company called `name` with a test profile and a new signing secret at
+/// Paygate; returns its callback URL, the secret and the company id.
+async fn setup_company(
+    args: &Args,
+    admin: &Admin,
+    name: &str,
+) -> anyhow::Result<(String, String, Option<String>)> {
     let secret = format!("whsec_{}", rand_id(&mut rand::thread_rng(), 32));
     let company = format!("bench_{}", rand_id(&mut rand::thread_rng(), 10));
     admin
         .post(
             "/admin/v1/companies",
-            json!({"company_id": company, "name": "Benchmark"}),
+            json!({"company_id": company, "name": name}),
         )
         .await?;
     admin

@@ -95,6 +95,7 @@ impl Conn {
     /// Sends `request` and returns the answer's status. Reconnects once if a kept-alive
     /// connection turns out to be closed before any byte of the answer arrived.
     pub async fn send(&mut self, request: &[u8]) -> io::Result<u16> {
+        self.drop_if_stale();
         let reused = self.stream.is_some();
         match self.try_send(request).await {
             Ok(s) => Ok(s),
@@ -106,6 +107,22 @@ impl Conn {
             Err(e) => {
                 self.stream = None;
                 Err(e)
+            }
+        }
+    }
+
+    /// Forgets a kept-alive connection on which the server has already spoken unasked: a
+    /// server answers 408 and closes a connection that sent no request within its timeout
+    /// (actix-web: 10 s), and closes one idle beyond its keep-alive. Sending on it would read
+    /// that 408 as our answer, so an open-loop run longer than the timeout, whose pool keeps
+    /// some connections unused until a latency spike, would count refusals the server never
+    /// made to a request.
+    fn drop_if_stale(&mut self) {
+        if let Some(stream) = &self.stream {
+            let mut probe = [0u8; 512];
+            match stream.try_read(&mut probe) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                _ => self.stream = None,
             }
         }
     }
@@ -203,6 +220,44 @@ mod tests {
         assert_eq!(t.addr, "shop.example:80");
         assert_eq!(t.path, "/");
         assert!(Target::parse("https://shop.example/hook").is_none());
+    }
+
+    #[test]
+    fn a_connection_the_server_timed_out_is_not_read_as_the_answer() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr").to_string();
+            let server = tokio::spawn(async move {
+                // The first connection: no request came in time (as actix-web after 10 s).
+                let (mut s, _) = listener.accept().await.expect("accept");
+                s.write_all(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await
+                    .expect("write");
+                drop(s);
+                // The second: a request, answered.
+                let (mut s, _) = listener.accept().await.expect("accept");
+                let mut buf = Vec::new();
+                while find(&buf, b"{}").is_none() {
+                    read_more(&mut s, &mut buf).await.expect("request");
+                }
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .expect("write");
+            });
+            let mut conn = Conn::new(&addr);
+            conn.connect().await.expect("connect");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let t = Target::parse(&format!("http://{addr}/hook")).expect("http URL");
+            let status = conn.send(&t.request("t=1,v1=ab", b"{}")).await.expect("answer");
+            assert_eq!(status, 200);
+            server.await.expect("server");
+        });
     }
 
     #[test]
