@@ -6,14 +6,15 @@
 //! answered after it. A batch that fails as a whole (say, one row's company was deleted a moment
 //! ago) is retried row by row, so one bad row never fails its neighbours.
 
-use std::sync::Arc;
-
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::now_ms;
+
+use crate::inbox_job::IntakeApplier;
 
 pub use crate::inbox_job::{InboxError, InsertOutcome, NewInboxEvent, status};
 pub(crate) use crate::inbox_job::{Job, committed};
@@ -22,6 +23,10 @@ pub(crate) use crate::inbox_job::{Job, committed};
 #[derive(Clone, Debug)]
 pub struct InboxWriter {
     tx: mpsc::Sender<Job>,
+    /// SQLite only: the workers whose handlers the writer runs in its own transaction for
+    /// database-only events (`inbox_sqlite`), once
+    /// [`crate::worker::WorkerPool::apply_at_intake`] set them.
+    apply: Option<Arc<OnceLock<Arc<dyn IntakeApplier>>>>,
 }
 
 impl InboxWriter {
@@ -38,8 +43,12 @@ impl InboxWriter {
         let (tx, rx) = mpsc::channel::<Job>(max_batch * writers.max(1) * 8);
         if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             // SQLite has one writer: one thread, driving the connection directly.
-            crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics)?;
-            return Ok(Self { tx });
+            let apply = Arc::new(OnceLock::new());
+            crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics, apply.clone())?;
+            return Ok(Self {
+                tx,
+                apply: Some(apply),
+            });
         }
         let rx = Arc::new(Mutex::new(rx));
         let breaker = Arc::new(Breaker::default());
@@ -78,14 +87,35 @@ impl InboxWriter {
                 }
             });
         }
-        Ok(Self { tx })
+        Ok(Self { tx, apply: None })
+    }
+
+    /// See [`crate::worker::WorkerPool::apply_at_intake`].
+    pub(crate) fn set_applier(&self, applier: Arc<dyn IntakeApplier>) {
+        if let Some(apply) = &self.apply {
+            let _ = apply.set(applier);
+        }
     }
 
     /// Stores one event; returns after the commit.
     pub async fn insert(&self, event: NewInboxEvent) -> Result<InsertOutcome, InboxError> {
         let (reply, rx) = oneshot::channel();
+        let parsed = self
+            .apply
+            .as_ref()
+            .filter(|a| a.get().is_some())
+            .filter(|_| {
+                event.status == status::PENDING
+                    && crate::inbox_job::applies_at_intake(&event.event_type)
+            })
+            .and_then(|_| serde_json::from_str(&event.payload).ok())
+            .map(Box::new);
         self.tx
-            .send(Job { event, reply })
+            .send(Job {
+                event,
+                parsed,
+                reply,
+            })
             .await
             .map_err(|_| InboxError(None))?;
         rx.await.map_err(|_| InboxError(None))?

@@ -32,15 +32,23 @@
 //! writer at a time inside this process: the workers' read-then-write transactions never meet a
 //! snapshot changed under them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
+use futures_util::FutureExt;
 use sea_orm::sqlx::SqlitePool;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
+};
 use tokio::sync::{Notify, mpsc};
 
 use paygate_db::now_ms;
 
-use crate::inbox_job::{InboxError, InsertOutcome, Job, committed};
+use crate::handlers::context::Outcome;
+use crate::inbox_job::{
+    InboxError, InsertOutcome, IntakeApplier, Job, StoredEvent, committed, status,
+};
 
 const INSERT: &str = "INSERT INTO inbox_events \
     (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
@@ -57,6 +65,7 @@ pub(crate) fn spawn(
     max_batch: usize,
     wake: Arc<Notify>,
     metrics: Arc<paygate_web::metrics::Metrics>,
+    apply: Arc<OnceLock<Arc<dyn IntakeApplier>>>,
 ) -> std::io::Result<()> {
     let pool = db.get_sqlite_connection_pool().clone();
     // Fails early (not on the thread) if the runtime cannot be built.
@@ -102,7 +111,12 @@ pub(crate) fn spawn(
                     }
                     let size = batch.len();
                     let started = std::time::Instant::now();
-                    let any_new = write_batch(&pool, &mut batch).await;
+                    let any_new = match apply.get() {
+                        Some(workers) if batch.iter().any(|j| j.parsed.is_some()) => {
+                            write_batch_applying(&db, &pool, &mut batch, workers.as_ref()).await
+                        }
+                        _ => write_batch(&pool, &mut batch).await,
+                    };
                     since_checkpoint += size;
                     if since_checkpoint >= CHECKPOINT_EVERY
                         && let Some(c) = &checkpointer
@@ -252,6 +266,211 @@ async fn with_connection<R>(
     drop(c);
     drop(locked);
     r
+}
+
+/// Applying database-only events in the transaction that stores them.
+///
+/// An event that goes the workers' way is written three times (stored; claimed; marked done,
+/// each touching its row and the queue's index), committed twice, and its body read back and
+/// parsed again, all on SQLite's one writer. Most of Stripe's traffic needs nothing but the
+/// database (payment intents, charges, disputes, accounts, billing: every type whose handler
+/// does not call Stripe), so when a batch holds such events the writer stores it through sea-orm
+/// on the same connection, in one `BEGIN IMMEDIATE` transaction: the inbox rows and bodies
+/// (multi-row inserts), then, under a savepoint, the very same handlers as a worker's batch
+/// (`WorkerPool::apply_stored`: `dispatch_many` and the batch's messages, the bodies parsed
+/// by the requests' tasks), the rows marked `processed`/`ignored`, and one commit before anyone
+/// is answered. An event is acknowledged and applied together or not at all, so a crash can
+/// never leave an acknowledged event applied twice or not at all: what was not applied is still
+/// `pending` for the workers.
+///
+/// If a handler or the messages fail, the savepoint is rolled back: the events stay `pending`
+/// and the workers handle them with their retries, backoff and per-event failure records. If
+/// storing itself fails, the batch is stored again the plain way ([`write_batch`]), where a row
+/// that fails on its own fails alone. Events whose handlers call Stripe are never applied here
+/// (no transaction waits on the network). Returns whether anything new waits for the workers.
+async fn write_batch_applying(
+    db: &DatabaseConnection,
+    pool: &SqlitePool,
+    batch: &mut Vec<Job>,
+    workers: &dyn IntakeApplier,
+) -> bool {
+    let now = now_ms();
+    let (inserted, applied) = match write_applying(db, batch, now, workers).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = %e, "storing the batch with its events applied failed; storing it plainly");
+            return write_batch(pool, batch).await;
+        }
+    };
+    let mut was_applied = vec![false; batch.len()];
+    for &(i, outcome) in &applied {
+        was_applied[i] = true;
+        workers.applied(&batch[i].event.event_type, outcome);
+    }
+    let mut any_new = false;
+    for (i, job) in batch.drain(..).enumerate() {
+        let outcome = if inserted[i] {
+            any_new |= !was_applied[i];
+            InsertOutcome::Inserted
+        } else {
+            InsertOutcome::Duplicate
+        };
+        let _ = job.reply.send(Ok(outcome));
+    }
+    any_new
+}
+
+/// The inbox columns a delivery fills, in [`INSERT_VALUES`]' order.
+const INSERT_COLUMNS: &str = "INSERT INTO inbox_events (company_pk, stripe_event_id, event_type, \
+    livemode, api_version, account_id, created, received_at, origin, status, attempts, \
+    next_attempt_at) VALUES ";
+const INSERT_VALUES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
+
+/// The transaction of [`write_batch_applying`]: whether each job's event was new, and the jobs
+/// whose events were applied, with their outcome.
+async fn write_applying(
+    db: &DatabaseConnection,
+    batch: &[Job],
+    now: i64,
+    workers: &dyn IntakeApplier,
+) -> Result<(Vec<bool>, Vec<(usize, Outcome)>), DbErr> {
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    // Each key once in the statements; a repeat within the batch is a duplicate of the first.
+    let mut index: HashMap<(i64, bool, &str), usize> = HashMap::with_capacity(batch.len());
+    let mut distinct = Vec::with_capacity(batch.len());
+    for (i, job) in batch.iter().enumerate() {
+        let e = &job.event;
+        if let std::collections::hash_map::Entry::Vacant(v) =
+            index.entry((e.company_pk, e.livemode, e.stripe_event_id.as_str()))
+        {
+            v.insert(i);
+            distinct.push(i);
+        }
+    }
+    let mut ids: Vec<Option<i64>> = vec![None; batch.len()];
+    for chunk in paygate_db::chunked(&distinct) {
+        let mut sql = String::with_capacity(INSERT_COLUMNS.len() + chunk.len() * 40 + 120);
+        sql.push_str(INSERT_COLUMNS);
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 11);
+        for (n, &i) in chunk.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(INSERT_VALUES);
+            let e = &batch[i].event;
+            values.extend([
+                e.company_pk.into(),
+                e.stripe_event_id.clone().into(),
+                e.event_type.clone().into(),
+                e.livemode.into(),
+                e.api_version.clone().into(),
+                e.account_id.clone().into(),
+                e.created.into(),
+                now.into(),
+                e.origin.into(),
+                e.status.into(),
+                now.into(),
+            ]);
+        }
+        sql.push_str(
+            " ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING \
+             RETURNING id, company_pk, livemode, stripe_event_id",
+        );
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql,
+                values,
+            ))
+            .await?;
+        for r in rows {
+            let id: i64 = r.try_get("", "id")?;
+            let company_pk: i64 = r.try_get("", "company_pk")?;
+            let livemode: bool = r.try_get("", "livemode")?;
+            let event_id: String = r.try_get("", "stripe_event_id")?;
+            if let Some(&i) = index.get(&(company_pk, livemode, event_id.as_str())) {
+                ids[i] = Some(id);
+            }
+        }
+    }
+    let new: Vec<(usize, i64)> = ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| id.map(|id| (i, id)))
+        .collect();
+    for chunk in paygate_db::chunked(&new) {
+        let mut sql = String::from("INSERT INTO inbox_payloads (inbox_event_id, payload) VALUES ");
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 2);
+        for (n, &(i, id)) in chunk.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?)");
+            values.push(id.into());
+            values.push(batch[i].event.payload.clone().into());
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await?;
+    }
+    let (jobs, events): (Vec<usize>, Vec<StoredEvent<'_>>) = new
+        .iter()
+        .filter_map(|&(i, id)| {
+            let job = &batch[i];
+            let value = job.parsed.as_deref()?;
+            (job.event.status == status::PENDING).then_some((
+                i,
+                StoredEvent {
+                    id,
+                    event: &job.event,
+                    value,
+                },
+            ))
+        })
+        .unzip();
+    let mut applied = Vec::new();
+    if !events.is_empty() {
+        let sp = txn.begin().await?;
+        let result = std::panic::AssertUnwindSafe(workers.apply(&sp, &events))
+            .catch_unwind()
+            .await;
+        match result {
+            Ok(Some(done)) => {
+                let marks: Vec<(i64, Outcome)> = events
+                    .iter()
+                    .map(|e| e.id)
+                    .zip(done.iter().copied())
+                    .collect();
+                match workers.mark(&marks, &sp).await {
+                    Ok(()) => {
+                        sp.commit().await?;
+                        applied = jobs.into_iter().zip(done).collect();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not mark the events applied at intake; left to the workers");
+                        sp.rollback().await?;
+                    }
+                }
+            }
+            Ok(None) => sp.rollback().await?,
+            Err(_) => {
+                tracing::error!(
+                    "a handler panicked applying events at intake; left to the workers"
+                );
+                sp.rollback().await?;
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok((ids.iter().map(Option::is_some).collect(), applied))
 }
 
 /// Commits a batch and answers every job; returns whether anything new was stored.

@@ -218,6 +218,9 @@ impl Paygate {
             metrics.clone(),
         );
         worker.set_writer(admin.writer.clone());
+        if settings.workers && settings.apply_at_intake {
+            worker.apply_at_intake(&admin.writer);
+        }
         Ok(Self {
             settings,
             db,

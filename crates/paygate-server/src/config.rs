@@ -97,6 +97,11 @@ pub struct Settings {
     /// in this process (`PAYGATE_WORKERS`, default true). `false` makes an intake-only replica:
     /// it verifies and stores deliveries and serves the APIs; other replicas process.
     pub workers: bool,
+    /// On SQLite, apply events whose handlers need only the database (payment intents,
+    /// charges, disputes, accounts, billing) in the transaction that stores them, instead of
+    /// leaving them to the workers (`PAYGATE_APPLY_AT_INTAKE`, default true; only with
+    /// `workers`). No effect on PostgreSQL.
+    pub apply_at_intake: bool,
     /// Attempts before an event is marked failed.
     pub worker_max_attempts: i32,
     /// Events a worker claims at once.
@@ -215,6 +220,7 @@ impl Default for Settings {
             trusted_proxies: String::new(),
             shopper_lookups_per_minute: 60,
             workers: true,
+            apply_at_intake: true,
             worker_max_attempts: 8,
             worker_batch_size: 256,
             worker_lease_secs: 60,

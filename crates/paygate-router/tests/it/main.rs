@@ -3,6 +3,7 @@
 //! PostgreSQL.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod apply_at_intake;
 mod checkout;
 mod intake;
 mod modes;

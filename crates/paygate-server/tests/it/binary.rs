@@ -271,10 +271,13 @@ async fn interrupted_mid_burst(backend: Backend, graceful: bool) {
         );
         tasks.push(tokio::spawn(async move {
             loop {
-                let ev = event(
+                // A payment intent per event, so that each event's effect can be found.
+                let mut ev = event(
                     "payment_intent.succeeded",
-                    json!({"id": "pi_crash", "object": "payment_intent", "status": "succeeded"}),
+                    json!({"object": "payment_intent", "status": "succeeded", "amount": 1200, "amount_received": 1200, "currency": "eur"}),
                 );
+                ev["data"]["object"]["id"] =
+                    json!(format!("pi_{}", &ev["id"].as_str().unwrap()[4..]));
                 let body = serde_json::to_vec(&ev).unwrap();
                 let sig = sign(&whsec, now_secs(), &body);
                 match client
@@ -359,18 +362,41 @@ async fn interrupted_mid_burst(backend: Backend, graceful: bool) {
         "{stats} < {}",
         acked.len()
     );
+    // Every acknowledged event is stored; once the restarted workers are done, each was
+    // applied exactly once (at intake, in the transaction that stored it, or by a worker
+    // afterwards: one attempt either way) and its payment is there.
+    let get = |path: String| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let r = client.get(path).bearer_auth(&token).send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, stats) = get(format!("{base}/admin/v1/companies/crashy/events/stats")).await;
+        if stats["pending"] == 0 {
+            assert_eq!(stats["failed"], 0, "{stats}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "events left pending: {stats}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for id in &acked {
-        let r = client
-            .get(format!("{base}/admin/v1/companies/crashy/events/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let (status, row) = get(format!("{base}/admin/v1/companies/crashy/events/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "acknowledged event {id} was lost");
         assert_eq!(
-            r.status(),
-            StatusCode::OK,
-            "acknowledged event {id} was lost"
+            (row["status"].as_str(), row["attempts"].as_i64()),
+            (Some("processed"), Some(1)),
+            "acknowledged event {id} was not applied exactly once: {row}"
         );
+        let pi = format!("pi_{}", &id[4..]);
+        let (status, p) = get(format!(
+            "{base}/admin/v1/companies/crashy/payment-intents/{pi}"
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK, "the payment of {id} is missing");
+        assert_eq!(p["status"], "succeeded", "{p}");
     }
 }
 
