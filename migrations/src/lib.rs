@@ -34,6 +34,7 @@ mod m20261206_000401_billing_settings;
 mod m20261206_000600_stripe_connection;
 mod m20261206_000700_connect_platforms;
 mod m20261206_000800_order_cancel_url;
+mod m20261207_000100_inbox_status_index;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000300_idempotency_keys::Migration),
             Box::new(m20261206_000100_refunds::Migration),
             Box::new(m20261206_000800_order_cancel_url::Migration),
+            Box::new(m20261207_000100_inbox_status_index::Migration),
         ]
     }
 }

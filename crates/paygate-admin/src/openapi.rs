@@ -114,6 +114,7 @@ pub const OMITTED_WHEN_UNSET: &[&str] = &[
         domain::get_issuing,
         events::list,
         events::stats,
+        events::backlog,
         events::get,
         domain::replay,
         events::failures,

@@ -163,6 +163,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(events::stats),
             )
             .route(
+                "/companies/{company_id}/events/backlog",
+                web::get().to(events::backlog),
+            )
+            .route(
                 "/companies/{company_id}/events/{event_id}",
                 web::get().to(events::get),
             )

@@ -65,6 +65,13 @@ pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
                     // The inbox writer's checkpointer thread checkpoints the WAL; the
                     // committing connection never stalls on it.
                     .pragma("wal_autocheckpoint", "0")
+                    // Statement journals (a multi-row statement inside a transaction) in
+                    // memory, not in temporary files: in a profile of the intake applying
+                    // events, a third of the driver thread's time was writing and reading them.
+                    .pragma("temp_store", "memory")
+                    // 16 MiB of page cache (the default is 2 MiB): the indexes every insert
+                    // walks stay in it instead of being read back from the OS on each batch.
+                    .pragma("cache_size", "-16384")
             });
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         // Every connection is opened here, on the runtime that opens the pool, and kept (no

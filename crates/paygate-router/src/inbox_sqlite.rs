@@ -38,9 +38,11 @@ use std::sync::{Arc, OnceLock};
 use futures_util::FutureExt;
 use sea_orm::sqlx::SqlitePool;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryFilter, QuerySelect,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
+
+use paygate_db::entities::inbox_event;
 use tokio::sync::{Notify, mpsc};
 
 use paygate_db::now_ms;
@@ -276,17 +278,19 @@ async fn with_connection<R>(
 /// database (payment intents, charges, disputes, accounts, billing: every type whose handler
 /// does not call Stripe), so when a batch holds such events the writer stores it through sea-orm
 /// on the same connection, in one `BEGIN IMMEDIATE` transaction: the inbox rows and bodies
-/// (multi-row inserts), then, under a savepoint, the very same handlers as a worker's batch
+/// (multi-row inserts), then the very same handlers as a worker's batch
 /// (`WorkerPool::apply_stored`: `dispatch_many` and the batch's messages, the bodies parsed
 /// by the requests' tasks), the rows marked `processed`/`ignored`, and one commit before anyone
 /// is answered. An event is acknowledged and applied together or not at all, so a crash can
 /// never leave an acknowledged event applied twice or not at all: what was not applied is still
 /// `pending` for the workers.
 ///
-/// If a handler or the messages fail, the savepoint is rolled back: the events stay `pending`
-/// and the workers handle them with their retries, backoff and per-event failure records. If
-/// storing itself fails, the batch is stored again the plain way ([`write_batch`]), where a row
-/// that fails on its own fails alone. Events whose handlers call Stripe are never applied here
+/// The handlers run with nothing between them (a savepoint would copy every page they touch to
+/// a statement journal first). If a handler or the messages fail, or storing itself fails, the
+/// whole transaction is rolled back and the batch stored again the plain way
+/// ([`write_batch`]): the events stay `pending` and the workers handle them with their
+/// retries, backoff and per-event failure records, and a row that fails on its own fails
+/// alone. Events whose handlers call Stripe are never applied here
 /// (no transaction waits on the network). Returns whether anything new waits for the workers.
 async fn write_batch_applying(
     db: &DatabaseConnection,
@@ -352,9 +356,51 @@ async fn write_applying(
             distinct.push(i);
         }
     }
+    // Which of them are stored already (Stripe redelivering): usually none, so one short
+    // query whose answer is empty. The rest are inserted without `RETURNING` (whose rows the
+    // driver would hand over one by one): one writer inserting consecutive rows, their ids are
+    // the `count` ids ending at the last one inserted.
+    let mut stored: std::collections::HashSet<(i64, bool, String)> = Default::default();
+    // Per company and mode, so each id is a lookup in the unique index (a row-value `IN`
+    // would scan it).
+    let mut groups: HashMap<(i64, bool), Vec<usize>> = HashMap::new();
+    for &i in &distinct {
+        let e = &batch[i].event;
+        groups
+            .entry((e.company_pk, e.livemode))
+            .or_default()
+            .push(i);
+    }
+    for ((company_pk, livemode), members) in groups {
+        let scope = paygate_db::Scope::of_livemode(company_pk, livemode);
+        for chunk in paygate_db::chunked(&members) {
+            let found: Vec<String> = scope
+                .inbox_events()
+                .select_only()
+                .column(inbox_event::Column::StripeEventId)
+                .filter(
+                    inbox_event::Column::StripeEventId.is_in(
+                        chunk
+                            .iter()
+                            .map(|&i| batch[i].event.stripe_event_id.as_str()),
+                    ),
+                )
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            stored.extend(found.into_iter().map(|id| (company_pk, livemode, id)));
+        }
+    }
+    let fresh: Vec<usize> = distinct
+        .into_iter()
+        .filter(|&i| {
+            let e = &batch[i].event;
+            !stored.contains(&(e.company_pk, e.livemode, e.stripe_event_id.clone()))
+        })
+        .collect();
     let mut ids: Vec<Option<i64>> = vec![None; batch.len()];
-    for chunk in paygate_db::chunked(&distinct) {
-        let mut sql = String::with_capacity(INSERT_COLUMNS.len() + chunk.len() * 40 + 120);
+    for chunk in paygate_db::chunked(&fresh) {
+        let mut sql = String::with_capacity(INSERT_COLUMNS.len() + chunk.len() * 40 + 80);
         sql.push_str(INSERT_COLUMNS);
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 11);
         for (n, &i) in chunk.iter().enumerate() {
@@ -377,25 +423,23 @@ async fn write_applying(
                 now.into(),
             ]);
         }
-        sql.push_str(
-            " ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING \
-             RETURNING id, company_pk, livemode, stripe_event_id",
-        );
-        let rows = txn
-            .query_all_raw(Statement::from_sql_and_values(
+        sql.push_str(" ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING");
+        let r = txn
+            .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
                 sql,
                 values,
             ))
             .await?;
-        for r in rows {
-            let id: i64 = r.try_get("", "id")?;
-            let company_pk: i64 = r.try_get("", "company_pk")?;
-            let livemode: bool = r.try_get("", "livemode")?;
-            let event_id: String = r.try_get("", "stripe_event_id")?;
-            if let Some(&i) = index.get(&(company_pk, livemode, event_id.as_str())) {
-                ids[i] = Some(id);
-            }
+        let count = chunk.len() as u64;
+        if r.rows_affected() != count {
+            // Cannot happen with one writer; the plain path sorts it out row by row.
+            return Err(db_err("an event of the batch was stored meanwhile"));
+        }
+        let last = i64::try_from(r.last_insert_id()).map_err(db_err)?;
+        let first = last - chunk.len() as i64 + 1;
+        for (k, &i) in chunk.iter().enumerate() {
+            ids[i] = Some(first + k as i64);
         }
     }
     let new: Vec<(usize, i64)> = ids
@@ -436,38 +480,37 @@ async fn write_applying(
             ))
         })
         .unzip();
+    // Optimistically, with nothing between the handlers (a savepoint would copy every page
+    // they touch to a statement journal first): if any of them fails, the whole transaction
+    // is rolled back and the batch stored the plain way, its events left to the workers.
     let mut applied = Vec::new();
     if !events.is_empty() {
-        let sp = txn.begin().await?;
-        let result = std::panic::AssertUnwindSafe(workers.apply(&sp, &events))
+        let result = std::panic::AssertUnwindSafe(workers.apply(&txn, &events))
             .catch_unwind()
             .await;
-        match result {
-            Ok(Some(done)) => {
-                let marks: Vec<(i64, Outcome)> = events
-                    .iter()
-                    .map(|e| e.id)
-                    .zip(done.iter().copied())
-                    .collect();
-                match workers.mark(&marks, &sp).await {
-                    Ok(()) => {
-                        sp.commit().await?;
-                        applied = jobs.into_iter().zip(done).collect();
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not mark the events applied at intake; left to the workers");
-                        sp.rollback().await?;
-                    }
-                }
+        let done = match result {
+            Ok(Some(done)) => done,
+            Ok(None) => {
+                txn.rollback().await?;
+                return Err(db_err(
+                    "a handler failed; the events are left to the workers",
+                ));
             }
-            Ok(None) => sp.rollback().await?,
             Err(_) => {
                 tracing::error!(
                     "a handler panicked applying events at intake; left to the workers"
                 );
-                sp.rollback().await?;
+                txn.rollback().await?;
+                return Err(db_err("a handler panicked"));
             }
-        }
+        };
+        let marks: Vec<(i64, Outcome)> = events
+            .iter()
+            .map(|e| e.id)
+            .zip(done.iter().copied())
+            .collect();
+        workers.mark(&marks, &txn).await?;
+        applied = jobs.into_iter().zip(done).collect();
     }
     txn.commit().await?;
     Ok((ids.iter().map(Option::is_some).collect(), applied))

@@ -66,6 +66,7 @@ const ROUTES: &[&str] = &[
     // events
     "GET /admin/v1/companies/{company_id}/events",
     "GET /admin/v1/companies/{company_id}/events/stats",
+    "GET /admin/v1/companies/{company_id}/events/backlog",
     "GET /admin/v1/companies/{company_id}/events/{event_id}",
     "GET /admin/v1/companies/{company_id}/delivery-failures",
     "GET /admin/v1/companies/{company_id}/unroutable-events",
