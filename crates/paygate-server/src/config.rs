@@ -99,8 +99,11 @@ pub struct Settings {
     pub workers: bool,
     /// On SQLite, apply events whose handlers need only the database (payment intents,
     /// charges, disputes, accounts, billing) in the transaction that stores them, instead of
-    /// leaving them to the workers (`PAYGATE_APPLY_AT_INTAKE`, default true; only with
-    /// `workers`). No effect on PostgreSQL.
+    /// leaving them to the workers (`PAYGATE_APPLY_AT_INTAKE`, default false; only with
+    /// `workers`). Each event is then processed by the time Stripe has its 200, written and
+    /// committed once, but the one writer thread does all the work: measured, the sustained
+    /// rate is lower than with the workers alongside (docs/benchmarks.md). No effect on
+    /// PostgreSQL.
     pub apply_at_intake: bool,
     /// Attempts before an event is marked failed.
     pub worker_max_attempts: i32,
@@ -220,7 +223,7 @@ impl Default for Settings {
             trusted_proxies: String::new(),
             shopper_lookups_per_minute: 60,
             workers: true,
-            apply_at_intake: true,
+            apply_at_intake: false,
             worker_max_attempts: 8,
             worker_batch_size: 256,
             worker_lease_secs: 60,

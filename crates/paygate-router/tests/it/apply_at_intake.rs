@@ -1,7 +1,8 @@
 //! Database-only events applied in the transaction that stores them (SQLite,
-//! `PAYGATE_APPLY_AT_INTAKE`): what Stripe's acknowledgement then means, for good events, for a
-//! broken one among them, for duplicates, and with the setting off. On PostgreSQL the workers
-//! apply every event, and the same deliveries end in the same state after they ran.
+//! `PAYGATE_APPLY_AT_INTAKE=true`): what Stripe's acknowledgement then means, for good events,
+//! for a broken one among them, for duplicates, and with the setting off (the default). On
+//! PostgreSQL the workers apply every event, and the same deliveries end in the same state
+//! after they ran.
 
 use paygate_testkit::objects::{charge, payment_intent};
 use paygate_testkit::{
@@ -42,8 +43,15 @@ async fn deliver_together(app: &TestApp, company: &str, secret: &str, events: &[
 /// On SQLite a payment intent's event is processed by the time Stripe has its 200: the payment
 /// is readable at once, the event marked processed after one attempt, and the workers find
 /// nothing to do. A repeat of the delivery changes nothing. On PostgreSQL the workers do it.
+/// An app that applies at intake.
+fn applying(backend: Backend) -> Options {
+    let mut opts = Options::new(backend);
+    opts.adjust = |s| s.apply_at_intake = true;
+    opts
+}
+
 async fn a_payment_is_applied_by_the_time_it_is_acknowledged(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::start(applying(backend)).await;
     let (company, secret) = setup(&app).await;
     let ev = event(
         "payment_intent.succeeded",
@@ -86,7 +94,7 @@ async fn a_payment_is_applied_by_the_time_it_is_acknowledged(backend: Backend) {
 /// by the workers), the broken one fails alone with its reason, each event of the batch is
 /// stored once, and the order of arrival does not matter.
 async fn a_broken_event_among_good_ones_fails_alone(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::start(applying(backend)).await;
     let (company, secret) = setup(&app).await;
     let mut events: Vec<Value> = (0..12)
         .map(|n| {
@@ -158,11 +166,10 @@ async fn a_broken_event_among_good_ones_fails_alone(backend: Backend) {
     }
 }
 
-/// With `PAYGATE_APPLY_AT_INTAKE=false` every event waits for the workers, on SQLite too.
+/// By default (`PAYGATE_APPLY_AT_INTAKE=false`) every event waits for the workers, on SQLite
+/// too.
 async fn with_the_setting_off_the_workers_apply_everything(backend: Backend) {
-    let mut opts = Options::new(backend);
-    opts.adjust = |s| s.apply_at_intake = false;
-    let app = TestApp::start(opts).await;
+    let app = TestApp::spawn(backend).await;
     let (company, secret) = setup(&app).await;
     let ev = event(
         "payment_intent.succeeded",
