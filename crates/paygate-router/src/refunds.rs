@@ -629,7 +629,7 @@ pub async fn create_refund(
         batch: None,
         test_event: false,
     };
-    let r = record(
+    let recorded = record(
         &txn,
         scope,
         &answer,
@@ -637,7 +637,23 @@ pub async fn create_refund(
         Some(&ord.id),
         Some(&request_key),
     )
-    .await?
+    .await;
+    let r = match recorded {
+        Ok(r) => r,
+        // Requests with the same key at the same moment: Stripe answered each the same refund,
+        // and another one recorded it first (PostgreSQL reports the second unique key's
+        // conflict rather than waiting on the first). That refund is the answer.
+        Err(e) if paygate_db::is_unique_violation(&e) => {
+            txn.rollback().await?;
+            let seen = scope
+                .refunds()
+                .filter(refund::Column::RequestKey.eq(request_key.as_str()))
+                .one(db)
+                .await?;
+            return seen.map(|r| (r, false)).ok_or_else(|| RefundError::from(e));
+        }
+        Err(e) => return Err(e.into()),
+    }
     .ok_or_else(|| RefundError::NotRefundable("Stripe answered without a refund".into()))?;
     txn.commit().await?;
     Ok((r, true))
