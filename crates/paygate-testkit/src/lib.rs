@@ -331,6 +331,38 @@ impl TestApp {
             .unwrap() as usize
     }
 
+    /// A paid test-mode Checkout order of 25.00 EUR on payment intent `pi` and charge `ch`,
+    /// written straight to the database (for tests of what happens to a paid order); returns its
+    /// id.
+    pub async fn paid_order(&self, company_id: &str, pi: &str, ch: &str) -> String {
+        use paygate_db::entities::order;
+        use sea_orm::{ActiveModelTrait, Set};
+        let pk = self.app.tenants.company(company_id).await.unwrap().id;
+        let id = unique("ord_");
+        let now = paygate_db::now_ms();
+        order::ActiveModel {
+            id: Set(id.clone()),
+            company_pk: Set(pk),
+            livemode: Set(false),
+            kind: Set("checkout".into()),
+            status: Set("paid".into()),
+            payment_intent_id: Set(Some(pi.into())),
+            charge_id: Set(Some(ch.into())),
+            amount: Set(Some(2500)),
+            currency: Set(Some("eur".into())),
+            metadata: Set("{}".into()),
+            disputed: Set(false),
+            status_created: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&self.app.db)
+        .await
+        .unwrap();
+        id
+    }
+
     /// Runs the workers until no event is due; returns how many they handled.
     pub async fn drain(&self) -> usize {
         self.app.worker.drain().await.unwrap()

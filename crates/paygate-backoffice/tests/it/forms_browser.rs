@@ -40,7 +40,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use paygate_backoffice::i18n::Lang;
-use paygate_db::entities::order;
 use paygate_testkit::backoffice::USER_PASSWORD;
 use paygate_testkit::billing_objects::{self, Shape};
 use paygate_testkit::objects::dispute;
@@ -49,7 +48,6 @@ use paygate_testkit::stripe_account::{FakeStripeAccount, live_account_ready};
 use paygate_testkit::webdriver::{Driver, Web, browser_available, screenshot_dir};
 use paygate_testkit::{Backend, Options, TestApp, event, new_secret, now_secs, unique};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -978,34 +976,6 @@ fn stripe_subscription(status: &str, cancel_at_period_end: bool) -> Value {
     })
 }
 
-/// A paid test-mode order (`pi_forms`, `ch_forms`, 25.00 EUR); returns its id.
-async fn paid_order(app: &TestApp, company: &str) -> String {
-    let pk = app.app.tenants.company(company).await.unwrap().id;
-    let id = unique("ord_");
-    let now = paygate_db::now_ms();
-    order::ActiveModel {
-        id: Set(id.clone()),
-        company_pk: Set(pk),
-        livemode: Set(false),
-        kind: Set("checkout".into()),
-        status: Set("paid".into()),
-        payment_intent_id: Set(Some("pi_forms".into())),
-        charge_id: Set(Some("ch_forms".into())),
-        amount: Set(Some(2500)),
-        currency: Set(Some("eur".into())),
-        metadata: Set("{}".into()),
-        disputed: Set(false),
-        status_created: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&app.app.db)
-    .await
-    .unwrap();
-    id
-}
-
 /// The Stripe requests to `prefix` (`METHOD /path`) since `before`.
 fn stripe_calls(after: &State, before: &State, prefix: &str) -> Vec<String> {
     after
@@ -1030,7 +1000,7 @@ async fn data_forms_redirect_and_a_reload_does_nothing_twice() {
     let secret = new_secret();
     app.create_profile(&company, "test", &secret).await;
     let (email, _) = app.company_user(&company, "admin").await;
-    let order = paid_order(&app, &company).await;
+    let order = app.paid_order(&company, "pi_forms", "ch_forms").await;
     let ignored = event(
         "product.created",
         json!({"id": "prod_forms", "object": "product"}),

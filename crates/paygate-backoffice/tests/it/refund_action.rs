@@ -5,42 +5,13 @@
 //! nor use it; the automatic-refund switch on the Stripe settings page; the fraud warning on
 //! the order page. Fake Stripe: wiremock on loopback.
 
-use paygate_db::entities::order;
 use paygate_testkit::backoffice::Browser;
 use paygate_testkit::objects::{early_fraud_warning, event_at};
 use paygate_testkit::{Backend, Options, TestApp, db_tests, new_secret, now_secs, unique};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-
-async fn paid_order(app: &TestApp, company: &str) -> String {
-    let pk = app.app.tenants.company(company).await.unwrap().id;
-    let id = unique("ord_");
-    let now = paygate_db::now_ms();
-    order::ActiveModel {
-        id: Set(id.clone()),
-        company_pk: Set(pk),
-        livemode: Set(false),
-        kind: Set("checkout".into()),
-        status: Set("paid".into()),
-        payment_intent_id: Set(Some("pi_bo".into())),
-        charge_id: Set(Some("ch_bo".into())),
-        amount: Set(Some(2500)),
-        currency: Set(Some("eur".into())),
-        metadata: Set("{}".into()),
-        disputed: Set(false),
-        status_created: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&app.app.db)
-    .await
-    .unwrap();
-    id
-}
 
 async fn refund_requests(stripe: &MockServer) -> usize {
     stripe
@@ -85,7 +56,7 @@ async fn an_admin_refunds_through_form_and_confirmation_and_a_viewer_cannot(back
     let (viewer_email, vpw) = app.company_user(&company, "viewer").await;
     let viewer = Browser::new(&app);
     viewer.sign_in(&viewer_email, &vpw).await;
-    let order = paid_order(&app, &company).await;
+    let order = app.paid_order(&company, "pi_bo", "ch_bo").await;
     let order_page = format!("/app/orders/{order}?mode=test");
 
     // The viewer sees the order, not the action, and cannot reach or use it.

@@ -7,10 +7,8 @@
 //! missing and not required.
 
 use paygate_backoffice::i18n::Lang;
-use paygate_db::entities::order;
 use paygate_testkit::webdriver::{Driver, Web, browser_available, screenshot_dir};
 use paygate_testkit::{Backend, Options, TestApp, new_secret, now_secs, unique};
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -39,7 +37,7 @@ async fn an_admin_refunds_part_of_an_order_in_a_real_browser() {
     app.create_company(&company).await;
     app.create_profile(&company, "test", &new_secret()).await;
     let (email, password) = app.company_user(&company, "admin").await;
-    let order = paid_order(&app, &company).await;
+    let order = app.paid_order(&company, "pi_browser", "ch_browser").await;
 
     let shots = screenshot_dir(env!("CARGO_TARGET_TMPDIR"), Some("refund"));
     let driver = Driver::start(&shots);
@@ -88,31 +86,4 @@ async fn an_admin_refunds_part_of_an_order_in_a_real_browser() {
     driver.close(c).await;
     drop(driver);
     stripe.verify().await;
-}
-
-async fn paid_order(app: &TestApp, company: &str) -> String {
-    let pk = app.app.tenants.company(company).await.unwrap().id;
-    let id = unique("ord_");
-    let now = paygate_db::now_ms();
-    order::ActiveModel {
-        id: Set(id.clone()),
-        company_pk: Set(pk),
-        livemode: Set(false),
-        kind: Set("checkout".into()),
-        status: Set("paid".into()),
-        payment_intent_id: Set(Some("pi_browser".into())),
-        charge_id: Set(Some("ch_browser".into())),
-        amount: Set(Some(2500)),
-        currency: Set(Some("eur".into())),
-        metadata: Set("{}".into()),
-        disputed: Set(false),
-        status_created: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&app.app.db)
-    .await
-    .unwrap();
-    id
 }
