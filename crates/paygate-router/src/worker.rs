@@ -112,6 +112,9 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// Where thin events' reconciliations store what they recover (set by the server).
     writer: std::sync::OnceLock<crate::inbox::InboxWriter>,
+    /// SQLite: a read-only connection on which due events are read before the write
+    /// transaction begins (see [`WorkerPool::set_reader`]).
+    reader: std::sync::OnceLock<DatabaseConnection>,
 }
 
 impl WorkerPool {
@@ -135,6 +138,7 @@ impl WorkerPool {
                 id,
                 metrics,
                 writer: std::sync::OnceLock::new(),
+                reader: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -143,6 +147,15 @@ impl WorkerPool {
     /// reconciles its window into the inbox through it. Set once; later calls change nothing.
     pub fn set_writer(&self, writer: crate::inbox::InboxWriter) {
         let _ = self.inner.writer.set(writer);
+    }
+
+    /// Gives the pool a read-only connection to the same SQLite file
+    /// ([`paygate_db::connect_reader`]). Each batch's due events, bodies included, are then read
+    /// and parsed there, while the intake keeps committing; the write transaction that follows
+    /// only leases them (checking nobody took them meanwhile), applies them and records the
+    /// outcomes, and holds the one writer that much shorter. Set once.
+    pub fn set_reader(&self, reader: DatabaseConnection) {
+        let _ = self.inner.reader.set(reader);
     }
 
     /// Another pool over the same inbox with the same knobs and an id of its own: a second
@@ -159,6 +172,9 @@ impl WorkerPool {
         );
         if let Some(w) = i.writer.get() {
             s.set_writer(w.clone());
+        }
+        if let Some(r) = i.reader.get() {
+            s.set_reader(r.clone());
         }
         s
     }
@@ -180,9 +196,57 @@ impl WorkerPool {
     /// PostgreSQL the rows stay locked to other claimers until then).
     async fn claim_in(&self, txn: &DatabaseTransaction) -> Result<Vec<ClaimedEvent>, DbErr> {
         let i = &self.inner;
+        let mut q = self.due(now_ms());
+        if i.db.get_database_backend() == DatabaseBackend::Postgres {
+            // The inbox rows only: the bodies are never updated, and locking a row writes to it.
+            QueryTrait::query(&mut q).lock_with_tables_behavior(
+                LockType::Update,
+                [inbox_event::Entity],
+                LockBehavior::SkipLocked,
+            );
+        }
+        let rows = q.into_model::<ClaimedEvent>().all(txn).await?;
+        self.lease(txn, &rows).await?;
+        Ok(rows)
+    }
+
+    /// Leases `rows` within `txn` if they are still due and nobody holds them; returns how
+    /// many it leased.
+    async fn lease<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        rows: &[ClaimedEvent],
+    ) -> Result<u64, DbErr> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
         let now = now_ms();
+        let done = inbox_event::Entity::update_many()
+            .col_expr(
+                inbox_event::Column::LockedUntil,
+                Expr::value(now + self.inner.config.lease.as_millis() as i64),
+            )
+            .col_expr(
+                inbox_event::Column::LockedBy,
+                Expr::value(self.inner.id.clone()),
+            )
+            .filter(inbox_event::Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .filter(inbox_event::Column::Status.eq(status::PENDING))
+            .filter(
+                Condition::any()
+                    .add(inbox_event::Column::LockedUntil.is_null())
+                    .add(inbox_event::Column::LockedUntil.lt(now)),
+            )
+            .exec(txn)
+            .await?;
+        Ok(done.rows_affected)
+    }
+
+    /// The query of up to a batch of due events (`pending`, due, lease free or expired), oldest
+    /// first, with their bodies.
+    fn due(&self, now: i64) -> sea_orm::Select<inbox_event::Entity> {
         use inbox_event::Column as C;
-        let mut q = inbox_event::Entity::find()
+        inbox_event::Entity::find()
             .select_only()
             .columns([
                 C::Id,
@@ -204,28 +268,7 @@ impl WorkerPool {
                     .add(inbox_event::Column::LockedUntil.lt(now)),
             )
             .order_by_asc(inbox_event::Column::Id)
-            .limit(i.config.batch_size);
-        if i.db.get_database_backend() == DatabaseBackend::Postgres {
-            // The inbox rows only: the bodies are never updated, and locking a row writes to it.
-            QueryTrait::query(&mut q).lock_with_tables_behavior(
-                LockType::Update,
-                [inbox_event::Entity],
-                LockBehavior::SkipLocked,
-            );
-        }
-        let rows = q.into_model::<ClaimedEvent>().all(txn).await?;
-        if !rows.is_empty() {
-            inbox_event::Entity::update_many()
-                .col_expr(
-                    inbox_event::Column::LockedUntil,
-                    Expr::value(now + i.config.lease.as_millis() as i64),
-                )
-                .col_expr(inbox_event::Column::LockedBy, Expr::value(i.id.clone()))
-                .filter(inbox_event::Column::Id.is_in(rows.iter().map(|r| r.id)))
-                .exec(txn)
-                .await?;
-        }
-        Ok(rows)
+            .limit(self.inner.config.batch_size)
     }
 
     /// Runs the handler of one claimed event within `db`.
@@ -269,24 +312,26 @@ impl WorkerPool {
     async fn handle_all<C: ConnectionTrait + TransactionTrait>(
         &self,
         rows: &[&ClaimedEvent],
+        parsed: Option<Vec<serde_json::Value>>,
         db: &C,
         outbox: &OutboxBatch,
     ) -> Vec<HandlerResult> {
         let i = &self.inner;
-        let mut parsed = Vec::with_capacity(rows.len());
-        for row in rows {
-            match serde_json::from_str::<serde_json::Value>(&row.payload) {
-                Ok(v) => parsed.push((v, meta_of(row))),
-                Err(e) => {
-                    // Reported per event when the batch is rerun one event at a time.
-                    let msg = format!("a stored payload of the batch is not JSON: {e}");
-                    return rows
-                        .iter()
-                        .map(|_| Err(HandlerError::Other(msg.clone())))
-                        .collect();
-                }
+        let parsed = match parsed.map_or_else(|| parse_all(rows), Ok) {
+            Ok(values) => values
+                .into_iter()
+                .zip(rows)
+                .map(|(v, row)| (v, meta_of(row)))
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                // Reported per event when the batch is rerun one event at a time.
+                let msg = format!("a stored payload of the batch is not JSON: {e}");
+                return rows
+                    .iter()
+                    .map(|_| Err(HandlerError::Other(msg.clone())))
+                    .collect();
             }
-        }
+        };
         let ctxs: Vec<HandlerCtx<'_, C>> = rows
             .iter()
             .zip(&parsed)
@@ -528,8 +573,49 @@ impl WorkerPool {
     /// could not write the batch's messages, and rolled everything back.
     async fn run_batch(&self, careful: bool) -> Result<Option<usize>, DbErr> {
         let i = &self.inner;
-        let txn = i.db.begin().await?;
-        let rows = self.claim_in(&txn).await?;
+        // With a reader (SQLite), optimistically: the due events are read and their bodies
+        // parsed before the write transaction begins, so the one writer is held only for
+        // leasing, applying and recording them.
+        let early = match (careful, i.reader.get()) {
+            (false, Some(reader)) => {
+                let rows = self
+                    .due(now_ms())
+                    .into_model::<ClaimedEvent>()
+                    .all(reader)
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(Some(0));
+                }
+                let together: Vec<&ClaimedEvent> = rows
+                    .iter()
+                    .filter(|r| !calls_stripe(&r.event_type))
+                    .collect();
+                // A body that is not JSON is found (and reported) again inside.
+                let parsed = parse_all(&together).ok();
+                Some((rows, parsed))
+            }
+            _ => None,
+        };
+        let (txn, rows, parsed) = match early {
+            Some((rows, parsed)) => {
+                let txn = i.db.begin().await?;
+                if self.lease(&txn, &rows).await? == rows.len() as u64 {
+                    (txn, rows, parsed)
+                } else {
+                    // Some were taken meanwhile (another task, an operator's replay): claim
+                    // afresh inside the transaction.
+                    txn.rollback().await?;
+                    let txn = i.db.begin().await?;
+                    let rows = self.claim_in(&txn).await?;
+                    (txn, rows, None)
+                }
+            }
+            None => {
+                let txn = i.db.begin().await?;
+                let rows = self.claim_in(&txn).await?;
+                (txn, rows, None)
+            }
+        };
         if rows.is_empty() {
             txn.commit().await?;
             return Ok(Some(0));
@@ -556,7 +642,7 @@ impl WorkerPool {
                 }
             }
         } else {
-            let results = self.handle_all(&together, &txn, &outbox).await;
+            let results = self.handle_all(&together, parsed, &txn, &outbox).await;
             for (row, result) in together.iter().zip(results) {
                 match result {
                     Ok(outcome) => done.push((row, outcome)),
@@ -686,6 +772,13 @@ fn released_in(update: UpdateMany<inbox_event::Entity>) -> UpdateMany<inbox_even
             inbox_event::Column::LockedBy,
             Expr::value(Option::<String>::None),
         )
+}
+
+/// Parses the bodies of `rows`, in order; the first error if any is not JSON.
+fn parse_all(rows: &[&ClaimedEvent]) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+    rows.iter()
+        .map(|r| serde_json::from_str(&r.payload))
+        .collect()
 }
 
 fn meta_of(row: &ClaimedEvent) -> EventMeta {

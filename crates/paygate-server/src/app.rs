@@ -218,6 +218,16 @@ impl Paygate {
             metrics.clone(),
         );
         worker.set_writer(admin.writer.clone());
+        if settings.workers
+            && let Some(reader) = paygate_db::connect_reader(&DbOptions {
+                url: settings.database_url(),
+                max_connections: 1,
+            })
+            .await
+            .context("opening the workers' read-only connection")?
+        {
+            worker.set_reader(reader);
+        }
         if settings.workers && settings.apply_at_intake {
             worker.apply_at_intake(&admin.writer);
         }

@@ -14,6 +14,13 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// Delivers `events` all at once; every answer is a 200.
+async fn deliver_together(app: &TestApp, company: &str, secret: &str, events: &[Value]) {
+    for (s, b) in join_all(events.iter().map(|e| app.deliver(company, secret, e))).await {
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+}
+
 async fn deliver_all(app: &TestApp, company: &str, secret: &str, events: &[Value]) {
     for e in events {
         let (s, b) = app.deliver(company, secret, e).await;
@@ -815,6 +822,64 @@ async fn failing_handler_retries_with_its_error_visible_then_replays(backend: Ba
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
 
+/// Two worker tasks drain a burst while more of it arrives (on SQLite each reads its due events
+/// on the read-only connection before leasing them in its write transaction, so the other may
+/// have taken some meanwhile): every event is applied once, by one of them, none twice, none
+/// left behind.
+async fn two_workers_share_a_burst_and_apply_each_event_once(backend: Backend) {
+    use paygate_db::entities::{inbox_event, payment_intent as pi};
+    let app = TestApp::spawn(backend).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let events: Vec<Value> = (0..120)
+        .map(|i| {
+            event(
+                "payment_intent.succeeded",
+                payment_intent(&format!("pi_share_{i}"), "succeeded", 1000 + i),
+            )
+        })
+        .collect();
+    let (first, rest) = events.split_at(40);
+    deliver_together(&app, &company, &secret, first).await;
+    let run = |w: paygate_router::worker::WorkerPool| async move {
+        let mut n = 0;
+        for _ in 0..100 {
+            match w.run_once().await.unwrap() {
+                0 => break,
+                k => n += k,
+            }
+        }
+        n
+    };
+    let a = app.app.worker.clone();
+    let b = a.sibling();
+    let arriving = async {
+        for chunk in rest.chunks(20) {
+            deliver_together(&app, &company, &secret, chunk).await;
+        }
+    };
+    let ((), by_a, by_b) = tokio::join!(arriving, run(a), run(b));
+    let after = app.drain().await;
+    assert_eq!(by_a + by_b + after, 120, "{by_a} + {by_b} + {after}");
+    let (_, stats) = app
+        .admin_get(&format!("/admin/v1/companies/{company}/events/stats"))
+        .await;
+    assert_eq!(stats["processed"], 120, "{stats}");
+    let twice = inbox_event::Entity::find()
+        .filter(inbox_event::Column::Attempts.ne(1))
+        .count(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(twice, 0, "events applied more than once");
+    let stored = pi::Entity::find()
+        .filter(pi::Column::StripeId.starts_with("pi_share_"))
+        .filter(pi::Column::Status.eq("succeeded"))
+        .count(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 120);
+}
+
 db_tests!(
     payment_intent_reaches_the_same_state_in_every_order,
     dispute_reaches_the_same_state_in_every_order,
@@ -826,4 +891,5 @@ db_tests!(
     source_chargeable_creates_exactly_one_charge_and_the_charge_confirms,
     failed_source_and_failed_charge_cancel_the_order,
     failing_handler_retries_with_its_error_visible_then_replays,
+    two_workers_share_a_burst_and_apply_each_event_once,
 );
