@@ -26,8 +26,9 @@ pub use status::{
 pub struct DbOptions {
     /// `sqlite://path?mode=rwc` or `postgres://…`.
     pub url: String,
-    /// Pool size on PostgreSQL. SQLite always uses one connection: it has one writer anyway,
-    /// and one connection rules out `SQLITE_BUSY` between our own writers.
+    /// Pool size on PostgreSQL. SQLite always writes through one connection: it has one writer
+    /// anyway, and one connection rules out `SQLITE_BUSY` between our own writers (the workers
+    /// read on a second, read-only one: [`connect_reader`]).
     pub max_connections: u32,
 }
 
