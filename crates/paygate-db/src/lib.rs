@@ -41,13 +41,20 @@ pub enum Error {
     Db(#[from] DbErr),
 }
 
-/// Opens the database and checks it answers.
-pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
-    let url = opts.url.as_str();
+/// What every connection of [`connect`] and [`connect_reader`] starts from: no statement
+/// logging, 10 s to connect, 30 s to wait for a pooled connection.
+fn base_options(url: &str) -> ConnectOptions {
     let mut co = ConnectOptions::new(url.to_owned());
     co.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
+    co
+}
+
+/// Opens the database and checks it answers.
+pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
+    let url = opts.url.as_str();
+    let mut co = base_options(url);
     if url.starts_with("sqlite:") {
         co.max_connections(1)
             .min_connections(1)
@@ -110,11 +117,8 @@ pub async fn connect_reader(opts: &DbOptions) -> Result<Option<DatabaseConnectio
     if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
     }
-    let mut co = ConnectOptions::new(url.to_owned());
-    co.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
-        .max_connections(1)
+    let mut co = base_options(url);
+    co.max_connections(1)
         .min_connections(1)
         .map_sqlx_sqlite_opts(|o| {
             o.read_only(true)

@@ -232,11 +232,7 @@ impl WorkerPool {
             )
             .filter(inbox_event::Column::Id.is_in(rows.iter().map(|r| r.id)))
             .filter(inbox_event::Column::Status.eq(status::PENDING))
-            .filter(
-                Condition::any()
-                    .add(inbox_event::Column::LockedUntil.is_null())
-                    .add(inbox_event::Column::LockedUntil.lt(now)),
-            )
+            .filter(lease_free(now))
             .exec(txn)
             .await?;
         Ok(done.rows_affected)
@@ -262,11 +258,7 @@ impl WorkerPool {
             .inner_join(inbox_payload::Entity)
             .filter(inbox_event::Column::Status.eq(status::PENDING))
             .filter(inbox_event::Column::NextAttemptAt.lte(now))
-            .filter(
-                Condition::any()
-                    .add(inbox_event::Column::LockedUntil.is_null())
-                    .add(inbox_event::Column::LockedUntil.lt(now)),
-            )
+            .filter(lease_free(now))
             .order_by_asc(inbox_event::Column::Id)
             .limit(self.inner.config.batch_size)
     }
@@ -754,6 +746,13 @@ fn by_object(rows: Vec<&ClaimedEvent>) -> Vec<Vec<&ClaimedEvent>> {
         }
     }
     groups
+}
+
+/// Rows nobody holds at `now`: never leased, released, or their lease expired.
+fn lease_free(now: i64) -> Condition {
+    Condition::any()
+        .add(inbox_event::Column::LockedUntil.is_null())
+        .add(inbox_event::Column::LockedUntil.lt(now))
 }
 
 /// An update of inbox rows that releases their lease.
