@@ -206,10 +206,15 @@ fn checkout_event(rng: &mut impl Rng, now: i64) -> Value {
     })
 }
 
-fn build_requests(args: &Args, secret: &str) -> (Vec<Request>, Vec<String>) {
+/// The requests of a run, in the order they are sent. `rate`: open loop, request `k` leaves
+/// about `k / rate` seconds after the run starts, and is signed with that time, so a long run's
+/// last requests are as fresh as its first (signed all at the start, they would pass the
+/// receiver's 300 s tolerance); `None`: all signed now.
+fn build_requests(args: &Args, secret: &str, rate: Option<f64>) -> (Vec<Request>, Vec<String>) {
     let mut rng = rand::thread_rng();
     let now = now_secs();
-    let mut reqs = Vec::with_capacity(args.events * 2);
+    // The body and the secret it is signed with (`None`: a bad signature), and its event.
+    let mut bodies: Vec<(Arc<Vec<u8>>, bool, Option<usize>)> = Vec::with_capacity(args.events * 2);
     let mut ids = Vec::with_capacity(args.events);
     for i in 0..args.events {
         let ev = if args.payment_intents_only || i % 2 == 0 {
@@ -218,40 +223,51 @@ fn build_requests(args: &Args, secret: &str) -> (Vec<Request>, Vec<String>) {
             checkout_event(&mut rng, now)
         };
         ids.push(ev["id"].as_str().unwrap_or_default().to_owned());
-        let body = Arc::new(serde_json::to_vec(&ev).unwrap_or_default());
-        let signature = sign(secret, now, &body);
-        reqs.push(Request {
-            body,
-            signature,
-            good: true,
-            event: Some(i),
-        });
+        bodies.push((
+            Arc::new(serde_json::to_vec(&ev).unwrap_or_default()),
+            true,
+            Some(i),
+        ));
     }
     let dups = (args.events as f64 * args.duplicates).round() as usize;
     let bads = (args.events as f64 * args.bad_signatures).round() as usize;
     for _ in 0..dups {
         let j = rng.gen_range(0..args.events);
-        reqs.push(Request {
-            body: reqs[j].body.clone(),
-            signature: reqs[j].signature.clone(),
-            good: true,
-            event: reqs[j].event,
-        });
+        let again = bodies[j].clone();
+        bodies.push(again);
     }
     for _ in 0..bads {
         let ev = payment_intent_event(&mut rng, now);
-        let body = Arc::new(serde_json::to_vec(&ev).unwrap_or_default());
-        let signature = sign("whsec_not_the_right_secret_at_all", now, &body);
-        reqs.push(Request {
-            body,
-            signature,
-            good: false,
-            event: None,
-        });
+        bodies.push((
+            Arc::new(serde_json::to_vec(&ev).unwrap_or_default()),
+            false,
+            None,
+        ));
     }
     // Interleave: a duplicate may arrive before or after its original, as with Stripe.
     use rand::seq::SliceRandom;
-    reqs.shuffle(&mut rng);
+    bodies.shuffle(&mut rng);
+    let reqs = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(k, (body, good, event))| {
+            let t = match rate {
+                Some(r) if r > 0.0 => now + (k as f64 / r) as i64,
+                _ => now,
+            };
+            let key = if good {
+                secret
+            } else {
+                "whsec_not_the_right_secret_at_all"
+            };
+            Request {
+                signature: sign(key, t, &body),
+                body,
+                good,
+                event,
+            }
+        })
+        .collect();
     (reqs, ids)
 }
 
@@ -606,7 +622,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             bad_signatures: 0.0,
             ..args.clone()
         };
-        let (reqs, _) = build_requests(&warm, &secret);
+        let (reqs, _) = build_requests(&warm, &secret, None);
         let started = Instant::now();
         let (out, elapsed) = blast(&url, reqs, args.concurrency).await;
         if let (true, Some(admin), Some(company)) = (args.e2e, admin.as_ref(), company) {
@@ -624,7 +640,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     for run in 1..=args.runs {
         let (url, secret, company) = target(&args, admin.as_ref()).await?;
-        let (reqs, ids) = build_requests(&args, &secret);
+        let (reqs, ids) = build_requests(&args, &secret, None);
         let total_requests = reqs.len();
         let bytes: usize = reqs.iter().map(|r| r.body.len()).sum::<usize>() / total_requests.max(1);
         let rss_before = args.server_pid.and_then(rss_mib);

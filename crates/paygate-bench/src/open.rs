@@ -589,7 +589,7 @@ async fn one(
         events,
         ..args.clone()
     };
-    let (reqs, ids) = build_requests(&gen_args, &secret);
+    let (reqs, ids) = build_requests(&gen_args, &secret, Some(rate));
     let n = reqs.len();
     let avg_bytes = reqs.iter().map(|r| r.body.len()).sum::<usize>() / n.max(1);
     let shared = Arc::new(Shared::new(&url, reqs, ids.len(), args.max_connections));
@@ -1181,7 +1181,7 @@ impl Bystander {
             bad_signatures: 0.0,
             ..args.clone()
         };
-        let (reqs, ids) = build_requests(&gen_args, &secret);
+        let (reqs, ids) = build_requests(&gen_args, &secret, Some(rate));
         Ok(Self {
             company: company.context("the bystander's company")?,
             rate,

@@ -30,7 +30,7 @@ use paygate_db::entities::{
     company, dispute, notification_delivery, notification_endpoint, notification_message,
     notification_settings, order, payment_intent, stripe_account,
 };
-use paygate_db::{NotificationStatus, OrderStatus, Scope, new_id, now_ms};
+use paygate_db::{NotificationStatus, OrderStatus, Scope, new_ordered_id, now_ms};
 use paygate_web::{rfc3339_ms, rfc3339_s};
 use paygate_wire::EventType;
 
@@ -302,7 +302,7 @@ pub async fn emit<C: ConnectionTrait>(db: &C, e: Emit<'_>) -> Result<Option<Stri
             r
         }
     };
-    let id = new_id("msg");
+    let id = new_ordered_id("msg");
     let now = now_ms();
     let payload = json!({
         "id": id,

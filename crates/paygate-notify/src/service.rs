@@ -29,7 +29,7 @@ use paygate_db::entities::{
     company, notification_attempt, notification_delivery, notification_endpoint,
     notification_endpoint_secret, notification_message, notification_settings,
 };
-use paygate_db::{Mode, NotificationStatus, Scope, Tenant, new_id, now_ms};
+use paygate_db::{Mode, NotificationStatus, Scope, Tenant, new_id, new_ordered_id, now_ms};
 use paygate_tenant::crypto::{Keyring, field, mask};
 use paygate_web::{ApiError, rfc3339_ms};
 
@@ -605,7 +605,7 @@ impl NotifyService {
             .one(&self.db)
             .await?
             .ok_or_else(not_found)?;
-        let msg = new_id("msg");
+        let msg = new_ordered_id("msg");
         let now = now_ms();
         let txn = self.db.begin().await?;
         self.lock_company(&txn, company_pk).await?;

@@ -3,8 +3,11 @@
 //! Policy: Argon2id is memory-hard on purpose, so how many hashes run at once decides how much
 //! memory Paygate needs. Every hash and every verification of the process runs on a few
 //! dedicated threads ([`PasswordPool::global`]: as many as the CPUs, at least 2 and at most 4),
-//! each with its own Argon2 memory, allocated once and reused: the memory is bounded by the
-//! thread count whatever the load, and never churns through the allocator. Work waits in a
+//! each with its own Argon2 memory, reused from one job to the next: the memory is bounded by
+//! the thread count whatever the load, and never churns through the allocator while sign-ins
+//! come. A thread left without work for [`RELEASE_IDLE`] gives its memory back (19 MiB each:
+//! kept, two threads' memory was a third of the process's resident memory for as long as it
+//! ran, after a single sign-in). Work waits in a
 //! queue of sixteen jobs per thread (a wait of about a second in a release build; waiting jobs
 //! hold no Argon2 memory). Admission is decided before any work:
 //!
@@ -30,6 +33,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// How long a refused sign-in is told to wait (`Retry-After`).
 pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A hashing thread without work for this long frees its Argon2 memory; the next job
+/// allocates it again (a few milliseconds, against the tens a hash takes).
+pub const RELEASE_IDLE: Duration = Duration::from_secs(10);
 
 /// The most Argon2 memory a stored hash may ask for (KiB): more is refused rather than
 /// allocated (ours use 19 MiB).
@@ -61,6 +68,8 @@ struct Inner {
     /// Admitted sign-ins per client address.
     by_client: Mutex<HashMap<Option<IpAddr>, usize>>,
     per_client: usize,
+    /// Argon2 memory the threads hold now, in bytes.
+    held: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl PasswordPool {
@@ -76,25 +85,44 @@ impl PasswordPool {
 
     /// A pool of `threads` hashing threads (at least one) and `queue` jobs waiting.
     pub fn new(threads: usize, queue: usize) -> Self {
+        Self::with_release(threads, queue, RELEASE_IDLE)
+    }
+
+    /// [`PasswordPool::new`], a thread freeing its memory after `idle` without work.
+    pub fn with_release(threads: usize, queue: usize, idle: Duration) -> Self {
+        use std::sync::atomic::Ordering;
         let threads = threads.max(1);
         let room = threads + queue;
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
+        let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for n in 0..threads {
             let rx = rx.clone();
+            let held = held.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("paygate-argon2-{n}"))
                 .spawn(move || {
-                    let mut memory = Vec::new();
+                    let mut memory: Vec<Block> = Vec::new();
                     loop {
+                        // A thread waiting for the lock is idle too: it frees its memory once
+                        // it holds the lock and `idle` passes without a job.
                         let job = {
                             let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-                            rx.recv()
+                            rx.recv_timeout(idle)
                         };
                         match job {
                             Ok(job) => job(&mut memory),
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                if !memory.is_empty() {
+                                    held.fetch_sub(
+                                        memory.len() * std::mem::size_of::<Block>(),
+                                        Ordering::Relaxed,
+                                    );
+                                    memory = Vec::new();
+                                }
+                            }
                             // Every sender is gone: the pool was dropped.
-                            Err(_) => return,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 });
@@ -108,8 +136,15 @@ impl PasswordPool {
                 room: Arc::new(Semaphore::new(room)),
                 by_client: Mutex::new(HashMap::new()),
                 per_client: (room / 2).max(1),
+                held,
             }),
         }
+    }
+
+    /// Bytes of Argon2 memory the pool's threads hold now: one hash's worth per thread that
+    /// worked within [`RELEASE_IDLE`], none once they have all been idle that long.
+    pub fn memory_held(&self) -> usize {
+        self.inner.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Room for one sign-in from `client`, or [`Busy`] at once (see the module's policy).
@@ -158,9 +193,18 @@ impl PasswordPool {
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
+        let held = self.inner.held.clone();
         let job: Job = Box::new(move |memory| {
             if !tx.is_closed() {
-                let _ = tx.send(work(memory));
+                let before = memory.len();
+                let out = work(memory);
+                // Counted before the caller hears back.
+                let grown = memory.len().saturating_sub(before);
+                held.fetch_add(
+                    grown * std::mem::size_of::<Block>(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                let _ = tx.send(out);
             }
         });
         self.inner
@@ -360,6 +404,38 @@ mod tests {
         assert_eq!(pool.try_admit(b).err(), Some(Busy));
         drop(all);
         assert!(pool.try_admit(b).is_ok());
+    }
+
+    /// A thread keeps its Argon2 memory from one job to the next, and gives it back once it
+    /// has been idle for the release delay.
+    #[tokio::test]
+    async fn idle_threads_give_their_memory_back() {
+        let idle = Duration::from_millis(200);
+        let pool = PasswordPool::with_release(2, 2, idle);
+        assert_eq!(pool.memory_held(), 0);
+        let pw: SecretString = "correct horse battery".into();
+        let hash = pool.admit().await.hash(pw.clone()).await.expect("hashed");
+        let one = Params::default().block_count() * std::mem::size_of::<Block>();
+        assert_eq!(
+            pool.memory_held(),
+            one,
+            "the thread that hashed keeps its memory"
+        );
+        assert!(pool.admit().await.verify(Some(&hash), &pw).await);
+        assert!(pool.memory_held() >= one);
+        // Idle: both threads free theirs (the second once the first lets go of the queue).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while pool.memory_held() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "memory still held: {}",
+                pool.memory_held()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // And the next job allocates it again.
+        assert!(pool.admit().await.verify(Some(&hash), &pw).await);
+        assert_eq!(pool.memory_held(), one);
     }
 
     async fn admit_all(pool: &PasswordPool, n: usize) -> Vec<Permit> {
