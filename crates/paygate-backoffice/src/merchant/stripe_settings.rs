@@ -267,11 +267,13 @@ async fn settings_invalid(
     )
 }
 
-/// `stripe_enabled=on|off`.
+/// `stripe_enabled=on|off`; turning off also needs the confirmation page's `confirm=yes`.
 #[derive(Debug, Deserialize)]
 struct PaymentMethodForm {
     #[serde(default)]
     stripe_enabled: String,
+    #[serde(default)]
+    confirm: String,
 }
 
 async fn payment_method(
@@ -291,6 +293,28 @@ async fn payment_method(
             return settings_invalid(&s, default_values(), errors).await;
         }
     };
+    if !enabled && !confirmed(&form.confirm) {
+        // One click never stops the shop taking payments: the page naming the environment
+        // first.
+        let c = company_of(&s).await?;
+        let env = if c.environment == "live" {
+            "environment.live"
+        } else {
+            "environment.test"
+        };
+        return render(&ConfirmTemplate {
+            ctx: s.page("stripe_settings.turn_off_title"),
+            warning: s
+                .lang
+                .format("stripe_settings.turn_off_warning", &[s.lang.t(env)]),
+            details: vec![s.lang.t("stripe_settings.turn_off_hint").to_owned()],
+            action: "/app/stripe/payment-method".to_owned(),
+            hidden: vec![("stripe_enabled".to_owned(), "off".to_owned())],
+            submit: s.lang.t("stripe_settings.turn_off").to_owned(),
+            cancel_href: "/app/stripe".to_owned(),
+            error: None,
+        });
+    }
     let patch = CompanyPatch {
         stripe_enabled: Some(enabled),
         ..CompanyPatch::default()

@@ -691,8 +691,19 @@ async fn switches_change_the_company(backend: Backend) {
             .await
             .contains("Current environment: Live")
     );
+    // Turning it off asks first, naming the environment; nothing changes until confirmed.
     let p = admin
         .post_form("/app/stripe/payment-method", &[("stripe_enabled", "off")])
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("id=\"confirm-submit\""), "{}", p.body);
+    assert!(p.body.contains("(environment: Live)"), "{}", p.body);
+    assert_eq!(company_json().await["stripe_enabled"], true);
+    let p = admin
+        .post_form(
+            "/app/stripe/payment-method",
+            &[("stripe_enabled", "off"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(company_json().await["stripe_enabled"], false);

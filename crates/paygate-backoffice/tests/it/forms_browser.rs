@@ -444,6 +444,12 @@ async fn settings_forms_redirect_and_a_reload_does_nothing_twice() {
         let before = w.state().await;
         let was = before.get("company")["stripe_enabled"].as_bool().unwrap();
         w.web.submit("/app/stripe/payment-method").await;
+        if was {
+            // Off: the confirmation first, and nothing changed yet.
+            w.shows("#confirm-submit").await;
+            w.nothing_yet(&format!("{name}-confirm"), &before).await;
+            w.web.click_and_wait("#confirm-submit").await;
+        }
         let after = w.submitted(name, &before, Change::Some).await;
         assert_eq!(
             after.get("company")["stripe_enabled"],
