@@ -23,7 +23,7 @@
 //! | `POST /app/notifications/{id}/test` | queue a `ping` message |
 //! | `POST /app/notifications/{id}/replay-failed` | send again its failed messages (`since_hours`, `confirm=yes`) |
 //! | `POST /app/notifications/{id}/delete` | remove it |
-//! | `POST /app/notifications/messages/{message_id}/replay` | send one message again |
+//! | `POST /app/notifications/messages/{message_id}/replay` | send one message again (after the confirmation, `confirm=yes`) |
 //! | `POST /app/notifications/settings` | shopper e-mails on/off, sender name |
 
 use std::collections::HashMap;
@@ -724,12 +724,36 @@ async fn replay_failed(
 async fn replay_message(
     s: MerchantSession,
     path: web::Path<String>,
-    mode: web::Form<ModeParam>,
+    form: web::Form<ConfirmModeForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require_admin()?;
+    let form = form.into_inner();
     // The message of the session's company in the form's mode: another company's message, or
     // one of the other mode, is not found.
-    let v = View::of(&s, &mode).await?;
+    let v = View::of(&s, &ModeParam { mode: form.mode }).await?;
+    if !confirmed(&form.confirm) {
+        // The merchant's systems receive the message once more (a payment they may act on
+        // again): the confirmation page first, naming the message.
+        let m = s
+            .state
+            .notify
+            .message(v.scope, &path)
+            .await
+            .map_err(api_error)?;
+        return render(&ConfirmTemplate {
+            ctx: v.page(&s, "notifications.replay_one_title", "/app/notifications"),
+            warning: s.lang.format(
+                "notifications.replay_one_warning",
+                &[m.event_type.as_str(), m.id.as_str()],
+            ),
+            details: vec![s.lang.t("notifications.replay_one_hint").to_owned()],
+            action: format!("/app/notifications/messages/{}/replay", m.id),
+            hidden: vec![("mode".to_owned(), v.mode().as_str().to_owned())],
+            submit: s.lang.t("notifications.replay").to_owned(),
+            cancel_href: v.href("/app/notifications"),
+            error: None,
+        });
+    }
     s.state
         .notify
         .replay_message(v.scope, &path)

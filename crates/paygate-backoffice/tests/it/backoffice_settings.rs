@@ -1424,7 +1424,28 @@ async fn notification_endpoints_are_added_tested_switched_rotated_and_deleted(ba
     let replay = format!("/app/notifications/messages/{msg}/replay");
     let p = admin.post_form(&replay, &[("mode", "live")]).await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let p = admin
+        .post_form(&replay, &[("mode", "live"), ("confirm", "yes")])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    // The confirmation first, naming the message; nothing is sent until it is confirmed.
     let p = admin.post_form(&replay, &[("mode", "test")]).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.contains("id=\"confirm-submit\""), "{}", p.body);
+    assert!(
+        p.contains(&format!("Send the ping message {msg} again?")),
+        "{}",
+        p.body
+    );
+    app.drain_notifications().await;
+    assert_eq!(
+        rx.requests().await.len(),
+        1,
+        "sent again before the confirmation"
+    );
+    let p = admin
+        .post_form(&replay, &[("mode", "test"), ("confirm", "yes")])
+        .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(p.location(), Some("/app/notifications?mode=test"));
     app.drain_notifications().await;

@@ -822,6 +822,10 @@ async fn notification_forms_redirect_and_a_reload_does_nothing_twice() {
     w.web
         .submit(&format!("/app/notifications/messages/{message}/replay"))
         .await;
+    w.web.assert_text(&message).await;
+    w.shows("#confirm-submit").await;
+    w.nothing_yet("message-replay-confirm", &before).await;
+    w.web.click_and_wait("#confirm-submit").await;
     let after = w.submitted("message-replayed", &before, Change::Some).await;
     assert_eq!(
         after.audited_since(&before),
