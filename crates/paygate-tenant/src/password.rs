@@ -21,9 +21,9 @@
 //! A job whose caller has gone away (the request was dropped while it waited) is skipped.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use argon2::password_hash::{self, PasswordHash, SaltString};
@@ -62,7 +62,7 @@ pub struct PasswordPool {
 
 #[derive(Debug)]
 struct Inner {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    queue: Arc<Queue>,
     /// Room: threads plus queue.
     room: Arc<Semaphore>,
     /// Admitted sign-ins per client address.
@@ -90,39 +90,31 @@ impl PasswordPool {
 
     /// [`PasswordPool::new`], a thread freeing its memory after `idle` without work.
     pub fn with_release(threads: usize, queue: usize, idle: Duration) -> Self {
-        use std::sync::atomic::Ordering;
         let threads = threads.max(1);
         let room = threads + queue;
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        let jobs = Arc::new(Queue::default());
         let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for n in 0..threads {
-            let rx = rx.clone();
+            let jobs = jobs.clone();
             let held = held.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("paygate-argon2-{n}"))
                 .spawn(move || {
                     let mut memory: Vec<Block> = Vec::new();
                     loop {
-                        // A thread waiting for the lock is idle too: it frees its memory once
-                        // it holds the lock and `idle` passes without a job.
-                        let job = {
-                            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-                            rx.recv_timeout(idle)
-                        };
-                        match job {
-                            Ok(job) => job(&mut memory),
-                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                        match jobs.next(idle) {
+                            Next::Job(job) => job(&mut memory),
+                            Next::Idle => {
                                 if !memory.is_empty() {
                                     held.fetch_sub(
                                         memory.len() * std::mem::size_of::<Block>(),
-                                        Ordering::Relaxed,
+                                        std::sync::atomic::Ordering::Relaxed,
                                     );
                                     memory = Vec::new();
                                 }
                             }
-                            // Every sender is gone: the pool was dropped.
-                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                            // The pool was dropped.
+                            Next::Closed => return,
                         }
                     }
                 });
@@ -132,7 +124,7 @@ impl PasswordPool {
         }
         Self {
             inner: Arc::new(Inner {
-                jobs: Mutex::new(tx),
+                queue: jobs,
                 room: Arc::new(Semaphore::new(room)),
                 by_client: Mutex::new(HashMap::new()),
                 per_client: (room / 2).max(1),
@@ -207,13 +199,81 @@ impl PasswordPool {
                 let _ = tx.send(out);
             }
         });
-        self.inner
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job)
-            .ok()?;
+        self.inner.queue.push(job)?;
         rx.await.ok()
+    }
+}
+
+/// The jobs waiting for a hashing thread. Idle threads wait on the condition variable side by
+/// side (not one holding a lock while the others queue behind it), so each notices its own
+/// idleness and frees its memory.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// The pool is gone: the threads end.
+    closed: bool,
+}
+
+/// What a hashing thread does next.
+enum Next {
+    Job(Job),
+    /// No job came within the idle delay.
+    Idle,
+    Closed,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").finish_non_exhaustive()
+    }
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `job` for the next free thread; `None` once the pool is closed.
+    fn push(&self, job: Job) -> Option<()> {
+        let mut st = self.lock();
+        if st.closed {
+            return None;
+        }
+        st.jobs.push_back(job);
+        drop(st);
+        self.ready.notify_one();
+        Some(())
+    }
+
+    /// The next job, waiting at most `idle` for one.
+    fn next(&self, idle: Duration) -> Next {
+        let st = self.lock();
+        let (mut st, _) = self
+            .ready
+            .wait_timeout_while(st, idle, |s| s.jobs.is_empty() && !s.closed)
+            .unwrap_or_else(|e| e.into_inner());
+        match st.jobs.pop_front() {
+            Some(job) => Next::Job(job),
+            None if st.closed => Next::Closed,
+            None => Next::Idle,
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
@@ -421,9 +481,12 @@ mod tests {
             one,
             "the thread that hashed keeps its memory"
         );
-        assert!(pool.admit().await.verify(Some(&hash), &pw).await);
-        assert!(pool.memory_held() >= one);
-        // Idle: both threads free theirs (the second once the first lets go of the queue).
+        // Two at once: each thread works, and keeps its memory.
+        let (mut a, mut b) = (pool.admit().await, pool.admit().await);
+        let (ra, rb) = tokio::join!(a.verify(Some(&hash), &pw), b.verify(Some(&hash), &pw));
+        assert!(ra && rb);
+        assert_eq!(pool.memory_held(), 2 * one);
+        // Idle: each thread frees its own.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while pool.memory_held() > 0 {
             assert!(
