@@ -174,14 +174,25 @@ const ID_ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno
 /// A new random id with a type prefix, e.g. `new_id("prf")` → `prf_3kF9…` (22 random
 /// base62 characters, about 131 bits).
 pub fn new_id(prefix: &str) -> String {
-    let mut rng = rand::thread_rng();
+    let mut s = id_start(prefix);
+    push_random(&mut s, 22);
+    s
+}
+
+/// `prefix_`, with room for the 22 characters of an id.
+fn id_start(prefix: &str) -> String {
     let mut s = String::with_capacity(prefix.len() + 23);
     s.push_str(prefix);
     s.push('_');
-    for _ in 0..22 {
+    s
+}
+
+/// `n` random base62 characters.
+fn push_random(s: &mut String, n: usize) {
+    let mut rng = rand::thread_rng();
+    for _ in 0..n {
         s.push(ID_ALPHABET[rng.gen_range(0..ID_ALPHABET.len())] as char);
     }
-    s
 }
 
 /// A new id whose characters sort in the order the ids were made (to the millisecond), with a
@@ -195,10 +206,7 @@ pub fn new_ordered_id(prefix: &str) -> String {
 }
 
 fn new_ordered_id_at(prefix: &str, ms: i64) -> String {
-    let mut rng = rand::thread_rng();
-    let mut s = String::with_capacity(prefix.len() + 23);
-    s.push_str(prefix);
-    s.push('_');
+    let mut s = id_start(prefix);
     let base = ID_ALPHABET.len() as u64;
     let mut t = u64::try_from(ms).unwrap_or(0);
     let mut time = [b'0'; 8];
@@ -207,9 +215,7 @@ fn new_ordered_id_at(prefix: &str, ms: i64) -> String {
         t /= base;
     }
     s.extend(time.iter().map(|&c| c as char));
-    for _ in 0..14 {
-        s.push(ID_ALPHABET[rng.gen_range(0..ID_ALPHABET.len())] as char);
-    }
+    push_random(&mut s, 14);
     s
 }
 
