@@ -107,16 +107,17 @@ pub fn wants(types: &str, event_type: &str) -> bool {
     }
 }
 
-/// A company's public id and its enabled endpoints (id, wanted types), as read for a message.
+/// A company's public id and its enabled endpoints (id, wanted types), as read for a message
+/// ([`recipients_query`]).
 #[derive(Debug)]
-struct CompanyRecipients {
-    company_id: String,
-    endpoints: Vec<(String, String)>,
+pub struct CompanyRecipients {
+    pub company_id: String,
+    pub endpoints: Vec<(String, String)>,
 }
 
 impl CompanyRecipients {
     /// A pending delivery of message `id` to each endpoint that wants `event_type`.
-    fn webhook_deliveries<'a>(
+    pub fn webhook_deliveries<'a>(
         &'a self,
         id: &'a str,
         company_pk: i64,
@@ -215,7 +216,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// One message per change: a repeat of a `(company, mode, dedupe_key)` is not written.
-fn dedupe_conflict() -> OnConflict {
+pub fn dedupe_conflict() -> OnConflict {
     OnConflict::columns([
         notification_message::Column::CompanyPk,
         notification_message::Column::Livemode,
@@ -225,13 +226,10 @@ fn dedupe_conflict() -> OnConflict {
     .to_owned()
 }
 
-/// Reads a company's public id and enabled endpoints in one statement; `None` when the company
-/// is gone.
-async fn read_recipients<C: ConnectionTrait>(
-    db: &C,
-    company_pk: i64,
-) -> Result<Option<CompanyRecipients>, DbErr> {
-    let q = Query::select()
+/// The statement reading a company's public id (column 0) and its enabled endpoints (id and
+/// wanted types, columns 1 and 2, null when it has none): no row when the company is gone.
+pub fn recipients_query(company_pk: i64) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
         .column((company::Entity, company::Column::CompanyId))
         .column((
             notification_endpoint::Entity,
@@ -262,7 +260,16 @@ async fn read_recipients<C: ConnectionTrait>(
                 ),
         )
         .and_where(Expr::col((company::Entity, company::Column::Id)).eq(company_pk))
-        .to_owned();
+        .to_owned()
+}
+
+/// Reads a company's public id and enabled endpoints in one statement; `None` when the company
+/// is gone.
+async fn read_recipients<C: ConnectionTrait>(
+    db: &C,
+    company_pk: i64,
+) -> Result<Option<CompanyRecipients>, DbErr> {
+    let q = recipients_query(company_pk);
     let found = db.query_all(&q).await?;
     let Some(first) = found.first() else {
         return Ok(None);
@@ -280,6 +287,39 @@ async fn read_recipients<C: ConnectionTrait>(
         company_id,
         endpoints,
     }))
+}
+
+/// A new message (a fresh id, created now) about `object`, a change of `event_type` in `scope`
+/// for the company whose public id is `company_id`: the row [`emit`] writes.
+pub fn message(
+    scope: Scope,
+    event_type: &str,
+    dedupe_key: String,
+    object: &Value,
+    test_event: bool,
+    company_id: &str,
+) -> notification_message::Model {
+    let id = new_ordered_id("msg");
+    let now = now_ms();
+    let payload = json!({
+        "id": id,
+        "type": event_type,
+        "version": MESSAGE_VERSION,
+        "created_at": rfc3339_ms(now),
+        "livemode": scope.livemode(),
+        "test_event": test_event,
+        "company_id": company_id,
+        "data": {"object": object},
+    });
+    notification_message::Model {
+        id,
+        company_pk: scope.company_pk(),
+        event_type: event_type.to_owned(),
+        livemode: scope.livemode(),
+        dedupe_key,
+        payload: payload.to_string(),
+        created_at: now,
+    }
 }
 
 /// Writes a message and its deliveries on `db`; returns its id, or `None` when the same change
@@ -302,27 +342,15 @@ pub async fn emit<C: ConnectionTrait>(db: &C, e: Emit<'_>) -> Result<Option<Stri
             r
         }
     };
-    let id = new_ordered_id("msg");
-    let now = now_ms();
-    let payload = json!({
-        "id": id,
-        "type": e.event_type,
-        "version": MESSAGE_VERSION,
-        "created_at": rfc3339_ms(now),
-        "livemode": e.scope.livemode(),
-        "test_event": e.test_event,
-        "company_id": recipients.company_id,
-        "data": {"object": e.object},
-    });
-    let message = notification_message::Model {
-        id: id.clone(),
-        company_pk,
-        event_type: e.event_type.to_owned(),
-        livemode: e.scope.livemode(),
-        dedupe_key: e.dedupe_key,
-        payload: payload.to_string(),
-        created_at: now,
-    };
+    let message = message(
+        e.scope,
+        e.event_type,
+        e.dedupe_key,
+        &e.object,
+        e.test_event,
+        &recipients.company_id,
+    );
+    let (id, now) = (message.id.clone(), message.created_at);
     if let (Some(batch), None) = (e.batch, &e.shopper) {
         lock(&batch.pending).push(Pending {
             message,

@@ -7,14 +7,13 @@
 //! ago) is retried row by row, so one bad row never fails its neighbours.
 
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::now_ms;
-
-use crate::inbox_job::IntakeApplier;
 
 pub use crate::inbox_job::{InboxError, InsertOutcome, NewInboxEvent, status};
 pub(crate) use crate::inbox_job::{Job, committed};
@@ -23,10 +22,9 @@ pub(crate) use crate::inbox_job::{Job, committed};
 #[derive(Clone, Debug)]
 pub struct InboxWriter {
     tx: mpsc::Sender<Job>,
-    /// SQLite only: the workers whose handlers the writer runs in its own transaction for
-    /// database-only events (`inbox_sqlite`), once
-    /// [`crate::worker::WorkerPool::apply_at_intake`] set them.
-    apply: Option<Arc<OnceLock<Arc<dyn IntakeApplier>>>>,
+    /// SQLite only: whether the writer applies payment intents' events in its own transaction
+    /// ([`crate::intake_payments`]), once [`crate::worker::WorkerPool::apply_at_intake`] asked.
+    apply: Option<Arc<AtomicBool>>,
 }
 
 impl InboxWriter {
@@ -43,7 +41,7 @@ impl InboxWriter {
         let (tx, rx) = mpsc::channel::<Job>(max_batch * writers.max(1) * 8);
         if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             // SQLite has one writer: one thread, driving the connection directly.
-            let apply = Arc::new(OnceLock::new());
+            let apply = Arc::new(AtomicBool::new(false));
             crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics, apply.clone())?;
             return Ok(Self {
                 tx,
@@ -91,9 +89,9 @@ impl InboxWriter {
     }
 
     /// See [`crate::worker::WorkerPool::apply_at_intake`].
-    pub(crate) fn set_applier(&self, applier: Arc<dyn IntakeApplier>) {
+    pub(crate) fn apply_payments(&self) {
         if let Some(apply) = &self.apply {
-            let _ = apply.set(applier);
+            apply.store(true, Ordering::Relaxed);
         }
     }
 
@@ -103,10 +101,9 @@ impl InboxWriter {
         let parsed = self
             .apply
             .as_ref()
-            .filter(|a| a.get().is_some())
+            .filter(|a| a.load(Ordering::Relaxed))
             .filter(|_| {
-                event.status == status::PENDING
-                    && crate::inbox_job::applies_at_intake(&event.event_type)
+                event.status == status::PENDING && crate::intake_payments::takes(&event.event_type)
             })
             .and_then(|_| serde_json::from_str(&event.payload).ok())
             .map(Box::new);

@@ -7,8 +7,6 @@ use tokio::sync::{Notify, oneshot};
 
 use sea_orm::DbErr;
 
-use crate::handlers::context::Outcome;
-
 /// Inbox row status values.
 pub mod status {
     pub const PENDING: &str = "pending";
@@ -37,42 +35,6 @@ pub struct NewInboxEvent {
     pub status: &'static str,
 }
 
-/// Whether the SQLite writer may apply an event of this type in the transaction that stores
-/// it: its handler needs only the database. Thin events (fetched from Stripe) and types Paygate
-/// does not handle never are.
-pub(crate) fn applies_at_intake(event_type: &str) -> bool {
-    paygate_wire::EventType::parse(event_type).is_some_and(|k| !k.calls_stripe())
-}
-
-/// An event the SQLite writer has just stored (row `id`), with its parsed body.
-#[derive(Debug)]
-pub(crate) struct StoredEvent<'a> {
-    pub(crate) id: i64,
-    pub(crate) event: &'a NewInboxEvent,
-    pub(crate) value: &'a serde_json::Value,
-}
-
-/// What the SQLite writer calls to apply the events it stores in the same transaction: the
-/// workers' handlers (implemented by [`crate::worker::WorkerPool`]; a trait so the writer does
-/// not depend on the workers).
-pub(crate) trait IntakeApplier: Send + Sync + std::fmt::Debug {
-    /// Runs the handlers of `events` within `db`; the outcome of each, or `None` when any
-    /// failed (the caller rolls them all back).
-    fn apply<'a>(
-        &'a self,
-        db: &'a sea_orm::DatabaseTransaction,
-        events: &'a [StoredEvent<'a>],
-    ) -> futures_util::future::LocalBoxFuture<'a, Option<Vec<Outcome>>>;
-    /// Marks the rows of the events applied.
-    fn mark<'a>(
-        &'a self,
-        done: &'a [(i64, Outcome)],
-        db: &'a sea_orm::DatabaseTransaction,
-    ) -> futures_util::future::LocalBoxFuture<'a, Result<(), DbErr>>;
-    /// Counts an applied event, once its commit returned.
-    fn applied(&self, event_type: &str, outcome: Outcome);
-}
-
 /// What storing did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertOutcome {
@@ -88,8 +50,9 @@ pub struct InboxError(#[source] pub Option<DbErr>);
 
 pub(crate) struct Job {
     pub(crate) event: NewInboxEvent,
-    /// The body parsed, when the writer applies the event in its own transaction (parsed by
-    /// the request's task, not by the one writer thread).
+    /// The body parsed, when the SQLite writer applies the event in its own transaction
+    /// ([`crate::intake_payments`]; parsed by the request's task, not by the one writer
+    /// thread).
     pub(crate) parsed: Option<Box<serde_json::Value>>,
     pub(crate) reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
 }

@@ -37,30 +37,31 @@
 //! writer at a time inside this process: the workers' read-then-write transactions never meet a
 //! snapshot changed under them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures_util::FutureExt;
 use sea_orm::sqlx::SqlitePool;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryFilter, QuerySelect,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DbErr};
 
-use paygate_db::entities::inbox_event;
 use tokio::sync::{Notify, mpsc};
 
 use paygate_db::now_ms;
 
-use crate::handlers::context::Outcome;
-use crate::inbox_job::{
-    InboxError, InsertOutcome, IntakeApplier, Job, StoredEvent, committed, status,
-};
+use crate::inbox_job::{InboxError, InsertOutcome, Job, committed, status};
+use crate::intake_payments;
 
 const INSERT: &str = "INSERT INTO inbox_events \
     (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
      received_at, origin, status, attempts, next_attempt_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?8) \
+    ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING";
+
+/// [`INSERT`] for an event the intake applies in the same transaction
+/// ([`intake_payments`]): stored `processed` after one attempt.
+const INSERT_APPLIED: &str = "INSERT INTO inbox_events \
+    (company_pk, stripe_event_id, event_type, livemode, api_version, account_id, created, \
+     received_at, origin, status, attempts, next_attempt_at, processed_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?8, ?8) \
     ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING";
 
 const INSERT_PAYLOAD: &str = "INSERT INTO inbox_payloads (inbox_event_id, payload) VALUES (?1, ?2)";
@@ -72,7 +73,7 @@ pub(crate) fn spawn(
     max_batch: usize,
     wake: Arc<Notify>,
     metrics: Arc<paygate_web::metrics::Metrics>,
-    apply: Arc<OnceLock<Arc<dyn IntakeApplier>>>,
+    apply: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let pool = db.get_sqlite_connection_pool().clone();
     // Fails early (not on the thread) if the runtime cannot be built.
@@ -118,12 +119,8 @@ pub(crate) fn spawn(
                     }
                     let size = batch.len();
                     let started = std::time::Instant::now();
-                    let any_new = match apply.get() {
-                        Some(workers) if batch.iter().any(|j| j.parsed.is_some()) => {
-                            write_batch_applying(&db, &pool, &mut batch, workers.as_ref()).await
-                        }
-                        _ => write_batch(&pool, &mut batch).await,
-                    };
+                    let apply = apply.load(Ordering::Relaxed);
+                    let any_new = write_batch(&pool, &mut batch, apply, &metrics).await;
                     since_checkpoint += size;
                     if since_checkpoint >= CHECKPOINT_EVERY
                         && let Some(c) = &checkpointer
@@ -293,261 +290,31 @@ async fn with_connection<R>(
     r
 }
 
-/// Applying database-only events in the transaction that stores them.
-///
-/// An event that goes the workers' way is written three times (stored; claimed; marked done,
-/// each touching its row and the queue's index), committed twice, and its body read back and
-/// parsed again, all on SQLite's one writer. Most of Stripe's traffic needs nothing but the
-/// database (payment intents, charges, disputes, accounts, billing: every type whose handler
-/// does not call Stripe), so when a batch holds such events the writer stores it through sea-orm
-/// on the same connection, in one `BEGIN IMMEDIATE` transaction: the inbox rows and bodies
-/// (multi-row inserts), then the very same handlers as a worker's batch
-/// (`WorkerPool::apply_stored`: `dispatch_many` and the batch's messages, the bodies parsed
-/// by the requests' tasks), the rows marked `processed`/`ignored`, and one commit before anyone
-/// is answered. An event is acknowledged and applied together or not at all, so a crash can
-/// never leave an acknowledged event applied twice or not at all: what was not applied is still
-/// `pending` for the workers.
-///
-/// The handlers run with nothing between them (a savepoint would copy every page they touch to
-/// a statement journal first). If a handler or the messages fail, or storing itself fails, the
-/// whole transaction is rolled back and the batch stored again the plain way
-/// ([`write_batch`]): the events stay `pending` and the workers handle them with their
-/// retries, backoff and per-event failure records, and a row that fails on its own fails
-/// alone. Events whose handlers call Stripe are never applied here
-/// (no transaction waits on the network). Returns whether anything new waits for the workers.
-async fn write_batch_applying(
-    db: &DatabaseConnection,
+/// Commits a batch and answers every job; returns whether anything new waits for the workers.
+/// With `apply`, the payment intents' events among them are applied in the same transaction
+/// ([`intake_payments`]); if that fails, the batch is stored again without.
+async fn write_batch(
     pool: &SqlitePool,
     batch: &mut Vec<Job>,
-    workers: &dyn IntakeApplier,
+    apply: bool,
+    metrics: &paygate_web::metrics::Metrics,
 ) -> bool {
     let now = now_ms();
-    let (inserted, applied) = match write_applying(db, batch, now, workers).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(error = %e, "storing the batch with its events applied failed; storing it plainly");
-            return write_batch(pool, batch).await;
-        }
-    };
-    let mut was_applied = vec![false; batch.len()];
-    for &(i, outcome) in &applied {
-        was_applied[i] = true;
-        workers.applied(&batch[i].event.event_type, outcome);
+    let apply = apply && batch.iter().any(|j| j.parsed.is_some());
+    let mut outcomes = with_connection(pool, |c| insert_all(c, batch, now, apply)).await;
+    if apply && let Err(e) = &outcomes {
+        tracing::debug!(error = %e, "storing the batch with its payments applied failed; storing it plainly");
+        outcomes = with_connection(pool, |c| insert_all(c, batch, now, false)).await;
     }
-    let mut any_new = false;
-    for (i, job) in batch.drain(..).enumerate() {
-        let outcome = if inserted[i] {
-            any_new |= !was_applied[i];
-            InsertOutcome::Inserted
-        } else {
-            InsertOutcome::Duplicate
-        };
-        let _ = job.reply.send(Ok(outcome));
-    }
-    any_new
-}
-
-/// The inbox columns a delivery fills, in [`INSERT_VALUES`]' order.
-const INSERT_COLUMNS: &str = "INSERT INTO inbox_events (company_pk, stripe_event_id, event_type, \
-    livemode, api_version, account_id, created, received_at, origin, status, attempts, \
-    next_attempt_at) VALUES ";
-const INSERT_VALUES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
-
-/// The transaction of [`write_batch_applying`]: whether each job's event was new, and the jobs
-/// whose events were applied, with their outcome.
-async fn write_applying(
-    db: &DatabaseConnection,
-    batch: &[Job],
-    now: i64,
-    workers: &dyn IntakeApplier,
-) -> Result<(Vec<bool>, Vec<(usize, Outcome)>), DbErr> {
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
-    // Each key once in the statements; a repeat within the batch is a duplicate of the first.
-    let mut index: HashMap<(i64, bool, &str), usize> = HashMap::with_capacity(batch.len());
-    let mut distinct = Vec::with_capacity(batch.len());
-    for (i, job) in batch.iter().enumerate() {
-        let e = &job.event;
-        if let std::collections::hash_map::Entry::Vacant(v) =
-            index.entry((e.company_pk, e.livemode, e.stripe_event_id.as_str()))
-        {
-            v.insert(i);
-            distinct.push(i);
-        }
-    }
-    // Which of them are stored already (Stripe redelivering): usually none, so one short
-    // query whose answer is empty. The rest are inserted without `RETURNING` (whose rows the
-    // driver would hand over one by one): one writer inserting consecutive rows, their ids are
-    // the `count` ids ending at the last one inserted.
-    let mut stored: std::collections::HashSet<(i64, bool, String)> = Default::default();
-    // Per company and mode, so each id is a lookup in the unique index (a row-value `IN`
-    // would scan it).
-    let mut groups: HashMap<(i64, bool), Vec<usize>> = HashMap::new();
-    for &i in &distinct {
-        let e = &batch[i].event;
-        groups
-            .entry((e.company_pk, e.livemode))
-            .or_default()
-            .push(i);
-    }
-    for ((company_pk, livemode), members) in groups {
-        let scope = paygate_db::Scope::of_livemode(company_pk, livemode);
-        for chunk in paygate_db::chunked(&members) {
-            let found: Vec<String> = scope
-                .inbox_events()
-                .select_only()
-                .column(inbox_event::Column::StripeEventId)
-                .filter(
-                    inbox_event::Column::StripeEventId.is_in(
-                        chunk
-                            .iter()
-                            .map(|&i| batch[i].event.stripe_event_id.as_str()),
-                    ),
-                )
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            stored.extend(found.into_iter().map(|id| (company_pk, livemode, id)));
-        }
-    }
-    let fresh: Vec<usize> = distinct
-        .into_iter()
-        .filter(|&i| {
-            let e = &batch[i].event;
-            !stored.contains(&(e.company_pk, e.livemode, e.stripe_event_id.clone()))
-        })
-        .collect();
-    let mut ids: Vec<Option<i64>> = vec![None; batch.len()];
-    for chunk in paygate_db::chunked(&fresh) {
-        let mut sql = String::with_capacity(INSERT_COLUMNS.len() + chunk.len() * 40 + 80);
-        sql.push_str(INSERT_COLUMNS);
-        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 11);
-        for (n, &i) in chunk.iter().enumerate() {
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(INSERT_VALUES);
-            let e = &batch[i].event;
-            values.extend([
-                e.company_pk.into(),
-                e.stripe_event_id.clone().into(),
-                e.event_type.clone().into(),
-                e.livemode.into(),
-                e.api_version.clone().into(),
-                e.account_id.clone().into(),
-                e.created.into(),
-                now.into(),
-                e.origin.into(),
-                e.status.into(),
-                now.into(),
-            ]);
-        }
-        sql.push_str(" ON CONFLICT (company_pk, livemode, stripe_event_id) DO NOTHING");
-        let r = txn
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                sql,
-                values,
-            ))
-            .await?;
-        let count = chunk.len() as u64;
-        if r.rows_affected() != count {
-            // Cannot happen with one writer; the plain path sorts it out row by row.
-            return Err(db_err("an event of the batch was stored meanwhile"));
-        }
-        let last = i64::try_from(r.last_insert_id()).map_err(db_err)?;
-        let first = last - chunk.len() as i64 + 1;
-        for (k, &i) in chunk.iter().enumerate() {
-            ids[i] = Some(first + k as i64);
-        }
-    }
-    let new: Vec<(usize, i64)> = ids
-        .iter()
-        .enumerate()
-        .filter_map(|(i, id)| id.map(|id| (i, id)))
-        .collect();
-    for chunk in paygate_db::chunked(&new) {
-        let mut sql = String::from("INSERT INTO inbox_payloads (inbox_event_id, payload) VALUES ");
-        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 2);
-        for (n, &(i, id)) in chunk.iter().enumerate() {
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str("(?, ?)");
-            values.push(id.into());
-            values.push(batch[i].event.payload.clone().into());
-        }
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
-        .await?;
-    }
-    let (jobs, events): (Vec<usize>, Vec<StoredEvent<'_>>) = new
-        .iter()
-        .filter_map(|&(i, id)| {
-            let job = &batch[i];
-            let value = job.parsed.as_deref()?;
-            (job.event.status == status::PENDING).then_some((
-                i,
-                StoredEvent {
-                    id,
-                    event: &job.event,
-                    value,
-                },
-            ))
-        })
-        .unzip();
-    // Optimistically, with nothing between the handlers (a savepoint would copy every page
-    // they touch to a statement journal first): if any of them fails, the whole transaction
-    // is rolled back and the batch stored the plain way, its events left to the workers.
-    let mut applied = Vec::new();
-    if !events.is_empty() {
-        let result = std::panic::AssertUnwindSafe(workers.apply(&txn, &events))
-            .catch_unwind()
-            .await;
-        let done = match result {
-            Ok(Some(done)) => done,
-            Ok(None) => {
-                txn.rollback().await?;
-                return Err(db_err(
-                    "a handler failed; the events are left to the workers",
-                ));
-            }
-            Err(_) => {
-                tracing::error!(
-                    "a handler panicked applying events at intake; left to the workers"
-                );
-                txn.rollback().await?;
-                return Err(db_err("a handler panicked"));
-            }
-        };
-        let marks: Vec<(i64, Outcome)> = events
-            .iter()
-            .map(|e| e.id)
-            .zip(done.iter().copied())
-            .collect();
-        workers.mark(&marks, &txn).await?;
-        applied = jobs.into_iter().zip(done).collect();
-    }
-    txn.commit().await?;
-    Ok((ids.iter().map(Option::is_some).collect(), applied))
-}
-
-/// Commits a batch and answers every job; returns whether anything new was stored.
-async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Job>) -> bool {
-    let now = now_ms();
-    let outcomes = with_connection(pool, |c| insert_all(c, batch, now)).await;
     let mut any_new = false;
     match outcomes {
-        Ok(outcomes) => {
-            for (job, outcome) in batch.drain(..).zip(outcomes) {
-                any_new |= matches!(outcome, Ok(InsertOutcome::Inserted));
+        Ok(Stored { outcomes, applied }) => {
+            for (i, (job, outcome)) in batch.drain(..).zip(outcomes).enumerate() {
+                if applied.get(i).copied().unwrap_or(false) {
+                    metrics.handler(&job.event.event_type, status::PROCESSED);
+                } else {
+                    any_new |= matches!(outcome, Ok(InsertOutcome::Inserted));
+                }
                 if let Err(e) = &outcome {
                     tracing::error!(error = %e, "inbox insert failed");
                 }
@@ -564,27 +331,56 @@ async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Job>) -> bool {
     any_new
 }
 
+/// What [`insert_all`] committed: the outcome of each job, and (when it applied any) which
+/// of their events it applied.
+struct Stored {
+    outcomes: Vec<Result<InsertOutcome, DbErr>>,
+    applied: Vec<bool>,
+}
+
 /// One transaction for the batch. A row that fails on its own (a constraint: its company was
 /// deleted a moment ago) fails alone and the others commit; anything that ends the transaction
-/// fails the whole batch, and then nobody is told their event was stored.
+/// fails the whole batch, and then nobody is told their event was stored. With `apply`, the
+/// payment intents' events just stored are applied before the commit; if that fails, nothing
+/// of the batch is stored.
 fn insert_all(
     c: &rusqlite::Connection,
     batch: &[Job],
     now: i64,
-) -> Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> {
+    apply: bool,
+) -> Result<Stored, DbErr> {
     if !c.is_autocommit() {
         // A transaction left open by a failure that could not be rolled back then (say, the
         // disk was full): end it now, or every later batch would fail to begin.
         rollback(c);
     }
     c.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
-    let run = || -> Result<Vec<Result<InsertOutcome, DbErr>>, DbErr> {
+    let run = || -> Result<Stored, DbErr> {
         let mut insert = c.prepare(INSERT).map_err(db_err)?;
+        let mut insert_applied = match apply {
+            true => Some(c.prepare(INSERT_APPLIED).map_err(db_err)?),
+            false => None,
+        };
         let mut insert_payload = c.prepare(INSERT_PAYLOAD).map_err(db_err)?;
-        let mut out = Vec::with_capacity(batch.len());
-        for job in batch {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut applied = vec![false; if apply { batch.len() } else { 0 }];
+        let mut taken: Vec<(&crate::inbox_job::NewInboxEvent, intake_payments::Taken)> = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        for (i, job) in batch.iter().enumerate() {
             let e = &job.event;
-            let r = insert.execute(rusqlite::params![
+            // Applied here (stored `processed`): the first event of the batch about its
+            // payment intent that the intake takes; every other one waits for the workers.
+            let take = match (&mut insert_applied, job.parsed.as_deref()) {
+                (Some(st), Some(value)) => intake_payments::take(e, value)
+                    .filter(|t| !keys.contains(&t.key))
+                    .map(|t| (st, t)),
+                _ => None,
+            };
+            let stored_as = match take {
+                Some(_) => status::PROCESSED,
+                None => e.status,
+            };
+            let params = rusqlite::params![
                 e.company_pk,
                 e.stripe_event_id,
                 e.event_type,
@@ -594,8 +390,12 @@ fn insert_all(
                 e.created,
                 now,
                 e.origin,
-                e.status,
-            ]);
+                stored_as,
+            ];
+            let (r, take) = match take {
+                Some((st, t)) => (st.execute(params), Some(t)),
+                None => (insert.execute(params), None),
+            };
             match r {
                 Ok(1) => {
                     // The body of the row just inserted. Its id is new, so only a failure of
@@ -603,19 +403,27 @@ fn insert_all(
                     insert_payload
                         .execute(rusqlite::params![c.last_insert_rowid(), e.payload])
                         .map_err(db_err)?;
-                    out.push(Ok(InsertOutcome::Inserted));
+                    outcomes.push(Ok(InsertOutcome::Inserted));
+                    if let Some(t) = take {
+                        keys.insert(t.key.clone());
+                        taken.push((e, t));
+                        applied[i] = true;
+                    }
                 }
-                Ok(_) => out.push(Ok(InsertOutcome::Duplicate)),
-                Err(e) if !c.is_autocommit() => out.push(Err(db_err(e))),
+                Ok(_) => outcomes.push(Ok(InsertOutcome::Duplicate)),
+                Err(e) if !c.is_autocommit() => outcomes.push(Err(db_err(e))),
                 // The error rolled the transaction back: nothing of this batch is stored.
                 Err(e) => return Err(db_err(e)),
             }
         }
-        Ok(out)
+        if !taken.is_empty() {
+            intake_payments::apply(c, &taken)?;
+        }
+        Ok(Stored { outcomes, applied })
     };
     match run() {
-        Ok(out) => match c.execute_batch("COMMIT") {
-            Ok(()) => Ok(out),
+        Ok(stored) => match c.execute_batch("COMMIT") {
+            Ok(()) => Ok(stored),
             Err(e) => {
                 rollback(c);
                 Err(db_err(e))

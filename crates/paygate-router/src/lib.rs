@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod inbox;
 mod inbox_job;
 mod inbox_sqlite;
+mod intake_payments;
 pub mod lifecycle;
 pub mod read_models;
 pub mod reconcile;

@@ -41,7 +41,6 @@ use crate::handlers::{
     dispatch_many,
 };
 use crate::inbox::status;
-use crate::inbox_job::{IntakeApplier, StoredEvent};
 use paygate_notify::outbox::OutboxBatch;
 
 /// A claimed inbox event: what its handler and its outcome need, with the raw body.
@@ -343,100 +342,12 @@ impl WorkerPool {
         tracing::Instrument::instrument(dispatch_many(&ctxs), span).await
     }
 
-    /// From now on, on SQLite, `writer` applies database-only events in the transaction that
-    /// stores them, with this pool's handlers (see `inbox_sqlite`); the workers handle the
-    /// rest. Set once (later calls change nothing); without it (an intake-only replica,
-    /// `PAYGATE_WORKERS=false`) every event waits for the workers. No effect on PostgreSQL.
+    /// From now on, on SQLite, `writer` applies payment intents' events in the transaction
+    /// that stores them ([`crate::intake_payments`]); the workers handle the rest. Set once;
+    /// without it (an intake-only replica, `PAYGATE_WORKERS=false`) every event waits for the
+    /// workers. No effect on PostgreSQL.
     pub fn apply_at_intake(&self, writer: &crate::inbox::InboxWriter) {
-        writer.set_applier(Arc::new(self.clone()));
-    }
-
-    /// Applies events the intake has just stored, within `db` (the intake's own transaction,
-    /// see [`crate::inbox_sqlite`]): the same handlers and messages as a worker's batch. The
-    /// outcome of each, or `None` when any of them failed: the caller then rolls all of them
-    /// back and leaves them `pending`, for the workers' retries and failure records.
-    pub(crate) async fn apply_stored<C: ConnectionTrait + TransactionTrait>(
-        &self,
-        db: &C,
-        events: &[StoredEvent<'_>],
-    ) -> Option<Vec<Outcome>> {
-        let i = &self.inner;
-        let metas: Vec<EventMeta> = events
-            .iter()
-            .map(|s| EventMeta {
-                id: s.event.stripe_event_id.clone(),
-                event_type: s.event.event_type.clone(),
-                kind: paygate_wire::EventType::parse(&s.event.event_type),
-                created: s.event.created,
-                livemode: s.event.livemode,
-                account: s.event.account_id.clone(),
-            })
-            .collect();
-        let outbox = OutboxBatch::default();
-        let ctxs: Vec<HandlerCtx<'_, C>> = events
-            .iter()
-            .zip(&metas)
-            .map(|(s, meta)| HandlerCtx {
-                db,
-                pool: &i.db,
-                tenants: &i.tenants,
-                stripe: &i.stripe,
-                scope: Scope::of_livemode(s.event.company_pk, s.event.livemode),
-                event: meta,
-                object: &s.value["data"]["object"],
-                previous_attributes: s.value["data"].get("previous_attributes"),
-                outbox: Some(&outbox),
-            })
-            .collect();
-        let span = tracing::info_span!("intake_apply", events = events.len());
-        let results = tracing::Instrument::instrument(dispatch_many(&ctxs), span).await;
-        let mut out = Vec::with_capacity(results.len());
-        for (s, r) in events.iter().zip(results) {
-            match r {
-                Ok(o) => out.push(o),
-                Err(e) => {
-                    tracing::debug!(event_id = %s.event.stripe_event_id, error = %paygate_web::error_chain(&e), "applying at intake failed; left to the workers");
-                    return None;
-                }
-            }
-        }
-        if let Err(e) = outbox.flush(db).await {
-            tracing::debug!(error = %e, "writing messages at intake failed; left to the workers");
-            return None;
-        }
-        Some(out)
-    }
-
-    /// Marks events applied at intake as [`WorkerPool::mark_done`] marks a worker's (they hold
-    /// no lease: the transaction that stored them is still open).
-    pub(crate) async fn mark_applied<C: ConnectionTrait>(
-        &self,
-        done: &[(i64, Outcome)],
-        db: &C,
-    ) -> Result<(), DbErr> {
-        let now = now_ms();
-        for (outcome, st) in [
-            (Outcome::Processed, status::PROCESSED),
-            (Outcome::Ignored, status::IGNORED),
-        ] {
-            let ids: Vec<i64> = done
-                .iter()
-                .filter(|(_, o)| *o == outcome)
-                .map(|(id, _)| *id)
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            inbox_event::Entity::update_many()
-                .col_expr(inbox_event::Column::Status, Expr::value(st))
-                .col_expr(inbox_event::Column::Attempts, Expr::value(1))
-                .col_expr(inbox_event::Column::ProcessedAt, Expr::value(now))
-                .filter(inbox_event::Column::Id.is_in(ids))
-                .filter(inbox_event::Column::Status.eq(status::PENDING))
-                .exec(db)
-                .await?;
-        }
-        Ok(())
+        writer.apply_payments();
     }
 
     /// Records the outcome of one event (only while this worker still holds its lease).
@@ -825,28 +736,4 @@ pub async fn replay(
         .await?
         .rows_affected;
     Ok(n > 0)
-}
-
-impl IntakeApplier for WorkerPool {
-    fn apply<'a>(
-        &'a self,
-        db: &'a DatabaseTransaction,
-        events: &'a [StoredEvent<'a>],
-    ) -> futures_util::future::LocalBoxFuture<'a, Option<Vec<Outcome>>> {
-        Box::pin(self.apply_stored(db, events))
-    }
-
-    fn mark<'a>(
-        &'a self,
-        done: &'a [(i64, Outcome)],
-        db: &'a DatabaseTransaction,
-    ) -> futures_util::future::LocalBoxFuture<'a, Result<(), DbErr>> {
-        Box::pin(self.mark_applied(done, db))
-    }
-
-    fn applied(&self, event_type: &str, outcome: Outcome) {
-        self.inner
-            .metrics
-            .handler(event_type, outcome_status(outcome));
-    }
 }

@@ -91,9 +91,22 @@ pub async fn payment_intents<C: ConnectionTrait + TransactionTrait>(
 fn payment_intent_row<C>(
     ctx: &HandlerCtx<'_, C>,
 ) -> Result<payment_intent::ActiveModel, HandlerError> {
-    let o = ctx.object;
-    let id = ctx.str("id")?.to_owned();
-    let status = ctx.str("status")?.to_owned();
+    payment_intent_row_of(ctx.object, ctx.scope, ctx.event.created)
+}
+
+/// The row a payment intent (`object`, an event's `data.object`, sent at `created`) would leave
+/// in `scope`: what both the workers and the SQLite intake ([`crate::intake_payments`]) store.
+pub(crate) fn payment_intent_row_of(
+    o: &Value,
+    scope: Scope,
+    created: i64,
+) -> Result<payment_intent::ActiveModel, HandlerError> {
+    let field = |f: &str| {
+        o[f].as_str()
+            .ok_or_else(|| HandlerError::Payload(format!("data.object.{f} is missing")))
+    };
+    let id = field("id")?.to_owned();
+    let status = field("status")?.to_owned();
     let last_error = match &o["last_payment_error"] {
         Value::Null => None,
         e => Some(
@@ -103,9 +116,9 @@ fn payment_intent_row<C>(
     };
     let now = now_ms();
     Ok(payment_intent::ActiveModel {
-        company_pk: Set(ctx.scope.company_pk()),
+        company_pk: Set(scope.company_pk()),
         stripe_id: Set(id),
-        livemode: Set(ctx.scope.livemode()),
+        livemode: Set(scope.livemode()),
         state_rank: Set(rank(Kind::PaymentIntent, &status)),
         status: Set(status),
         amount: Set(i64_of(&o["amount"])),
@@ -116,7 +129,7 @@ fn payment_intent_row<C>(
         last_payment_error: Set(last_error),
         cancellation_reason: Set(opt_str(&o["cancellation_reason"])),
         disputed: Set(false),
-        state_created: Set(ctx.event.created),
+        state_created: Set(created),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -131,8 +144,26 @@ async fn upsert_payment_intents<C: ConnectionTrait>(
     db: &C,
     rows: Vec<payment_intent::ActiveModel>,
 ) -> Result<Vec<payment_intent::Model>, DbErr> {
+    let mut changed = Vec::new();
+    for chunk in paygate_db::chunked(&rows) {
+        match payment_intent::Entity::insert_many(chunk.iter().cloned())
+            .on_conflict(payment_intent_upsert())
+            .exec_with_returning(db)
+            .await
+        {
+            Ok(rows) => changed.extend(rows),
+            Err(DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
+}
+
+/// The `ON CONFLICT` of [`upsert_payment_intents`]: the stored state is replaced only by a
+/// newer one (`lifecycle::is_newer`, in SQL).
+pub(crate) fn payment_intent_upsert() -> OnConflict {
     use payment_intent::Column as Pi;
-    let upsert = OnConflict::columns([Pi::CompanyPk, Pi::Livemode, Pi::StripeId])
+    OnConflict::columns([Pi::CompanyPk, Pi::Livemode, Pi::StripeId])
         .update_columns([
             Pi::Status,
             Pi::Amount,
@@ -151,47 +182,50 @@ async fn upsert_payment_intents<C: ConnectionTrait>(
             Pi::StateRank,
             Kind::PaymentIntent,
         ))
-        .to_owned();
-    let mut changed = Vec::new();
-    for chunk in paygate_db::chunked(&rows) {
-        match payment_intent::Entity::insert_many(chunk.iter().cloned())
-            .on_conflict(upsert.clone())
-            .exec_with_returning(db)
-            .await
-        {
-            Ok(rows) => changed.extend(rows),
-            Err(DbErr::RecordNotInserted) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(changed)
+        .to_owned()
 }
 
-/// The `payment.*` message of a payment intent's change that was just applied: a payment
-/// succeeds or is canceled once; each failed attempt and each capturable update is its own
-/// change (keyed by the Stripe event that carried it).
+/// The type and dedupe key of the message about a payment intent's change to `status`, carried
+/// by an event of `kind` with id `event_id`, if the change has one: a payment succeeds or is
+/// canceled once; each failed attempt and each capturable update is its own change (keyed by
+/// the Stripe event that carried it).
+pub(crate) fn payment_message(
+    kind: Option<EventType>,
+    status: &str,
+    payment_intent_id: &str,
+    event_id: &str,
+) -> Option<(&'static str, String)> {
+    let (t, key) = match (kind, status) {
+        (_, s) if s == PaymentStatus::Succeeded.as_str() => {
+            ("payment.succeeded", payment_intent_id)
+        }
+        (_, s) if s == PaymentStatus::Canceled.as_str() => ("payment.canceled", payment_intent_id),
+        (Some(EventType::PaymentIntentPaymentFailed), _) => ("payment.failed", event_id),
+        (Some(EventType::PaymentIntentAmountCapturableUpdated), _) => {
+            ("payment.amount_capturable_updated", event_id)
+        }
+        _ => return None,
+    };
+    Some((t, format!("{t}:{key}")))
+}
+
+/// The `payment.*` message of a payment intent's change that was just applied, if it has one
+/// ([`payment_message`]).
 async fn emit_payment<C: ConnectionTrait>(
     ctx: &HandlerCtx<'_, C>,
     p: &payment_intent::Model,
 ) -> Result<(), HandlerError> {
-    let id = p.stripe_id.as_str();
-    let (t, key) = match (ctx.event.kind, p.status.as_str()) {
-        (_, s) if s == PaymentStatus::Succeeded.as_str() => ("payment.succeeded", id),
-        (_, s) if s == PaymentStatus::Canceled.as_str() => ("payment.canceled", id),
-        (Some(EventType::PaymentIntentPaymentFailed), _) => {
-            ("payment.failed", ctx.event.id.as_str())
-        }
-        (Some(EventType::PaymentIntentAmountCapturableUpdated), _) => {
-            ("payment.amount_capturable_updated", ctx.event.id.as_str())
-        }
-        _ => return Ok(()),
+    let Some((event_type, dedupe_key)) =
+        payment_message(ctx.event.kind, &p.status, &p.stripe_id, &ctx.event.id)
+    else {
+        return Ok(());
     };
     outbox::emit(
         ctx.db,
         outbox::Emit {
             scope: ctx.scope,
-            event_type: t,
-            dedupe_key: format!("{t}:{key}"),
+            event_type,
+            dedupe_key,
             object: outbox::payment_object(p),
             shopper: None,
             batch: ctx.outbox,
