@@ -97,13 +97,13 @@ pub struct Settings {
     /// in this process (`PAYGATE_WORKERS`, default true). `false` makes an intake-only replica:
     /// it verifies and stores deliveries and serves the APIs; other replicas process.
     pub workers: bool,
-    /// On SQLite, apply events whose handlers need only the database (payment intents,
-    /// charges, disputes, accounts, billing) in the transaction that stores them, instead of
+    /// On SQLite, apply `payment_intent.*` events (but cancellations, which an order may follow)
+    /// in the transaction that stores them, on the inbox writer's own connection, instead of
     /// leaving them to the workers (`PAYGATE_APPLY_AT_INTAKE`, default false; only with
-    /// `workers`). Each event is then processed by the time Stripe has its 200, written and
-    /// committed once, but the one writer thread does all the work: measured, the sustained
-    /// rate is lower than with the workers alongside (docs/benchmarks.md). No effect on
-    /// PostgreSQL.
+    /// `workers`). Each is then processed by the time Stripe has its 200, written and committed
+    /// once; every other event goes to the workers. Measured, the sustained rate is still lower
+    /// than with the workers alongside, whose large batches share each commit's pages
+    /// (docs/benchmarks.md). No effect on PostgreSQL.
     pub apply_at_intake: bool,
     /// Attempts before an event is marked failed.
     pub worker_max_attempts: i32,
