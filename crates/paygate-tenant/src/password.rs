@@ -332,9 +332,20 @@ impl Permit {
 /// A throwaway hash verified when the e-mail is unknown.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Yb3bnQJ5bY8xQ1qZ2cN7J3m0a7S7c9oQy8M8dFh2uM";
 
+/// Blocks reserved, at least, whenever a thread's memory is allocated: more than glibc's largest
+/// mmap threshold (32 MiB), so that the allocation is always a mapping of its own, which `free`
+/// unmaps. A smaller one (19 MiB with the default parameters) comes, once a block of its size
+/// has been freed, from the thread's arena, where glibc keeps it after it is freed: the memory
+/// was freed after [`RELEASE_IDLE`] but stayed resident. Only the pages Argon2 writes become
+/// resident; the rest of the reservation is address space.
+const OWN_MAPPING_BLOCKS: usize = (33 << 20) / std::mem::size_of::<Block>();
+
 /// `memory` grown to `blocks` (kept for the next job of the thread).
 fn blocks(memory: &mut Vec<Block>, blocks: usize) -> &mut [Block] {
     if memory.len() < blocks {
+        if memory.capacity() < blocks {
+            memory.reserve_exact(blocks.max(OWN_MAPPING_BLOCKS) - memory.len());
+        }
         memory.resize(blocks, Block::default());
     }
     &mut memory[..blocks]
