@@ -12,8 +12,9 @@
 //! The statements are the workers' own, built by the same functions
 //! ([`payments::payment_intent_row_of`], [`payments::payment_intent_upsert`],
 //! [`payments::payment_message`], [`outbox::message`], [`outbox::recipients_query`]) and run
-//! through the raw connection with prepared statements, not through the async driver (whose
-//! per-statement hand-over between threads costs more than the work itself). Only the plainest
+//! through the raw connection with prepared statements, not through the async driver: its
+//! hand-over between threads for every statement and every returned row made the earlier
+//! sea-orm version of this a third slower (docs/benchmarks.md, fourth pass). Only the plainest
 //! case is taken; everything else is left `pending` for the workers, exactly as before:
 //! - an event whose payment intent is `canceled` (an order may follow it, see
 //!   `payments::order_follows_canceled_payment`);
