@@ -116,6 +116,25 @@ pub struct CompanyRecipients {
 }
 
 impl CompanyRecipients {
+    /// The recipients from the rows of [`recipients_query`] (company id, endpoint id, wanted
+    /// types); `None` when there is no row (the company is gone).
+    pub fn from_rows<E>(
+        rows: impl IntoIterator<Item = Result<(String, Option<String>, Option<String>), E>>,
+    ) -> Result<Option<Self>, E> {
+        let mut found: Option<Self> = None;
+        for row in rows {
+            let (company_id, id, types) = row?;
+            let to = found.get_or_insert_with(|| Self {
+                company_id,
+                endpoints: Vec::new(),
+            });
+            if let (Some(id), Some(types)) = (id, types) {
+                to.endpoints.push((id, types));
+            }
+        }
+        Ok(found)
+    }
+
     /// A pending delivery of message `id` to each endpoint that wants `event_type`.
     pub fn webhook_deliveries<'a>(
         &'a self,
@@ -271,22 +290,14 @@ async fn read_recipients<C: ConnectionTrait>(
 ) -> Result<Option<CompanyRecipients>, DbErr> {
     let q = recipients_query(company_pk);
     let found = db.query_all(&q).await?;
-    let Some(first) = found.first() else {
-        return Ok(None);
-    };
-    let company_id: String = first.try_get_by_index(0)?;
-    let mut endpoints: Vec<(String, String)> = Vec::new();
-    for r in &found {
-        let id: Option<String> = r.try_get_by_index(1)?;
-        let types: Option<String> = r.try_get_by_index(2)?;
-        if let (Some(id), Some(types)) = (id, types) {
-            endpoints.push((id, types));
-        }
-    }
-    Ok(Some(CompanyRecipients {
-        company_id,
-        endpoints,
-    }))
+    let rows = found.iter().map(|r| {
+        Ok((
+            r.try_get_by_index(0)?,
+            r.try_get_by_index(1)?,
+            r.try_get_by_index(2)?,
+        ))
+    });
+    CompanyRecipients::from_rows(rows)
 }
 
 /// A new message (a fresh id, created now) about `object`, a change of `event_type` in `scope`

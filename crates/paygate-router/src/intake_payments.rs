@@ -36,6 +36,7 @@ use paygate_db::{PaymentStatus, Scope};
 use paygate_notify::outbox::{self, CompanyRecipients};
 use paygate_wire::{EventFamily, EventType};
 
+use crate::handlers::context::is_test_event;
 use crate::handlers::payments;
 use crate::inbox_job::{NewInboxEvent, status};
 
@@ -110,9 +111,7 @@ pub(crate) fn apply(
         };
         // The company is gone: no message (as `outbox::emit`).
         let Some(to) = to else { continue };
-        let test_event = !e.livemode
-            && e.stripe_event_id
-                .starts_with(crate::handlers::context::TEST_EVENT_ID_PREFIX);
+        let test_event = is_test_event(e.livemode, &e.stripe_event_id);
         let m = outbox::message(
             taken.key.0,
             event_type,
@@ -209,25 +208,12 @@ fn read_recipients(
 ) -> Result<Option<CompanyRecipients>, DbErr> {
     let (sql, values) = outbox::recipients_query(company_pk).build(SqliteQueryBuilder);
     let mut st = c.prepare(&sql).map_err(db_err)?;
-    let mut rows = st
-        .query(rusqlite::params_from_iter(bind_all(&values)?))
+    let rows = st
+        .query_map(rusqlite::params_from_iter(bind_all(&values)?), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .map_err(db_err)?;
-    let mut found: Option<CompanyRecipients> = None;
-    while let Some(r) = rows.next().map_err(db_err)? {
-        let to = match &mut found {
-            Some(to) => to,
-            None => found.insert(CompanyRecipients {
-                company_id: r.get(0).map_err(db_err)?,
-                endpoints: Vec::new(),
-            }),
-        };
-        let id: Option<String> = r.get(1).map_err(db_err)?;
-        let types: Option<String> = r.get(2).map_err(db_err)?;
-        if let (Some(id), Some(types)) = (id, types) {
-            to.endpoints.push((id, types));
-        }
-    }
-    Ok(found)
+    CompanyRecipients::from_rows(rows).map_err(db_err)
 }
 
 /// A payment intent read from a row holding every column, by name.

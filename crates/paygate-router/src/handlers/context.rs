@@ -30,8 +30,13 @@ pub const TEST_EVENT_ID_PREFIX: &str = "evt_test_paygate_";
 impl EventMeta {
     /// Whether this is the back office's test event (always test mode; its messages say so).
     pub fn is_test_event(&self) -> bool {
-        !self.livemode && self.id.starts_with(TEST_EVENT_ID_PREFIX)
+        is_test_event(self.livemode, &self.id)
     }
+}
+
+/// Whether the event `id` (of mode `livemode`) is the back office's test event.
+pub fn is_test_event(livemode: bool, id: &str) -> bool {
+    !livemode && id.starts_with(TEST_EVENT_ID_PREFIX)
 }
 
 /// Everything a handler may use. `db` is the unit of work the handler's writes belong to (the
