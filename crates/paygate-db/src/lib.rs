@@ -81,7 +81,12 @@ pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
                 // walked the cache's whole hash table (`pcache1TruncateUnsafe`, a quarter of
                 // the inbox writer's time in a profile) and the end-to-end rate was no
                 // higher.
-            });
+            })
+            // The one connection is kept for as long as the pool lives (no idle timeout, no
+            // lifetime): the inbox writer keeps statements prepared on it between two batches
+            // (`paygate-router`'s `inbox_sqlite::Held`), and sqlx panics when it closes a
+            // connection that still has some.
+            .map_sqlx_sqlite_pool_opts(|o| o.max_lifetime(None).idle_timeout(None));
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         // Every connection is opened here, on the runtime that opens the pool, and kept (no
         // maximum lifetime): a connection opened inside an HTTP worker would be bound to that

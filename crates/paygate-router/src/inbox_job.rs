@@ -50,10 +50,10 @@ pub struct InboxError(#[source] pub Option<DbErr>);
 
 pub(crate) struct Job {
     pub(crate) event: NewInboxEvent,
-    /// The body parsed, when the SQLite writer applies the event in its own transaction
-    /// ([`crate::intake_payments`]; parsed by the request's task, not by the one writer
+    /// What the SQLite writer will apply in the transaction that stores the event
+    /// ([`crate::intake_payments::take`]; decided by the request's task, not by the one writer
     /// thread).
-    pub(crate) parsed: Option<Box<serde_json::Value>>,
+    pub(crate) taken: Option<crate::intake_payments::Taken>,
     pub(crate) reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
 }
 

@@ -79,9 +79,8 @@ pub(crate) fn take(event: &NewInboxEvent, value: &Value) -> Option<Taken> {
 /// by the caller (some statements may have run).
 pub(crate) fn apply(
     c: &rusqlite::Connection,
-    events: &[(&NewInboxEvent, Taken)],
+    events: &[(&NewInboxEvent, &Taken)],
 ) -> Result<(), DbErr> {
-    let mut statements = Statements::new(c);
     let mut recipients: HashMap<i64, Option<Arc<CompanyRecipients>>> = HashMap::new();
     let mut messages: Vec<(notification_message::Model, Arc<CompanyRecipients>)> = Vec::new();
     let returning = Query::returning().columns(payment_intent::Column::iter());
@@ -91,7 +90,7 @@ pub(crate) fn apply(
             .into_query();
         upsert.returning(returning.clone());
         // No row: the stored state was newer, nothing changed.
-        let Some(p) = statements.query_one(&upsert, payment_intent_of)? else {
+        let Some(p) = query_one(c, &upsert, payment_intent_of)? else {
             continue;
         };
         // The message of the change, as `payments::emit_payment` writes it.
@@ -131,73 +130,44 @@ pub(crate) fn apply(
         .on_conflict(outbox::dedupe_conflict())
         .into_query();
         insert.returning(Query::returning().column(notification_message::Column::Id));
-        if statements
-            .query_one(&insert, |r| r.get::<_, String>(0))?
-            .is_none()
-        {
+        if query_one(c, &insert, |r| r.get::<_, String>(0))?.is_none() {
             continue;
         }
         for d in to.webhook_deliveries(&m.id, m.company_pk, &m.event_type, m.created_at) {
             let insert = notification_delivery::Entity::insert(d).into_query();
-            statements.execute(&insert)?;
+            execute(c, &insert)?;
         }
     }
     Ok(())
 }
 
-/// The statements of one batch, each prepared once: every row's statement has the same SQL
-/// (one row each; a multi-row statement would be prepared anew for each batch size, and SQLite
-/// gains nothing from it without a network between).
-struct Statements<'c> {
-    c: &'c rusqlite::Connection,
-    prepared: HashMap<String, rusqlite::Statement<'c>>,
+/// Runs `q` and reads its first row, if it returns one. Every row's statement has the same
+/// SQL (one row each; a multi-row statement would be prepared anew for each batch size, and
+/// SQLite gains nothing from it without a network between), so it is prepared once and kept in
+/// the connection's cache from batch to batch (see `inbox_sqlite::Held`).
+fn query_one<T>(
+    c: &rusqlite::Connection,
+    q: &impl QueryStatementWriter,
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, DbErr> {
+    let (sql, values) = q.build(SqliteQueryBuilder);
+    let mut st = c.prepare_cached(&sql).map_err(db_err)?;
+    let mut rows = st
+        .query(rusqlite::params_from_iter(bind_all(&values)?))
+        .map_err(db_err)?;
+    match rows.next().map_err(db_err)? {
+        Some(r) => Ok(Some(read(r).map_err(db_err)?)),
+        None => Ok(None),
+    }
 }
 
-impl<'c> Statements<'c> {
-    fn new(c: &'c rusqlite::Connection) -> Self {
-        Self {
-            c,
-            prepared: HashMap::new(),
-        }
-    }
-
-    fn prepared(
-        &mut self,
-        q: &impl QueryStatementWriter,
-    ) -> Result<(&mut rusqlite::Statement<'c>, Vec<rusqlite::types::Value>), DbErr> {
-        let (sql, values) = q.build(SqliteQueryBuilder);
-        let values = bind_all(&values)?;
-        let st = match self.prepared.entry(sql) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let st = self.c.prepare(v.key()).map_err(db_err)?;
-                v.insert(st)
-            }
-        };
-        Ok((st, values))
-    }
-
-    /// Runs `q` and reads its first row, if it returns one.
-    fn query_one<T>(
-        &mut self,
-        q: &impl QueryStatementWriter,
-        read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Option<T>, DbErr> {
-        let (st, values) = self.prepared(q)?;
-        let mut rows = st
-            .query(rusqlite::params_from_iter(values))
-            .map_err(db_err)?;
-        match rows.next().map_err(db_err)? {
-            Some(r) => Ok(Some(read(r).map_err(db_err)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn execute(&mut self, q: &impl QueryStatementWriter) -> Result<usize, DbErr> {
-        let (st, values) = self.prepared(q)?;
-        st.execute(rusqlite::params_from_iter(values))
-            .map_err(db_err)
-    }
+/// Runs `q` (prepared as [`query_one`]'s); returns the rows it changed.
+fn execute(c: &rusqlite::Connection, q: &impl QueryStatementWriter) -> Result<usize, DbErr> {
+    let (sql, values) = q.build(SqliteQueryBuilder);
+    c.prepare_cached(&sql)
+        .map_err(db_err)?
+        .execute(rusqlite::params_from_iter(bind_all(&values)?))
+        .map_err(db_err)
 }
 
 /// A company's public id and enabled endpoints (`outbox::recipients_query`); `None` when the
@@ -207,7 +177,7 @@ fn read_recipients(
     company_pk: i64,
 ) -> Result<Option<CompanyRecipients>, DbErr> {
     let (sql, values) = outbox::recipients_query(company_pk).build(SqliteQueryBuilder);
-    let mut st = c.prepare(&sql).map_err(db_err)?;
+    let mut st = c.prepare_cached(&sql).map_err(db_err)?;
     let rows = st
         .query_map(rusqlite::params_from_iter(bind_all(&values)?), |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
