@@ -184,7 +184,7 @@ async fn a_broken_event_among_good_ones_fails_alone(backend: Backend) {
     }
 }
 
-/// With `PAYGATE_APPLY_AT_INTAKE=false` (the default) every event waits for the workers, on
+/// With `PAYGATE_APPLY_AT_INTAKE=false` (the default is true) every event waits for the workers, on
 /// SQLite too.
 async fn with_the_setting_off_the_workers_apply_everything(backend: Backend) {
     let app = TestApp::start(workers_only(backend)).await;

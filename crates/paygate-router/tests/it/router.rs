@@ -828,7 +828,10 @@ async fn failing_handler_retries_with_its_error_visible_then_replays(backend: Ba
 /// left behind.
 async fn two_workers_share_a_burst_and_apply_each_event_once(backend: Backend) {
     use paygate_db::entities::{inbox_event, payment_intent as pi};
-    let app = TestApp::spawn(backend).await;
+    // The workers apply every event (the intake would otherwise leave them nothing to share).
+    let mut opts = Options::new(backend);
+    opts.adjust = |s| s.apply_at_intake = false;
+    let app = TestApp::start(opts).await;
     let secret = new_secret();
     let company = app.company_with_secret(&secret).await;
     let events: Vec<Value> = (0..120)
