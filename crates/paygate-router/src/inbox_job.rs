@@ -53,8 +53,16 @@ pub(crate) struct Job {
     /// What the SQLite writer will apply in the transaction that stores the event
     /// ([`crate::intake_payments::take`]; decided by the request's task, not by the one writer
     /// thread).
-    pub(crate) taken: Option<crate::intake_payments::Taken>,
+    pub(crate) taken: Option<Taken>,
     pub(crate) reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
+}
+
+/// A payment intent's event the intake will apply ([`crate::intake_payments::take`]): the row
+/// it leaves, and the payment intent it is about (one event per payment intent in a batch).
+#[derive(Debug)]
+pub(crate) struct Taken {
+    pub(crate) key: (paygate_db::Scope, String),
+    pub(crate) row: paygate_db::entities::payment_intent::ActiveModel,
 }
 
 impl std::fmt::Debug for Job {

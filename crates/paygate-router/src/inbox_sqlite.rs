@@ -565,7 +565,7 @@ fn insert_all(
         let mut insert_payload = c.prepare_cached(INSERT_PAYLOAD).map_err(db_err)?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut applied = vec![false; if apply { batch.len() } else { 0 }];
-        let mut taken: Vec<(&crate::inbox_job::NewInboxEvent, &intake_payments::Taken)> =
+        let mut taken: Vec<(&crate::inbox_job::NewInboxEvent, &crate::inbox_job::Taken)> =
             Vec::new();
         let mut keys = std::collections::HashSet::new();
         for (i, job) in batch.iter().enumerate() {

@@ -38,19 +38,11 @@ use paygate_wire::{EventFamily, EventType};
 
 use crate::handlers::context::is_test_event;
 use crate::handlers::payments;
-use crate::inbox_job::{NewInboxEvent, status};
+use crate::inbox_job::{NewInboxEvent, Taken, status};
 
 /// Whether the intake applies events of `event_type` itself (when their payload allows it).
 pub(crate) fn takes(event_type: &str) -> bool {
     EventType::parse(event_type).is_some_and(|k| k.family() == EventFamily::PaymentIntent)
-}
-
-/// A payment intent's event the intake will apply: the row it leaves, and the payment intent
-/// it is about (one event per payment intent in a batch).
-#[derive(Debug)]
-pub(crate) struct Taken {
-    pub(crate) key: (Scope, String),
-    row: payment_intent::ActiveModel,
 }
 
 /// Whether the intake applies `event` (its body parsed: `value`) itself, and what it leaves.
