@@ -108,7 +108,9 @@ pub(crate) fn spawn(
                     {
                         // Between two batches, with the connection to itself: nobody else
                         // writes, so the checkpoint takes the writer lock at once.
+                        let started = std::time::Instant::now();
                         let done = with_connection(&pool, |c| Ok(checkpoint(c, "PASSIVE"))).await;
+                        metrics.wal_restart.observe(started.elapsed());
                         c.restarted(done.unwrap_or(Checkpointed::Failed));
                     }
                     let asked = async {

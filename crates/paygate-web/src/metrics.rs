@@ -84,6 +84,9 @@ pub struct Metrics {
     pub inbox_commit: Histogram,
     /// Deliveries written by inbox group commits (rows / commits = the average batch).
     pub inbox_rows: AtomicU64,
+    /// SQLite: the inbox writer's own WAL checkpoint between two batches, which lets the log
+    /// start over; nothing is committed while it runs.
+    pub wal_restart: Histogram,
     handlers: Mutex<BTreeMap<(String, String), u64>>,
     deliveries: Mutex<BTreeMap<String, u64>>,
     reconcile: Mutex<BTreeMap<String, u64>>,
@@ -96,6 +99,7 @@ impl Default for Metrics {
             intake_latency: Histogram::default(),
             inbox_commit: Histogram::default(),
             inbox_rows: AtomicU64::new(0),
+            wal_restart: Histogram::default(),
             handlers: Mutex::new(BTreeMap::new()),
             deliveries: Mutex::new(BTreeMap::new()),
             reconcile: Mutex::new(BTreeMap::new()),
@@ -167,6 +171,11 @@ impl Metrics {
             &mut out,
             "paygate_inbox_commit_duration_seconds",
             "Inbox group commits (one transaction for the deliveries waiting together), BEGIN to COMMIT.",
+        );
+        self.wal_restart.render(
+            &mut out,
+            "paygate_inbox_wal_restart_duration_seconds",
+            "SQLite: the inbox writer's WAL checkpoint between two batches (so that the log starts over); nothing is committed meanwhile.",
         );
         let _ = writeln!(
             out,
