@@ -85,23 +85,28 @@ pub(crate) fn spawn(
         .spawn(move || {
             rt.block_on(async move {
                 let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+                let mut held = Held::default();
                 // No file (an in-memory database): nothing to checkpoint.
-                let path = with_connection(&pool, |c| {
-                    Ok(c.path().filter(|p| !p.is_empty()).map(str::to_owned))
-                })
-                .await;
+                let path = held
+                    .with(
+                        &pool,
+                        |c| Ok(c.path().filter(|p| !p.is_empty()).map(str::to_owned)),
+                        || false,
+                    )
+                    .await;
                 let path = path.ok().flatten();
                 if path.is_some() {
                     // A log left large by an earlier run goes back to zero bytes, before any
                     // delivery waits on this connection.
-                    let _ = with_connection(&pool, |c| Ok(checkpoint(c, "TRUNCATE"))).await;
+                    let _ = held
+                        .with(&pool, |c| Ok(checkpoint(c, "TRUNCATE")), || false)
+                        .await;
                 }
                 // The batches' commits are made durable by a thread of their own, while the
                 // writer goes on with the next batch (see [`Syncer`]).
                 let syncer = path.as_deref().and_then(|p| Syncer::start(p, wake.clone()));
                 let checkpointer = path.and_then(|p| Checkpointer::start(p, WAL_RESTART_FRAMES));
                 let mut since_checkpoint = 0usize;
-                let mut held = Held::default();
                 loop {
                     if let Some(c) = &checkpointer
                         && c.restart_wanted()
@@ -109,7 +114,9 @@ pub(crate) fn spawn(
                         // Between two batches, with the connection to itself: nobody else
                         // writes, so the checkpoint takes the writer lock at once.
                         let started = std::time::Instant::now();
-                        let done = with_connection(&pool, |c| Ok(checkpoint(c, "PASSIVE"))).await;
+                        let done = held
+                            .with(&pool, |c| Ok(checkpoint(c, "PASSIVE")), || false)
+                            .await;
                         metrics.wal_restart.observe(started.elapsed());
                         c.restarted(done.unwrap_or(Checkpointed::Failed));
                     }
@@ -289,25 +296,6 @@ impl Checkpointer {
             self.asked.notify_one();
         }
     }
-}
-
-/// Runs `f` on the pool's connection itself, borrowed through sqlx's lock on its raw handle.
-async fn with_connection<R>(
-    pool: &SqlitePool,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<R, DbErr>,
-) -> Result<R, DbErr> {
-    let mut conn = pool.acquire().await.map_err(db_err)?;
-    let mut locked = conn.lock_handle().await.map_err(db_err)?;
-    let raw = locked.as_raw_handle();
-    // SAFETY: `raw` is the open connection of `locked`, which gives this thread exclusive use
-    // of it until `locked` drops; `c` does not own the handle (it will not close it) and is
-    // dropped (finalising its statements) before `locked`.
-    #[allow(unsafe_code)]
-    let c = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }.map_err(db_err)?;
-    let r = f(&c);
-    drop(c);
-    drop(locked);
-    r
 }
 
 /// The writer's own handle on the pool's connection, kept from one batch to the next with the
