@@ -18,7 +18,7 @@
 //! | `GET /app/stripe/profiles/{id}` | one profile: edit, rotate its signing secret, remove |
 //! | `POST /app/stripe/profiles/{id}` | edit (an empty secret key keeps the current one) |
 //! | `POST /app/stripe/profiles/{id}/activate` | make it the active profile of its mode |
-//! | `POST /app/stripe/profiles/{id}/signing-secrets` | add a signing secret (rotation) |
+//! | `POST /app/stripe/profiles/{id}/signing-secrets` | add a signing secret (rotation; `grace_period_secs=0`, which expires the previous ones at once, only after the confirmation, `confirm=yes`) |
 //! | `POST /app/stripe/profiles/{id}/remove` | remove it |
 
 use actix_web::http::StatusCode;
@@ -981,7 +981,15 @@ struct RotateForm {
     webhook_secret: String,
     #[serde(default)]
     grace_period_secs: String,
+    /// The confirmation page's `yes` (asked when the previous secrets would stop at once).
+    #[serde(default)]
+    confirm: String,
 }
+
+/// The [`crate::oneshot`] slot of a rotation waiting for its confirmation: the profile and the
+/// new secret, kept in this process's memory so that the confirmation page never carries the
+/// secret.
+const PENDING_ROTATION: &str = "stripe_settings.pending_rotation";
 
 async fn rotate_secret(
     s: MerchantSession,
@@ -1007,9 +1015,34 @@ async fn rotate_secret(
             }
         },
     };
+    let mut webhook_secret = f.webhook_secret;
+    if grace == 0 {
+        let pending = s.take_once::<(String, String)>(PENDING_ROTATION);
+        if !confirmed(&f.confirm) {
+            // The previous secrets would stop at once, and Stripe's retries of events signed
+            // with them would be refused: the confirmation page first, once the form is valid.
+            return rotate_now_confirm_page(&s, &profile_id, webhook_secret).await;
+        }
+        if webhook_secret.trim().is_empty() {
+            // Confirmed on the page: the secret entered on the form before it.
+            match pending {
+                Some((id, secret)) if id == profile_id => webhook_secret = secret,
+                _ => {
+                    let mut errors = FieldErrors::new();
+                    errors.add(
+                        s.lang,
+                        "webhook_secret",
+                        "confirmation_expired",
+                        "The confirmation expired: enter the new signing secret again.",
+                    );
+                    return profile_invalid(&s, &profile_id, None, grace, errors).await;
+                }
+            }
+        }
+    }
     let c = company_of(&s).await?;
     let input = SigningSecretIn {
-        webhook_secret: f.webhook_secret,
+        webhook_secret,
         grace_period_secs: Some(grace),
     };
     match s
@@ -1026,6 +1059,47 @@ async fn rotate_secret(
             profile_invalid(&s, &profile_id, None, grace, errors).await
         }
     }
+}
+
+/// The confirmation page of a rotation that ends the previous secrets of `profile_id` at once
+/// (the company's profile, else 404), or the form again with its errors if `webhook_secret` is
+/// not a signing secret. The secret waits in this session's [`PENDING_ROTATION`] slot, not in
+/// the page.
+async fn rotate_now_confirm_page(
+    s: &MerchantSession,
+    profile_id: &str,
+    webhook_secret: String,
+) -> Result<HttpResponse, PageError> {
+    let p = profile_rows(s, None)
+        .await?
+        .into_iter()
+        .find(|p| p.id == profile_id)
+        .ok_or(PageError::NotFound)?;
+    let secret = match paygate_tenant::validate::webhook_secret(&webhook_secret) {
+        Ok(secret) => secret,
+        Err(e) => {
+            let errors = FieldErrors::from_tenant(s.lang, e)?;
+            return profile_invalid(s, profile_id, None, 0, errors).await;
+        }
+    };
+    s.put_once(PENDING_ROTATION, &(p.id.clone(), secret));
+    render(&ConfirmTemplate {
+        ctx: s.page("stripe_settings.rotate_now_title"),
+        warning: s.lang.format(
+            "stripe_settings.rotate_now_confirm",
+            &[
+                p.name.as_str(),
+                p.account_id.as_deref().unwrap_or("—"),
+                s.lang.t(p.mode_key),
+            ],
+        ),
+        details: vec![s.lang.t("stripe_settings.rotate_now_hint").to_owned()],
+        action: format!("/app/stripe/profiles/{}/signing-secrets", p.id),
+        hidden: vec![("grace_period_secs".to_owned(), "0".to_owned())],
+        submit: s.lang.t("stripe_settings.rotate_now").to_owned(),
+        cancel_href: format!("/app/stripe/profiles/{}", p.id),
+        error: None,
+    })
 }
 
 /// The confirmation form (`confirm=yes`).

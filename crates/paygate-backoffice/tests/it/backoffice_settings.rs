@@ -581,7 +581,7 @@ async fn profiles_are_added_edited_rotated_activated_and_removed(backend: Backen
     let p = admin
         .post_form(
             &format!("/app/stripe/profiles/{first}/signing-secrets"),
-            &[("webhook_secret", &new), ("grace_period_secs", "0")],
+            &[("webhook_secret", &new), ("grace_period_secs", "3600")],
         )
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
@@ -595,15 +595,63 @@ async fn profiles_are_added_edited_rotated_activated_and_removed(backend: Backen
     );
     assert!(!p.contains(&new), "the secret is not echoed");
     assert_eq!(snapshot(&app, &company).await, before, "nothing changed");
-    // Rotation with no grace: the old one is refused at once.
+    // Rotation with no grace: the confirmation first, naming the profile and what stops, without
+    // the secret in the page; nothing changed and the old secret still signs.
     let newest = new_secret();
+    let rotate = format!("/app/stripe/profiles/{first}/signing-secrets");
     let p = admin
         .post_form(
-            &format!("/app/stripe/profiles/{first}/signing-secrets"),
+            &rotate,
             &[("webhook_secret", &newest), ("grace_period_secs", "0")],
         )
         .await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.contains("and expire its previous secrets now?"),
+        "{}",
+        p.body
+    );
+    assert!(p.contains("name=\"confirm\" value=\"yes\""), "{}", p.body);
+    assert!(!p.contains(&newest), "the secret is not in the page");
+    assert_eq!(
+        snapshot(&app, &company).await,
+        before,
+        "nothing changed yet"
+    );
+    let (status, _) = app
+        .deliver(
+            &company,
+            &new,
+            &event("charge.succeeded", json!({"id": "ch_s0"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Confirmed: the secret entered before is added, and the old one is refused at once.
+    let p = admin
+        .post_form(&rotate, &[("grace_period_secs", "0"), ("confirm", "yes")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let (status, _) = app
+        .deliver(
+            &company,
+            &newest,
+            &event("charge.succeeded", json!({"id": "ch_s1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A second confirmation finds nothing waiting: said next to the field, nothing changes.
+    let before = snapshot(&app, &company).await;
+    let p = admin
+        .post_form(&rotate, &[("grace_period_secs", "0"), ("confirm", "yes")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(
+        p.field_error("webhook_secret")
+            .is_some_and(|e| e.contains("confirmation expired")),
+        "{}",
+        p.body
+    );
+    assert_eq!(snapshot(&app, &company).await, before, "nothing changed");
     let (status, _) = app
         .deliver(
             &company,
@@ -803,6 +851,7 @@ async fn send_test_event_arrives_through_the_real_intake(backend: Backend) {
             &[
                 ("webhook_secret", &new_secret()),
                 ("grace_period_secs", "0"),
+                ("confirm", "yes"),
             ],
         )
         .await;
