@@ -989,7 +989,7 @@ struct RotateForm {
 /// The [`crate::oneshot`] slot of a rotation waiting for its confirmation: the profile and the
 /// new secret, kept in this process's memory so that the confirmation page never carries the
 /// secret.
-const PENDING_ROTATION: &str = "stripe_settings.pending_rotation";
+const PENDING_ROTATION: &str = "oneshot:stripe_settings.pending_rotation";
 
 async fn rotate_secret(
     s: MerchantSession,
