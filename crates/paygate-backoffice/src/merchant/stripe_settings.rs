@@ -1083,20 +1083,52 @@ async fn rotate_now_confirm_page(
         }
     };
     s.put_once(PENDING_ROTATION, &(p.id.clone(), secret));
+    profile_confirm_page(
+        s,
+        &p,
+        ConfirmKeys {
+            title: "stripe_settings.rotate_now_title",
+            warning: "stripe_settings.rotate_now_confirm",
+            hint: "stripe_settings.rotate_now_hint",
+            submit: "stripe_settings.rotate_now",
+        },
+        "signing-secrets",
+        vec![("grace_period_secs".to_owned(), "0".to_owned())],
+    )
+}
+
+/// The catalogue keys of a profile's confirmation page; `warning` is formatted with the
+/// profile's name, its account and its mode.
+struct ConfirmKeys {
+    title: &'static str,
+    warning: &'static str,
+    hint: &'static str,
+    submit: &'static str,
+}
+
+/// The confirmation page of an action on profile `p`: the form posts `hidden` and `confirm=yes`
+/// to `/app/stripe/profiles/{id}/{verb}`.
+fn profile_confirm_page(
+    s: &MerchantSession,
+    p: &ProfileRow,
+    keys: ConfirmKeys,
+    verb: &str,
+    hidden: Vec<(String, String)>,
+) -> Result<HttpResponse, PageError> {
     render(&ConfirmTemplate {
-        ctx: s.page("stripe_settings.rotate_now_title"),
+        ctx: s.page(keys.title),
         warning: s.lang.format(
-            "stripe_settings.rotate_now_confirm",
+            keys.warning,
             &[
                 p.name.as_str(),
                 p.account_id.as_deref().unwrap_or("—"),
                 s.lang.t(p.mode_key),
             ],
         ),
-        details: vec![s.lang.t("stripe_settings.rotate_now_hint").to_owned()],
-        action: format!("/app/stripe/profiles/{}/signing-secrets", p.id),
-        hidden: vec![("grace_period_secs".to_owned(), "0".to_owned())],
-        submit: s.lang.t("stripe_settings.rotate_now").to_owned(),
+        details: vec![s.lang.t(keys.hint).to_owned()],
+        action: format!("/app/stripe/profiles/{}/{verb}", p.id),
+        hidden,
+        submit: s.lang.t(keys.submit).to_owned(),
         cancel_href: format!("/app/stripe/profiles/{}", p.id),
         error: None,
     })
@@ -1123,23 +1155,13 @@ async fn remove_profile(
             .into_iter()
             .find(|p| p.id == profile_id)
             .ok_or(PageError::NotFound)?;
-        return render(&ConfirmTemplate {
-            ctx: s.page("stripe_settings.remove_title"),
-            warning: s.lang.format(
-                "stripe_settings.remove_confirm",
-                &[
-                    p.name.as_str(),
-                    p.account_id.as_deref().unwrap_or("—"),
-                    s.lang.t(p.mode_key),
-                ],
-            ),
-            details: vec![s.lang.t("stripe_settings.remove_hint").to_owned()],
-            action: format!("/app/stripe/profiles/{}/remove", p.id),
-            hidden: Vec::new(),
-            submit: s.lang.t("stripe_settings.remove").to_owned(),
-            cancel_href: format!("/app/stripe/profiles/{}", p.id),
-            error: None,
-        });
+        let keys = ConfirmKeys {
+            title: "stripe_settings.remove_title",
+            warning: "stripe_settings.remove_confirm",
+            hint: "stripe_settings.remove_hint",
+            submit: "stripe_settings.remove",
+        };
+        return profile_confirm_page(&s, &p, keys, "remove", Vec::new());
     }
     let c = company_of(&s).await?;
     match s
