@@ -5,13 +5,21 @@
 //! show up within it) and are dropped at once when this process changes the company. Unknown
 //! companies are cached too, so a flood aimed at a made-up company id costs no query.
 //!
+//! When an entry expires, the next delivery for the company refreshes it and every other one
+//! goes on with the entry it has (for up to another TTL) instead of querying too: at thousands
+//! of deliveries a second, an entry that expired for everyone at once sent each delivery in
+//! flight to the database for the same rows, one after the other on SQLite's one connection,
+//! and the inbox writer waited behind them (every TTL, a stall of tens of milliseconds in the
+//! acknowledgements: docs/benchmarks.md, seventh pass). An entry dropped by a change in this
+//! process is not served stale: it is gone, and the next delivery loads it.
+//!
 //! Policy: only ids shaped like a company's (`validate::is_company_id`, 64 bytes at most) are
 //! looked up and cached, and the unknown ones are held up to a hard cap
 //! ([`MAX_UNKNOWN_COMPANIES`]), apart from the known companies so a flood of made-up ids never
 //! pushes a real company out.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use hmac::Mac;
@@ -144,6 +152,38 @@ pub struct IntakeCache {
     known: RwLock<HashMap<String, (Instant, Arc<IntakeCompany>)>>,
     /// Ids known not to exist, with when that was learnt; at most `max_unknown` of them.
     unknown: RwLock<HashMap<String, Instant>>,
+    /// Ids whose stale entry one caller is refreshing (see [`Lookup::Refresh`]).
+    refreshing: Mutex<HashSet<String>>,
+}
+
+/// What the cache holds for a company id, and what the caller should do.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    /// Use this: fresh, or stale while another caller refreshes it (`None`: no such company).
+    Use(Option<Arc<IntakeCompany>>),
+    /// Stale: this caller loads the company and [`IntakeCache::put`]s it; the others use the
+    /// stale entry meanwhile. Dropping the guard without a `put` (the load failed, or the
+    /// caller went away) lets the next caller try.
+    Refresh(RefreshGuard<'a>),
+    /// Nothing usable: load it (and `put` it).
+    Miss,
+}
+
+/// One caller's turn to refresh a stale entry; ends when dropped.
+#[derive(Debug)]
+pub struct RefreshGuard<'a> {
+    cache: &'a IntakeCache,
+    company_id: String,
+}
+
+impl Drop for RefreshGuard<'_> {
+    fn drop(&mut self) {
+        self.cache
+            .refreshing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.company_id);
+    }
 }
 
 impl IntakeCache {
@@ -160,7 +200,40 @@ impl IntakeCache {
             max_unknown,
             known: RwLock::new(HashMap::new()),
             unknown: RwLock::new(HashMap::new()),
+            refreshing: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// What the cache holds for `company_id` (see [`Lookup`]). A stale entry is served for
+    /// one more TTL at most while a caller refreshes it; older, it is a miss for everyone.
+    pub fn lookup(&self, company_id: &str) -> Lookup<'_> {
+        let entry = {
+            let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+            known.get(company_id).map(|(at, c)| (*at, Some(c.clone())))
+        };
+        let entry = entry.or_else(|| {
+            let unknown = self.unknown.read().unwrap_or_else(|e| e.into_inner());
+            unknown.get(company_id).map(|at| (*at, None))
+        });
+        let Some((at, value)) = entry else {
+            return Lookup::Miss;
+        };
+        let age = at.elapsed();
+        if age < self.ttl {
+            return Lookup::Use(value);
+        }
+        if age >= self.ttl.saturating_mul(2) {
+            return Lookup::Miss;
+        }
+        let mut refreshing = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
+        if refreshing.contains(company_id) {
+            return Lookup::Use(value);
+        }
+        refreshing.insert(company_id.to_owned());
+        Lookup::Refresh(RefreshGuard {
+            cache: self,
+            company_id: company_id.to_owned(),
+        })
     }
 
     /// The cached entry, if fresh: `Some(None)` means "known not to exist".
@@ -232,5 +305,100 @@ impl IntakeCache {
         let known = self.known.read().unwrap_or_else(|e| e.into_inner()).len();
         let unknown = self.unknown.read().unwrap_or_else(|e| e.into_inner()).len();
         (known, unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn company(id: &str) -> Arc<IntakeCompany> {
+        Arc::new(IntakeCompany {
+            pk: 7,
+            company_id: id.to_owned(),
+            active: true,
+            secrets: Vec::new(),
+            connect: None,
+        })
+    }
+
+    /// A cache holding `acme`, put `age` ago (known), and `ghost`, learnt unknown as long ago.
+    fn aged(age: Duration) -> IntakeCache {
+        let cache = IntakeCache::new(TTL);
+        let at = Instant::now().checked_sub(age).unwrap();
+        cache
+            .known
+            .write()
+            .unwrap()
+            .insert("acme".into(), (at, company("acme")));
+        cache.unknown.write().unwrap().insert("ghost".into(), at);
+        cache
+    }
+
+    fn used(l: &Lookup<'_>) -> Option<Option<String>> {
+        match l {
+            Lookup::Use(v) => Some(v.as_ref().map(|c| c.company_id.clone())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_fresh_entry_is_used_by_everyone() {
+        let cache = aged(Duration::from_secs(1));
+        for _ in 0..3 {
+            assert_eq!(used(&cache.lookup("acme")), Some(Some("acme".into())));
+            assert_eq!(used(&cache.lookup("ghost")), Some(None));
+        }
+        assert!(matches!(cache.lookup("nobody"), Lookup::Miss));
+    }
+
+    /// Expired: one caller refreshes, everyone else goes on with the entry they had (a known
+    /// company and a known-unknown id alike), until the refresh puts the new one.
+    #[test]
+    fn a_stale_entry_is_refreshed_by_one_caller_while_the_others_use_it() {
+        let cache = aged(TTL + Duration::from_secs(1));
+        for id in ["acme", "ghost"] {
+            let Lookup::Refresh(guard) = cache.lookup(id) else {
+                panic!("the first caller after expiry refreshes {id}");
+            };
+            for _ in 0..3 {
+                let expected = (id == "acme").then(|| "acme".to_owned());
+                assert_eq!(used(&cache.lookup(id)), Some(expected));
+            }
+            cache.put(id, Some(company(id)));
+            drop(guard);
+            assert_eq!(used(&cache.lookup(id)), Some(Some(id.to_owned())));
+        }
+    }
+
+    /// A refresh that fails (or whose caller went away) does not leave the entry stuck stale:
+    /// the next caller refreshes.
+    #[test]
+    fn a_refresh_dropped_without_a_put_lets_the_next_caller_refresh() {
+        let cache = aged(TTL + Duration::from_secs(1));
+        let Lookup::Refresh(guard) = cache.lookup("acme") else {
+            panic!("the first caller refreshes");
+        };
+        assert!(matches!(cache.lookup("acme"), Lookup::Use(Some(_))));
+        drop(guard);
+        assert!(matches!(cache.lookup("acme"), Lookup::Refresh(_)));
+    }
+
+    /// Stale beyond a second TTL, or dropped by a change in this process: nobody uses it.
+    #[test]
+    fn an_entry_too_old_or_invalidated_is_a_miss() {
+        let cache = aged(TTL * 2 + Duration::from_secs(1));
+        assert!(matches!(cache.lookup("acme"), Lookup::Miss));
+        assert!(matches!(cache.lookup("ghost"), Lookup::Miss));
+        let cache = aged(TTL + Duration::from_secs(1));
+        cache.invalidate("acme");
+        assert!(matches!(cache.lookup("acme"), Lookup::Miss));
+        let cache = aged(Duration::from_secs(1));
+        cache.invalidate("acme");
+        assert!(matches!(cache.lookup("acme"), Lookup::Miss));
     }
 }

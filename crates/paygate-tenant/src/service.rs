@@ -15,7 +15,7 @@ use serde_json::json;
 use paygate_db::entities::{company, signing_secret, stripe_profile};
 use paygate_db::{Tenant, new_id, now_ms};
 
-use crate::cache::{ConnectRoutes, IntakeCache, IntakeCompany, IntakeSecret};
+use crate::cache::{ConnectRoutes, IntakeCache, IntakeCompany, IntakeSecret, Lookup};
 use crate::crypto::{Keyring, field, mask};
 use crate::wire::{
     CompanyIn, CompanyOut, CompanyPatch, ProfileIn, ProfileOut, ProfilePatch, SigningSecretIn,
@@ -776,9 +776,12 @@ impl TenantService {
         if !crate::validate::is_company_id(company_id) {
             return Ok(None);
         }
-        if let Some(hit) = self.inner.cache.get(company_id) {
-            return Ok(hit);
-        }
+        // Held until the entry is put back (or the load fails): the others use the stale one.
+        let _refresh = match self.inner.cache.lookup(company_id) {
+            Lookup::Use(hit) => return Ok(hit),
+            Lookup::Refresh(guard) => Some(guard),
+            Lookup::Miss => None,
+        };
         let loaded = self.load_intake_company(company_id).await?.map(Arc::new);
         self.inner.cache.put(company_id, loaded.clone());
         Ok(loaded)
