@@ -140,13 +140,55 @@ fn rand_id(rng: &mut impl Rng, n: usize) -> String {
         .collect()
 }
 
+/// Where the creation second in a Stripe id counts from: `evt_1IlYUU…` (created 1619697430)
+/// and `evt_1Itt6e…` (created 1621683300), two genuine events, both give this epoch.
+const STRIPE_ID_EPOCH: i64 = 426_256_548;
+
+/// How Stripe's own ids are made, so that a stream of them meets our indexes as a real one
+/// does: after the prefix, six base-62 characters counting the second the object was created
+/// (from [`STRIPE_ID_EPOCH`]), ten characters the account's own id ends with (`acct_1PgafT` +
+/// `B7WZ01zgkW`, and `pi_1Pgafy` + `B7WZ01zgkW` + eight more), then eight random ones. So a
+/// company's ids arrive in the order of their seconds, random only within one second.
+struct StripeIds {
+    /// The ten characters of the sending account (one account: one company).
+    account: String,
+}
+
+impl StripeIds {
+    /// The ids of the account whose webhook secret is `secret` (the same account from run to
+    /// run against the same company).
+    fn of_account(secret: &str) -> Self {
+        use rand::SeedableRng;
+        let seed = secret.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        Self {
+            account: rand_id(&mut rng, 10),
+        }
+    }
+
+    /// An id with `prefix` (`evt`, `pi`, `ch`) of an object created at `created` (Unix s).
+    fn id(&self, rng: &mut impl Rng, prefix: &str, created: i64) -> String {
+        const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut second = (created - STRIPE_ID_EPOCH).max(0);
+        let mut time = [b'0'; 6];
+        for c in time.iter_mut().rev() {
+            *c = A[(second % 62) as usize];
+            second /= 62;
+        }
+        let time = std::str::from_utf8(&time).unwrap_or_default();
+        format!("{prefix}_{time}{}{}", self.account, rand_id(rng, 8))
+    }
+}
+
 /// A `payment_intent.succeeded` of about 2.5 KB, shaped like Stripe's.
-fn payment_intent_event(rng: &mut impl Rng, now: i64) -> Value {
-    let pi = format!("pi_{}", rand_id(rng, 24));
-    let ch = format!("ch_{}", rand_id(rng, 24));
+fn payment_intent_event(rng: &mut impl Rng, ids: &StripeIds, now: i64) -> Value {
+    let pi = ids.id(rng, "pi", now - 3);
+    let ch = ids.id(rng, "ch", now - 1);
     let amount = rng.gen_range(100..100_000);
     json!({
-        "id": format!("evt_{}", rand_id(rng, 24)), "object": "event", "api_version": "2024-06-20", "created": now,
+        "id": ids.id(rng, "evt", now), "object": "event", "api_version": "2024-06-20", "created": now,
         "data": {"object": {
             "id": pi, "object": "payment_intent", "amount": amount, "amount_capturable": 0,
             "amount_details": {"tip": {}}, "amount_received": amount, "application": null,
@@ -176,10 +218,10 @@ fn payment_intent_event(rng: &mut impl Rng, now: i64) -> Value {
 }
 
 /// A `checkout.session.completed` of about 2.5 KB, shaped like Stripe's.
-fn checkout_event(rng: &mut impl Rng, now: i64) -> Value {
+fn checkout_event(rng: &mut impl Rng, ids: &StripeIds, now: i64) -> Value {
     let cs = format!("cs_test_{}", rand_id(rng, 58));
     json!({
-        "id": format!("evt_{}", rand_id(rng, 24)), "object": "event", "api_version": "2024-06-20", "created": now,
+        "id": ids.id(rng, "evt", now), "object": "event", "api_version": "2024-06-20", "created": now,
         "data": {"object": {
             "id": cs, "object": "checkout.session", "after_expiration": null, "allow_promotion_codes": null,
             "amount_subtotal": 3998, "amount_total": 3998, "automatic_tax": {"enabled": false, "liability": null, "status": null},
@@ -192,7 +234,7 @@ fn checkout_event(rng: &mut impl Rng, now: i64) -> Value {
             "customer_email": null, "expires_at": now + 86_340, "invoice": null, "invoice_creation": {"enabled": false, "invoice_data": {
                 "account_tax_ids": null, "custom_fields": null, "description": null, "footer": null, "issuer": null, "metadata": {}, "rendering_options": null}},
             "livemode": false, "locale": "it", "metadata": {"order": format!("{}", rng.gen_range(1000..99999))}, "mode": "payment",
-            "payment_intent": format!("pi_{}", rand_id(rng, 24)), "payment_link": null, "payment_method_collection": "if_required",
+            "payment_intent": ids.id(rng, "pi", now - 60), "payment_link": null, "payment_method_collection": "if_required",
             "payment_method_configuration_details": null, "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
             "payment_method_types": ["card", "sepa_debit"], "payment_status": "paid",
             "phone_number_collection": {"enabled": false}, "recovered_from": null, "setup_intent": null, "shipping_address_collection": null,
@@ -206,6 +248,15 @@ fn checkout_event(rng: &mut impl Rng, now: i64) -> Value {
     })
 }
 
+/// A request of a run before it is signed: its body, whether it is signed with the right
+/// secret, its event (`None` for a bad signature), and where it goes in the stream.
+struct Slot {
+    at: f64,
+    body: Arc<Vec<u8>>,
+    good: bool,
+    event: Option<usize>,
+}
+
 /// The requests of a run, in the order they are sent. `rate`: open loop, request `k` leaves
 /// about `k / rate` seconds after the run starts, and is signed with that time, so a long run's
 /// last requests are as fresh as its first (signed all at the start, they would pass the
@@ -213,60 +264,86 @@ fn checkout_event(rng: &mut impl Rng, now: i64) -> Value {
 fn build_requests(args: &Args, secret: &str, rate: Option<f64>) -> (Vec<Request>, Vec<String>) {
     let mut rng = rand::thread_rng();
     let now = now_secs();
-    // The body and the secret it is signed with (`None`: a bad signature), and its event.
-    let mut bodies: Vec<(Arc<Vec<u8>>, bool, Option<usize>)> = Vec::with_capacity(args.events * 2);
+    let stripe = StripeIds::of_account(secret);
+    let dups = (args.events as f64 * args.duplicates).round() as usize;
+    let bads = (args.events as f64 * args.bad_signatures).round() as usize;
+    // Distinct events a second: open loop, each event is created in the second it is sent
+    // (as Stripe sends them, a moment after), so its id carries that second.
+    let per_second = rate
+        .filter(|r| *r > 0.0)
+        .map(|r| r * args.events as f64 / (args.events + dups + bads) as f64);
+    let created = |i: usize| match per_second {
+        Some(p) => now + (i as f64 / p) as i64,
+        None => now,
+    };
+    let mut bodies: Vec<Slot> = Vec::with_capacity(args.events + dups + bads);
     let mut ids = Vec::with_capacity(args.events);
     for i in 0..args.events {
         let ev = if args.payment_intents_only || i % 2 == 0 {
-            payment_intent_event(&mut rng, now)
+            payment_intent_event(&mut rng, &stripe, created(i))
         } else {
-            checkout_event(&mut rng, now)
+            checkout_event(&mut rng, &stripe, created(i))
         };
         ids.push(ev["id"].as_str().unwrap_or_default().to_owned());
-        bodies.push((
-            Arc::new(serde_json::to_vec(&ev).unwrap_or_default()),
-            true,
-            Some(i),
-        ));
+        bodies.push(Slot {
+            at: i as f64,
+            body: Arc::new(serde_json::to_vec(&ev).unwrap_or_default()),
+            good: true,
+            event: Some(i),
+        });
     }
-    let dups = (args.events as f64 * args.duplicates).round() as usize;
-    let bads = (args.events as f64 * args.bad_signatures).round() as usize;
+    // A duplicate comes within a second before or after its original (Stripe retries, or
+    // sends the same event twice at once); a bad signature anywhere.
+    let second = per_second.unwrap_or(args.events as f64);
     for _ in 0..dups {
         let j = rng.gen_range(0..args.events);
-        let again = bodies[j].clone();
-        bodies.push(again);
+        let at = j as f64 + rng.gen_range(-second..second);
+        let body = bodies[j].body.clone();
+        bodies.push(Slot {
+            at,
+            body,
+            good: true,
+            event: Some(j),
+        });
     }
     for _ in 0..bads {
-        let ev = payment_intent_event(&mut rng, now);
-        bodies.push((
-            Arc::new(serde_json::to_vec(&ev).unwrap_or_default()),
-            false,
-            None,
-        ));
+        let at = rng.gen_range(0.0..args.events as f64);
+        let ev = payment_intent_event(&mut rng, &stripe, created(at as usize));
+        bodies.push(Slot {
+            at,
+            body: Arc::new(serde_json::to_vec(&ev).unwrap_or_default()),
+            good: false,
+            event: None,
+        });
     }
-    // Interleave: a duplicate may arrive before or after its original, as with Stripe.
-    use rand::seq::SliceRandom;
-    bodies.shuffle(&mut rng);
+    bodies.sort_by(|a, b| a.at.total_cmp(&b.at));
     let reqs = bodies
         .into_iter()
         .enumerate()
-        .map(|(k, (body, good, event))| {
-            let t = match rate {
-                Some(r) if r > 0.0 => now + (k as f64 / r) as i64,
-                _ => now,
-            };
-            let key = if good {
-                secret
-            } else {
-                "whsec_not_the_right_secret_at_all"
-            };
-            Request {
-                signature: sign(key, t, &body),
-                body,
-                good,
-                event,
-            }
-        })
+        .map(
+            |(
+                k,
+                Slot {
+                    body, good, event, ..
+                },
+            )| {
+                let t = match rate {
+                    Some(r) if r > 0.0 => now + (k as f64 / r) as i64,
+                    _ => now,
+                };
+                let key = if good {
+                    secret
+                } else {
+                    "whsec_not_the_right_secret_at_all"
+                };
+                Request {
+                    signature: sign(key, t, &body),
+                    body,
+                    good,
+                    event,
+                }
+            },
+        )
         .collect();
     (reqs, ids)
 }
@@ -744,4 +821,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ids carry their second as Stripe's do: the time part of two genuine event ids comes
+    /// back from their `created`, and a company's ids sort by the second they were created.
+    #[test]
+    fn stripe_shaped_ids_carry_their_creation_second() {
+        let ids = StripeIds::of_account("whsec_test");
+        let mut rng = rand::thread_rng();
+        assert!(ids.id(&mut rng, "evt", 1_619_697_430).starts_with("evt_1IlYUU"));
+        assert!(ids.id(&mut rng, "evt", 1_621_683_300).starts_with("evt_1Itt6e"));
+        let a = ids.id(&mut rng, "pi", 1_796_000_000);
+        let b = ids.id(&mut rng, "pi", 1_796_000_001);
+        assert!(a < b, "{a} sorts before {b}");
+        assert_eq!(a.len(), "pi_".len() + 24);
+        assert_eq!(a[9..19], b[9..19], "one account, one suffix");
+        assert_ne!(
+            StripeIds::of_account("whsec_other").account,
+            ids.account,
+            "another account, another suffix"
+        );
+    }
 }
