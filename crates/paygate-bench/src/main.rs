@@ -833,8 +833,14 @@ mod tests {
     fn stripe_shaped_ids_carry_their_creation_second() {
         let ids = StripeIds::of_account("whsec_test");
         let mut rng = rand::thread_rng();
-        assert!(ids.id(&mut rng, "evt", 1_619_697_430).starts_with("evt_1IlYUU"));
-        assert!(ids.id(&mut rng, "evt", 1_621_683_300).starts_with("evt_1Itt6e"));
+        assert!(
+            ids.id(&mut rng, "evt", 1_619_697_430)
+                .starts_with("evt_1IlYUU")
+        );
+        assert!(
+            ids.id(&mut rng, "evt", 1_621_683_300)
+                .starts_with("evt_1Itt6e")
+        );
         let a = ids.id(&mut rng, "pi", 1_796_000_000);
         let b = ids.id(&mut rng, "pi", 1_796_000_001);
         assert!(a < b, "{a} sorts before {b}");
