@@ -388,6 +388,31 @@ mod tests {
         assert!(matches!(cache.lookup("acme"), Lookup::Refresh(_)));
     }
 
+    /// Under a flood of made-up company ids the unknown ones are held up to a hard cap, and
+    /// the known companies stay cached whatever the flood.
+    #[test]
+    fn unknown_company_ids_are_held_up_to_a_hard_cap() {
+        let cache = IntakeCache::new(Duration::from_secs(3600));
+        cache.put("acme", Some(company("acme")));
+        for i in 0..(3 * MAX_UNKNOWN_COMPANIES) {
+            cache.put(&format!("made_up_{i}"), None);
+            let (_, unknown) = cache.sizes();
+            assert!(
+                unknown <= MAX_UNKNOWN_COMPANIES,
+                "{unknown} unknown ids held after {i} put"
+            );
+        }
+        assert!(
+            matches!(cache.get("acme"), Some(Some(c)) if c.company_id == "acme"),
+            "a flood of unknown ids does not push a known company out"
+        );
+        let last = format!("made_up_{}", 3 * MAX_UNKNOWN_COMPANIES - 1);
+        assert!(matches!(cache.get(&last), Some(None)));
+        // A company that appears is known at once, and forgets its "unknown" entry.
+        cache.put(&last, Some(company(&last)));
+        assert!(matches!(cache.get(&last), Some(Some(_))));
+    }
+
     /// Stale beyond a second TTL, or dropped by a change in this process: nobody uses it.
     #[test]
     fn an_entry_too_old_or_invalidated_is_a_miss() {

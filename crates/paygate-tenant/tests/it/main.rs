@@ -2,6 +2,5 @@
 //! SQLite and PostgreSQL.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
-mod intake_cache;
 mod sealing;
 mod tenant;
