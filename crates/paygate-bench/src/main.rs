@@ -133,10 +133,12 @@ fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The characters of Stripe's ids, in their sort order (digits, upper case, lower case).
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
 fn rand_id(rng: &mut impl Rng, n: usize) -> String {
-    const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     (0..n)
-        .map(|_| A[rng.gen_range(0..A.len())] as char)
+        .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
         .collect()
 }
 
@@ -170,11 +172,10 @@ impl StripeIds {
 
     /// An id with `prefix` (`evt`, `pi`, `ch`) of an object created at `created` (Unix s).
     fn id(&self, rng: &mut impl Rng, prefix: &str, created: i64) -> String {
-        const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         let mut second = (created - STRIPE_ID_EPOCH).max(0);
         let mut time = [b'0'; 6];
         for c in time.iter_mut().rev() {
-            *c = A[(second % 62) as usize];
+            *c = BASE62[(second % 62) as usize];
             second /= 62;
         }
         let time = std::str::from_utf8(&time).unwrap_or_default();

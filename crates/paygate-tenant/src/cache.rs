@@ -236,21 +236,6 @@ impl IntakeCache {
         })
     }
 
-    /// The cached entry, if fresh: `Some(None)` means "known not to exist".
-    pub fn get(&self, company_id: &str) -> Option<Option<Arc<IntakeCompany>>> {
-        {
-            let known = self.known.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, c)) = known.get(company_id)
-                && at.elapsed() < self.ttl
-            {
-                return Some(Some(c.clone()));
-            }
-        }
-        let unknown = self.unknown.read().unwrap_or_else(|e| e.into_inner());
-        let at = unknown.get(company_id)?;
-        (at.elapsed() < self.ttl).then_some(None)
-    }
-
     /// Stores an entry (`None`: the company does not exist).
     pub fn put(&self, company_id: &str, value: Option<Arc<IntakeCompany>>) {
         let ttl = self.ttl;
@@ -403,14 +388,14 @@ mod tests {
             );
         }
         assert!(
-            matches!(cache.get("acme"), Some(Some(c)) if c.company_id == "acme"),
+            used(&cache.lookup("acme")) == Some(Some("acme".into())),
             "a flood of unknown ids does not push a known company out"
         );
         let last = format!("made_up_{}", 3 * MAX_UNKNOWN_COMPANIES - 1);
-        assert!(matches!(cache.get(&last), Some(None)));
+        assert_eq!(used(&cache.lookup(&last)), Some(None));
         // A company that appears is known at once, and forgets its "unknown" entry.
         cache.put(&last, Some(company(&last)));
-        assert!(matches!(cache.get(&last), Some(Some(_))));
+        assert_eq!(used(&cache.lookup(&last)), Some(Some(last.clone())));
     }
 
     /// Stale beyond a second TTL, or dropped by a change in this process: nobody uses it.
