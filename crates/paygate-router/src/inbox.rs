@@ -25,6 +25,9 @@ pub struct InboxWriter {
     /// SQLite only: whether the writer applies payment intents' events in its own transaction
     /// ([`crate::intake_payments`]), once [`crate::worker::WorkerPool::apply_at_intake`] asked.
     apply: Option<Arc<AtomicBool>>,
+    /// SQLite only: asks the writer thread to finalise the statements it keeps prepared on the
+    /// pool's connection ([`Self::let_go`]).
+    let_go: Option<mpsc::UnboundedSender<oneshot::Sender<()>>>,
 }
 
 impl InboxWriter {
@@ -42,10 +45,12 @@ impl InboxWriter {
         if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             // SQLite has one writer: one thread, driving the connection directly.
             let apply = Arc::new(AtomicBool::new(false));
-            crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics, apply.clone())?;
+            let (let_go, asked) = mpsc::unbounded_channel();
+            crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics, apply.clone(), asked)?;
             return Ok(Self {
                 tx,
                 apply: Some(apply),
+                let_go: Some(let_go),
             });
         }
         let rx = Arc::new(Mutex::new(rx));
@@ -85,7 +90,24 @@ impl InboxWriter {
                 }
             });
         }
-        Ok(Self { tx, apply: None })
+        Ok(Self {
+            tx,
+            apply: None,
+            let_go: None,
+        })
+    }
+
+    /// Before the database pool is closed: on SQLite, the writer finalises the statements it
+    /// keeps prepared on the pool's one connection (sqlx cannot close a connection that still
+    /// has some), and every later batch lets its own go. Returns once they are gone (at once
+    /// if the writer has stopped, or on PostgreSQL).
+    pub async fn let_go(&self) {
+        if let Some(tx) = &self.let_go {
+            let (done, rx) = oneshot::channel();
+            if tx.send(done).is_ok() {
+                let _ = rx.await;
+            }
+        }
     }
 
     /// See [`crate::worker::WorkerPool::apply_at_intake`].

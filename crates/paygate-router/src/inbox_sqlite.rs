@@ -76,6 +76,7 @@ pub(crate) fn spawn(
     wake: Arc<Notify>,
     metrics: Arc<paygate_web::metrics::Metrics>,
     apply: Arc<AtomicBool>,
+    mut let_go: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
 ) -> std::io::Result<()> {
     let pool = db.get_sqlite_connection_pool().clone();
     // Fails early (not on the thread) if the runtime cannot be built.
@@ -93,7 +94,7 @@ pub(crate) fn spawn(
                     .with(
                         &pool,
                         |c| Ok(c.path().filter(|p| !p.is_empty()).map(str::to_owned)),
-                        || false,
+                        true,
                     )
                     .await;
                 let path = path.ok().flatten();
@@ -101,7 +102,7 @@ pub(crate) fn spawn(
                     // A log left large by an earlier run goes back to zero bytes, before any
                     // delivery waits on this connection.
                     let _ = held
-                        .with(&pool, |c| Ok(checkpoint(c, "TRUNCATE")), || false)
+                        .with(&pool, |c| Ok(checkpoint(c, "TRUNCATE")), true)
                         .await;
                 }
                 // The batches' commits are made durable by a thread of their own, while the
@@ -109,6 +110,9 @@ pub(crate) fn spawn(
                 let syncer = path.as_deref().and_then(|p| Syncer::start(p, wake.clone()));
                 let checkpointer = path.and_then(|p| Checkpointer::start(p, WAL_RESTART_FRAMES));
                 let mut since_checkpoint = 0usize;
+                // Asked to let the statements go (the pool is about to close): from then on
+                // every batch finalises what it prepared before it gives the connection back.
+                let mut closing = false;
                 loop {
                     if let Some(c) = &checkpointer
                         && c.restart_wanted()
@@ -117,7 +121,7 @@ pub(crate) fn spawn(
                         // writes, so the checkpoint takes the writer lock at once.
                         let started = std::time::Instant::now();
                         let done = held
-                            .with(&pool, |c| Ok(checkpoint(c, "PASSIVE")), || false)
+                            .with(&pool, |c| Ok(checkpoint(c, "PASSIVE")), !closing)
                             .await;
                         metrics.wal_restart.observe(started.elapsed());
                         c.restarted(done.unwrap_or(Checkpointed::Failed));
@@ -131,18 +135,25 @@ pub(crate) fn spawn(
                     tokio::select! {
                         n = rx.recv_many(&mut batch, max_batch) => if n == 0 { break },
                         () = asked => continue,
+                        Some(done) = let_go.recv() => {
+                            closing = true;
+                            held.let_go(&pool).await;
+                            let _ = done.send(());
+                            continue;
+                        }
                     }
                     let apply = apply.load(Ordering::Relaxed);
                     let held_since = std::time::Instant::now();
-                    let more = std::cell::Cell::new(false);
                     // Batch after batch on the connection, while more wait and for at most
                     // [`HOLD`]: one hand-over of the connection for them all.
                     let run = |c: &rusqlite::Connection| {
+                        // The [`Syncer`] makes these commits durable: they do not sync the
+                        // WAL themselves (set for the hold, not for each commit).
+                        let unsynced = syncer.is_some() && set_synchronous(c, "NORMAL");
                         loop {
                             let size = batch.len();
                             let started = std::time::Instant::now();
-                            let answers =
-                                write_batch(c, &mut batch, apply, syncer.is_some(), &metrics);
+                            let answers = write_batch(c, &mut batch, apply, &metrics);
                             since_checkpoint += size;
                             if since_checkpoint >= CHECKPOINT_EVERY
                                 && let Some(c) = &checkpointer
@@ -172,10 +183,13 @@ pub(crate) fn spawn(
                                 break;
                             }
                         }
-                        more.set(!rx.is_empty());
+                        // Back to what everyone else commits with, whatever happened.
+                        if unsynced {
+                            set_synchronous(c, "FULL");
+                        }
                         Ok(())
                     };
-                    if let Err(e) = held.with(&pool, run, || more.get()).await {
+                    if let Err(e) = held.with(&pool, run, !closing).await {
                         // The connection could not be had: nothing of the batch is stored.
                         tracing::error!(error = %e, size = batch.len(), "inbox batch failed");
                         let answers = Answers {
@@ -186,6 +200,8 @@ pub(crate) fn spawn(
                         answers.send(None, &wake);
                     }
                 }
+                // Every sender is gone: the pool (kept open by `pool` until now) may close.
+                held.let_go(&pool).await;
             });
         })?;
     Ok(())
@@ -342,11 +358,17 @@ impl Checkpointer {
 /// of the writer's time at 4 000 events/s, when a batch holds five events).
 ///
 /// sqlx closes a connection with `sqlite3_close`, and panics if a statement prepared on it is
-/// still alive. So the statements are kept only while the writer holds the connection or has
-/// the next batch waiting already: a batch that finds nothing queued behind it finalises them
-/// before it lets the connection go. The pool closes its connection only at shutdown (no idle
-/// timeout, no lifetime: see `paygate_db::connect`), after the HTTP server has answered its last
-/// request, so after the last batch, which found nothing behind it.
+/// still alive. The pool closes its connection only when it is closed or dropped (no idle
+/// timeout, no lifetime: see `paygate_db::connect`). It is not dropped while the writer lives
+/// (the writer holds a clone), and the writer finalises its statements ([`Held::let_go`]) when
+/// its last sender is gone, before it lets its clone go; whoever closes the pool first asks the
+/// writer to let them go ([`crate::inbox::InboxWriter::let_go`], `Paygate::stop`), and from then
+/// on every batch finalises what it prepared before it gives the connection back. Until then
+/// the statements stay prepared between batches, however long the writer idles: finalising
+/// them whenever no batch waited (as before) meant preparing them all again for most batches
+/// below full speed, 12.8 % of the writer's time at 5 000 events/s (docs/benchmarks.md,
+/// eighth pass). A kept statement is reset after each use, so it holds no lock and no snapshot
+/// while sqlx has the connection.
 #[derive(Default)]
 struct Held {
     kept: Option<(usize, rusqlite::Connection)>,
@@ -354,13 +376,12 @@ struct Held {
 
 impl Held {
     /// Runs `f` on the pool's connection, borrowed through sqlx's lock on its raw handle; keeps
-    /// its statements prepared afterwards if `more()` (said under the lock) tells that another
-    /// batch is waiting.
+    /// its statements prepared afterwards if `keep`, else finalises them first.
     async fn with<R>(
         &mut self,
         pool: &SqlitePool,
         f: impl FnOnce(&rusqlite::Connection) -> Result<R, DbErr>,
-        more: impl FnOnce() -> bool,
+        keep: bool,
     ) -> Result<R, DbErr> {
         let mut conn = pool.acquire().await.map_err(db_err)?;
         let mut locked = conn.lock_handle().await.map_err(db_err)?;
@@ -382,8 +403,8 @@ impl Held {
                 // SAFETY: `raw` is the open connection of `locked`, which gives this thread
                 // exclusive use of it until `locked` drops; `c` does not own the handle (it
                 // will not close it), and it is only used while a later lock is held on the
-                // same handle (checked above). Its statements are finalised before the lock is
-                // let go, unless another batch is waiting (see the type's documentation).
+                // same handle (checked above). Its statements are finalised under such a lock
+                // before the pool may close the connection (see the type's documentation).
                 #[allow(unsafe_code)]
                 let c = unsafe { rusqlite::Connection::from_handle(raw) }.map_err(db_err)?;
                 c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -391,11 +412,20 @@ impl Held {
             }
         };
         let r = f(c);
-        if !more() {
+        if !keep {
             c.flush_prepared_statement_cache();
         }
         drop(locked);
         r
+    }
+
+    /// Finalises the kept statements (none kept: nothing to do, no connection taken).
+    async fn let_go(&mut self, pool: &SqlitePool) {
+        if self.kept.is_some()
+            && let Err(e) = self.with(pool, |_| Ok(()), false).await
+        {
+            tracing::error!(error = %e, "inbox: the statements kept prepared could not be let go");
+        }
     }
 }
 
@@ -499,36 +529,19 @@ impl Syncer {
 
 /// Commits a batch on `c`; returns every job's answer. With `apply`, the payment intents'
 /// events among them are applied in the same transaction ([`intake_payments`]); if that fails,
-/// the batch is stored again without. With `unsynced`, the commit does not sync the WAL (the
-/// caller has the [`Syncer`] do it before answering).
+/// the batch is stored again without.
 fn write_batch(
     c: &rusqlite::Connection,
     batch: &mut Vec<Job>,
     apply: bool,
-    unsynced: bool,
     metrics: &paygate_web::metrics::Metrics,
 ) -> Answers {
     let now = now_ms();
     let apply = apply && batch.iter().any(|j| j.taken.is_some());
-    let store = |apply: bool| {
-        if !unsynced {
-            return insert_all(c, batch, now, apply);
-        }
-        // The setting cannot change inside a transaction: end one a failure left open.
-        rollback(c);
-        run_cached(c, "PRAGMA synchronous = NORMAL")?;
-        let stored = insert_all(c, batch, now, apply);
-        // Back to what everyone else commits with, whatever happened.
-        rollback(c);
-        if let Err(e) = run_cached(c, "PRAGMA synchronous = FULL") {
-            tracing::error!(error = %e, "inbox: could not set synchronous = FULL again");
-        }
-        stored
-    };
-    let mut outcomes = store(apply);
+    let mut outcomes = insert_all(c, batch, now, apply);
     if apply && let Err(e) = &outcomes {
         tracing::debug!(error = %e, "storing the batch with its payments applied failed; storing it plainly");
-        outcomes = store(false);
+        outcomes = insert_all(c, batch, now, false);
     }
     let mut answers = Answers {
         replies: Vec::with_capacity(batch.len()),
@@ -663,6 +676,21 @@ fn insert_all(
     }
 }
 
+/// Sets `PRAGMA synchronous` on `c`; whether it was set. A commit with the setting left as it
+/// was (`FULL`) is only synced once more than needed, so a failure is logged, not passed on.
+fn set_synchronous(c: &rusqlite::Connection, to: &str) -> bool {
+    // The setting cannot change inside a transaction: end one a failure left open.
+    rollback(c);
+    let set = match to {
+        "NORMAL" => run_cached(c, "PRAGMA synchronous = NORMAL"),
+        _ => run_cached(c, "PRAGMA synchronous = FULL"),
+    };
+    if let Err(e) = &set {
+        tracing::error!(error = %e, to, "inbox: could not set synchronous");
+    }
+    set.is_ok()
+}
+
 /// Runs a statement without parameters or rows (`BEGIN`, `COMMIT`), prepared once.
 fn run_cached(c: &rusqlite::Connection, sql: &str) -> Result<(), DbErr> {
     c.prepare_cached(sql)
@@ -723,9 +751,10 @@ mod tests {
         largest
     }
 
-    /// The writer keeps its statements prepared while batches follow one another, and lets
-    /// them go with the last one: the pool then closes its connection (sqlx panics when a
-    /// statement is still alive on it), and a statement kept across batches still runs.
+    /// The writer keeps its statements prepared from batch to batch however long it idles
+    /// between them, and lets them go when asked: the pool then closes its connection (sqlx
+    /// panics when a statement is still alive on it). Asked to let go, it still runs what it
+    /// kept, prepares again what it needs, and keeps nothing past the batch.
     #[test]
     fn statements_kept_between_batches_are_let_go_before_the_pool_closes() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -744,29 +773,56 @@ mod tests {
             .unwrap();
             let pool = db.get_sqlite_connection_pool().clone();
             let mut held = Held::default();
+            let ours = ["SELECT count(*) FROM t", "INSERT INTO t VALUES (1)"];
             let count = |c: &rusqlite::Connection| {
-                c.prepare_cached("SELECT count(*) FROM t")
+                c.prepare_cached(ours[0])
                     .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
                     .map_err(db_err)
+            };
+            // Of `ours`, how many are prepared on the connection (SQLite's own list of its
+            // statements; sqlx keeps some of its own there too).
+            let kept = |held: &Held| {
+                held.kept.as_ref().map_or(0, |(_, c)| {
+                    let mut n = 0;
+                    // SAFETY: walks the connection's list of statements (under its mutex)
+                    // while nobody else uses the connection (one thread here); each `sql` is
+                    // read while its statement is alive.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        use rusqlite::ffi::{sqlite3_next_stmt, sqlite3_sql};
+                        let db = c.handle();
+                        let mut st = sqlite3_next_stmt(db, std::ptr::null_mut());
+                        while !st.is_null() {
+                            let sql = std::ffi::CStr::from_ptr(sqlite3_sql(st)).to_string_lossy();
+                            n += usize::from(ours.contains(&sql.as_ref()));
+                            st = sqlite3_next_stmt(db, st);
+                        }
+                    }
+                    n
+                })
             };
             held.with(
                 &pool,
                 |c| c.execute_batch("CREATE TABLE t (x)").map_err(db_err),
-                || true,
+                true,
             )
             .await
             .unwrap();
-            // Another batch waits: the statement stays prepared, and serves the next batch.
-            assert_eq!(held.with(&pool, count, || true).await.unwrap(), 0);
-            held.with(
-                &pool,
-                |c| run_cached(c, "INSERT INTO t VALUES (1)"),
-                || true,
-            )
-            .await
-            .unwrap();
-            // Nothing waits: everything prepared is finalised before the connection goes back.
-            assert_eq!(held.with(&pool, count, || false).await.unwrap(), 1);
+            assert_eq!(held.with(&pool, count, true).await.unwrap(), 0);
+            // Between two batches the pool's connection serves others, the statement kept.
+            sea_orm::ConnectionTrait::execute_unprepared(&db, "INSERT INTO t VALUES (0)")
+                .await
+                .unwrap();
+            held.with(&pool, |c| run_cached(c, ours[1]), true)
+                .await
+                .unwrap();
+            assert_eq!(kept(&held), 2, "both statements stay prepared");
+            assert_eq!(held.with(&pool, count, true).await.unwrap(), 2);
+            held.let_go(&pool).await;
+            assert_eq!(kept(&held), 0, "let go: nothing prepared is left");
+            // After letting go, a batch prepares what it needs and keeps nothing.
+            assert_eq!(held.with(&pool, count, false).await.unwrap(), 2);
+            assert_eq!(kept(&held), 0);
             db.close().await.unwrap();
         });
         // The connection really closed (a statement left alive makes `sqlite3_close` refuse,

@@ -277,7 +277,8 @@ impl Paygate {
     /// 4. drain the writers (the rejected-delivery recorder; the inbox writer has answered every
     ///    request by step 2);
     /// 5. stop the background workers (each finishes its batch);
-    /// 6. close the database pool.
+    /// 6. close the database pool (the inbox writer first lets go of the statements it keeps
+    ///    prepared on SQLite's connection).
     pub async fn stop(
         &self,
         http: Option<(
@@ -314,6 +315,8 @@ impl Paygate {
         for w in workers {
             let _ = w.await;
         }
+        // The inbox writer's statements are finalised before the pool closes its connection.
+        self.intake.writer.let_go().await;
         self.db.clone().close().await.ok();
     }
 
