@@ -146,7 +146,7 @@ pub(crate) fn spawn(
                     let held_since = std::time::Instant::now();
                     // Batch after batch on the connection, while more wait and for at most
                     // [`HOLD`]: one hand-over of the connection for them all.
-                    let run = |c: &rusqlite::Connection| {
+                    let run = async |c: &rusqlite::Connection| {
                         // The [`Syncer`] makes these commits durable: they do not sync the
                         // WAL themselves (set for the hold, not for each commit).
                         let unsynced = syncer.is_some() && set_synchronous(c, "NORMAL");
@@ -180,7 +180,16 @@ pub(crate) fn spawn(
                                 }
                             }
                             if batch.is_empty() {
-                                break;
+                                // Nothing waits yet: the next delivery of a busy stream is
+                                // a moment away. Waiting for it here, the connection still
+                                // held, spares a hand-over back and forth through sqlx's
+                                // thread; a quiet stream lets it go after [`IDLE_WAIT`].
+                                let left = HOLD.saturating_sub(held_since.elapsed());
+                                let wait = rx.recv_many(&mut batch, max_batch);
+                                match tokio::time::timeout(left.min(IDLE_WAIT), wait).await {
+                                    Ok(n) if n > 0 => {}
+                                    _ => break,
+                                }
                             }
                         }
                         // Back to what everyone else commits with, whatever happened.
@@ -189,7 +198,7 @@ pub(crate) fn spawn(
                         }
                         Ok(())
                     };
-                    if let Err(e) = held.with(&pool, run, !closing).await {
+                    if let Err(e) = held.with_async(&pool, run, !closing).await {
                         // The connection could not be had: nothing of the batch is stored.
                         tracing::error!(error = %e, size = batch.len(), "inbox batch failed");
                         let answers = Answers {
@@ -218,6 +227,11 @@ const CHECKPOINT_EVERY: usize = 3000;
 /// taking it from the pool and handing it back is a round trip through the driver's thread
 /// each time, and the workers' and the pages' queries wait no longer than this for it.
 const HOLD: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// How long the writer, holding the connection, waits for the next delivery when none waits
+/// (tokio's timer rounds it up to its next millisecond): a stream at a few thousand events a
+/// second has the next one in well under that.
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// WAL frames (2 KiB pages) above which the checkpointer makes the log start over: ~32 MiB,
 /// about a second of the intake at full speed.
@@ -383,6 +397,16 @@ impl Held {
         f: impl FnOnce(&rusqlite::Connection) -> Result<R, DbErr>,
         keep: bool,
     ) -> Result<R, DbErr> {
+        self.with_async(pool, async |c| f(c), keep).await
+    }
+
+    /// [`Self::with`] for an `f` that may wait (the connection stays borrowed meanwhile).
+    async fn with_async<R>(
+        &mut self,
+        pool: &SqlitePool,
+        f: impl AsyncFnOnce(&rusqlite::Connection) -> Result<R, DbErr>,
+        keep: bool,
+    ) -> Result<R, DbErr> {
         let mut conn = pool.acquire().await.map_err(db_err)?;
         let mut locked = conn.lock_handle().await.map_err(db_err)?;
         let raw = locked.as_raw_handle().as_ptr();
@@ -411,7 +435,7 @@ impl Held {
                 &mut kept.insert((raw as usize, c)).1
             }
         };
-        let r = f(c);
+        let r = f(c).await;
         if !keep {
             c.flush_prepared_statement_cache();
         }
