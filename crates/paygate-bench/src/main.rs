@@ -799,6 +799,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let company = company
                 .as_deref()
                 .context("--company or --setup is needed for --check")?;
+            // The check expects every good event stored: it says nothing if some were refused
+            // (the throttle's 429 answers every delivery from the address for a while).
+            let throttled = out.by_status.get(&429).copied().unwrap_or(0);
+            if throttled > 0 {
+                bail!(
+                    "check not made: {throttled} deliveries were refused with 429 (the intake's throttle of rejected deliveries, tripped by --bad-signatures); start the server with PAYGATE_INTAKE_REJECT_LIMIT_PER_MINUTE=0"
+                );
+            }
             check_stored(admin, company, &ids).await?;
             let good_rejected: usize = out
                 .by_status
