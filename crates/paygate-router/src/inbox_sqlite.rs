@@ -6,11 +6,12 @@
 //! back one by one. Here the writer thread borrows the pool's connection, locks its raw handle
 //! (sqlx lets nobody else touch the connection while it is locked) and runs the whole batch
 //! synchronously: `BEGIN IMMEDIATE`, two prepared inserts per delivery (the inbox row and its
-//! body in `inbox_payloads`), `COMMIT`. While more deliveries wait, it goes on with the next
-//! batch on the same connection, for up to [`HOLD`]: one hand-over in and one out for all of
-//! them (each is a round trip through sqlx's thread, which spent 6.5–7.8 % of a core on them at
-//! 4 000 events/s, 2.5–3.2 % since). The durability is the same: the commit is a WAL commit
-//! with `synchronous = FULL`, and nobody is answered before it returns.
+//! body in `inbox_payloads`), `COMMIT`. While more deliveries wait, or the next one comes
+//! within [`IDLE_WAIT`], it goes on with the next batch on the same connection, for up to
+//! [`HOLD`]: one hand-over in and one out for all of them (each is a round trip through sqlx's
+//! thread, which spent 6.5–7.8 % of a core on them at 4 000 events/s, 2.5–3.2 % with the hold,
+//! 1.4–1.6 % at 5 000 events/s since it waits through short gaps). Nobody is answered before
+//! their commit is on disk (see [`Syncer`]).
 //!
 //! Routine checkpoints (copying the WAL back into the database file, with its own `fsync`) are
 //! not run by the committing connection, where one would stall every waiting delivery for
@@ -149,7 +150,7 @@ pub(crate) fn spawn(
                     let run = async |c: &rusqlite::Connection| {
                         // The [`Syncer`] makes these commits durable: they do not sync the
                         // WAL themselves (set for the hold, not for each commit).
-                        let unsynced = syncer.is_some() && set_synchronous(c, "NORMAL");
+                        let unsynced = syncer.is_some() && set_synchronous(c, false);
                         loop {
                             let size = batch.len();
                             let started = std::time::Instant::now();
@@ -194,7 +195,7 @@ pub(crate) fn spawn(
                         }
                         // Back to what everyone else commits with, whatever happened.
                         if unsynced {
-                            set_synchronous(c, "FULL");
+                            set_synchronous(c, true);
                         }
                         Ok(())
                     };
@@ -700,17 +701,19 @@ fn insert_all(
     }
 }
 
-/// Sets `PRAGMA synchronous` on `c`; whether it was set. A commit with the setting left as it
-/// was (`FULL`) is only synced once more than needed, so a failure is logged, not passed on.
-fn set_synchronous(c: &rusqlite::Connection, to: &str) -> bool {
+/// Sets `PRAGMA synchronous` on `c` to `FULL` (`full`) or `NORMAL`; whether it was set. A
+/// commit with the setting left as it was (`FULL`) is only synced once more than needed, so a
+/// failure is logged, not passed on.
+fn set_synchronous(c: &rusqlite::Connection, full: bool) -> bool {
     // The setting cannot change inside a transaction: end one a failure left open.
     rollback(c);
-    let set = match to {
-        "NORMAL" => run_cached(c, "PRAGMA synchronous = NORMAL"),
-        _ => run_cached(c, "PRAGMA synchronous = FULL"),
+    let sql = match full {
+        true => "PRAGMA synchronous = FULL",
+        false => "PRAGMA synchronous = NORMAL",
     };
+    let set = run_cached(c, sql);
     if let Err(e) = &set {
-        tracing::error!(error = %e, to, "inbox: could not set synchronous");
+        tracing::error!(error = %e, sql, "inbox: could not set synchronous");
     }
     set.is_ok()
 }
