@@ -45,8 +45,8 @@ impl InboxWriter {
         if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             // SQLite has one writer: one thread, driving the connection directly.
             let apply = Arc::new(AtomicBool::new(false));
-            let (let_go, asked) = mpsc::unbounded_channel();
-            crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics, apply.clone(), asked)?;
+            let (let_go, let_go_rx) = mpsc::unbounded_channel();
+            crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics, apply.clone(), let_go_rx)?;
             return Ok(Self {
                 tx,
                 apply: Some(apply),
