@@ -121,17 +121,12 @@ impl InboxWriter {
     pub async fn insert(&self, event: NewInboxEvent) -> Result<InsertOutcome, InboxError> {
         let (reply, rx) = oneshot::channel();
         // Whether the writer will apply it, decided here on the request's task: parsing the
-        // body and building the row (and dropping the parsed body) cost the one writer thread
-        // nothing.
+        // body and building the row cost the one writer thread nothing.
         let taken = self
             .apply
             .as_ref()
             .filter(|a| a.load(Ordering::Relaxed))
-            .filter(|_| {
-                event.status == status::PENDING && crate::intake_payments::takes(&event.event_type)
-            })
-            .and_then(|_| serde_json::from_str::<serde_json::Value>(&event.payload).ok())
-            .and_then(|value| crate::intake_payments::take(&event, &value));
+            .and_then(|_| crate::intake_payments::take(&event));
         self.tx
             .send(Job {
                 event,
