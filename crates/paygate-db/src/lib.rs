@@ -3,6 +3,7 @@
 pub mod entities;
 pub mod scope;
 pub mod status;
+pub mod wal_vfs;
 
 use std::time::Duration;
 
@@ -56,9 +57,21 @@ pub async fn connect(opts: &DbOptions) -> Result<DatabaseConnection, Error> {
     let url = opts.url.as_str();
     let mut co = base_options(url);
     if url.starts_with("sqlite:") {
+        // The writer's WAL frames go to the file a commit at a time (`wal_vfs`).
+        let vfs = match wal_vfs::register() {
+            Ok(()) => wal_vfs::NAME.to_str().ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, "SQLite: the WAL-gathering VFS is unavailable; using the default");
+                None
+            }
+        };
         co.max_connections(1)
             .min_connections(1)
-            .map_sqlx_sqlite_opts(|o| {
+            .map_sqlx_sqlite_opts(move |o| {
+                let o = match vfs {
+                    Some(name) => o.vfs(name),
+                    None => o,
+                };
                 // 2 KiB pages (for a new database; an existing one keeps its own): an event
                 // body of 2–3 KB takes a page and an overflow page instead of a 4 KiB page to
                 // itself, and the random leaf of a unique index that every insert dirties

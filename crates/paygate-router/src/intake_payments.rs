@@ -425,7 +425,7 @@ mod tests {
             "livemode": false,
             "pending_webhooks": 1,
             "request": {"id": null, "idempotency_key": null},
-            "type": "payment_intent.succeeded"
+            "type": EventType::PaymentIntentSucceeded.as_str()
         })
     }
 
@@ -478,7 +478,12 @@ mod tests {
         assert!(take(&event(&body)).is_none());
         body["data"]["object"]["status"] = json!("canceled");
         assert!(take(&event(&body)).is_none());
-        assert!(take(&event(&json!({"type": "payment_intent.succeeded"}))).is_none());
+        assert!(
+            take(&event(
+                &json!({"type": EventType::PaymentIntentSucceeded.as_str()})
+            ))
+            .is_none()
+        );
     }
 
     /// A statement made by [`statement`] is the one sea-query builds, SQL and values, for rows
