@@ -11,7 +11,8 @@
 //! [`HOLD`]: one hand-over in and one out for all of them (each is a round trip through sqlx's
 //! thread, which spent 6.5–7.8 % of a core on them at 4 000 events/s, 2.5–3.2 % with the hold,
 //! 1.4–1.6 % at 5 000 events/s since it waits through short gaps). Nobody is answered before
-//! their commit is on disk (see [`Syncer`]).
+//! their commit is on disk (see [`Syncer`]). The connection writes the WAL through
+//! `paygate_db::wal_vfs`, which hands a commit's frames to the kernel in one `pwrite`.
 //!
 //! Routine checkpoints (copying the WAL back into the database file, with its own `fsync`) are
 //! not run by the committing connection, where one would stall every waiting delivery for
