@@ -370,6 +370,15 @@ mod tests {
         (w, r)
     }
 
+    /// Inserts `n` rows keyed `k00000`, `k00001`, … with bodies made by `body` (SQL, the key
+    /// bound as `?1`).
+    fn insert(c: &Connection, n: usize, body: &str) {
+        let sql = format!("INSERT INTO t (k, body) VALUES (?1, {body})");
+        for i in 0..n {
+            c.execute(&sql, [format!("k{i:05}")]).unwrap();
+        }
+    }
+
     /// Rows of `t` seen by the other connection, and by a new connection through the default
     /// VFS once the writer has closed (SQLite's integrity check passing); removes the files.
     fn committed(w: Connection, r: Connection, d: &std::path::Path) -> (i64, i64) {
@@ -449,13 +458,7 @@ mod tests {
         let (w, r) = open(&d.join("t.db"), NAME);
         w.execute_batch("PRAGMA cache_size = 10").unwrap();
         let tx = w.unchecked_transaction().unwrap();
-        for i in 0..3000 {
-            tx.execute(
-                "INSERT INTO t (k, body) VALUES (?1, zeroblob(300) || ?1)",
-                [format!("k{i:05}")],
-            )
-            .unwrap();
-        }
+        insert(&tx, 3000, "zeroblob(300) || ?1");
         let seen: i64 = tx
             .query_row("SELECT count(*) FROM t WHERE body IS NOT NULL", [], |row| {
                 row.get(0)
@@ -474,13 +477,7 @@ mod tests {
         register().unwrap();
         let (w, r) = open(&d.join("t.db"), NAME);
         let tx = w.unchecked_transaction().unwrap();
-        for i in 0..600 {
-            tx.execute(
-                "INSERT INTO t (k, body) VALUES (?1, hex(randomblob(600)))",
-                [format!("k{i:05}")],
-            )
-            .unwrap();
-        }
+        insert(&tx, 600, "hex(randomblob(600))");
         tx.commit().unwrap();
         assert_eq!(committed(w, r, &d), (600, 600));
     }

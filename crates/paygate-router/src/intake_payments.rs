@@ -90,9 +90,8 @@ fn read_object(payload: &str) -> Option<Value> {
         object: Fields,
     }
     /// What is absent reads as `null`, as indexing a [`Value`] does.
-    #[derive(serde::Deserialize)]
+    #[derive(Default, serde::Deserialize)]
     #[serde(default)]
-    #[derive(Default)]
     struct Fields {
         id: Value,
         status: Value,
@@ -136,13 +135,7 @@ pub(crate) fn apply(
     let mut recipients: HashMap<i64, Option<Arc<CompanyRecipients>>> = HashMap::new();
     let mut messages: Vec<(notification_message::Model, Arc<CompanyRecipients>)> = Vec::new();
     for (e, taken) in events {
-        let upsert = statement("payment_intent_upsert", &taken.row, |row| {
-            let mut upsert = payment_intent::Entity::insert(row)
-                .on_conflict(payments::payment_intent_upsert())
-                .into_query();
-            upsert.returning(Query::returning().columns(payment_intent::Column::iter()));
-            upsert
-        })?;
+        let upsert = statement("payment_intent_upsert", &taken.row, upsert_of)?;
         // No row: the stored state was newer, nothing changed.
         let Some(p) = query_one(c, upsert, payment_intent_of)? else {
             continue;
@@ -179,13 +172,7 @@ pub(crate) fn apply(
     // `OutboxBatch::flush` writes them.
     for (m, to) in messages {
         let row = notification_message::ActiveModel::from(m.clone());
-        let insert = statement("notification_message_insert", &row, |row| {
-            let mut insert = notification_message::Entity::insert(row)
-                .on_conflict(outbox::dedupe_conflict())
-                .into_query();
-            insert.returning(Query::returning().column(notification_message::Column::Id));
-            insert
-        })?;
+        let insert = statement("notification_message_insert", &row, message_insert_of)?;
         if query_one(c, insert, |r| r.get::<_, String>(0))?.is_none() {
             continue;
         }
@@ -200,6 +187,24 @@ pub(crate) fn apply(
         }
     }
     Ok(())
+}
+
+/// The payment intent's upsert of `row`, returning the row it leaves (every column).
+fn upsert_of(row: payment_intent::ActiveModel) -> InsertStatement {
+    let mut upsert = payment_intent::Entity::insert(row)
+        .on_conflict(payments::payment_intent_upsert())
+        .into_query();
+    upsert.returning(Query::returning().columns(payment_intent::Column::iter()));
+    upsert
+}
+
+/// The message's insert, unless its change was recorded before; returns its id when inserted.
+fn message_insert_of(row: notification_message::ActiveModel) -> InsertStatement {
+    let mut insert = notification_message::Entity::insert(row)
+        .on_conflict(outbox::dedupe_conflict())
+        .into_query();
+    insert.returning(Query::returning().column(notification_message::Column::Id));
+    insert
 }
 
 /// A statement's SQL, rendered once for its shape, and what its values end with.
@@ -491,13 +496,6 @@ mod tests {
     /// for a row that sets other columns.
     #[test]
     fn a_statement_is_what_sea_query_builds() {
-        let upsert = |row: payment_intent::ActiveModel| {
-            let mut q = payment_intent::Entity::insert(row)
-                .on_conflict(payments::payment_intent_upsert())
-                .into_query();
-            q.returning(Query::returning().columns(payment_intent::Column::iter()));
-            q
-        };
         let scope = Scope::of_livemode(7, true);
         let failed = json!({"id": "pi_2", "status": "requires_payment_method", "amount": 900,
             "currency": "usd", "customer": {"id": "cus_9"},
@@ -516,8 +514,8 @@ mod tests {
             },
         ];
         for row in rows {
-            let (sql, values) = upsert(row.clone()).build(SqliteQueryBuilder);
-            let made = statement("test_upsert", &row, upsert).unwrap();
+            let (sql, values) = upsert_of(row.clone()).build(SqliteQueryBuilder);
+            let made = statement("test_upsert", &row, upsert_of).unwrap();
             assert_eq!(
                 (&*made.0, made.1),
                 (sql.as_str(), bind_all(&values).unwrap())
@@ -535,13 +533,8 @@ mod tests {
         });
         for m in messages {
             let row = notification_message::ActiveModel::from(m);
-            let insert = |row| {
-                notification_message::Entity::insert(row)
-                    .on_conflict(outbox::dedupe_conflict())
-                    .into_query()
-            };
-            let (sql, values) = insert(row.clone()).build(SqliteQueryBuilder);
-            let made = statement("test_message", &row, insert).unwrap();
+            let (sql, values) = message_insert_of(row.clone()).build(SqliteQueryBuilder);
+            let made = statement("test_message", &row, message_insert_of).unwrap();
             assert_eq!(
                 (&*made.0, made.1),
                 (sql.as_str(), bind_all(&values).unwrap())
