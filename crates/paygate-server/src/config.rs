@@ -61,7 +61,7 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// Most deliveries committed in one inbox transaction.
     pub inbox_batch_max: usize,
-    /// Inbox writer tasks (default: 1 on SQLite, 4 on PostgreSQL).
+    /// Inbox writer tasks (default: 1 on SQLite, 2 on PostgreSQL).
     pub inbox_writers: Option<usize>,
     /// HTTP worker threads (default: the number of CPUs).
     pub http_workers: Option<usize>,
