@@ -95,8 +95,8 @@ impl Paygate {
             .inbox_writers
             // PostgreSQL: two, so one commit is in flight while the next batch gathers. With four,
             // commits held 1.7 deliveries each and PostgreSQL's work per commit was the limit:
-            // 2 000 ev/s held at ack p99 <= 15 ms against 2 450 with two (docs/benchmarks.md,
-            // tenth pass); with one, a stalled commit stalls every delivery.
+            // a median of 2 000 ev/s held at ack p99 <= 15 ms against 2 400 with two
+            // (docs/benchmarks.md, tenth pass); with one, a stalled commit stalls every delivery.
             .unwrap_or(if is_sqlite { 1 } else { 2 });
         let inbox_wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
