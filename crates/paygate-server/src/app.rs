@@ -93,10 +93,9 @@ impl Paygate {
         let is_sqlite = settings.database_url().starts_with("sqlite:");
         let writers = settings
             .inbox_writers
-            // PostgreSQL: two, so one commit is in flight while the next batch gathers. With four,
-            // commits held 1.7 deliveries each and PostgreSQL's work per commit was the limit:
-            // a median of 2 000 ev/s held at ack p99 <= 15 ms against 2 400 with two
-            // (docs/benchmarks.md, tenth pass); with one, a stalled commit stalls every delivery.
+            // PostgreSQL: two, so one commit is in flight while the next batch gathers; more
+            // writers commit fewer deliveries each, one lets a stalled commit stall everything
+            // (measured in docs/benchmarks.md, tenth pass).
             .unwrap_or(if is_sqlite { 1 } else { 2 });
         let inbox_wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
