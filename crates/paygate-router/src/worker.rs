@@ -8,7 +8,9 @@
 //! count visible; a handler error that cannot heal (a payload without the fields it needs) fails
 //! at once. A worker that dies mid-event leaves the lease to expire: the event is claimed
 //! again, and the handlers being idempotent, the second run changes nothing. An outcome is
-//! recorded only by the worker still holding the lease.
+//! recorded only by the worker still holding the event. On PostgreSQL, the events handled in
+//! the claim's own transaction are held by the claim's row lock and are not leased (a lease
+//! would write each row once more, only to be released before the commit).
 //!
 //! Within a batch, the claim and the database-only handlers share one transaction (savepoints
 //! only when the batch is rerun after a failure, see [`WorkerPool::run_once`]); handlers that
@@ -186,14 +188,21 @@ impl WorkerPool {
     /// Claims up to a batch of due events (in a transaction of its own).
     pub async fn claim(&self) -> Result<Vec<ClaimedEvent>, DbErr> {
         let txn = self.inner.db.begin().await?;
-        let rows = self.claim_in(&txn).await?;
+        let rows = self.claim_in(&txn, Hold::Lease).await?;
         txn.commit().await?;
         Ok(rows)
     }
 
     /// Claims up to a batch of due events within `txn`: the leases hold once it commits (on
-    /// PostgreSQL the rows stay locked to other claimers until then).
-    async fn claim_in(&self, txn: &DatabaseTransaction) -> Result<Vec<ClaimedEvent>, DbErr> {
+    /// PostgreSQL the rows stay locked to other claimers until then). With [`Hold::Lock`] (only
+    /// on PostgreSQL, see [`WorkerPool::holds_by_lock`]) only the events handled after the
+    /// commit, those that call Stripe, are leased: the others are handled and recorded in `txn`,
+    /// under the lock of the claim.
+    async fn claim_in(
+        &self,
+        txn: &DatabaseTransaction,
+        hold: Hold,
+    ) -> Result<Vec<ClaimedEvent>, DbErr> {
         let i = &self.inner;
         let mut q = self.due(now_ms());
         if i.db.get_database_backend() == DatabaseBackend::Postgres {
@@ -205,18 +214,26 @@ impl WorkerPool {
             );
         }
         let rows = q.into_model::<ClaimedEvent>().all(txn).await?;
-        self.lease(txn, &rows).await?;
+        let leased = rows
+            .iter()
+            .filter(|r| hold == Hold::Lease || calls_stripe(&r.event_type));
+        self.lease(txn, leased.map(|r| r.id).collect()).await?;
         Ok(rows)
     }
 
-    /// Leases `rows` within `txn` if they are still due and nobody holds them; returns how
-    /// many it leased.
-    async fn lease<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        rows: &[ClaimedEvent],
-    ) -> Result<u64, DbErr> {
-        if rows.is_empty() {
+    /// Whether rows claimed in a transaction stay out of other claimers' reach until it
+    /// commits without a lease: on PostgreSQL the claim locks them (`FOR UPDATE`), and a
+    /// lease would write every row once more (a new version and new index entries) only to be
+    /// released in the same transaction. On SQLite the lease is also how a batch read before
+    /// its transaction checks that nobody took its events meanwhile, so every row is leased.
+    fn holds_by_lock(&self) -> bool {
+        self.inner.db.get_database_backend() == DatabaseBackend::Postgres
+    }
+
+    /// Leases the rows `ids` within `txn` if they are still due and nobody holds them; returns
+    /// how many it leased.
+    async fn lease<C: ConnectionTrait>(&self, txn: &C, ids: Vec<i64>) -> Result<u64, DbErr> {
+        if ids.is_empty() {
             return Ok(0);
         }
         let now = now_ms();
@@ -229,7 +246,7 @@ impl WorkerPool {
                 inbox_event::Column::LockedBy,
                 Expr::value(self.inner.id.clone()),
             )
-            .filter(inbox_event::Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .filter(inbox_event::Column::Id.is_in(ids))
             .filter(inbox_event::Column::Status.eq(status::PENDING))
             .filter(lease_free(now))
             .exec(txn)
@@ -350,23 +367,23 @@ impl WorkerPool {
         writer.apply_payments();
     }
 
-    /// Records the outcome of one event (only while this worker still holds its lease).
+    /// Records the outcome of one event (only while this worker still holds it, as `hold`
+    /// says).
     async fn record<C: ConnectionTrait>(
         &self,
         row: &ClaimedEvent,
         result: HandlerResult,
         db: &C,
+        hold: Hold,
     ) -> Result<(), DbErr> {
         let i = &self.inner;
         let now = now_ms();
-        let mine = Condition::all()
-            .add(inbox_event::Column::Id.eq(row.id))
-            .add(inbox_event::Column::LockedBy.eq(i.id.clone()));
+        let mine = self.held(hold).add(inbox_event::Column::Id.eq(row.id));
         match result {
             Ok(outcome) => {
                 let st = outcome_status(outcome);
                 i.metrics.handler(&row.event_type, st);
-                self.mark_done(vec![row.id], st, db).await?;
+                self.mark_done(vec![row.id], st, db, hold).await?;
             }
             Err(e) => {
                 let attempts = row.attempts + 1;
@@ -402,15 +419,28 @@ impl WorkerPool {
     /// Handles one claimed event on its own and records the outcome.
     pub async fn process(&self, row: &ClaimedEvent) -> Result<(), DbErr> {
         let result = self.handle(row, &self.inner.db, None).await;
-        self.record(row, result, &self.inner.db).await
+        self.record(row, result, &self.inner.db, Hold::Lease).await
+    }
+
+    /// The rows this worker holds, as `hold` says: those it leased, or (within the transaction
+    /// that claimed them) those still pending, since the claim's lock keeps everyone else from
+    /// changing them.
+    fn held(&self, hold: Hold) -> Condition {
+        match hold {
+            Hold::Lease => {
+                Condition::all().add(inbox_event::Column::LockedBy.eq(self.inner.id.clone()))
+            }
+            Hold::Lock => Condition::all().add(inbox_event::Column::Status.eq(status::PENDING)),
+        }
     }
 
     /// Marks events that were handled successfully, all in one statement per outcome; they
-    /// were claimed in the same transaction, so the lease is this worker's.
+    /// were claimed in the same transaction, so they are this worker's (held as `hold` says).
     async fn record_done<C: ConnectionTrait>(
         &self,
         done: &[(&ClaimedEvent, Outcome)],
         db: &C,
+        hold: Hold,
     ) -> Result<(), DbErr> {
         for (outcome, st) in [
             (Outcome::Processed, status::PROCESSED),
@@ -424,18 +454,19 @@ impl WorkerPool {
             if ids.is_empty() {
                 continue;
             }
-            self.mark_done(ids, st, db).await?;
+            self.mark_done(ids, st, db, hold).await?;
         }
         Ok(())
     }
 
     /// Marks events `st` (processed or ignored) and releases them, if this worker still holds
-    /// them.
+    /// them (as `hold` says).
     async fn mark_done<C: ConnectionTrait>(
         &self,
         ids: Vec<i64>,
         st: &str,
         db: &C,
+        hold: Hold,
     ) -> Result<(), DbErr> {
         released()
             .col_expr(inbox_event::Column::Status, Expr::value(st))
@@ -449,7 +480,7 @@ impl WorkerPool {
                 Expr::value(Option::<String>::None),
             )
             .filter(inbox_event::Column::Id.is_in(ids))
-            .filter(inbox_event::Column::LockedBy.eq(self.inner.id.clone()))
+            .filter(self.held(hold))
             .exec(db)
             .await?;
         Ok(())
@@ -476,6 +507,13 @@ impl WorkerPool {
     /// could not write the batch's messages, and rolled everything back.
     async fn run_batch(&self, careful: bool) -> Result<Option<usize>, DbErr> {
         let i = &self.inner;
+        // How the events handled in the batch's transaction are held: on SQLite every claim
+        // leases (see `holds_by_lock`).
+        let hold = if self.holds_by_lock() {
+            Hold::Lock
+        } else {
+            Hold::Lease
+        };
         // With a reader (SQLite), optimistically: the due events are read and their bodies
         // parsed before the write transaction begins, so the one writer is held only for
         // leasing, applying and recording them.
@@ -502,20 +540,21 @@ impl WorkerPool {
         let (txn, rows, parsed) = match early {
             Some((rows, parsed)) => {
                 let txn = i.db.begin().await?;
-                if self.lease(&txn, &rows).await? == rows.len() as u64 {
+                let ids = rows.iter().map(|r| r.id).collect();
+                if self.lease(&txn, ids).await? == rows.len() as u64 {
                     (txn, rows, parsed)
                 } else {
                     // Some were taken meanwhile (another task, an operator's replay): claim
                     // afresh inside the transaction.
                     txn.rollback().await?;
                     let txn = i.db.begin().await?;
-                    let rows = self.claim_in(&txn).await?;
+                    let rows = self.claim_in(&txn, Hold::Lease).await?;
                     (txn, rows, None)
                 }
             }
             None => {
                 let txn = i.db.begin().await?;
-                let rows = self.claim_in(&txn).await?;
+                let rows = self.claim_in(&txn, hold).await?;
                 (txn, rows, None)
             }
         };
@@ -540,7 +579,7 @@ impl WorkerPool {
                     }
                     Err(e) => {
                         sp.rollback().await?;
-                        self.record(row, Err(e), &txn).await?;
+                        self.record(row, Err(e), &txn, hold).await?;
                     }
                 }
             }
@@ -561,7 +600,7 @@ impl WorkerPool {
             txn.rollback().await?;
             return Ok(None);
         }
-        self.record_done(&done, &txn).await?;
+        self.record_done(&done, &txn, hold).await?;
         txn.commit().await?;
         for (row, outcome) in &done {
             i.metrics.handler(&row.event_type, outcome_status(*outcome));
@@ -657,6 +696,17 @@ fn by_object(rows: Vec<&ClaimedEvent>) -> Vec<Vec<&ClaimedEvent>> {
         }
     }
     groups
+}
+
+/// How a worker holds the events it claimed until it records their outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// `locked_by` and `locked_until` written at the claim: holds beyond the claim's
+    /// transaction, until the lease runs out.
+    Lease,
+    /// The row lock of the claim (`FOR UPDATE`, PostgreSQL): holds until the claim's
+    /// transaction ends, in which the outcome is recorded.
+    Lock,
 }
 
 /// Rows nobody holds at `now`: never leased, released, or their lease expired.
