@@ -35,6 +35,7 @@ mod m20261206_000600_stripe_connection;
 mod m20261206_000700_connect_platforms;
 mod m20261206_000800_order_cancel_url;
 mod m20261207_000100_inbox_status_index;
+mod m20261207_000200_inbox_claim_index;
 
 /// The migrator run by `paygate migrate` and at start-up.
 #[derive(Debug)]
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000100_refunds::Migration),
             Box::new(m20261206_000800_order_cancel_url::Migration),
             Box::new(m20261207_000100_inbox_status_index::Migration),
+            Box::new(m20261207_000200_inbox_claim_index::Migration),
         ]
     }
 }
@@ -98,4 +100,12 @@ where
         idx.col(c);
     }
     idx.to_owned()
+}
+
+/// Drops the index `name` of `table`, if it is there.
+pub(crate) fn drop_index<T>(name: &str, table: T) -> IndexDropStatement
+where
+    T: IntoIden + 'static,
+{
+    Index::drop().name(name).table(table).if_exists().to_owned()
 }

@@ -203,9 +203,22 @@ impl WorkerPool {
         txn: &DatabaseTransaction,
         hold: Hold,
     ) -> Result<Vec<ClaimedEvent>, DbErr> {
-        let i = &self.inner;
+        let rows = self
+            .claim_query()
+            .into_model::<ClaimedEvent>()
+            .all(txn)
+            .await?;
+        let leased = rows
+            .iter()
+            .filter(|r| hold == Hold::Lease || calls_stripe(&r.event_type));
+        self.lease(txn, leased.map(|r| r.id).collect()).await?;
+        Ok(rows)
+    }
+
+    /// The query of a claim: the due events ([`WorkerPool::due`]), on PostgreSQL locked.
+    fn claim_query(&self) -> sea_orm::Select<inbox_event::Entity> {
         let mut q = self.due(now_ms());
-        if i.db.get_database_backend() == DatabaseBackend::Postgres {
+        if self.inner.db.get_database_backend() == DatabaseBackend::Postgres {
             // The inbox rows only: the bodies are never updated, and locking a row writes to it.
             QueryTrait::query(&mut q).lock_with_tables_behavior(
                 LockType::Update,
@@ -213,12 +226,14 @@ impl WorkerPool {
                 LockBehavior::SkipLocked,
             );
         }
-        let rows = q.into_model::<ClaimedEvent>().all(txn).await?;
-        let leased = rows
-            .iter()
-            .filter(|r| hold == Hold::Lease || calls_stripe(&r.event_type));
-        self.lease(txn, leased.map(|r| r.id).collect()).await?;
-        Ok(rows)
+        q
+    }
+
+    /// The statement a claim runs, as built now, so that its plan can be inspected (a claim
+    /// must read the oldest due events in order and stop at a batch, whatever the backlog).
+    pub fn claim_statement(&self) -> sea_orm::Statement {
+        self.claim_query()
+            .build(self.inner.db.get_database_backend())
     }
 
     /// Whether rows claimed in a transaction stay out of other claimers' reach until it

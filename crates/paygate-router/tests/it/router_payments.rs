@@ -880,6 +880,107 @@ async fn a_dead_workers_events_are_claimed_again_after_the_lease(backend: Backen
     assert_eq!(pi["status"], "processing");
 }
 
+/// A claim reads the oldest due events in order through one index and stops at its batch,
+/// however large the backlog: on PostgreSQL also in the plan it keeps for the prepared claim
+/// after five executions (a generic plan, which cannot know the statement's values). Before,
+/// both backends read every pending event and sorted them all to keep the first batch: the
+/// larger the backlog to drain, the slower each claim.
+async fn a_claim_reads_a_batch_not_the_whole_backlog(backend: Backend) {
+    use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+    use sea_orm::{
+        ConnectionTrait, DbBackend, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    };
+    let app = TestApp::start(workers_apply_everything(backend)).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let events: Vec<Value> = (0..300)
+        .map(|i| {
+            event(
+                "payment_intent.processing",
+                payment_intent(&format!("pi_backlog_{i}"), "processing", 10 + i),
+            )
+        })
+        .collect();
+    for chunk in events.chunks(50) {
+        let answers =
+            futures_util::future::join_all(chunk.iter().map(|e| app.deliver(&company, &secret, e)))
+                .await;
+        for (s, b) in answers {
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+    }
+    let worker = pool(
+        &app,
+        WorkerConfig {
+            batch_size: 20,
+            ..WorkerConfig::default()
+        },
+    );
+    let claim = worker.claim_statement();
+    let db = &app.app.db;
+    let plan: Vec<String> = match backend {
+        Backend::Sqlite => {
+            let explain = Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {}", claim.sql),
+                claim.values.clone().expect("the claim binds its values"),
+            );
+            db.query_all_raw(explain)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String>("", "detail").unwrap())
+                .collect()
+        }
+        Backend::Postgres => {
+            let values = claim.values.clone().expect("the claim binds its values");
+            let literals: Vec<String> = values
+                .0
+                .iter()
+                .map(|v| PostgresQueryBuilder.value_to_string(v))
+                .collect();
+            let txn = db.begin().await.unwrap();
+            txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
+                .await
+                .unwrap();
+            txn.execute_unprepared(&format!("PREPARE claim AS {}", claim.sql))
+                .await
+                .unwrap();
+            let rows = txn
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!("EXPLAIN EXECUTE claim({})", literals.join(", ")),
+                ))
+                .await
+                .unwrap();
+            txn.execute_unprepared("DEALLOCATE claim").await.unwrap();
+            txn.rollback().await.unwrap();
+            rows.iter()
+                .map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap())
+                .collect()
+        }
+    };
+    let plan = plan.join("\n");
+    assert!(plan.contains("ix_inbox_events_status_id"), "{plan}");
+    assert!(
+        !plan.contains("Sort") && !plan.contains("TEMP B-TREE"),
+        "the claim sorts the backlog:\n{plan}"
+    );
+    // And it takes the oldest, in order.
+    let oldest: Vec<i64> = inbox_event::Entity::find()
+        .select_only()
+        .column(inbox_event::Column::Id)
+        .filter(inbox_event::Column::Status.eq("pending"))
+        .order_by_asc(inbox_event::Column::Id)
+        .limit(20)
+        .into_tuple()
+        .all(db)
+        .await
+        .unwrap();
+    let claimed: Vec<i64> = worker.claim().await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(claimed, oldest);
+}
+
 /// Two worker pools (two replicas) with small batches take events of the same new objects at
 /// once: the inserts race, the conditional updates race; every event is handled, and the
 /// objects end as if the events had come one by one.
@@ -1275,6 +1376,7 @@ db_tests!(
     source_order_is_charged_once_and_confirmed_by_its_charge,
     retries_run_out_and_bad_payloads_fail_at_once,
     a_dead_workers_events_are_claimed_again_after_the_lease,
+    a_claim_reads_a_batch_not_the_whole_backlog,
     two_pools_racing_on_the_same_objects_converge,
     operator_views_filter_page_and_isolate,
     a_batch_of_payment_intents_follows_the_lifecycle_rule_for_every_pair,
