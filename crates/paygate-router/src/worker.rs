@@ -563,7 +563,7 @@ impl WorkerPool {
                     // afresh inside the transaction.
                     txn.rollback().await?;
                     let txn = i.db.begin().await?;
-                    let rows = self.claim_in(&txn, Hold::Lease).await?;
+                    let rows = self.claim_in(&txn, hold).await?;
                     (txn, rows, None)
                 }
             }

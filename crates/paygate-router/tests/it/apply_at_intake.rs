@@ -15,6 +15,8 @@ use reqwest::StatusCode;
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 
+use crate::deliver_together;
+
 async fn get(app: &TestApp, path: &str) -> Value {
     let (s, b) = app.admin_get(path).await;
     assert_eq!(s, StatusCode::OK, "GET {path}: {b}");
@@ -31,17 +33,6 @@ async fn setup(app: &TestApp) -> (String, String) {
     app.create_company(&company).await;
     app.create_profile(&company, "test", &secret).await;
     (company, secret)
-}
-
-/// Delivers all of `events` at once (so that the intake takes several in one batch); every
-/// answer is a 200.
-async fn deliver_together(app: &TestApp, company: &str, secret: &str, events: &[Value]) {
-    let answers =
-        futures_util::future::join_all(events.iter().map(|e| app.deliver(company, secret, e)))
-            .await;
-    for (s, b) in answers {
-        assert_eq!(s, StatusCode::OK, "{b}");
-    }
 }
 
 /// On SQLite a payment intent's event is processed by the time Stripe has its 200: the payment

@@ -13,3 +13,18 @@ mod router;
 mod router_payments;
 mod subscriptions;
 mod thin_events;
+
+use paygate_testkit::TestApp;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// Delivers all of `events` at once (so that the intake takes several in one batch); every
+/// answer is a 200.
+async fn deliver_together(app: &TestApp, company: &str, secret: &str, events: &[Value]) {
+    let answers =
+        futures_util::future::join_all(events.iter().map(|e| app.deliver(company, secret, e)))
+            .await;
+    for (s, b) in answers {
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+}

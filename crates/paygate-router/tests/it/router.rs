@@ -14,13 +14,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// Delivers `events` all at once; every answer is a 200.
-async fn deliver_together(app: &TestApp, company: &str, secret: &str, events: &[Value]) {
-    for (s, b) in join_all(events.iter().map(|e| app.deliver(company, secret, e))).await {
-        assert_eq!(s, StatusCode::OK, "{b}");
-    }
-}
+use crate::deliver_together;
 
+/// Delivers `events` all at once; every answer is a 200.
 async fn deliver_all(app: &TestApp, company: &str, secret: &str, events: &[Value]) {
     for e in events {
         let (s, b) = app.deliver(company, secret, e).await;

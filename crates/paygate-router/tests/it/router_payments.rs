@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::deliver_together;
+
 async fn deliver(app: &TestApp, company: &str, secret: &str, ev: &Value) {
     let (s, b) = app.deliver(company, secret, ev).await;
     assert_eq!(s, StatusCode::OK, "{b}");
@@ -902,12 +904,7 @@ async fn a_claim_reads_a_batch_not_the_whole_backlog(backend: Backend) {
         })
         .collect();
     for chunk in events.chunks(50) {
-        let answers =
-            futures_util::future::join_all(chunk.iter().map(|e| app.deliver(&company, &secret, e)))
-                .await;
-        for (s, b) in answers {
-            assert_eq!(s, StatusCode::OK, "{b}");
-        }
+        deliver_together(&app, &company, &secret, chunk).await;
     }
     let worker = pool(
         &app,
