@@ -17,6 +17,7 @@ use paygate_db::now_ms;
 
 pub use crate::inbox_job::{InboxError, InsertOutcome, NewInboxEvent, status};
 pub(crate) use crate::inbox_job::{Job, committed};
+use crate::reply::{Replies, Reply};
 
 /// Handle to the writer tasks; cheap to clone.
 #[derive(Clone, Debug)]
@@ -79,9 +80,11 @@ impl InboxWriter {
                     if breaker.open() {
                         // The database was unreachable a moment ago: answer 503 at once
                         // instead of making every sender wait for a connection.
+                        let mut replies = Replies::default();
                         for job in batch.drain(..) {
-                            let _ = job.reply.send(Err(InboxError(None)));
+                            replies.push(job.reply, Err(InboxError(None)));
                         }
+                        replies.send();
                         continue;
                     }
                     let started = std::time::Instant::now();
@@ -119,7 +122,7 @@ impl InboxWriter {
 
     /// Stores one event; returns after the commit.
     pub async fn insert(&self, event: NewInboxEvent) -> Result<InsertOutcome, InboxError> {
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = Reply::channel();
         // Whether the writer will apply it, decided here on the request's task: parsing the
         // body and building the row cost the one writer thread nothing.
         let taken = self
@@ -270,11 +273,12 @@ async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, breaker: &Br
     let events: Vec<&NewInboxEvent> = batch.iter().map(|j| &j.event).collect();
     let together = insert_many(db, &events, now).await;
     let mut any_new = false;
+    let mut replies = Replies::default();
     match together {
         Ok(outcomes) => {
             for (job, outcome) in batch.drain(..).zip(outcomes) {
                 any_new |= outcome == InsertOutcome::Inserted;
-                let _ = job.reply.send(Ok(outcome));
+                replies.push(job.reply, Ok(outcome));
             }
         }
         Err(err) if batch.len() == 1 || unreachable(&err) => {
@@ -283,7 +287,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, breaker: &Br
             }
             tracing::error!(error = %err, "inbox insert failed");
             for job in batch.drain(..) {
-                let _ = job.reply.send(Err(InboxError(Some(err.clone()))));
+                replies.push(job.reply, Err(InboxError(Some(err.clone()))));
             }
         }
         Err(err) => {
@@ -294,9 +298,11 @@ async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, breaker: &Br
                     tracing::error!(error = %e, "inbox insert failed");
                 }
                 any_new |= matches!(r, Ok(InsertOutcome::Inserted));
-                let _ = job.reply.send(r.map_err(|e| InboxError(Some(e))));
+                // Row by row, each answered as soon as it is stored.
+                job.reply.send(r.map_err(|e| InboxError(Some(e))));
             }
         }
     }
+    replies.send();
     any_new
 }

@@ -3,7 +3,7 @@
 //! the handle) so the SQLite writer in `inbox_sqlite` and `inbox` both depend on it, not on
 //! each other.
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
 use sea_orm::DbErr;
 
@@ -54,7 +54,7 @@ pub(crate) struct Job {
     /// ([`crate::intake_payments::take`]; decided by the request's task, not by the one writer
     /// thread).
     pub(crate) taken: Option<Taken>,
-    pub(crate) reply: oneshot::Sender<Result<InsertOutcome, InboxError>>,
+    pub(crate) reply: crate::reply::Reply,
 }
 
 /// A payment intent's event the intake will apply ([`crate::intake_payments::take`]): the row

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod read_models;
 pub mod reconcile;
 pub mod refunds;
+mod reply;
 pub mod stripe_connection;
 pub mod worker;
 
