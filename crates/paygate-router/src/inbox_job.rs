@@ -5,8 +5,6 @@
 
 use tokio::sync::Notify;
 
-use sea_orm::DbErr;
-
 /// Inbox row status values.
 pub mod status {
     pub const PENDING: &str = "pending";
@@ -35,18 +33,7 @@ pub struct NewInboxEvent {
     pub status: &'static str,
 }
 
-/// What storing did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InsertOutcome {
-    Inserted,
-    /// The (company, event id) was already in the inbox.
-    Duplicate,
-}
-
-/// The inbox could not take the event (the database is unreachable, full, …).
-#[derive(Debug, thiserror::Error)]
-#[error("the inbox could not store the event")]
-pub struct InboxError(#[source] pub Option<DbErr>);
+pub use crate::reply::{InboxError, InsertOutcome};
 
 pub(crate) struct Job {
     pub(crate) event: NewInboxEvent,

@@ -1,4 +1,5 @@
-//! A delivery's answer, handed back to the thread that waits for it a batch at a time.
+//! A delivery's answer (what storing did, or why it could not), handed back to the thread that
+//! waits for it a batch at a time.
 //!
 //! Each delivery waits for its commit on a oneshot, on its HTTP worker's thread (actix runs a
 //! current-thread runtime on each). Completed from another thread (the SQLite writer's sync
@@ -19,7 +20,20 @@ use std::cell::RefCell;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::inbox_job::{InboxError, InsertOutcome};
+use sea_orm::DbErr;
+
+/// What storing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The (company, event id) was already in the inbox.
+    Duplicate,
+}
+
+/// The inbox could not take the event (the database is unreachable, full, …).
+#[derive(Debug, thiserror::Error)]
+#[error("the inbox could not store the event")]
+pub struct InboxError(#[source] pub Option<DbErr>);
 
 /// What a delivery is told.
 pub(crate) type Outcome = Result<InsertOutcome, InboxError>;
