@@ -78,3 +78,46 @@ pub(crate) fn committed(
         wake.notify_one();
     }
 }
+
+/// Jobs for the writers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use tokio::sync::mpsc;
+
+    use super::{Job, NewInboxEvent, status};
+    use crate::reply::Reply;
+
+    pub(crate) fn job(i: usize) -> Job {
+        Job {
+            event: NewInboxEvent {
+                company_pk: 1,
+                stripe_event_id: format!("evt_{i}"),
+                event_type: String::new(),
+                livemode: false,
+                api_version: None,
+                account_id: None,
+                created: 0,
+                payload: "{}".into(),
+                origin: "webhook",
+                status: status::PENDING,
+            },
+            taken: None,
+            reply: Reply::channel().0,
+        }
+    }
+
+    /// Sends `n` jobs, one every `every`, from another task that keeps the sender.
+    pub(crate) fn send_paced(tx: mpsc::Sender<Job>, n: usize, every: std::time::Duration) {
+        tokio::spawn(async move {
+            for i in 0..n {
+                tokio::time::sleep(every).await;
+                tx.send(job(i)).await.unwrap();
+            }
+            // The sender stays (a writer whose senders are all gone stops gathering).
+            std::future::pending::<()>().await;
+            drop(tx);
+        });
+    }
+}

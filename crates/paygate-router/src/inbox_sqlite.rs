@@ -827,38 +827,7 @@ mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use super::*;
-
-    fn job(i: usize) -> Job {
-        Job {
-            event: crate::inbox_job::NewInboxEvent {
-                company_pk: 1,
-                stripe_event_id: format!("evt_{i}"),
-                event_type: String::new(),
-                livemode: false,
-                api_version: None,
-                account_id: None,
-                created: 0,
-                payload: "{}".into(),
-                origin: "webhook",
-                status: status::PENDING,
-            },
-            taken: None,
-            reply: Reply::channel().0,
-        }
-    }
-
-    /// Sends `n` jobs, one every `every`, from another task that keeps the sender.
-    fn send_paced(tx: mpsc::Sender<Job>, n: usize, every: std::time::Duration) {
-        tokio::spawn(async move {
-            for i in 0..n {
-                tokio::time::sleep(every).await;
-                tx.send(job(i)).await.unwrap();
-            }
-            // The sender stays (a writer whose senders are all gone stops gathering).
-            std::future::pending::<()>().await;
-            drop(tx);
-        });
-    }
+    use crate::inbox_job::testing::{job, send_paced};
 
     /// The writer gathers a stream's deliveries into one commit: until the commit gap ends,
     /// then while a sync is under way; never past the hold, and not once the batch is full.
