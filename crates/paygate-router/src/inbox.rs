@@ -15,8 +15,8 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::now_ms;
 
+pub(crate) use crate::inbox_job::{ENOUGH, Job, committed, gather};
 pub use crate::inbox_job::{InboxError, InsertOutcome, NewInboxEvent, status};
-pub(crate) use crate::inbox_job::{Job, committed};
 use crate::reply::{Replies, Reply};
 
 /// Handle to the writer tasks; cheap to clone.
@@ -73,7 +73,16 @@ impl InboxWriter {
                         let Some(first) = rx.recv().await else { return };
                         batch.push(first);
                         if let Some(last) = *last_started {
-                            gather(rx, &mut batch, max_batch, last + BATCH_GAP).await;
+                            let gap_ends = last + BATCH_GAP;
+                            gather(
+                                rx,
+                                &mut batch,
+                                max_batch.min(ENOUGH),
+                                gap_ends,
+                                gap_ends,
+                                None,
+                            )
+                            .await;
                         }
                         while batch.len() < max_batch {
                             match rx.try_recv() {
@@ -81,7 +90,7 @@ impl InboxWriter {
                                 Err(_) => break,
                             }
                         }
-                        *last_started = Some(tokio::time::Instant::now());
+                        *last_started = Some(std::time::Instant::now());
                     }
                     let size = batch.len();
                     if breaker.open() {
@@ -155,22 +164,6 @@ impl InboxWriter {
 /// PostgreSQL's CPU per event from 604–648 µs to 514–568 (docs/benchmarks.md, twelfth pass).
 /// The first delivery after a quiet spell goes at once.
 const BATCH_GAP: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Adds what arrives to `batch` (up to `max_batch`) until `not_before`.
-async fn gather(
-    rx: &mut mpsc::Receiver<Job>,
-    batch: &mut Vec<Job>,
-    max_batch: usize,
-    not_before: tokio::time::Instant,
-) {
-    while batch.len() < max_batch && tokio::time::Instant::now() < not_before {
-        let more = rx.recv_many(batch, max_batch - batch.len());
-        match tokio::time::timeout_at(not_before, more).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
-}
 
 /// Stores one event (the row-by-row path after a batch failed).
 async fn insert_one(
@@ -351,18 +344,18 @@ mod tests {
         let ms = Duration::from_millis;
         let (tx, mut rx) = mpsc::channel(64);
         let mut batch = vec![job(100)];
-        let t = tokio::time::Instant::now();
+        let t = std::time::Instant::now();
         send_paced(tx, 3, ms(10));
-        gather(&mut rx, &mut batch, 64, t + ms(150)).await;
+        gather(&mut rx, &mut batch, 64, t + ms(150), t + ms(150), None).await;
         assert_eq!(batch.len(), 4);
         assert!(t.elapsed() >= ms(150), "went before the gap ended");
         assert!(t.elapsed() < ms(3000));
 
         let (tx, mut rx) = mpsc::channel(64);
         let mut batch = Vec::new();
-        let t = tokio::time::Instant::now();
+        let t = std::time::Instant::now();
         send_paced(tx, 5, ms(1));
-        gather(&mut rx, &mut batch, 2, t + ms(5000)).await;
+        gather(&mut rx, &mut batch, 2, t + ms(5000), t + ms(5000), None).await;
         assert_eq!(batch.len(), 2);
         assert!(t.elapsed() < ms(3000), "a full batch waited for the gap");
     }

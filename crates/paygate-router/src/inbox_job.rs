@@ -3,7 +3,11 @@
 //! the handle) so the SQLite writer in `inbox_sqlite` and `inbox` both depend on it, not on
 //! each other.
 
-use tokio::sync::Notify;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use tokio::sync::{Notify, mpsc};
 
 /// Inbox row status values.
 pub mod status {
@@ -76,6 +80,85 @@ pub(crate) fn committed(
     if any_new {
         wake.notify_waiters();
         wake.notify_one();
+    }
+}
+
+/// Deliveries that make a batch worth starting at once, gap or sync under way: the pages (on
+/// SQLite) or the statement and commit (on PostgreSQL) that a batch costs whatever its size are
+/// shared by this many already, and a sender that waits for its answer before the next
+/// delivery (a closed loop of 32, where nothing new arrives while a sync is under way) would
+/// otherwise find its next batch split in two: on SQLite, with only the gap and the sync, 32
+/// senders got 7 994–9 656 events/s against 10 440–12 571 before.
+pub(crate) const ENOUGH: usize = 16;
+
+/// Batches a writer handed on and that are not answered yet (on SQLite, to the thread that
+/// syncs the WAL): while any is, the writer's next batch waits ([`gather`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InFlight {
+    count: Arc<AtomicUsize>,
+    /// Notified whenever none is left.
+    idle: Arc<Notify>,
+}
+
+impl InFlight {
+    /// One more batch handed on.
+    pub(crate) fn add(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// `n` batches answered.
+    pub(crate) fn done(&self, n: usize) {
+        if self.count.fetch_sub(n, Ordering::AcqRel) == n {
+            self.idle.notify_one();
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
+    }
+}
+
+/// Adds what arrives to `batch` (up to `max_batch`) until `not_before` and, after it, while a
+/// batch handed on is not answered (`in_flight`); never past `until`. Returns at once when the
+/// batch is full, or when the writer's last sender is gone.
+///
+/// Every commit costs something whatever it holds: on SQLite each page it touched is written to
+/// the WAL again (the leaf that each of a dozen b-trees appends to, the random leaves of the
+/// unique indexes, the header: ~15 pages, 31 KB, for a delivery alone of 2 KB); on PostgreSQL a
+/// statement and a commit. So a writer under a stream starts a batch at most every gap, and on
+/// SQLite not while a sync is under way (nobody committed now would be answered before the next
+/// sync anyway): what arrives meanwhile joins the next batch. The first delivery of a quiet
+/// spell goes at once (the caller passes a `not_before` already past).
+pub(crate) async fn gather(
+    rx: &mut mpsc::Receiver<Job>,
+    batch: &mut Vec<Job>,
+    max_batch: usize,
+    not_before: Instant,
+    until: Instant,
+    in_flight: Option<&InFlight>,
+) {
+    loop {
+        let now = Instant::now();
+        let waiting = in_flight.is_some_and(InFlight::any);
+        if batch.len() >= max_batch || now >= until || (now >= not_before && !waiting) {
+            return;
+        }
+        let wake_at = match now < not_before {
+            true => not_before,
+            false => until,
+        };
+        let idle = async {
+            match in_flight {
+                Some(f) if waiting => f.idle.notified().await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            // A permit left by an earlier batch only ends the wait early.
+            () = idle => {}
+            n = rx.recv_many(batch, max_batch - batch.len()) => if n == 0 { return },
+            () = tokio::time::sleep_until(wake_at.into()) => {}
+        }
     }
 }
 

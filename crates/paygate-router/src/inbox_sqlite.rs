@@ -54,7 +54,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use paygate_db::now_ms;
 
-use crate::inbox_job::{InboxError, InsertOutcome, Job, committed, status};
+use crate::inbox_job::{
+    ENOUGH, InFlight, InboxError, InsertOutcome, Job, committed, gather, status,
+};
 use crate::intake_payments;
 use crate::reply::{Replies, Reply};
 
@@ -113,7 +115,9 @@ pub(crate) fn spawn(
                 }
                 // The batches' commits are made durable by a thread of their own, while the
                 // writer goes on with the next batch (see [`Syncer`]).
-                let syncer = path.as_deref().and_then(|p| Syncer::start(p, wake.clone()));
+                let syncer = path
+                    .as_deref()
+                    .and_then(|p| Syncer::start(p, wake.clone(), metrics.clone()));
                 let checkpointer = path.and_then(|p| Checkpointer::start(p, WAL_RESTART_FRAMES));
                 let mut since_checkpoint = 0usize;
                 // Asked to let the statements go (the pool is about to close): from then on
@@ -190,9 +194,9 @@ pub(crate) fn spawn(
                                 &mut rx,
                                 &mut batch,
                                 max_batch.min(ENOUGH),
-                                syncer.as_ref(),
                                 (started + COMMIT_GAP).min(hold_ends),
                                 hold_ends,
+                                syncer.as_ref().map(|s| &s.in_flight),
                             )
                             .await;
                             if batch.is_empty() {
@@ -249,13 +253,6 @@ const HOLD: std::time::Duration = std::time::Duration::from_millis(5);
 /// event instead of 52 KB, and 181 µs of CPU per event instead of 275 (docs/benchmarks.md,
 /// twelfth pass); 500 µs gave 207 µs.
 const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Deliveries that make a commit worth starting at once, gap or sync under way: the pages a
-/// commit writes whatever its size are shared by this many already, and a sender that waits
-/// for its answer before the next delivery (a closed loop of 32, where nothing new arrives
-/// while a sync is under way) would otherwise find its next batch split in two: with only the
-/// gap and the sync, 32 senders got 7 994–9 656 events/s against 10 440–12 571 before.
-const ENOUGH: usize = 16;
 
 /// How long the writer, holding the connection, waits for the next delivery when none waits
 /// (tokio's timer rounds it up to its next millisecond): a stream at a few thousand events a
@@ -534,22 +531,23 @@ struct Syncer {
     tx: std::sync::mpsc::Sender<Answers>,
     /// Batches handed over and not yet answered: while any is, a sync is under way or about
     /// to start.
-    in_flight: Arc<std::sync::atomic::AtomicUsize>,
-    /// Notified whenever the thread has answered every batch it was handed.
-    idle: Arc<Notify>,
+    in_flight: InFlight,
 }
 
 impl Syncer {
     /// `None` (the writer then commits with `synchronous = FULL`) when the WAL file cannot be
     /// opened or the thread cannot start.
-    fn start(db_path: &str, wake: Arc<Notify>) -> Option<Self> {
+    fn start(
+        db_path: &str,
+        wake: Arc<Notify>,
+        metrics: Arc<paygate_web::metrics::Metrics>,
+    ) -> Option<Self> {
         let wal = std::fs::File::open(format!("{db_path}-wal"))
             .map_err(|e| tracing::warn!(error = %e, "the WAL file could not be opened for syncing; the inbox commits with synchronous = FULL"))
             .ok()?;
         let (tx, rx) = std::sync::mpsc::channel::<Answers>();
-        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let idle = Arc::new(Notify::new());
-        let (count, done) = (in_flight.clone(), idle.clone());
+        let in_flight = InFlight::default();
+        let answered = in_flight.clone();
         let spawned = std::thread::Builder::new()
             .name("inbox-sync".into())
             .spawn(move || {
@@ -558,7 +556,12 @@ impl Syncer {
                     all.extend(rx.try_iter());
                     let n = all.len();
                     let synced = match all.iter().any(|a| a.committed) {
-                        true => wal.sync_data(),
+                        true => {
+                            let began = std::time::Instant::now();
+                            let synced = wal.sync_data();
+                            metrics.inbox_sync.observe(began.elapsed());
+                            synced
+                        }
                         false => Ok(()),
                     };
                     if let Err(e) = &synced {
@@ -567,17 +570,11 @@ impl Syncer {
                     for answers in all {
                         answers.send(synced.as_ref().err(), &wake);
                     }
-                    if count.fetch_sub(n, Ordering::AcqRel) == n {
-                        done.notify_one();
-                    }
+                    answered.done(n);
                 }
             });
         match spawned {
-            Ok(_) => Some(Self {
-                tx,
-                in_flight,
-                idle,
-            }),
+            Ok(_) => Some(Self { tx, in_flight }),
             Err(e) => {
                 tracing::warn!(error = %e, "the inbox sync thread could not start; the inbox commits with synchronous = FULL");
                 None
@@ -587,61 +584,12 @@ impl Syncer {
 
     /// Answers `answers` once what was committed so far is on disk.
     fn after_sync(&self, answers: Answers) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.add();
         if let Err(std::sync::mpsc::SendError(answers)) = self.tx.send(answers) {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.in_flight.done(1);
             // The thread is gone (it panicked): nothing is known to be durable.
             let gone = std::io::Error::other("the inbox sync thread stopped");
             answers.send(Some(&gone), &Notify::new());
-        }
-    }
-
-    /// Whether a batch handed over is not answered yet.
-    fn syncing(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire) > 0
-    }
-}
-
-/// Adds what arrives to `batch` (up to `max_batch`) until `not_before` and, after it, while a
-/// sync is under way; never past `until`. Returns at once when the batch is full, or when the
-/// writer's last sender is gone.
-///
-/// Every commit writes each page it touched to the WAL, whatever share of it is new: the leaf
-/// that each of a dozen b-trees appends to, the random leaves of the unique indexes, the
-/// database header. A delivery committed alone wrote ~15 pages (31 KB) for its 2 KB. So the
-/// writer holding the connection for a stream commits at most every [`COMMIT_GAP`], and not
-/// while a sync is under way (nobody committed now would be answered before the next sync
-/// anyway): what arrives meanwhile is gathered into the next commit. The first delivery of a
-/// quiet spell is committed at once.
-async fn gather(
-    rx: &mut mpsc::Receiver<Job>,
-    batch: &mut Vec<Job>,
-    max_batch: usize,
-    syncer: Option<&Syncer>,
-    not_before: std::time::Instant,
-    until: std::time::Instant,
-) {
-    loop {
-        let now = std::time::Instant::now();
-        let syncing = syncer.is_some_and(Syncer::syncing);
-        if batch.len() >= max_batch || now >= until || (now >= not_before && !syncing) {
-            return;
-        }
-        let wake_at = match now < not_before {
-            true => not_before,
-            false => until,
-        };
-        let idle = async {
-            match syncer {
-                Some(s) if syncing => s.idle.notified().await,
-                _ => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            // A permit left by an earlier sync only ends the wait early.
-            () = idle => {}
-            n = rx.recv_many(batch, max_batch - batch.len()) => if n == 0 { return },
-            () = tokio::time::sleep_until(wake_at.into()) => {}
         }
     }
 }
@@ -856,7 +804,7 @@ mod tests {
             let mut batch = Vec::new();
             let t = Instant::now();
             send_paced(tx, 3, ms(10));
-            gather(&mut rx, &mut batch, 64, None, t + ms(150), t + ms(5000)).await;
+            gather(&mut rx, &mut batch, 64, t + ms(150), t + ms(5000), None).await;
             assert_eq!(batch.len(), 3);
             assert!(t.elapsed() >= ms(150), "returned before the gap ended");
             assert!(t.elapsed() < ms(3000), "waited past the gap");
@@ -866,25 +814,25 @@ mod tests {
             let mut batch = Vec::new();
             let t = Instant::now();
             send_paced(tx, 5, ms(1));
-            gather(&mut rx, &mut batch, 2, None, t + ms(5000), t + ms(5000)).await;
+            gather(&mut rx, &mut batch, 2, t + ms(5000), t + ms(5000), None).await;
             assert_eq!(batch.len(), 2);
             assert!(t.elapsed() < ms(3000), "a full batch waited for the gap");
 
             // The gap over, it waits while a sync is under way, and goes when it ends.
             let wake = Arc::new(Notify::new());
-            let syncer = Syncer::start(db.to_str().unwrap(), wake).unwrap();
-            syncer.in_flight.fetch_add(1, Ordering::AcqRel);
-            let (in_flight, idle) = (syncer.in_flight.clone(), syncer.idle.clone());
+            let metrics = Arc::new(paygate_web::metrics::Metrics::default());
+            let syncer = Syncer::start(db.to_str().unwrap(), wake, metrics).unwrap();
+            syncer.in_flight.add();
+            let (in_flight, flight) = (syncer.in_flight.clone(), Some(&syncer.in_flight));
             tokio::spawn(async move {
                 tokio::time::sleep(ms(200)).await;
-                in_flight.fetch_sub(1, Ordering::AcqRel);
-                idle.notify_one();
+                in_flight.done(1);
             });
             let (tx, mut rx) = mpsc::channel(64);
             let mut batch = Vec::new();
             let t = Instant::now();
             send_paced(tx, 2, ms(10));
-            gather(&mut rx, &mut batch, 64, Some(&syncer), t, t + ms(5000)).await;
+            gather(&mut rx, &mut batch, 64, t, t + ms(5000), flight).await;
             assert_eq!(batch.len(), 2);
             assert!(
                 t.elapsed() >= ms(200),
@@ -893,18 +841,18 @@ mod tests {
             assert!(t.elapsed() < ms(3000), "waited past the sync's end");
 
             // A sync that does not end holds the batch no longer than the hold.
-            syncer.in_flight.fetch_add(1, Ordering::AcqRel);
+            syncer.in_flight.add();
             let (_tx, mut rx) = mpsc::channel(64);
             let mut batch = vec![job(0)];
             let t = Instant::now();
-            gather(&mut rx, &mut batch, 64, Some(&syncer), t, t + ms(100)).await;
+            gather(&mut rx, &mut batch, 64, t, t + ms(100), flight).await;
             assert!(t.elapsed() >= ms(100) && t.elapsed() < ms(3000));
             assert_eq!(batch.len(), 1);
 
             // Nothing under way and the gap over: no wait at all.
-            syncer.in_flight.fetch_sub(1, Ordering::AcqRel);
+            syncer.in_flight.done(1);
             let t = Instant::now();
-            gather(&mut rx, &mut batch, 64, Some(&syncer), t, t + ms(5000)).await;
+            gather(&mut rx, &mut batch, 64, t, t + ms(5000), flight).await;
             assert!(t.elapsed() < ms(1000));
         });
         let _ = std::fs::remove_dir_all(&dir);

@@ -87,6 +87,9 @@ pub struct Metrics {
     /// SQLite: the inbox writer's own WAL checkpoint between two batches, which lets the log
     /// start over; nothing is committed while it runs.
     pub wal_restart: Histogram,
+    /// SQLite: the `fdatasync` of the WAL that makes the inbox's commits durable (every
+    /// acknowledgement waits for one).
+    pub inbox_sync: Histogram,
     handlers: Mutex<BTreeMap<(String, String), u64>>,
     deliveries: Mutex<BTreeMap<String, u64>>,
     reconcile: Mutex<BTreeMap<String, u64>>,
@@ -100,6 +103,7 @@ impl Default for Metrics {
             inbox_commit: Histogram::default(),
             inbox_rows: AtomicU64::new(0),
             wal_restart: Histogram::default(),
+            inbox_sync: Histogram::default(),
             handlers: Mutex::new(BTreeMap::new()),
             deliveries: Mutex::new(BTreeMap::new()),
             reconcile: Mutex::new(BTreeMap::new()),
@@ -176,6 +180,11 @@ impl Metrics {
             &mut out,
             "paygate_inbox_wal_restart_duration_seconds",
             "SQLite: the inbox writer's WAL checkpoint between two batches (so that the log starts over); nothing is committed meanwhile.",
+        );
+        self.inbox_sync.render(
+            &mut out,
+            "paygate_inbox_sync_duration_seconds",
+            "SQLite: the fdatasync of the WAL that makes the inbox's commits durable; every acknowledgement waits for one.",
         );
         let _ = writeln!(
             out,

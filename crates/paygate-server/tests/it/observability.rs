@@ -56,6 +56,13 @@ async fn metrics_count_intake_outcomes_and_the_backlog(backend: Backend) {
     );
     assert_eq!(series(&text, "paygate_intake_duration_seconds_count"), 3.0);
     assert!(series(&text, "paygate_intake_duration_seconds_bucket{le=\"+Inf\"}") >= 3.0);
+    // On SQLite the accepted delivery's answer waited for the WAL's sync; PostgreSQL syncs
+    // within its own commit (the series stays, at zero).
+    let syncs = series(&text, "paygate_inbox_sync_duration_seconds_count");
+    match backend {
+        Backend::Sqlite => assert!(syncs >= 1.0, "{syncs} syncs"),
+        Backend::Postgres => assert_eq!(syncs, 0.0),
+    }
     assert!(series(&text, "paygate_inbox_backlog") <= 1.0);
     assert!(series(&text, "paygate_inbox_oldest_age_seconds") >= 0.0);
     for family in [
