@@ -15,8 +15,9 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::now_ms;
 
-pub(crate) use crate::inbox_job::{ENOUGH, Job, committed, gather};
+use crate::inbox_job::{ENOUGH, gather};
 pub use crate::inbox_job::{InboxError, InsertOutcome, NewInboxEvent, status};
+pub(crate) use crate::inbox_job::{Job, committed};
 use crate::reply::{Replies, Reply};
 
 /// Handle to the writer tasks; cheap to clone.
