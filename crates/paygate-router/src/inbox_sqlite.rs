@@ -38,8 +38,8 @@
 //! The writer's pass costs what its copy and its `fsync` of the pages it copies cost, so the
 //! fewer frames the catch-up passes leave it, the shorter the moment nothing is committed: at
 //! 6 000 events/s, 1.3 ms a restart after up to 16 passes (the last under 300 µs), 3.6–5.1 ms
-//! after up to 4 (under 1 ms), 9 ms after none (docs/benchmarks.md, thirteenth pass). The WAL stays within a few tens of MB, and a log left large by an earlier run is
-//! truncated at start.
+//! after up to 4 (under 1 ms), 9 ms after none (docs/benchmarks.md, thirteenth pass). The WAL
+//! stays within a few tens of MB, and a log left large by an earlier run is truncated at start.
 //!
 //! Using the same connection as everything else (rather than a second one) keeps SQLite's one
 //! writer at a time inside this process: the workers' read-then-write transactions never meet a
