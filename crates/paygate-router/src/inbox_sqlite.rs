@@ -791,15 +791,27 @@ mod tests {
     use super::*;
     use crate::inbox_job::testing::{job, send_paced};
 
+    /// A single-threaded runtime with timers, for one test.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A directory of this test process's own (the caller removes it).
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("paygate-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     /// The writer gathers a stream's deliveries into one commit: until the commit gap ends,
     /// then while a sync is under way; never past the hold, and not once the batch is full.
     #[test]
     fn a_stream_is_gathered_into_one_commit_until_the_gap_and_the_sync_end() {
         use std::time::{Duration, Instant};
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let dir = std::env::temp_dir().join(format!("paygate-gather-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("g.db");
@@ -869,8 +881,7 @@ mod tests {
     /// between them, as the workers' claims are), the checkpointer asking for a restart past
     /// `restart_frames` and the writer running it between two commits.
     fn largest_wal(name: &str, restart_frames: i64) -> u64 {
-        let dir = std::env::temp_dir().join(format!("paygate-wal-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir(&format!("wal-{name}"));
         let path = dir.join("wal.db");
         let w = rusqlite::Connection::open(&path).unwrap();
         w.execute_batch(
@@ -908,12 +919,8 @@ mod tests {
     /// kept, prepares again what it needs, and keeps nothing past the batch.
     #[test]
     fn statements_kept_between_batches_are_let_go_before_the_pool_closes() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = std::env::temp_dir().join(format!("paygate-held-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let rt = runtime();
+        let dir = scratch_dir("held");
         let url = format!("sqlite://{}?mode=rwc", dir.join("held.db").display());
         rt.block_on(async {
             let db = paygate_db::connect(&paygate_db::DbOptions {
