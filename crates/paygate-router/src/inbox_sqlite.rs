@@ -812,8 +812,7 @@ mod tests {
     fn a_stream_is_gathered_into_one_commit_until_the_gap_and_the_sync_end() {
         use std::time::{Duration, Instant};
         let rt = runtime();
-        let dir = std::env::temp_dir().join(format!("paygate-gather-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("gather");
         let db = dir.join("g.db");
         std::fs::write(dir.join("g.db-wal"), b"").unwrap();
         rt.block_on(async {
