@@ -13,10 +13,10 @@ use crate::{
 
 /// Registers every route of the HTTP API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Stripe. The hot path: verify, insert, answer (see `intake`).
-    cfg.service(
-        web::resource("/callbacks/v1.0/stripe/{company_id}").route(web::post().to(intake::receive)),
-    );
+    // Stripe. The hot path: verify, insert, answer (see `intake`): `POST
+    // /callbacks/v1.0/stripe/{company_id}`, a static prefix whose one remaining segment the
+    // handler reads itself (`intake::receive`).
+    cfg.service(web::scope(intake::PREFIX).default_service(web::to(intake::receive)));
     // Operators (JWT).
     cfg.service(
         web::scope("/admin/v1")

@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use paygate_db::now_ms;
 
-use crate::inbox_job::{ENOUGH, gather};
+use crate::inbox_job::{ENOUGH, Wanted, gather};
 pub use crate::inbox_job::{InboxError, InsertOutcome, NewInboxEvent, status};
 pub(crate) use crate::inbox_job::{Job, committed};
 use crate::reply::{Replies, Reply};
@@ -24,6 +24,8 @@ use crate::reply::{Replies, Reply};
 #[derive(Clone, Debug)]
 pub struct InboxWriter {
     tx: mpsc::Sender<Job>,
+    /// What a gathering writer waits for (see [`Wanted`]).
+    wanted: Wanted,
     /// SQLite only: whether the writer applies payment intents' events in its own transaction
     /// ([`crate::intake_payments`]), once [`crate::worker::WorkerPool::apply_at_intake`] asked.
     apply: Option<Arc<AtomicBool>>,
@@ -44,13 +46,24 @@ impl InboxWriter {
         metrics: Arc<paygate_web::metrics::Metrics>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>(max_batch * writers.max(1) * 8);
+        let wanted = Wanted::default();
         if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             // SQLite has one writer: one thread, driving the connection directly.
             let apply = Arc::new(AtomicBool::new(false));
             let (let_go, let_go_rx) = mpsc::unbounded_channel();
-            crate::inbox_sqlite::spawn(db, rx, max_batch, wake, metrics, apply.clone(), let_go_rx)?;
+            crate::inbox_sqlite::spawn(
+                db,
+                rx,
+                max_batch,
+                wake,
+                metrics,
+                apply.clone(),
+                let_go_rx,
+                wanted.clone(),
+            )?;
             return Ok(Self {
                 tx,
+                wanted,
                 apply: Some(apply),
                 let_go: Some(let_go),
             });
@@ -65,6 +78,7 @@ impl InboxWriter {
             let db = db.clone();
             let wake = wake.clone();
             let metrics = metrics.clone();
+            let wanted = wanted.clone();
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(max_batch);
                 loop {
@@ -82,6 +96,7 @@ impl InboxWriter {
                                 gap_ends,
                                 gap_ends,
                                 None,
+                                &wanted,
                             )
                             .await;
                         }
@@ -112,6 +127,7 @@ impl InboxWriter {
         }
         Ok(Self {
             tx,
+            wanted,
             apply: None,
             let_go: None,
         })
@@ -155,6 +171,7 @@ impl InboxWriter {
             })
             .await
             .map_err(|_| InboxError(None))?;
+        self.wanted.sent(&self.tx);
         rx.await.map_err(|_| InboxError(None))?
     }
 }
@@ -343,11 +360,21 @@ mod tests {
     #[tokio::test]
     async fn a_batch_gathers_until_the_gap_ends() {
         let ms = Duration::from_millis;
+        let wanted = Wanted::default();
         let (tx, mut rx) = mpsc::channel(64);
         let mut batch = vec![job(100)];
         let t = std::time::Instant::now();
-        send_paced(tx, 3, ms(10));
-        gather(&mut rx, &mut batch, 64, t + ms(150), t + ms(150), None).await;
+        send_paced(tx, &wanted, 3, ms(10));
+        gather(
+            &mut rx,
+            &mut batch,
+            64,
+            t + ms(150),
+            t + ms(150),
+            None,
+            &wanted,
+        )
+        .await;
         assert_eq!(batch.len(), 4);
         assert!(t.elapsed() >= ms(150), "went before the gap ended");
         assert!(t.elapsed() < ms(3000));
@@ -355,8 +382,17 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(64);
         let mut batch = Vec::new();
         let t = std::time::Instant::now();
-        send_paced(tx, 5, ms(1));
-        gather(&mut rx, &mut batch, 2, t + ms(5000), t + ms(5000), None).await;
+        send_paced(tx, &wanted, 5, ms(1));
+        gather(
+            &mut rx,
+            &mut batch,
+            2,
+            t + ms(5000),
+            t + ms(5000),
+            None,
+            &wanted,
+        )
+        .await;
         assert_eq!(batch.len(), 2);
         assert!(t.elapsed() < ms(3000), "a full batch waited for the gap");
     }

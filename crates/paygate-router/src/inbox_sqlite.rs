@@ -56,7 +56,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use paygate_db::now_ms;
 
 use crate::inbox_job::{
-    ENOUGH, InFlight, InboxError, InsertOutcome, Job, committed, gather, status,
+    ENOUGH, InFlight, InboxError, InsertOutcome, Job, Wanted, committed, gather, status,
 };
 use crate::intake_payments;
 use crate::reply::{Replies, Reply};
@@ -78,6 +78,10 @@ const INSERT_APPLIED: &str = "INSERT INTO inbox_events \
 const INSERT_PAYLOAD: &str = "INSERT INTO inbox_payloads (inbox_event_id, payload) VALUES (?1, ?2)";
 
 /// Starts the writer thread; it ends when every sender of `rx` is gone.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the writer's wiring, passed once"
+)]
 pub(crate) fn spawn(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Job>,
@@ -86,6 +90,7 @@ pub(crate) fn spawn(
     metrics: Arc<paygate_web::metrics::Metrics>,
     apply: Arc<AtomicBool>,
     mut let_go: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    wanted: Wanted,
 ) -> std::io::Result<()> {
     let pool = db.get_sqlite_connection_pool().clone();
     // Fails early (not on the thread) if the runtime cannot be built.
@@ -198,6 +203,7 @@ pub(crate) fn spawn(
                                 (started + COMMIT_GAP).min(hold_ends),
                                 hold_ends,
                                 syncer.as_ref().map(|s| &s.in_flight),
+                                &wanted,
                             )
                             .await;
                             if batch.is_empty() {
@@ -817,12 +823,22 @@ mod tests {
         std::fs::write(dir.join("g.db-wal"), b"").unwrap();
         rt.block_on(async {
             let ms = Duration::from_millis;
+            let wanted = Wanted::default();
             // Until the gap ends: what arrives meanwhile joins the batch.
             let (tx, mut rx) = mpsc::channel(64);
             let mut batch = Vec::new();
             let t = Instant::now();
-            send_paced(tx, 3, ms(10));
-            gather(&mut rx, &mut batch, 64, t + ms(150), t + ms(5000), None).await;
+            send_paced(tx, &wanted, 3, ms(10));
+            gather(
+                &mut rx,
+                &mut batch,
+                64,
+                t + ms(150),
+                t + ms(5000),
+                None,
+                &wanted,
+            )
+            .await;
             assert_eq!(batch.len(), 3);
             assert!(t.elapsed() >= ms(150), "returned before the gap ended");
             assert!(t.elapsed() < ms(3000), "waited past the gap");
@@ -831,8 +847,17 @@ mod tests {
             let (tx, mut rx) = mpsc::channel(64);
             let mut batch = Vec::new();
             let t = Instant::now();
-            send_paced(tx, 5, ms(1));
-            gather(&mut rx, &mut batch, 2, t + ms(5000), t + ms(5000), None).await;
+            send_paced(tx, &wanted, 5, ms(1));
+            gather(
+                &mut rx,
+                &mut batch,
+                2,
+                t + ms(5000),
+                t + ms(5000),
+                None,
+                &wanted,
+            )
+            .await;
             assert_eq!(batch.len(), 2);
             assert!(t.elapsed() < ms(3000), "a full batch waited for the gap");
 
@@ -849,8 +874,8 @@ mod tests {
             let (tx, mut rx) = mpsc::channel(64);
             let mut batch = Vec::new();
             let t = Instant::now();
-            send_paced(tx, 2, ms(10));
-            gather(&mut rx, &mut batch, 64, t, t + ms(5000), flight).await;
+            send_paced(tx, &wanted, 2, ms(10));
+            gather(&mut rx, &mut batch, 64, t, t + ms(5000), flight, &wanted).await;
             assert_eq!(batch.len(), 2);
             assert!(
                 t.elapsed() >= ms(200),
@@ -863,14 +888,14 @@ mod tests {
             let (_tx, mut rx) = mpsc::channel(64);
             let mut batch = vec![job(0)];
             let t = Instant::now();
-            gather(&mut rx, &mut batch, 64, t, t + ms(100), flight).await;
+            gather(&mut rx, &mut batch, 64, t, t + ms(100), flight, &wanted).await;
             assert!(t.elapsed() >= ms(100) && t.elapsed() < ms(3000));
             assert_eq!(batch.len(), 1);
 
             // Nothing under way and the gap over: no wait at all.
             syncer.in_flight.done(1);
             let t = Instant::now();
-            gather(&mut rx, &mut batch, 64, t, t + ms(5000), flight).await;
+            gather(&mut rx, &mut batch, 64, t, t + ms(5000), flight, &wanted).await;
             assert!(t.elapsed() < ms(1000));
         });
         let _ = std::fs::remove_dir_all(&dir);

@@ -30,9 +30,10 @@ use std::collections::hash_map::Entry;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use sea_orm::sea_query::{InsertStatement, Query, SqliteQueryBuilder};
+use sea_orm::sea_query::{InsertStatement, SqliteQueryBuilder};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, DbErr, EntityTrait, IdenStatic, Iterable, QueryTrait,
+    ActiveModelTrait, ActiveValue, ColumnTrait, DbErr, EntityTrait, Iterable, QueryFilter,
+    QueryTrait,
 };
 use serde_json::Value;
 
@@ -136,9 +137,19 @@ pub(crate) fn apply(
     let mut messages: Vec<(notification_message::Model, Arc<CompanyRecipients>)> = Vec::new();
     for (e, taken) in events {
         let upsert = statement("payment_intent_upsert", &taken.row, upsert_of)?;
-        // No row: the stored state was newer, nothing changed.
-        let Some(p) = query_one(c, upsert, payment_intent_of)? else {
+        // Nothing changed: the stored state was newer.
+        if execute(c, upsert)? == 0 {
             continue;
+        }
+        // The row as the upsert left it (read by the unique key, in this transaction).
+        let (scope, stripe_id) = &taken.key;
+        let key = vec![
+            rusqlite::types::Value::Integer(scope.company_pk()),
+            rusqlite::types::Value::Integer(i64::from(scope.livemode())),
+            rusqlite::types::Value::Text(stripe_id.clone()),
+        ];
+        let Some(p) = query_one(c, (select_payment_intent(), key), payment_intent_of)? else {
+            return Err(db_err("the payment intent just written is not there"));
         };
         // The message of the change, as `payments::emit_payment` writes it.
         let kind = EventType::parse(&e.event_type);
@@ -162,7 +173,7 @@ pub(crate) fn apply(
             taken.key.0,
             event_type,
             dedupe_key,
-            &outbox::payment_object(&p),
+            &outbox::PaymentObject::of(&p),
             test_event,
             &to.company_id,
         );
@@ -173,7 +184,7 @@ pub(crate) fn apply(
     for (m, to) in messages {
         let row = notification_message::ActiveModel::from(m.clone());
         let insert = statement("notification_message_insert", &row, message_insert_of)?;
-        if query_one(c, insert, |r| r.get::<_, String>(0))?.is_none() {
+        if execute(c, insert)? == 0 {
             continue;
         }
         for d in to.webhook_deliveries(&m.id, m.company_pk, &m.event_type, m.created_at) {
@@ -189,22 +200,38 @@ pub(crate) fn apply(
     Ok(())
 }
 
-/// The payment intent's upsert of `row`, returning the row it leaves (every column).
+/// The payment intent's upsert of `row`. Its row is read afterwards ([`select_payment_intent`])
+/// rather than returned: SQLite gathers a statement's `RETURNING` rows in a temporary b-tree of
+/// its own, opened and closed with its pager and page cache for every execution, ~10 % of the
+/// writer's time at 5 000 events/s for this statement and the message's insert
+/// (docs/benchmarks.md, fifteenth pass).
 fn upsert_of(row: payment_intent::ActiveModel) -> InsertStatement {
-    let mut upsert = payment_intent::Entity::insert(row)
+    payment_intent::Entity::insert(row)
         .on_conflict(payments::payment_intent_upsert())
-        .into_query();
-    upsert.returning(Query::returning().columns(payment_intent::Column::iter()));
-    upsert
+        .into_query()
 }
 
-/// The message's insert, unless its change was recorded before; returns its id when inserted.
+/// Every column of the payment intent with a company, mode and Stripe id (`?1`–`?3`), in
+/// [`payment_intent::Column::iter`]'s order ([`payment_intent_of`]).
+fn select_payment_intent() -> Rc<str> {
+    thread_local! {
+        static SQL: Rc<str> = {
+            let (sql, _) = Scope::of_livemode(0, false)
+                .payment_intents()
+                .filter(payment_intent::Column::StripeId.eq(""))
+                .into_query()
+                .build(SqliteQueryBuilder);
+            sql.into()
+        };
+    }
+    SQL.with(Rc::clone)
+}
+
+/// The message's insert, unless its change was recorded before (then it changes nothing).
 fn message_insert_of(row: notification_message::ActiveModel) -> InsertStatement {
-    let mut insert = notification_message::Entity::insert(row)
+    notification_message::Entity::insert(row)
         .on_conflict(outbox::dedupe_conflict())
-        .into_query();
-    insert.returning(Query::returning().column(notification_message::Column::Id));
-    insert
+        .into_query()
 }
 
 /// A statement's SQL, rendered once for its shape, and what its values end with.
@@ -285,6 +312,16 @@ fn query_one<T>(
     }
 }
 
+/// Runs the statement `sql` with `values` ([`statement`]); returns how many rows it changed.
+fn execute(
+    c: &rusqlite::Connection,
+    (sql, values): (Rc<str>, Vec<rusqlite::types::Value>),
+) -> Result<usize, DbErr> {
+    c.prepare_cached(&sql)
+        .and_then(|mut st| st.execute(rusqlite::params_from_iter(values)))
+        .map_err(db_err)
+}
+
 /// A company's public id and enabled endpoints (`outbox::recipients_query`); `None` when the
 /// company is gone.
 fn read_recipients(
@@ -301,10 +338,14 @@ fn read_recipients(
     CompanyRecipients::from_rows(rows).map_err(db_err)
 }
 
-/// A payment intent read from a row holding every column, by name.
+/// A payment intent read from a row holding every column in [`payment_intent::Column::iter`]'s
+/// order ([`upsert_of`]), by position: finding each column by name compared names, 4 % of the
+/// writer's time at 5 000 events/s (docs/benchmarks.md, fifteenth pass).
 fn payment_intent_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<payment_intent::Model> {
     use payment_intent::Column as Pi;
-    let col = |c: Pi| c.as_str();
+    // A field-less enum: its variants' numbers are their places in `Column::iter()`
+    // (`tests::a_payment_intent_is_read_by_position`).
+    let col = |c: Pi| c as usize;
     Ok(payment_intent::Model {
         id: r.get(col(Pi::Id))?,
         company_pk: r.get(col(Pi::CompanyPk))?,
@@ -488,6 +529,31 @@ mod tests {
                 &json!({"type": EventType::PaymentIntentSucceeded.as_str()})
             ))
             .is_none()
+        );
+    }
+
+    /// The payment intent is read back with the columns in `Column::iter()`'s order, by its
+    /// key in the order it is bound, and each variant's number is its place there: what
+    /// [`payment_intent_of`] reads by.
+    #[test]
+    fn a_payment_intent_is_read_by_position() {
+        use sea_orm::IdenStatic;
+        for (i, c) in payment_intent::Column::iter().enumerate() {
+            assert_eq!(c as usize, i, "{c:?}");
+        }
+        let col = |c: &str| format!("\"payment_intents\".\"{c}\"");
+        let names: Vec<String> = payment_intent::Column::iter()
+            .map(|c| col(c.as_str()))
+            .collect();
+        assert_eq!(
+            &*select_payment_intent(),
+            format!(
+                "SELECT {} FROM \"payment_intents\" WHERE {} = ? AND {} = ? AND {} = ?",
+                names.join(", "),
+                col("company_pk"),
+                col("livemode"),
+                col("stripe_id"),
+            )
         );
     }
 

@@ -78,7 +78,59 @@ async fn unknown_company_ids_count_toward_the_address_reject_limit(backend: Back
     assert_eq!(app.inbox_count(&company).await, 0);
 }
 
+/// The callback URL is one segment under `/callbacks/v1.0/stripe`, POSTed: another method on it
+/// answers 405 with `Allow: POST`, a path with no company id or more than one segment 404, all
+/// with a JSON error; none of them stores anything. A delivery to the company's URL is stored.
+async fn the_callback_url_takes_one_company_id_and_only_post(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = new_secret();
+    let company = app.company_with_secret(&secret).await;
+    let url = app.url(&format!("/callbacks/v1.0/stripe/{company}"));
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), &url)
+            .body(body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(res.headers()["allow"], "POST", "{method}");
+        let b: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(b["error"]["code"], "method_not_allowed", "{method}");
+    }
+    for path in [
+        format!("/callbacks/v1.0/stripe/{company}/"),
+        format!("/callbacks/v1.0/stripe/{company}/extra"),
+        "/callbacks/v1.0/stripe/".to_owned(),
+        "/callbacks/v1.0/stripe".to_owned(),
+        format!("/callbacks/v1.0/stripex/{company}"),
+    ] {
+        let res = app
+            .client
+            .post(app.url(&path))
+            .body(body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        let b: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(b["error"]["code"], "not_found", "{path}");
+    }
+    assert_eq!(app.inbox_count(&company).await, 0);
+    let (s, b) = app
+        .deliver(&company, &secret, &serde_json::from_slice(&body()).unwrap())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(app.inbox_count(&company).await, 1);
+}
+
 db_tests!(
+    the_callback_url_takes_one_company_id_and_only_post,
     malformed_company_ids_cost_no_lookup_and_no_cache_entry,
     unknown_company_ids_count_toward_the_address_reject_limit,
 );
