@@ -46,11 +46,11 @@ impl InboxWriter {
         metrics: Arc<paygate_web::metrics::Metrics>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>(max_batch * writers.max(1) * 8);
-        let wanted = Wanted::default();
         if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             // SQLite has one writer: one thread, driving the connection directly.
             let apply = Arc::new(AtomicBool::new(false));
             let (let_go, let_go_rx) = mpsc::unbounded_channel();
+            let wanted = Wanted::default();
             crate::inbox_sqlite::spawn(
                 db,
                 rx,
@@ -72,6 +72,7 @@ impl InboxWriter {
         // writer takes them.
         let rx = Arc::new(Mutex::new((rx, None)));
         let breaker = Arc::new(Breaker::default());
+        let wanted = Wanted::every_delivery();
         for _ in 0..writers.max(1) {
             let rx = rx.clone();
             let breaker = breaker.clone();
@@ -356,15 +357,21 @@ mod tests {
     use crate::inbox_job::testing::{job, send_paced};
 
     /// A batch taken less than the gap after the last one waits for the gap's end, gathering
-    /// what arrives; a full batch goes at once.
+    /// what arrives; a full batch goes at once: whether every delivery wakes the writer (as
+    /// the PostgreSQL writers have it) or only a full batch.
     #[tokio::test]
     async fn a_batch_gathers_until_the_gap_ends() {
+        for wanted in [Wanted::every_delivery(), Wanted::default()] {
+            gathers_until_the_gap_ends(&wanted).await;
+        }
+    }
+
+    async fn gathers_until_the_gap_ends(wanted: &Wanted) {
         let ms = Duration::from_millis;
-        let wanted = Wanted::default();
         let (tx, mut rx) = mpsc::channel(64);
         let mut batch = vec![job(100)];
         let t = std::time::Instant::now();
-        send_paced(tx, &wanted, 3, ms(10));
+        send_paced(tx, wanted, 3, ms(10));
         gather(
             &mut rx,
             &mut batch,
@@ -372,7 +379,7 @@ mod tests {
             t + ms(150),
             t + ms(150),
             None,
-            &wanted,
+            wanted,
         )
         .await;
         assert_eq!(batch.len(), 4);
@@ -382,7 +389,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(64);
         let mut batch = Vec::new();
         let t = std::time::Instant::now();
-        send_paced(tx, &wanted, 5, ms(1));
+        send_paced(tx, wanted, 5, ms(1));
         gather(
             &mut rx,
             &mut batch,
@@ -390,7 +397,7 @@ mod tests {
             t + ms(5000),
             t + ms(5000),
             None,
-            &wanted,
+            wanted,
         )
         .await;
         assert_eq!(batch.len(), 2);
