@@ -812,8 +812,9 @@ mod tests {
         dir
     }
 
-    /// The writer gathers a stream's deliveries into one commit: until the commit gap ends,
-    /// then while a sync is under way; never past the hold, and not once the batch is full.
+    /// The writer gathers a stream's deliveries into one commit: until the commit gap ends
+    /// (and not once the batch is full: `inbox::tests::a_batch_gathers_until_the_gap_ends`,
+    /// for both kinds of writer), then while a sync is under way; never past the hold.
     #[test]
     fn a_stream_is_gathered_into_one_commit_until_the_gap_and_the_sync_end() {
         use std::time::{Duration, Instant};
@@ -824,43 +825,6 @@ mod tests {
         rt.block_on(async {
             let ms = Duration::from_millis;
             let wanted = Wanted::default();
-            // Until the gap ends: what arrives meanwhile joins the batch.
-            let (tx, mut rx) = mpsc::channel(64);
-            let mut batch = Vec::new();
-            let t = Instant::now();
-            send_paced(tx, &wanted, 3, ms(10));
-            gather(
-                &mut rx,
-                &mut batch,
-                64,
-                t + ms(150),
-                t + ms(5000),
-                None,
-                &wanted,
-            )
-            .await;
-            assert_eq!(batch.len(), 3);
-            assert!(t.elapsed() >= ms(150), "returned before the gap ended");
-            assert!(t.elapsed() < ms(3000), "waited past the gap");
-
-            // A full batch goes at once.
-            let (tx, mut rx) = mpsc::channel(64);
-            let mut batch = Vec::new();
-            let t = Instant::now();
-            send_paced(tx, &wanted, 5, ms(1));
-            gather(
-                &mut rx,
-                &mut batch,
-                2,
-                t + ms(5000),
-                t + ms(5000),
-                None,
-                &wanted,
-            )
-            .await;
-            assert_eq!(batch.len(), 2);
-            assert!(t.elapsed() < ms(3000), "a full batch waited for the gap");
-
             // The gap over, it waits while a sync is under way, and goes when it ends.
             let wake = Arc::new(Notify::new());
             let metrics = Arc::new(paygate_web::metrics::Metrics::default());
