@@ -18,7 +18,7 @@
 //! live secret and go to the linked company's test profile.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -93,17 +93,12 @@ pub(crate) async fn receive(
         return Err(ApiError::not_found("not_found", "no such route"));
     };
     if req.method() != actix_web::http::Method::POST {
-        let mut res = ApiError::new(
+        return Ok(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "Stripe's deliveries are POSTed",
         )
-        .error_response();
-        res.headers_mut().insert(
-            actix_web::http::header::ALLOW,
-            actix_web::http::header::HeaderValue::from_static("POST"),
-        );
-        return Ok(res);
+        .response_with_header(actix_web::http::header::ALLOW, "POST"));
     }
     let company_id = company_id.to_owned();
     let started = std::time::Instant::now();

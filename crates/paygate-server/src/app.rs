@@ -652,16 +652,13 @@ async fn metrics(
     m: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     if !access.allows(&req) {
-        use actix_web::ResponseError;
-        let mut denied = ApiError::unauthorized(
+        return Ok(ApiError::unauthorized(
             "GET /metrics needs the bearer token set in PAYGATE_METRICS_TOKEN",
         )
-        .error_response();
-        denied.headers_mut().insert(
+        .response_with_header(
             actix_web::http::header::WWW_AUTHENTICATE,
-            actix_web::http::header::HeaderValue::from_static("Bearer realm=\"metrics\""),
-        );
-        return Ok(denied);
+            "Bearer realm=\"metrics\"",
+        ));
     }
     use paygate_db::entities::inbox_event;
     use sea_orm::sea_query::{Expr, Func};

@@ -138,6 +138,19 @@ impl ApiError {
         self.retry_after = Some(secs.max(1));
         self
     }
+    /// The answer, with one more header (`Allow` on a 405, `WWW-Authenticate` on a 401).
+    pub fn response_with_header(
+        &self,
+        name: actix_web::http::header::HeaderName,
+        value: &'static str,
+    ) -> HttpResponse {
+        let mut res = self.error_response();
+        res.headers_mut().insert(
+            name,
+            actix_web::http::header::HeaderValue::from_static(value),
+        );
+        res
+    }
     /// The `Retry-After` seconds, if the answer carries them.
     pub fn retry_after(&self) -> Option<u64> {
         self.retry_after
