@@ -358,14 +358,17 @@ fn now_secs() -> i64 {
 
 /// User + system CPU seconds of this process, from /proc.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
+    process_cpu_seconds("self").unwrap_or(0.0)
+}
+
+/// User and system CPU time of process `pid` (`"self"`, or a number), seconds.
+fn process_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
         + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
+    Some(ticks / 100.0)
 }
 
 fn rss_mib(pid: u32) -> Option<f64> {

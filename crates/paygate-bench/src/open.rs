@@ -24,7 +24,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use tokio::sync::Semaphore;
 
-use crate::{Admin, Args, Request, build_requests, cpu_seconds, pct, raw, rss_mib, target};
+use crate::{
+    Admin, Args, Request, build_requests, cpu_seconds, pct, process_cpu_seconds, raw, rss_mib,
+    target,
+};
 
 /// What the per-request timeout gives up after (counted as refused, `transport error`).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -659,6 +662,9 @@ async fn one(
     let t0 = start + alone;
     let wall_t0 = wall_now + (lead + alone).as_secs_f64() * 1000.0;
     let cpu0 = cpu_seconds();
+    let server_cpu0 = args
+        .server_pid
+        .and_then(|p| process_cpu_seconds(&p.to_string()));
     if let Some(b) = &mut bystander {
         b.go(start, wall_now + lead.as_secs_f64() * 1000.0);
     }
@@ -727,6 +733,11 @@ async fn one(
         _ => None,
     };
     let cpu = cpu_seconds() - cpu0;
+    let server_cpu = args
+        .server_pid
+        .and_then(|p| process_cpu_seconds(&p.to_string()))
+        .zip(server_cpu0)
+        .map(|(after, before)| after - before);
     if let Some(pid) = args.server_pid
         && let Some(r) = rss_mib(pid)
     {
@@ -1028,6 +1039,15 @@ async fn one(
             out,
             "  server RSS (pid {pid})  {}",
             rss_summary(rss_first, &rss_samples, duration)
+        );
+    }
+    if let Some(s) = server_cpu {
+        // From t0 to the end of the drain: what it cost the server to take and apply them.
+        let _ = writeln!(
+            out,
+            "  server CPU            {s:.2} s ({:.0} % of one core), {:.1} µs per request sent",
+            s / now.elapsed().as_secs_f64().max(0.001) * 100.0,
+            s * 1e6 / (n.max(1) as f64)
         );
     }
     if let Some(b) = &bystander {
