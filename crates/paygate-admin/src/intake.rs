@@ -25,7 +25,7 @@ use serde::Serialize;
 use paygate_tenant::{IntakeCompany, TenantService};
 use paygate_web::ApiError;
 
-use paygate_router::inbox::{InboxWriter, InsertOutcome, NewInboxEvent, status};
+use paygate_router::inbox::{InboxWriter, InsertOutcome, NewInboxEvent, ObjectFields, status};
 use paygate_router::{FailureRecorder, envelope, signature};
 
 /// Largest body accepted (Stripe's events are far smaller).
@@ -188,8 +188,10 @@ async fn receive_inner(
             )
         })?;
     let secret = &company.secrets[idx];
-    let event = {
-        let env = envelope::parse(&body).map_err(|e| {
+    // The envelope and, in the same pass, what the inbox writer needs of `data.object` to
+    // apply a payment intent's event at once (the body is not read a second time).
+    let (event, object) = {
+        let (env, object) = envelope::parse_with::<ObjectFields>(&body).map_err(|e| {
             reject(
                 state,
                 &company,
@@ -228,7 +230,7 @@ async fn receive_inner(
             },
             _ => (company.pk, status::PENDING),
         };
-        NewInboxEvent {
+        let event = NewInboxEvent {
             company_pk,
             status,
             stripe_event_id: env.id.into_owned(),
@@ -239,7 +241,8 @@ async fn receive_inner(
             created: env.created,
             payload: String::new(),
             origin: "webhook",
-        }
+        };
+        (event, object)
     };
     let payload = String::from_utf8(body).map_err(|_| {
         reject(
@@ -252,7 +255,7 @@ async fn receive_inner(
     let event_id = tracing::enabled!(tracing::Level::DEBUG).then(|| event.stripe_event_id.clone());
     let outcome = state
         .writer
-        .insert(NewInboxEvent { payload, ..event })
+        .insert_read(NewInboxEvent { payload, ..event }, object)
         .await
         .map_err(ApiError::unavailable)?;
     if let Some(event_id) = event_id {

@@ -18,6 +18,7 @@ use paygate_db::now_ms;
 use crate::inbox_job::{ENOUGH, Wanted, gather};
 pub use crate::inbox_job::{InboxError, InsertOutcome, NewInboxEvent, status};
 pub(crate) use crate::inbox_job::{Job, committed};
+pub use crate::intake_payments::ObjectFields;
 use crate::reply::{Replies, Reply};
 
 /// Handle to the writer tasks; cheap to clone.
@@ -156,6 +157,16 @@ impl InboxWriter {
 
     /// Stores one event; returns after the commit.
     pub async fn insert(&self, event: NewInboxEvent) -> Result<InsertOutcome, InboxError> {
+        self.insert_read(event, None).await
+    }
+
+    /// [`Self::insert`] for an event whose `data.object` was read with its envelope
+    /// ([`paygate_wire::envelope::parse_with`]): its body is not read again.
+    pub async fn insert_read(
+        &self,
+        event: NewInboxEvent,
+        object: Option<ObjectFields>,
+    ) -> Result<InsertOutcome, InboxError> {
         let (reply, rx) = Reply::channel();
         // Whether the writer will apply it, decided here on the request's task: parsing the
         // body and building the row cost the one writer thread nothing.
@@ -163,7 +174,7 @@ impl InboxWriter {
             .apply
             .as_ref()
             .filter(|a| a.load(Ordering::Relaxed))
-            .and_then(|_| crate::intake_payments::take(&event));
+            .and_then(|_| crate::intake_payments::take(&event, object));
         self.tx
             .send(Job {
                 event,

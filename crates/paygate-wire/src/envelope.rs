@@ -6,8 +6,10 @@
 //! snapshot: the worker fetches the event and its related object). [`Envelope::thin`] says which.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
-use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor, value::MapAccessDeserializer};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 /// Why a payload is not a Stripe event envelope.
@@ -41,7 +43,7 @@ pub struct Envelope<'a> {
 }
 
 #[derive(Deserialize)]
-struct Raw<'a> {
+struct Raw<'a, O> {
     #[serde(borrow)]
     id: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -59,19 +61,72 @@ struct Raw<'a> {
     /// Thin events: the connected account.
     #[serde(borrow, default)]
     context: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    data: Option<RawData<'a>>,
+    data: Option<RawData<O>>,
 }
 
 #[derive(Deserialize)]
-struct RawData<'a> {
-    #[serde(borrow)]
-    object: Option<&'a RawValue>,
+struct RawData<O> {
+    object: Option<MaybeObject<O>>,
+}
+
+/// `data.object`: a JSON object read as `O`, or any other value (refused by [`parse_with`]
+/// with its own message, after the envelope's other fields).
+enum MaybeObject<O> {
+    Object(O),
+    Other,
+}
+
+impl<'de, O: Deserialize<'de>> Deserialize<'de> for MaybeObject<O> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Any<O>(PhantomData<O>);
+        impl<'de, O: Deserialize<'de>> Visitor<'de> for Any<O> {
+            type Value = MaybeObject<O>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                O::deserialize(MapAccessDeserializer::new(map)).map(MaybeObject::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeObject::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other)
+            }
+        }
+        d.deserialize_any(Any(PhantomData))
+    }
 }
 
 /// Parses and checks the envelope.
 pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
-    let raw: Raw<'_> = serde_json::from_slice(body).map_err(|e| {
+    parse_with::<IgnoredAny>(body).map(|(envelope, _)| envelope)
+}
+
+/// [`parse`], reading a snapshot event's `data.object` as `O` in the same pass (`None` for a
+/// thin event): what the intake needs of the object without reading the body twice. `O` reads
+/// the object's fields it names and skips the rest; a field it cannot read makes the whole
+/// body unreadable, so its fields should take any JSON value.
+pub fn parse_with<'a, O: Deserialize<'a>>(
+    body: &'a [u8],
+) -> Result<(Envelope<'a>, Option<O>), EnvelopeError> {
+    let raw: Raw<'a, O> = serde_json::from_slice(body).map_err(|e| {
         EnvelopeError::Invalid(format!("not a JSON object with the event fields ({e})"))
     })?;
     let thin = match raw.object.as_deref() {
@@ -121,7 +176,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
             }
             c => c.filter(|c| !c.is_empty()),
         };
-        return Ok(Envelope {
+        let envelope = Envelope {
             id,
             event_type,
             created,
@@ -129,18 +184,19 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
             api_version: None,
             account,
             thin: true,
-        });
+        };
+        return Ok((envelope, None));
     }
-    let obj = raw
-        .data
-        .and_then(|d| d.object)
-        .ok_or_else(|| EnvelopeError::Invalid("\"data.object\" is missing".into()))?;
-    if !obj.get().starts_with('{') {
-        return Err(EnvelopeError::Invalid(
-            "\"data.object\" must be an object".into(),
-        ));
-    }
-    Ok(Envelope {
+    let object = match raw.data.and_then(|d| d.object) {
+        Some(MaybeObject::Object(o)) => o,
+        Some(MaybeObject::Other) => {
+            return Err(EnvelopeError::Invalid(
+                "\"data.object\" must be an object".into(),
+            ));
+        }
+        None => return Err(EnvelopeError::Invalid("\"data.object\" is missing".into())),
+    };
+    let envelope = Envelope {
         id,
         event_type,
         created,
@@ -148,7 +204,8 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         api_version: raw.api_version,
         account: raw.account,
         thin: false,
-    })
+    };
+    Ok((envelope, Some(object)))
 }
 
 /// A thin event's `created`: an RFC 3339 string (`"2024-09-26T17:46:22.134Z"`), as Unix seconds.
@@ -191,6 +248,47 @@ mod tests {
         assert_eq!(e, Ok(("evt_1", 1_704_067_210, true, Some("acct_9"), true)));
         let no_context = br#"{"id":"evt_1","object":"v2.core.event","type":"x","created":"2024-01-01T00:00:00Z","livemode":false,"context":null}"#;
         assert!(parse(no_context).is_ok_and(|e| e.account.is_none() && !e.livemode));
+    }
+
+    #[test]
+    fn reads_the_object_in_the_same_pass() {
+        #[derive(Deserialize, PartialEq, Debug)]
+        struct Object {
+            id: String,
+            #[serde(default)]
+            amount: Option<i64>,
+        }
+        let body = br#"{"id":"evt_1","object":"event","created":5,"data":{"object":{"id":"pi_1","nested":{"amount":7},"list":[1,{"a":2}],"amount":3},"previous_attributes":{"amount":1}},"livemode":true,"type":"payment_intent.succeeded"}"#;
+        let (e, object) = parse_with::<Object>(body).expect("an event");
+        assert_eq!((e.id.as_ref(), e.livemode), ("evt_1", true));
+        let want = Object {
+            id: "pi_1".into(),
+            amount: Some(3),
+        };
+        assert_eq!(object, Some(want));
+        let thin = br#"{"id":"evt_1","object":"v2.core.event","type":"x","created":"2024-01-01T00:00:00Z","livemode":false}"#;
+        assert!(parse_with::<Object>(thin).is_ok_and(|(e, o)| e.thin && o.is_none()));
+    }
+
+    #[test]
+    fn says_what_is_wrong_with_data_object() {
+        let message = |object: &str| {
+            let body = format!(
+                r#"{{"id":"evt_1","object":"event","type":"x","created":1,"livemode":false,"data":{{"object":{object}}}}}"#
+            );
+            parse(body.as_bytes()).err().map(|e| e.to_string())
+        };
+        for not_an_object in ["3", "\"pi_1\"", "[1,[2],{}]", "true", "1.5"] {
+            let m = message(not_an_object);
+            assert!(
+                m.as_deref()
+                    .is_some_and(|m| m.contains("must be an object")),
+                "{not_an_object}: {m:?}"
+            );
+        }
+        let missing = message("null");
+        assert!(missing.is_some_and(|m| m.contains("is missing")));
+        assert_eq!(message("{}"), None);
     }
 
     #[test]
