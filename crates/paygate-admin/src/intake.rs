@@ -189,9 +189,14 @@ async fn receive_inner(
         })?;
     let secret = &company.secrets[idx];
     // The envelope and, in the same pass, what the inbox writer needs of `data.object` to
-    // apply a payment intent's event at once (the body is not read a second time).
+    // apply a payment intent's event at once (the body is not read a second time); a writer
+    // that applies nothing (PostgreSQL) needs none of it.
+    let parsed = match state.writer.reads_objects() {
+        true => envelope::parse_with::<ObjectFields>(&body),
+        false => envelope::parse(&body).map(|env| (env, None)),
+    };
     let (event, object) = {
-        let (env, object) = envelope::parse_with::<ObjectFields>(&body).map_err(|e| {
+        let (env, object) = parsed.map_err(|e| {
             reject(
                 state,
                 &company,

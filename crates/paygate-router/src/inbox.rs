@@ -155,6 +155,15 @@ impl InboxWriter {
         }
     }
 
+    /// Whether the writer applies payment intents' events as it stores them (SQLite, with
+    /// `PAYGATE_APPLY_AT_INTAKE`): only then is [`ObjectFields`] worth reading with the
+    /// envelope for [`Self::insert_read`].
+    pub fn reads_objects(&self) -> bool {
+        self.apply
+            .as_ref()
+            .is_some_and(|a| a.load(Ordering::Relaxed))
+    }
+
     /// Stores one event; returns after the commit.
     pub async fn insert(&self, event: NewInboxEvent) -> Result<InsertOutcome, InboxError> {
         self.insert_read(event, None).await
@@ -170,11 +179,10 @@ impl InboxWriter {
         let (reply, rx) = Reply::channel();
         // Whether the writer will apply it, decided here on the request's task: parsing the
         // body and building the row cost the one writer thread nothing.
-        let taken = self
-            .apply
-            .as_ref()
-            .filter(|a| a.load(Ordering::Relaxed))
-            .and_then(|_| crate::intake_payments::take(&event, object));
+        let taken = match self.reads_objects() {
+            true => crate::intake_payments::take(&event, object),
+            false => None,
+        };
         self.tx
             .send(Job {
                 event,
