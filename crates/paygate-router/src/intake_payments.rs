@@ -278,16 +278,23 @@ fn upsert_payment_intent(
         }
     }
     // The row as the upsert left it (read by the unique key, in this transaction).
-    let (scope, stripe_id) = &taken.key;
+    match read_payment_intent(c, &taken.key)? {
+        Some(p) => Ok(Some(p)),
+        None => Err(db_err("the payment intent just written is not there")),
+    }
+}
+
+/// The stored payment intent with this company, mode and Stripe id, if any.
+fn read_payment_intent(
+    c: &rusqlite::Connection,
+    (scope, stripe_id): &(Scope, String),
+) -> Result<Option<payment_intent::Model>, DbErr> {
     let key = vec![
         rusqlite::types::Value::Integer(scope.company_pk()),
         rusqlite::types::Value::Integer(i64::from(scope.livemode())),
         rusqlite::types::Value::Text(stripe_id.clone()),
     ];
-    match query_one(c, (select_payment_intent(), key), payment_intent_of)? {
-        Some(p) => Ok(Some(p)),
-        None => Err(db_err("the payment intent just written is not there")),
-    }
+    query_one(c, (select_payment_intent(), key), payment_intent_of)
 }
 
 /// The payment intent's upsert of `row`. Its row is read afterwards ([`select_payment_intent`])
@@ -689,16 +696,7 @@ mod tests {
                 row,
             }
         };
-        let read = |t: &Taken| {
-            let key = vec![
-                rusqlite::types::Value::Integer(7),
-                rusqlite::types::Value::Integer(0),
-                rusqlite::types::Value::Text(t.key.1.clone()),
-            ];
-            query_one(&c, (select_payment_intent(), key), payment_intent_of)
-                .unwrap()
-                .unwrap()
-        };
+        let read = |t: &Taken| read_payment_intent(&c, &t.key).unwrap().unwrap();
         c.execute_batch("BEGIN").unwrap();
         // Another table's rowid first (3, where the payment intent's will be 1), as the writer
         // inserts the event before applying it.
